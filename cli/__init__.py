@@ -1,0 +1,1 @@
+"""The ``dqlabels`` command line (installed as the ``dqlabels_cli`` package)."""

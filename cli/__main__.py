@@ -1,0 +1,3 @@
+from dqlabels_cli.main import main
+
+main()

@@ -1,0 +1,53 @@
+"""Small file helpers shared by the library: atomic writes and output checks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from dqlabels.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ""):
+    """Yield a temporary path next to ``path``; rename it over ``path`` only on success.
+
+    Readers never see a half-written file, and a failure leaves nothing behind.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def check_output_file(path: str | os.PathLike, *, overwrite: bool, inputs=()) -> Path:
+    """Check that ``path`` can be written: its folder exists, it is not an input, and it does not
+    exist unless ``overwrite``. Returns it as a Path."""
+    path = Path(path)
+    for source in inputs:
+        if source is not None and path.exists() and Path(source).exists():
+            if os.path.samefile(path, source):
+                raise InputError(f"{path}: refusing to write over an input file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a file name to write")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: folder {str(path.parent)!r} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise InputError(f"{path}: folder {str(path.parent)!r} is not writable")
+    if path.exists() and not overwrite:
+        raise InputError(f"{path}: already exists (pass --overwrite to replace it)")
+    return path

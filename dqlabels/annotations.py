@@ -1,0 +1,849 @@
+"""Reading raw annotations into a counts matrix.
+
+Every accepted input (SPEC §2) ends as an :class:`Annotations`: a counts matrix ``C`` (items ×
+classes) with sorted item ids and class names, plus, for inputs with one row per annotation, the
+annotation triplets as integer codes (``item_index``, ``annotator_index``, ``label_index``) that
+Dawid–Skene and the per-annotator audit need.
+
+Nothing here holds a Python object per annotation: columns are read with pyarrow, encoded to
+integer codes with ``dictionary_encode`` and counted with ``np.bincount``. Only the item ids
+(one per item) and the class and annotator names become Python strings.
+
+Formats:
+
+- ``long``: one row per annotation; columns item/task/image/id/image_path, optional
+  annotator/worker/rater/user, and label/class/answer/class_label (case-insensitive).
+- ``wide``: one row per item, one column per annotator, each cell a class or empty.
+- ``counts``: one row per item, one numeric column per class.
+- ``probs``: like counts, each row a distribution (sums to 1 within 1e-6).
+- ``dcic``: the DCIC benchmark's ``annotations.json``.
+
+Auto-detection: ``.json`` is DCIC, ``.npy`` is counts or probs; a table with a label column is
+long; a table whose non-item columns are all numeric is counts (all whole numbers) or probs
+(rows sum to 1); any other table is wide. A wide file whose cells are class *numbers* looks like
+counts, so it needs ``format="wide"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels.errors import InputError
+
+ITEM_ALIASES = ("item", "task", "image", "id", "image_path")
+ANNOTATOR_ALIASES = ("annotator", "worker", "rater", "user")
+LABEL_ALIASES = ("label", "class", "answer", "class_label")
+FORMATS = ("long", "wide", "counts", "probs", "dcic")
+DUPLICATE_POLICIES = ("error", "keep", "last")
+PROBS_TOLERANCE = 1e-6
+
+_INTEGER_TEXT = re.compile(r"^-?\d+$")
+
+
+@dataclass(frozen=True, eq=False)
+class Annotations:
+    """Annotations of a campaign, as a counts matrix aligned with item ids and class names.
+
+    Attributes:
+        counts: ``(num_items, num_classes)`` array; int64 counts, or float64 rows that sum to 1
+            for ``probs`` input (``is_distribution``).
+        items: ``(num_items,)`` object array of item ids (str), sorted (numerically when all
+            ids are integers).
+        classes: class names in column order.
+        item_index, label_index: ``(num_annotations,)`` int32 codes of each annotation, for
+            inputs with one row per annotation (long, wide, dcic); ``None`` otherwise.
+        annotator_index: ``(num_annotations,)`` int32 annotator codes, ``None`` when unknown.
+        annotators: annotator ids (str) for ``annotator_index``, ``None`` when unknown.
+        format: the input format that was read.
+        num_dropped: annotations without a label, dropped.
+        empty_items: ids of items that had no annotation, excluded from ``counts``.
+        source: where the annotations came from (a path or a short description).
+    """
+
+    counts: np.ndarray
+    items: np.ndarray
+    classes: tuple[str, ...]
+    item_index: np.ndarray | None = None
+    label_index: np.ndarray | None = None
+    annotator_index: np.ndarray | None = None
+    annotators: np.ndarray | None = None
+    format: str = "counts"
+    num_dropped: int = 0
+    empty_items: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    source: str = "<memory>"
+
+    @property
+    def num_items(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.counts.shape[1])
+
+    @property
+    def is_distribution(self) -> bool:
+        """True when rows are probabilities rather than counts of annotations."""
+        return self.counts.dtype.kind == "f"
+
+    @property
+    def num_annotations(self) -> int | None:
+        """Total number of annotations; ``None`` for probabilities."""
+        return None if self.is_distribution else int(self.counts.sum())
+
+    @property
+    def num_annotators(self) -> int | None:
+        """Number of distinct annotators; ``None`` when annotators are unknown."""
+        return None if self.annotators is None else len(self.annotators)
+
+    @property
+    def annotations_per_item(self) -> np.ndarray | None:
+        """Annotations per item; ``None`` for probabilities."""
+        return None if self.is_distribution else self.counts.sum(axis=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def read_annotations(
+    path: str | os.PathLike,
+    format: str | None = None,
+    classes: list[str] | tuple[str, ...] | None = None,
+    duplicates: str = "error",
+) -> Annotations:
+    """Read an annotation file into :class:`Annotations`.
+
+    Args:
+        path: a CSV, TSV, Parquet, ``.npy`` or DCIC ``annotations.json`` file.
+        format: one of ``long``, ``wide``, ``counts``, ``probs``, ``dcic``; ``None`` detects it.
+        classes: class names in the order to use; may include classes nobody chose. By default
+            the classes found, sorted (numerically when all are integers).
+        duplicates: what to do with a repeated (item, annotator) pair: ``error`` (default),
+            ``keep`` (count every annotation) or ``last`` (keep the last one in file order).
+
+    Returns:
+        The annotations, with items sorted and empty items excluded.
+
+    Raises:
+        InputError: the file is missing, unreadable or malformed; the message names the file and
+            the line or column.
+
+    Example:
+        >>> ann = read_annotations("examples/annotations.csv")  # doctest: +SKIP
+        >>> ann.counts.shape, ann.classes  # doctest: +SKIP
+        ((12, 3), ('cat', 'dog', 'fox'))
+    """
+    if format is not None and format not in FORMATS:
+        raise InputError(f"Expected format to be one of {', '.join(FORMATS)}. Received: {format!r}")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise InputError(
+            f"Expected duplicates to be one of {', '.join(DUPLICATE_POLICIES)}. "
+            f"Received: {duplicates!r}"
+        )
+    classes = _check_classes(classes)
+    path = Path(path)
+    _check_readable(path)
+    kind = _file_kind(path)
+    if format == "dcic" or (format is None and kind == "json"):
+        if kind != "json":
+            raise InputError(f"{path}: format 'dcic' needs a JSON annotations file")
+        return _read_dcic(path, classes, duplicates)
+    if kind == "json":
+        raise InputError(f"{path}: a JSON file can only be read as format 'dcic'")
+    if kind == "npy":
+        if format not in (None, "counts", "probs"):
+            raise InputError(f"{path}: a .npy file holds counts or probs, not format {format!r}")
+        return _read_npy(path, format, classes)
+    table, where = _read_table(path, kind)
+    return _from_table(table, str(path), where, format, classes, duplicates)
+
+
+def from_long(
+    items,
+    labels,
+    annotators=None,
+    classes: list[str] | tuple[str, ...] | None = None,
+    duplicates: str = "error",
+) -> Annotations:
+    """Build :class:`Annotations` from one-annotation-per-entry arrays.
+
+    Args:
+        items: item id of each annotation.
+        labels: chosen class of each annotation (``None``/NaN for a missing label).
+        annotators: annotator id of each annotation, or ``None`` when unknown.
+        classes: class order (see :func:`read_annotations`).
+        duplicates: ``error``, ``keep`` or ``last`` for repeated (item, annotator) pairs.
+
+    Example:
+        >>> ann = from_long(["a", "a", "b"], ["cat", "dog", "cat"], ["u1", "u2", "u1"])
+        >>> ann.counts.tolist()
+        [[1, 1], [1, 0]]
+    """
+    import pyarrow as pa
+
+    columns = {"item": pa.array(_as_list(items)), "label": pa.array(_as_list(labels))}
+    if annotators is not None:
+        columns["annotator"] = pa.array(_as_list(annotators))
+    table = pa.table(columns)
+    return _from_table(table, "<arrays>", _Where("<arrays>", "entry", 0), "long",
+                       _check_classes(classes), duplicates)
+
+
+def from_counts(counts, items=None, classes=None) -> Annotations:
+    """Build :class:`Annotations` from a counts (or probabilities) matrix.
+
+    Args:
+        counts: ``(num_items, num_classes)`` array of whole-number counts, or rows that sum to 1.
+        items: item ids; default ``"0"``, ``"1"``, ...
+        classes: class names; default ``"0"``, ``"1"``, ...
+
+    Example:
+        >>> from_counts([[2, 1], [0, 3]], classes=["cat", "dog"]).counts.tolist()
+        [[2, 1], [0, 3]]
+    """
+    matrix = np.asarray(counts)
+    if matrix.ndim != 2 or matrix.dtype.kind not in "iuf":
+        raise InputError(f"<arrays>: expected a 2-D numeric counts matrix, got shape "
+                         f"{matrix.shape} dtype {matrix.dtype}")
+    names = _check_classes(classes)
+    if names is not None and len(names) != matrix.shape[1]:
+        raise InputError(f"<arrays>: {len(names)} class names for {matrix.shape[1]} columns")
+    item_ids = None if items is None else np.asarray([str(i) for i in items], dtype=object)
+    return _from_matrix(matrix.astype(np.float64), item_ids, names, "<arrays>",
+                        _Where("<arrays>", "row", 0), None)
+
+
+# ----------------------------------------------------------------------------------------------
+# Locations for error messages
+
+
+class _Where:
+    """Turns a 0-based data row index into 'file: line N' (CSV) or 'file: row N'."""
+
+    def __init__(self, source: str, unit: str, offset: int):
+        self.source, self.unit, self.offset = source, unit, offset
+
+    def row(self, index: int) -> str:
+        return f"{self.source}: {self.unit} {int(index) + self.offset}"
+
+    def column(self, name: str) -> str:
+        return f"{self.source}: column {name!r}"
+
+
+# ----------------------------------------------------------------------------------------------
+# File level
+
+
+def _check_classes(classes):
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        classes = [c.strip() for c in classes.split(",")]
+    names = tuple(str(c) for c in classes)
+    if not names or any(not n for n in names):
+        raise InputError(f"Expected classes to be non-empty names. Received: {list(names)!r}")
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"classes: {dup!r} is listed twice")
+    return names
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an annotation file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty")
+
+
+def _file_kind(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    suffix = path.suffix.lower()
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PAR1") or suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".npy":
+        return "npy"
+    if suffix == ".json":
+        return "json"
+    if b"\x00" in head:
+        raise InputError(f"{path}: looks like a binary file, expected CSV, TSV, Parquet, .npy or JSON")
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    first_line = head.split(b"\n", 1)[0]
+    if b"\t" in first_line and b"," not in first_line:
+        return "tsv"
+    return "csv"
+
+
+def _read_table(path: Path, kind: str):
+    import pyarrow as pa
+
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+        where = _Where(str(path), "row", 1)
+    else:
+        table = _read_csv(path, "\t" if kind == "tsv" else ",")
+        where = _Where(str(path), "line", 2)
+    if table.num_columns == 0:
+        raise InputError(f"{path}: no columns found")
+    if table.num_rows == 0:
+        raise InputError(f"{path}: no data rows (only a header)")
+    names = [str(n).strip() for n in table.column_names]
+    lowered = [n.lower() for n in names]
+    for i, n in enumerate(lowered):
+        if not n:
+            raise InputError(f"{path}: column {i + 1} has an empty name")
+        if lowered.count(n) > 1:
+            raise InputError(f"{path}: column {names[i]!r} appears twice in the header")
+    return table.rename_columns(names), where
+
+
+def _read_csv(path: Path, delimiter: str):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    invalid = []
+
+    def on_invalid_row(row):
+        invalid.append(row.actual_columns)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row,
+                                             newlines_in_values=False),
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        if "Empty CSV file" in message:
+            raise InputError(f"{path}: the file is empty") from None
+        line = _find_bad_text_line(path, delimiter)
+        raise InputError(f"{line or path}: not a readable CSV file ({_first_line(exc)[:120]})") from None
+    if invalid:
+        line = _find_bad_text_line(path, delimiter) or f"{path}: a row"
+        raise InputError(f"{line}: expected {table.num_columns} fields, found a different number")
+    for name, column in zip(table.column_names, table.columns):
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            line = _find_bad_text_line(path, delimiter) or f"{path}: column {name!r}"
+            raise InputError(f"{line}: not valid UTF-8 text")
+    return table
+
+
+def _find_bad_text_line(path: Path, delimiter: str) -> str | None:
+    """Error path only: the first line that is not UTF-8 or has the wrong number of fields."""
+    import csv
+    import io
+
+    with open(path, "rb") as f:
+        raw = f.read()
+    expected = None
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"{path}: line {number} is not valid UTF-8 text;"
+        if not text.strip():
+            continue
+        fields = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+        if expected is None:
+            expected = len(fields)
+        elif len(fields) != expected:
+            return f"{path}: line {number} has {len(fields)} fields where the header has {expected};"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables
+
+
+def _find_column(names, aliases):
+    lowered = {n.lower(): n for n in names}
+    for alias in aliases:
+        if alias in lowered:
+            return lowered[alias]
+    return None
+
+
+def _from_table(table, source, where, format, classes, duplicates):
+    names = table.column_names
+    item_col = _find_column(names, ITEM_ALIASES)
+    label_col = _find_column(names, LABEL_ALIASES)
+    annot_col = _find_column(names, ANNOTATOR_ALIASES)
+
+    if format is None:
+        if label_col is not None:
+            format = "long"
+        elif item_col is not None and annot_col is not None:
+            raise InputError(f"{source}: no label column (expected one of "
+                             f"{', '.join(LABEL_ALIASES)}); found {', '.join(names)}")
+        else:
+            id_col = item_col
+            if id_col is None and not _is_numeric(table.column(names[0]).type):
+                id_col = names[0]
+            rest = [n for n in names if n != id_col]
+            if not rest:
+                raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
+            if all(_is_numeric(table.column(n).type) or table.column(n).null_count == len(table)
+                   for n in rest):
+                format = "counts-or-probs"
+            else:
+                format = "wide"
+
+    if format == "long":
+        if item_col is None:
+            raise InputError(f"{source}: no item column (expected one of {', '.join(ITEM_ALIASES)}); "
+                             f"found {', '.join(names)}")
+        if label_col is None:
+            raise InputError(f"{source}: no label column (expected one of {', '.join(LABEL_ALIASES)}); "
+                             f"found {', '.join(names)}")
+        return _from_long_columns(table.column(item_col), table.column(label_col),
+                                  None if annot_col is None else table.column(annot_col),
+                                  source, where, classes, duplicates, "long", (item_col, annot_col))
+
+    # One row per item: the item column is the named one, else the first non-numeric column.
+    if item_col is None and not _is_numeric(table.column(names[0]).type):
+        item_col = names[0]
+    value_cols = [n for n in names if n != item_col]
+    if not value_cols:
+        raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
+    item_ids = None
+    if item_col is not None:
+        item_ids = _column_to_str(table.column(item_col))
+        missing = np.flatnonzero(item_ids == None)  # noqa: E711 - object array comparison
+        if missing.size:
+            raise InputError(f"{where.row(missing[0])}: missing item id in column {item_col!r}")
+
+    if format == "wide":
+        return _from_wide(table, item_ids, value_cols, source, where, classes, duplicates)
+
+    columns = []
+    for name in value_cols:
+        column = table.column(name)
+        if not _is_numeric(column.type) and column.null_count != len(table):
+            bad = _first_non_numeric(column)
+            raise InputError(f"{where.row(bad)}: column {name!r} holds {_cell(column, bad)!r}, "
+                             f"expected a number (counts/probs format)")
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64) if column.null_count != \
+            len(table) else np.full(len(table), np.nan)
+        if column.null_count:
+            row = int(np.flatnonzero(np.isnan(values))[0])
+            raise InputError(f"{where.row(row)}: missing value in column {name!r} (counts and "
+                             f"probs need every cell; an annotator matrix needs --format wide)")
+        columns.append(values)
+    matrix = np.column_stack(columns)
+    kind = None if format == "counts-or-probs" else format
+    matrix, col_names = _order_class_columns(matrix, [str(n) for n in value_cols], classes, source)
+    return _from_matrix(matrix, item_ids, col_names, source, where, kind, sort_columns=classes is None)
+
+
+def _is_numeric(arrow_type) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or \
+        pa.types.is_null(arrow_type)
+
+
+def _first_non_numeric(column) -> int:
+    values = column.to_numpy(zero_copy_only=False)
+    for i, v in enumerate(values):  # error path only
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            if v is not None:
+                return i
+    return 0
+
+
+def _cell(column, index):
+    return column.slice(index, 1).to_pylist()[0]
+
+
+def _column_to_str(column) -> np.ndarray:
+    """Item ids as an object array of str (None where missing); integers print without '.0'."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(column.type):
+        values = column.to_numpy(zero_copy_only=False)
+        finite = values[~np.isnan(values)]
+        if np.all(finite == np.round(finite)):
+            column = pc.cast(column, pa.int64(), safe=False)
+    return np.asarray(pc.cast(column, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _order_class_columns(matrix, col_names, classes, source):
+    if classes is None:
+        return matrix, col_names
+    unknown = [c for c in col_names if c not in classes]
+    if unknown:
+        raise InputError(f"{source}: column {unknown[0]!r} is not one of the classes given "
+                         f"({', '.join(classes)})")
+    out = np.zeros((matrix.shape[0], len(classes)))
+    position = {c: i for i, c in enumerate(classes)}
+    for j, name in enumerate(col_names):
+        out[:, position[name]] = matrix[:, j]
+    return out, list(classes)
+
+
+def _from_matrix(matrix, item_ids, class_names, source, where, kind, sort_columns=False):
+    """Counts or probs matrix → Annotations. ``kind`` None means detect counts vs probs."""
+    n, k = matrix.shape
+    if n == 0:
+        raise InputError(f"{source}: no items")
+    if k == 0:
+        raise InputError(f"{source}: no class columns")
+    if class_names is None:
+        class_names = [str(j) for j in range(k)]
+    if not np.all(np.isfinite(matrix)):
+        r, c = np.argwhere(~np.isfinite(matrix))[0]
+        raise InputError(f"{where.row(r)}: column {class_names[c]!r} is missing or not finite")
+    if np.any(matrix < 0):
+        r, c = np.argwhere(matrix < 0)[0]
+        raise InputError(f"{where.row(r)}: column {class_names[c]!r} is negative ({matrix[r, c]:g})")
+    whole = matrix == np.round(matrix)
+    if kind is None:
+        kind = "counts" if whole.all() else "probs"
+        if kind == "probs" and not np.all(np.abs(matrix.sum(axis=1) - 1) <= PROBS_TOLERANCE):
+            r, c = np.argwhere(~whole)[0]
+            raise InputError(f"{where.row(r)}: column {class_names[c]!r} holds {matrix[r, c]:g}; "
+                             f"counts must be whole numbers, and rows of probabilities must sum to 1")
+    if kind == "counts":
+        if not whole.all():
+            r, c = np.argwhere(~whole)[0]
+            raise InputError(f"{where.row(r)}: column {class_names[c]!r} holds {matrix[r, c]:g}, "
+                             f"expected a whole-number count")
+        matrix = matrix.astype(np.int64)
+    else:
+        sums = matrix.sum(axis=1)
+        bad = np.flatnonzero(np.abs(sums - 1) > PROBS_TOLERANCE)
+        if bad.size:
+            raise InputError(f"{where.row(bad[0])}: probabilities sum to {sums[bad[0]]:.6g}, "
+                             f"expected 1 (within {PROBS_TOLERANCE:g})")
+    if item_ids is None:
+        item_ids = np.asarray([str(i) for i in range(n)], dtype=object)
+    order = _natural_order(item_ids)
+    sorted_ids = item_ids[order]
+    repeated = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+    if repeated.size:
+        dup = sorted_ids[repeated[0]]
+        rows = np.flatnonzero(item_ids == dup)[:2]
+        raise InputError(f"{where.row(rows[1])}: item {dup!r} repeats the item of "
+                         f"{where.unit} {rows[0] + where.offset}")
+    matrix = matrix[order]
+    if sort_columns:
+        col_order = _natural_order(np.asarray(class_names, dtype=object))
+        matrix = matrix[:, col_order]
+        class_names = [class_names[j] for j in col_order]
+    nonempty = matrix.sum(axis=1) > 0
+    return Annotations(
+        counts=matrix[nonempty],
+        items=sorted_ids[nonempty],
+        classes=tuple(class_names),
+        format=kind,
+        empty_items=sorted_ids[~nonempty],
+        source=source,
+    )
+
+
+def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicates):
+    """Annotator matrix → long columns (annotator = column), then the long path."""
+    import pyarrow as pa
+
+    n = table.num_rows
+    if item_ids is None:
+        item_ids = np.asarray([str(i) for i in range(n)], dtype=object)
+    order = _natural_order(item_ids)
+    sorted_ids = item_ids[order]
+    repeated = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+    if repeated.size:
+        dup = sorted_ids[repeated[0]]
+        rows = np.flatnonzero(item_ids == dup)[:2]
+        raise InputError(f"{where.row(rows[1])}: item {dup!r} repeats the item of "
+                         f"{where.unit} {rows[0] + where.offset}")
+    item_labels, annot_labels, label_chunks = [], [], []
+    for j, name in enumerate(annotator_cols):
+        cells = pa.array(_column_to_str(table.column(name)), type=pa.string())
+        valid = np.flatnonzero(~np.asarray(cells.is_null()))
+        item_labels.append(valid.astype(np.int64))
+        annot_labels.append(np.full(valid.size, j, dtype=np.int64))
+        label_chunks.append(cells.take(pa.array(valid)))
+    rows = np.concatenate(item_labels)
+    labels = pa.chunked_array(label_chunks, type=pa.string())
+    return _build(
+        item_codes=rows, item_names=item_ids, label_column=labels,
+        annot_codes=np.concatenate(annot_labels),
+        annot_names=np.asarray([str(c) for c in annotator_cols], dtype=object),
+        source=source, where=where, classes=classes, duplicates=duplicates, fmt="wide",
+        row_of=rows,
+    )
+
+
+def _from_long_columns(item_column, label_column, annot_column, source, where, classes,
+                       duplicates, fmt, column_names):
+    import pyarrow.compute as pc
+
+    item_column = _combine(item_column)
+    if item_column.null_count:
+        row = int(np.flatnonzero(np.asarray(item_column.is_null()))[0])
+        raise InputError(f"{where.row(row)}: missing item id in column {column_names[0]!r}")
+    item_dict = pc.dictionary_encode(_normalise_ids(item_column))
+    item_codes = item_dict.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    item_names = _column_to_str(item_dict.dictionary)
+
+    annot_codes = annot_names = None
+    if annot_column is not None:
+        annot_column = _combine(annot_column)
+        if annot_column.null_count == len(annot_column):
+            annot_column = None
+        elif annot_column.null_count:
+            row = int(np.flatnonzero(np.asarray(annot_column.is_null()))[0])
+            raise InputError(f"{where.row(row)}: missing annotator id in column "
+                             f"{column_names[1]!r}")
+        else:
+            annot_dict = pc.dictionary_encode(_normalise_ids(annot_column))
+            annot_codes = annot_dict.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            annot_names = _column_to_str(annot_dict.dictionary)
+    return _build(item_codes, item_names, label_column, annot_codes, annot_names, source, where,
+                  classes, duplicates, fmt, row_of=None)
+
+
+def _combine(column):
+    import pyarrow as pa
+
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _normalise_ids(column):
+    """Float columns of whole numbers (ints with NaN) become int64, so '3.0' reads as '3'."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(column.type):
+        values = column.to_numpy(zero_copy_only=False)
+        finite = values[~np.isnan(values)]
+        if np.all(finite == np.round(finite)):
+            return pc.cast(column, pa.int64(), safe=False)
+    if pa.types.is_dictionary(column.type):
+        return pc.cast(column, column.type.value_type)
+    return column
+
+
+def _build(item_codes, item_names, label_column, annot_codes, annot_names, source, where,
+           classes, duplicates, fmt, row_of):
+    """Shared tail of long, wide and DCIC reading: codes → sorted, checked Annotations.
+
+    ``row_of`` maps each annotation to its input row for messages (``None``: the annotation's
+    own position is its row).
+    """
+    import pyarrow.compute as pc
+
+    label_column = _normalise_ids(_combine(label_column))
+    label_dict = pc.dictionary_encode(label_column)
+    label_codes = label_dict.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    found = _column_to_str(label_dict.dictionary)
+
+    def row(i):
+        return where.row(i if row_of is None else row_of[i])
+
+    # Classes: the order given, or the found names sorted.
+    if classes is None:
+        class_order = _natural_order(found)
+        class_names = tuple(found[class_order])
+        remap = np.empty(len(found), dtype=np.int64)
+        remap[class_order] = np.arange(len(found))
+    else:
+        position = {c: i for i, c in enumerate(classes)}
+        remap = np.array([position.get(name, -1) for name in found], dtype=np.int64)
+        if np.any(remap < 0):
+            unknown = int(np.flatnonzero(remap < 0)[0])
+            first = int(np.flatnonzero(label_codes == unknown)[0])
+            raise InputError(f"{row(first)}: label {found[unknown]!r} is not one of the classes "
+                             f"given ({', '.join(classes)})")
+        class_names = classes
+    if not class_names:
+        raise InputError(f"{source}: every label is missing")
+
+    labelled = label_codes >= 0
+    num_dropped = int(labelled.size - np.count_nonzero(labelled))
+    keep_rows = None
+    if num_dropped:
+        keep_rows = np.flatnonzero(labelled)
+        label_codes = label_codes[keep_rows]
+        item_codes = item_codes[keep_rows]
+        if annot_codes is not None:
+            annot_codes = annot_codes[keep_rows]
+    label_codes = remap[label_codes]
+
+    # Items sorted naturally; codes follow.
+    item_order = _natural_order(item_names)
+    item_rank = np.empty(len(item_names), dtype=np.int64)
+    item_rank[item_order] = np.arange(len(item_names))
+    item_codes = item_rank[item_codes]
+    sorted_items = item_names[item_order]
+
+    def original(i):
+        return i if keep_rows is None else keep_rows[i]
+
+    if annot_codes is not None:
+        annot_order = _natural_order(annot_names)
+        annot_rank = np.empty(len(annot_names), dtype=np.int64)
+        annot_rank[annot_order] = np.arange(len(annot_names))
+        annot_codes = annot_rank[annot_codes]
+        annot_names = annot_names[annot_order]
+        keep = _handle_duplicates(item_codes, annot_codes, len(annot_names), duplicates,
+                                  lambda i: row(original(i)), sorted_items, annot_names)
+        if keep is not None:
+            item_codes, annot_codes, label_codes = item_codes[keep], annot_codes[keep], label_codes[keep]
+
+    num_items, num_classes = len(sorted_items), len(class_names)
+    counts = np.bincount(item_codes * num_classes + label_codes,
+                         minlength=num_items * num_classes).reshape(num_items, num_classes)
+    nonempty = counts.any(axis=1)
+    empty_items = sorted_items[~nonempty]
+    if empty_items.size:
+        new_code = np.cumsum(nonempty) - 1
+        item_codes = new_code[item_codes]
+        counts = counts[nonempty]
+        sorted_items = sorted_items[nonempty]
+    if counts.shape[0] == 0:
+        raise InputError(f"{source}: no item has a labelled annotation")
+    small = np.int32
+    return Annotations(
+        counts=counts,
+        items=sorted_items,
+        classes=tuple(class_names),
+        item_index=item_codes.astype(small),
+        label_index=label_codes.astype(small),
+        annotator_index=None if annot_codes is None else annot_codes.astype(small),
+        annotators=annot_names,
+        format=fmt,
+        num_dropped=num_dropped,
+        empty_items=empty_items,
+        source=source,
+    )
+
+
+def _handle_duplicates(item_codes, annot_codes, num_annotators, policy, row, items, annotators):
+    """Check repeated (item, annotator) pairs; return the annotations to keep (None: all)."""
+    if policy == "keep" or item_codes.size == 0:
+        return None
+    keys = item_codes * num_annotators + annot_codes
+    sorted_keys = np.sort(keys)
+    repeated = sorted_keys[1:] == sorted_keys[:-1]
+    if not repeated.any():
+        return None
+    if policy == "error":
+        key = sorted_keys[1:][repeated][0]
+        first, second = np.flatnonzero(keys == key)[:2]
+        raise InputError(
+            f"{row(second)}: annotator {annotators[annot_codes[second]]!r} already labelled item "
+            f"{items[item_codes[second]]!r} ({row(first).rsplit(': ', 1)[-1]}); pass "
+            f"--duplicates keep or --duplicates last to accept repeats"
+        )
+    # "last": keep the last occurrence of each pair in input order.
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    is_last = np.ones(ordered.size, dtype=bool)
+    is_last[:-1] = ordered[1:] != ordered[:-1]
+    return np.sort(order[is_last])
+
+
+def _natural_order(names: np.ndarray) -> np.ndarray:
+    """Indices that sort names numerically when all are integers, else as text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(names, type=pa.string()) if not isinstance(names, pa.Array) else names
+    if len(array) and pc.all(pc.match_substring_regex(array, _INTEGER_TEXT.pattern)).as_py():
+        as_int = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
+        return np.argsort(as_int, kind="stable")
+    return pc.sort_indices(array).to_numpy(zero_copy_only=False)
+
+
+def _as_list(values):
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    return [None if (isinstance(v, float) and np.isnan(v)) else v for v in values]
+
+
+# ----------------------------------------------------------------------------------------------
+# .npy and DCIC JSON
+
+
+def _read_npy(path: Path, format, classes):
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputError(f"{path}: holds Python objects (object dtype); expected a numeric "
+                             f"counts or probs matrix") from None
+        raise InputError(f"{path}: not a readable .npy file ({_first_line(exc)})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy file ({_first_line(exc)})") from None
+    if matrix.ndim != 2:
+        raise InputError(f"{path}: expected a 2-D items × classes matrix, got shape {matrix.shape}")
+    if matrix.dtype.kind not in "iuf" and matrix.dtype.kind != "b":
+        raise InputError(f"{path}: expected numbers, got dtype {matrix.dtype}")
+    if classes is not None and len(classes) != matrix.shape[1]:
+        raise InputError(f"{path}: {len(classes)} classes given for {matrix.shape[1]} columns")
+    return _from_matrix(matrix.astype(np.float64), None, None if classes is None else list(classes),
+                        str(path), _Where(str(path), "row", 1), format)
+
+
+def _read_dcic(path: Path, classes, duplicates):
+    import pyarrow as pa
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not valid UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {exc.lineno} column {exc.colno}: broken JSON ({exc.msg})") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{path}: expected a list of annotation sets with 'annotations' lists")
+    images, labels = [], []
+    for s, annotation_set in enumerate(data):
+        entries = annotation_set.get("annotations") if isinstance(annotation_set, dict) else None
+        if not isinstance(entries, list):
+            raise InputError(f"{path}: annotation set {s} has no 'annotations' list")
+        for e, entry in enumerate(entries):
+            if not isinstance(entry, dict) or "image_path" not in entry or "class_label" not in entry:
+                raise InputError(f"{path}: annotation set {s}, entry {e}: expected keys "
+                                 f"'image_path' and 'class_label'")
+            if entry["image_path"] in (None, ""):
+                raise InputError(f"{path}: annotation set {s}, entry {e}: missing image_path")
+            images.append(str(entry["image_path"]))
+            label = entry["class_label"]
+            labels.append(None if label is None or label == "" else str(label))
+    if not images:
+        raise InputError(f"{path}: no annotations found")
+    return _from_long_columns(pa.array(images, type=pa.string()), pa.array(labels, type=pa.string()),
+                              None, str(path), _Where(str(path), "annotation", 1), classes,
+                              duplicates, "dcic", ("image_path", None))

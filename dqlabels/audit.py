@@ -1,0 +1,444 @@
+"""The data-quality audit of an annotation campaign (SPEC §5): report, labels table, plots.
+
+Example:
+    >>> from dqlabels import read_annotations, audit  # doctest: +SKIP
+    >>> report = audit.audit_report(read_annotations("annotations.csv"))  # doctest: +SKIP
+    >>> print(audit.format_summary(report))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels import scores
+from dqlabels._io import atomic_path
+from dqlabels.aggregation import DawidSkene, majority_vote, soft_labels
+from dqlabels.annotations import (
+    ITEM_ALIASES,
+    LABEL_ALIASES,
+    Annotations,
+    _check_readable,
+    _column_to_str,
+    _file_kind,
+    _read_table,
+)
+from dqlabels.errors import InputError
+
+NUM_AMBIGUOUS = 10
+PREDICTION_SUM_TOLERANCE = 1e-3
+
+
+def audit_report(
+    annotations: Annotations,
+    predictions: np.ndarray | None = None,
+    prediction_items: np.ndarray | None = None,
+    dawid_skene: DawidSkene | None = None,
+) -> dict:
+    """Everything the audit knows, as a JSON-ready dict (keys of SPEC §5 and more).
+
+    Args:
+        annotations: the campaign.
+        predictions: optional ``(num_scored, num_classes)`` predicted distributions, in the
+            class order of ``annotations``.
+        prediction_items: row index into ``annotations.items`` of each prediction row.
+        dawid_skene: a fitted :class:`~dqlabels.DawidSkene`; its annotator accuracies and the
+            items where it disagrees with the majority vote are reported.
+    """
+    counts = annotations.counts
+    classes = list(annotations.classes)
+    soft = soft_labels(counts)
+    vote = majority_vote(counts)
+    item_entropy = scores.item_entropy(soft)
+    hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
+    soft_mass = soft.mean(axis=0)
+    per_item = annotations.annotations_per_item
+    order = np.argsort(-item_entropy, kind="stable")[:NUM_AMBIGUOUS]
+
+    report = {
+        "source": annotations.source,
+        "format": annotations.format,
+        "num_items": annotations.num_items,
+        "num_classes": annotations.num_classes,
+        "classes": classes,
+        "num_annotations": annotations.num_annotations,
+        "num_annotators": annotations.num_annotators,
+        "num_dropped": annotations.num_dropped,
+        "num_empty_items": int(len(annotations.empty_items)),
+        "annotations_per_item": None if per_item is None else {
+            "min": int(per_item.min()), "mean": float(per_item.mean()), "max": int(per_item.max())},
+        "num_ties": vote.num_ties,
+        "num_unanimous": int(np.count_nonzero(scores.unanimous_items(counts))),
+        "mean_entropy": float(item_entropy.mean()),
+        "entropy_quantiles": {str(q): float(np.quantile(item_entropy, q))
+                              for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)},
+        "mean_top_probability": float(soft.max(axis=1).mean()),
+        "fleiss_kappa": _finite(scores.fleiss_kappa(counts)),
+        "krippendorff_alpha": _finite(scores.krippendorff_alpha(counts)),
+        "class_mass": {
+            "hard": {c: float(v) for c, v in zip(classes, hard_mass)},
+            "soft": {c: float(v) for c, v in zip(classes, soft_mass)},
+        },
+        "most_ambiguous": [
+            {"item": str(annotations.items[i]), "entropy": float(item_entropy[i]),
+             "soft": {c: float(v) for c, v in zip(classes, soft[i])}}
+            for i in order
+        ],
+    }
+    if annotations.is_distribution:
+        # Probabilities carry no annotations: unanimity and agreement mean "one class has all
+        # the mass", which the reader should not mistake for annotator agreement.
+        report["fleiss_kappa"] = report["krippendorff_alpha"] = None
+    if annotations.annotator_index is not None:
+        agreement, num_scored = scores.annotator_agreement(
+            annotations.item_index, annotations.annotator_index, annotations.label_index,
+            counts, annotations.num_annotators)
+        given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
+        report["annotators"] = {
+            "agreement_definition": "mean credit vs the leave-one-out majority of the other "
+                                    "annotations of the item (1/t for a t-way tie)",
+            "mean_agreement": _finite(float(np.nanmean(agreement)) if np.any(num_scored) else
+                                      float("nan")),
+            "per_annotator": [
+                {"annotator": str(name), "num_annotations": int(g),
+                 "agreement": _finite(float(a)),
+                 **({} if dawid_skene is None else
+                    {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))})}
+                for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
+            ],
+        }
+    if dawid_skene is not None:
+        report["dawid_skene"] = {
+            "iterations": int(dawid_skene.n_iter_),
+            "converged": bool(dawid_skene.converged_),
+            "log_likelihood": float(dawid_skene.log_likelihood_),
+            "class_priors": {c: float(v) for c, v in zip(classes, dawid_skene.class_priors_)},
+            "num_disagree_with_majority": int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
+        }
+    if predictions is not None:
+        rows = np.arange(len(predictions)) if prediction_items is None else prediction_items
+        report["scores"] = scores.prediction_scores(soft[rows], predictions)
+        report["num_scored_items"] = int(len(rows))
+    return report
+
+
+def _finite(value):
+    return None if value is None or not np.isfinite(value) else value
+
+
+def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None):
+    """The hard and soft label table of SPEC §5 as a pandas DataFrame.
+
+    Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class, and with a fitted
+    Dawid–Skene model ``ds_label`` and ``ds_<class>`` per class. Rows follow the sorted items.
+    """
+    import pandas as pd
+
+    classes = np.asarray(annotations.classes, dtype=object)
+    vote = majority_vote(annotations.counts)
+    soft = soft_labels(annotations.counts)
+    columns = {"item": annotations.items, "hard_label": classes[vote.labels], "tied": vote.tied}
+    for j, name in enumerate(classes):
+        columns[f"soft_{name}"] = soft[:, j]
+    if dawid_skene is not None:
+        columns["ds_label"] = classes[dawid_skene.labels_]
+        for j, name in enumerate(classes):
+            columns[f"ds_{name}"] = dawid_skene.posteriors_[:, j]
+    return pd.DataFrame(columns)
+
+
+def read_predictions(path: str | os.PathLike, annotations: Annotations):
+    """Read predictions and align them with ``annotations``.
+
+    Accepts a CSV/TSV/Parquet with an item column plus one column per class (probabilities, in
+    any column order), or an item column plus a label column (one-hot). Every predicted item
+    must be an annotated item and every class column a known class; rows must sum to 1 within
+    1e-3 (then renormalised). Items without a prediction are not scored.
+
+    Returns:
+        ``(predictions, rows)``: the ``(num_scored, num_classes)`` distributions and the index
+        of each in ``annotations.items``.
+    """
+    import pyarrow as pa
+
+    path = Path(path)
+    _check_readable(path)
+    kind = _file_kind(path)
+    if kind not in ("csv", "tsv", "parquet"):
+        raise InputError(f"{path}: predictions must be CSV, TSV or Parquet")
+    table, where = _read_table(path, kind)
+    names = table.column_names
+    lowered = {n.lower(): n for n in names}
+    item_col = next((lowered[a] for a in ITEM_ALIASES if a in lowered), names[0])
+    item_ids = _column_to_str(table.column(item_col))
+    missing = np.flatnonzero(item_ids == None)  # noqa: E711
+    if missing.size:
+        raise InputError(f"{where.row(missing[0])}: missing item id")
+    classes = list(annotations.classes)
+    label_col = next((lowered[a] for a in LABEL_ALIASES if a in lowered), None)
+    value_cols = [n for n in names if n != item_col]
+    if label_col is not None and len(value_cols) == 1:
+        labels = _column_to_str(table.column(label_col))
+        position = {c: i for i, c in enumerate(classes)}
+        codes = np.array([position.get(v, -1) for v in labels])  # one per predicted item
+        if np.any(codes < 0):
+            bad = int(np.flatnonzero(codes < 0)[0])
+            raise InputError(f"{where.row(bad)}: predicted label {labels[bad]!r} is not one of the "
+                             f"classes ({', '.join(classes)})")
+        probs = np.eye(len(classes))[codes]
+    else:
+        unknown = [c for c in value_cols if c not in classes]
+        if unknown:
+            raise InputError(f"{path}: column {unknown[0]!r} is not one of the annotation classes "
+                             f"({', '.join(classes)})")
+        absent = [c for c in classes if c not in value_cols]
+        if absent:
+            raise InputError(f"{path}: no column for class {absent[0]!r}; predictions need one "
+                             f"column per class ({', '.join(classes)})")
+        probs = np.empty((table.num_rows, len(classes)))
+        for j, name in enumerate(classes):
+            column = table.column(name)
+            if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+                raise InputError(f"{where.column(name)}: expected probabilities, found "
+                                 f"{column.type} values")
+            probs[:, j] = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = np.argwhere(~np.isfinite(probs) | (probs < 0))
+        if bad.size:
+            r, j = bad[0]
+            raise InputError(f"{where.row(r)}: column {classes[j]!r} is missing, negative or not "
+                             f"a number")
+        sums = probs.sum(axis=1)
+        off = np.flatnonzero(np.abs(sums - 1) > PREDICTION_SUM_TOLERANCE)
+        if off.size:
+            raise InputError(f"{where.row(off[0])}: predicted probabilities sum to "
+                             f"{sums[off[0]]:.6g}, expected 1")
+        probs /= sums[:, None]
+    rows = _match_items(item_ids, annotations.items, where)
+    return probs, rows
+
+
+def _match_items(pred_items, items, where):
+    index = {item: i for i, item in enumerate(items)}  # one entry per item, not per annotation
+    rows = np.array([index.get(item, -1) for item in pred_items], dtype=np.int64)
+    if np.any(rows < 0):
+        bad = int(np.flatnonzero(rows < 0)[0])
+        raise InputError(f"{where.row(bad)}: item {pred_items[bad]!r} has a prediction but no "
+                         f"annotation")
+    unique, first = np.unique(rows, return_index=True)
+    if unique.size != rows.size:
+        seen = np.zeros(rows.size, dtype=bool)
+        seen[first] = True
+        bad = int(np.flatnonzero(~seen)[0])
+        raise InputError(f"{where.row(bad)}: item {pred_items[bad]!r} is predicted twice")
+    return rows
+
+
+def format_summary(report: dict) -> str:
+    """A readable text summary of an audit report."""
+    lines = []
+    add = lines.append
+    per_item = report["annotations_per_item"]
+    add(f"Annotations: {report['source']} ({report['format']})")
+    add(f"  items {report['num_items']:,}   classes {report['num_classes']}   "
+        + (f"annotations {report['num_annotations']:,}   " if report["num_annotations"] is not None
+           else "soft labels given as probabilities   ")
+        + (f"annotators {report['num_annotators']:,}" if report["num_annotators"] is not None
+           else "annotators unknown"))
+    if per_item:
+        add(f"  annotations per item: min {per_item['min']}, mean {per_item['mean']:.2f}, "
+            f"max {per_item['max']}")
+    if report["num_dropped"] or report["num_empty_items"]:
+        add(f"  dropped {report['num_dropped']:,} annotations without a label; "
+            f"excluded {report['num_empty_items']:,} items with no annotation")
+    add("")
+    add("Class balance (share of items)     hard      soft")
+    for c in report["classes"]:
+        add(f"  {c[:30]:<30} {report['class_mass']['hard'][c]:>8.3f}  "
+            f"{report['class_mass']['soft'][c]:>8.3f}")
+    add("")
+    n = report["num_items"]
+    add("Agreement")
+    add(f"  ties in the majority vote   {report['num_ties']:,} ({report['num_ties'] / n:.1%})")
+    add(f"  unanimous items             {report['num_unanimous']:,} "
+        f"({report['num_unanimous'] / n:.1%})")
+    add(f"  mean top-class probability  {report['mean_top_probability']:.3f}")
+    add(f"  mean entropy                {report['mean_entropy']:.3f} nats "
+        f"(median {report['entropy_quantiles']['0.5']:.3f}, 90th pct "
+        f"{report['entropy_quantiles']['0.9']:.3f})")
+    add(f"  Fleiss' kappa               {_fmt(report['fleiss_kappa'])}")
+    add(f"  Krippendorff's alpha        {_fmt(report['krippendorff_alpha'])}")
+    if "annotators" in report:
+        per = [a for a in report["annotators"]["per_annotator"] if a["agreement"] is not None]
+        add(f"  annotator agreement (leave-one-out majority): mean "
+            f"{_fmt(report['annotators']['mean_agreement'])}")
+        if per:
+            worst = sorted(per, key=lambda a: a["agreement"])[:3]
+            add("  lowest: " + ", ".join(f"{a['annotator']} {a['agreement']:.3f} "
+                                          f"({a['num_annotations']})" for a in worst))
+    if "dawid_skene" in report:
+        ds = report["dawid_skene"]
+        add(f"  Dawid–Skene: {ds['iterations']} iterations"
+            f"{'' if ds['converged'] else ' (not converged)'}, differs from the majority vote on "
+            f"{ds['num_disagree_with_majority']:,} items")
+    add("")
+    add("Most ambiguous items (highest entropy)")
+    for entry in report["most_ambiguous"][:5]:
+        top = sorted(entry["soft"].items(), key=lambda kv: -kv[1])[:3]
+        add(f"  {entry['item'][:30]:<30} H={entry['entropy']:.3f}  "
+            + "  ".join(f"{c} {v:.2f}" for c, v in top if v > 0))
+    if "scores" in report:
+        s = report["scores"]
+        add("")
+        add(f"Predictions vs soft labels ({report['num_scored_items']:,} items)")
+        add(f"  KL {s['kl']:.4f}   macro accuracy {s['macro_accuracy']:.4f}   accuracy "
+            f"{s['accuracy']:.4f}   macro F1 {s['macro_f1']:.4f}")
+        add(f"  ECE ({s['ece_bins']} bins) {s['ece']:.4f}   JS {s['js']:.4f}   TV "
+            f"{s['total_variation']:.4f}   Brier {s['brier']:.4f}   cross-entropy "
+            f"{s['cross_entropy']:.4f}")
+    return "\n".join(lines)
+
+
+def _fmt(value):
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def write_json(report: dict, path) -> None:
+    """Write the report as JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_labels(table, path) -> None:
+    """Write the labels table as CSV atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+
+
+PLOT_FILES = ("entropy.png", "class_mass.png", "annotator_agreement.png")
+
+
+def write_plots(report: dict, annotations: Annotations, directory) -> list[Path]:
+    """Write the audit figures as PNG into ``directory`` (created if needed).
+
+    Figures: ``entropy.png`` (histogram of per-item entropy), ``class_mass.png`` (class
+    shares by hard vs soft label) and, with annotator ids, ``annotator_agreement.png``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(fig, name):
+        with atomic_path(directory / name, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        plt.close(fig)
+        written.append(directory / name)
+
+    entropy = scores.item_entropy(soft_labels(annotations.counts))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(entropy, bins=40, color="#4c72b0")
+    ax.axvline(np.log(annotations.num_classes), color="k", ls="--", lw=1, label="ln K (uniform)")
+    ax.set_xlabel("entropy of the soft label (nats)")
+    ax.set_ylabel("items")
+    ax.set_title("How ambiguous are the items?")
+    ax.legend()
+    save(fig, "entropy.png")
+
+    classes = report["classes"]
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(classes) + 2), 3.5))
+    ax.bar(x - 0.2, [report["class_mass"]["hard"][c] for c in classes], 0.4, label="hard (majority)")
+    ax.bar(x + 0.2, [report["class_mass"]["soft"][c] for c in classes], 0.4, label="soft (mean)")
+    ax.set_xticks(x, classes, rotation=45 if len(classes) > 6 else 0, ha="right"
+                  if len(classes) > 6 else "center")
+    ax.set_ylabel("share of items")
+    ax.set_title("Class mass: hard vs soft labels")
+    ax.legend()
+    save(fig, "class_mass.png")
+
+    if "annotators" in report:
+        values = np.array([a["agreement"] for a in report["annotators"]["per_annotator"]
+                           if a["agreement"] is not None])
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist(values, bins=min(40, max(5, values.size // 2)), color="#55a868")
+        ax.set_xlabel("agreement with the leave-one-out majority")
+        ax.set_ylabel("annotators")
+        ax.set_title("Annotator agreement")
+        save(fig, "annotator_agreement.png")
+    return written
+
+
+def run_evaluate(
+    path,
+    format=None,
+    classes=None,
+    duplicates="error",
+    predictions=None,
+    json_path=None,
+    labels_path=None,
+    plots_dir=None,
+    dawid_skene=True,
+    ds_max_iter=50,
+    overwrite=False,
+) -> str:
+    """``dqlabels evaluate`` as a function: read, audit, write the requested files.
+
+    Every output is checked before any work starts and written only once everything has been
+    computed, each file atomically, so bad input never leaves a partial output behind.
+
+    Returns:
+        The readable summary.
+    """
+    from dqlabels._io import check_output_file
+    from dqlabels.annotations import read_annotations
+
+    inputs = [path, predictions]
+    if json_path is not None:
+        check_output_file(json_path, overwrite=overwrite, inputs=inputs)
+    if labels_path is not None:
+        check_output_file(labels_path, overwrite=overwrite, inputs=inputs)
+    if json_path is not None and labels_path is not None and \
+            os.path.abspath(json_path) == os.path.abspath(labels_path):
+        raise InputError(f"{json_path}: --json and --labels name the same file")
+    if plots_dir is not None:
+        _check_plots_dir(Path(plots_dir), overwrite)
+
+    annotations = read_annotations(path, format=format, classes=classes, duplicates=duplicates)
+    probs = rows = None
+    if predictions is not None:
+        probs, rows = read_predictions(predictions, annotations)
+    model = None
+    if dawid_skene and annotations.annotator_index is not None:
+        model = DawidSkene(max_iter=ds_max_iter).fit(annotations)
+    report = audit_report(annotations, probs, rows, model)
+    table = labels_table(annotations, model) if labels_path is not None else None
+
+    if json_path is not None:
+        write_json(report, json_path)
+    if table is not None:
+        write_labels(table, labels_path)
+    if plots_dir is not None:
+        write_plots(report, annotations, plots_dir)
+    return format_summary(report)
+
+
+def _check_plots_dir(directory: Path, overwrite: bool) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: exists and is not a folder (--plots needs a folder)")
+    parent = directory if directory.exists() else directory.parent
+    if not parent.is_dir():
+        raise InputError(f"{directory}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{directory}: folder {str(parent)!r} is not writable")
+    if not overwrite:
+        clash = [name for name in PLOT_FILES if (directory / name).exists()]
+        if clash:
+            raise InputError(f"{directory / clash[0]}: already exists (pass --overwrite to "
+                             f"replace it)")

@@ -176,7 +176,9 @@ class DawidSkene:
         posteriors = soft_labels(annotations.counts)
         previous = -np.inf
         self.converged_ = False
-        for iteration in range(1, self.max_iter + 1):
+        self.n_iter_ = 0
+        while self.n_iter_ < self.max_iter:
+            self.n_iter_ += 1
             priors, log_confusion, confusion_counts = self._m_step(
                 posteriors, items, annotator_label, num_annotators, num_classes)
             log_joint = self._log_joint(priors, log_confusion, items, annotator_label, num_items)
@@ -201,7 +203,6 @@ class DawidSkene:
         with np.errstate(invalid="ignore", divide="ignore"):
             self.annotator_accuracy_ = np.trace(raw, axis1=1, axis2=2) / given
         self.log_likelihood_ = log_likelihood
-        self.n_iter_ = iteration
         return self
 
     def _m_step(self, posteriors, items, annotator_label, num_annotators, num_classes):

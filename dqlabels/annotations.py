@@ -306,12 +306,14 @@ def _read_table(path: Path, kind: str):
     if table.num_rows == 0:
         raise InputError(f"{path}: no data rows (only a header)")
     names = [str(n).strip() for n in table.column_names]
-    lowered = [n.lower() for n in names]
-    for i, n in enumerate(lowered):
-        if not n:
+    seen = {}
+    for i, name in enumerate(names):
+        if not name:
             raise InputError(f"{path}: column {i + 1} has an empty name")
-        if lowered.count(n) > 1:
-            raise InputError(f"{path}: column {names[i]!r} appears twice in the header")
+        if name.lower() in seen:
+            raise InputError(f"{path}: column {name!r} appears twice in the header (also as "
+                             f"{seen[name.lower()]!r}; names are case-insensitive)")
+        seen[name.lower()] = name
     return table.rename_columns(names), where
 
 
@@ -662,6 +664,8 @@ def _build(item_codes, item_names, label_column, annot_codes, annot_names, sourc
     import pyarrow.compute as pc
 
     label_column = _normalise_ids(_combine(label_column))
+    if label_column.null_count == len(label_column):
+        raise InputError(f"{source}: every label is missing")
     label_dict = pc.dictionary_encode(label_column)
     label_codes = label_dict.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     found = _column_to_str(label_dict.dictionary)

@@ -152,7 +152,6 @@ def expected_calibration_error(y, p, num_bins: int = ECE_BINS) -> float:
     confidence = p.max(axis=1)
     correct = (argmax_lowest(y) == argmax_lowest(p)).astype(np.float64)
     bins = np.clip(np.ceil(confidence * num_bins).astype(np.int64) - 1, 0, num_bins - 1)
-    n = np.bincount(bins, minlength=num_bins)
     conf_sum = np.bincount(bins, weights=confidence, minlength=num_bins)
     correct_sum = np.bincount(bins, weights=correct, minlength=num_bins)
     return float(np.sum(np.abs(correct_sum - conf_sum)) / y.shape[0])

@@ -1,0 +1,60 @@
+"""Regenerate the malformed-input corpus in tests/corpus/bad (run from anywhere).
+
+The files are committed; this script documents how each was made.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent / "bad"
+
+TEXT = {
+    "empty.csv": "",
+    "header_only.csv": "item,annotator,label\n",
+    "no_label_column.csv": "item,annotator,choice\na,u1,cat\n",
+    "negative_count.csv": "item,cat,dog\nx,1,2\ny,-1,2\n",
+    "fractional_count.csv": "item,cat,dog\nx,1,2\ny,1.5,2\n",
+    "missing_count.csv": "item,cat,dog\nx,1,2\ny,,2\n",
+    "probs_not_one.csv": "item,cat,dog\nx,0.5,0.5\ny,0.5,0.4\n",
+    "probs_negative.csv": "item,cat,dog\nx,1.25,-0.25\n",
+    "ragged.csv": "item,annotator,label\na,u1,cat\na,u2,dog,extra\n",
+    "duplicate_pair.csv": "item,annotator,label\na,u1,cat\nb,u1,dog\na,u1,dog\n",
+    "unknown_class.csv": "item,annotator,label\na,u1,cat\na,u2,owl\n",
+    "missing_item.csv": "item,annotator,label\na,u1,cat\n,u2,dog\n",
+    "missing_annotator.csv": "item,annotator,label\na,u1,cat\na,,dog\n",
+    "all_labels_missing.csv": "item,annotator,label\na,u1,\nb,u1,\n",
+    "duplicate_header.csv": "item,label,Label\na,cat,dog\n",
+    "counts_text_cell.csv": "item,cat,dog\nx,1,2\ny,many,1\n",
+    "duplicate_item_counts.csv": "item,cat,dog\nx,1,2\nx,0,1\n",
+    "broken.json": '[{"annotations": [{"image_path": "a.png", "class_label": "x"}\n',
+    "wrong_structure.json": '{"foo": 1}\n',
+    "empty_list.json": "[]\n",
+    "dcic_missing_key.json": '[{"annotations": [{"image_path": "a.png"}]}]\n',
+    "broken.parquet": "PAR1 this is not really parquet PAR1",
+    "predictions_wrong_class.csv": "item,cat,dog,owl\na,0.5,0.25,0.25\n",
+    "predictions_missing_class.csv": "item,cat\na,1.0\n",
+    "predictions_unknown_item.csv": "item,cat,dog\na,0.5,0.5\nzzz,0.5,0.5\n",
+    "predictions_bad_sum.csv": "item,cat,dog\na,0.5,0.7\n",
+    "predictions_unknown_label.csv": "item,label\na,owl\n",
+}
+
+
+def main():
+    HERE.mkdir(exist_ok=True)
+    for name, text in TEXT.items():
+        (HERE / name).write_text(text, encoding="utf-8")
+    (HERE / "binary_garbage.csv").write_bytes(bytes(range(256)) * 4)
+    (HERE / "bad_encoding.csv").write_bytes(
+        b"item,annotator,label\na,u1,cat\nb,u2," + "chien ñ".encode("latin-1") + b"\n")
+    np.save(HERE / "object_dtype.npy", np.array([{"a": 1}, None], dtype=object))
+    np.save(HERE / "one_dimensional.npy", np.arange(4))
+    full = HERE / "truncated.npy"
+    np.save(full, np.ones((50, 3)))
+    full.write_bytes(full.read_bytes()[:200])
+    (HERE / "a_directory").mkdir(exist_ok=True)
+    (HERE / "a_directory" / ".keep").write_text("")
+
+
+if __name__ == "__main__":
+    main()

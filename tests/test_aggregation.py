@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from dqlabels import DawidSkene, InputError, from_long, majority_vote, soft_labels
+
+
+def test_soft_labels_by_hand():
+    assert soft_labels([[3, 1, 0], [0, 0, 2]]).tolist() == [[0.75, 0.25, 0.0], [0.0, 0.0, 1.0]]
+
+
+def test_majority_ties_go_to_lowest_index():
+    vote = majority_vote([[1, 3, 3], [2, 0, 1], [0, 0, 4], [5, 5, 5]])
+    assert vote.labels.tolist() == [1, 0, 2, 0]
+    assert vote.tied.tolist() == [True, False, False, True]
+    assert vote.num_ties == 2
+
+
+def test_majority_float_rows_tie_despite_rounding():
+    vote = majority_vote(np.array([[0.1 + 0.2, 0.3, 0.4 - 0.4]]))
+    assert vote.tied.tolist() == [True] and vote.labels.tolist() == [0]
+
+
+def test_random_ties_are_seeded_and_stay_among_the_tied():
+    counts = np.tile([[0, 2, 1, 2]], (400, 1))
+    a = majority_vote(counts, ties="random", seed=3).labels
+    b = majority_vote(counts, ties="random", seed=3).labels
+    c = majority_vote(counts, ties="random", seed=4).labels
+    assert a.tolist() == b.tolist()
+    assert set(a.tolist()) == {1, 3}
+    assert a.tolist() != c.tolist()
+
+
+def test_unknown_tie_rule():
+    with pytest.raises(InputError, match="Expected ties to be 'lowest' or 'random'"):
+        majority_vote([[1, 1]], ties="first")
+
+
+def _reference_dawid_skene(items, annotators, labels, n_items, n_annot, k, n_iter, s):
+    """Textbook EM written with plain loops, independent of the vectorised code."""
+    counts = np.zeros((n_items, k))
+    for i, l in zip(items, labels):
+        counts[i, l] += 1
+    post = counts / counts.sum(1, keepdims=True)
+    for _ in range(n_iter):
+        conf = np.full((n_annot, k, k), s)
+        for i, a, l in zip(items, annotators, labels):
+            for t in range(k):
+                conf[a, t, l] += post[i, t]
+        conf /= conf.sum(axis=2, keepdims=True)
+        prior = post.sum(0) + s
+        prior /= prior.sum()
+        logp = np.tile(np.log(prior), (n_items, 1))
+        for i, a, l in zip(items, annotators, labels):
+            for t in range(k):
+                logp[i, t] += np.log(conf[a, t, l])
+        post = np.exp(logp - logp.max(1, keepdims=True))
+        post /= post.sum(1, keepdims=True)
+    return post, conf, prior
+
+
+def _simulated(seed=0, n_items=60, k=3):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, n_items)
+    accuracy = [0.95, 0.6, 0.5, 0.45]
+    items, annots, labels = [], [], []
+    for i in range(n_items):
+        for a, acc in enumerate(accuracy):
+            if rng.random() < 0.8:
+                label = truth[i] if rng.random() < acc else rng.integers(0, k)
+                items.append(i), annots.append(a), labels.append(int(label))
+    return truth, np.array(items), np.array(annots), np.array(labels)
+
+
+def test_dawid_skene_matches_reference_implementation():
+    truth, items, annots, labels = _simulated()
+    ann = from_long([f"{i:03d}" for i in items], labels, [f"a{a}" for a in annots])
+    model = DawidSkene(max_iter=7, tol=-np.inf, smoothing=0.01).fit(ann)
+    assert model.n_iter_ == 7
+    assert ann.num_items == items.max() + 1  # every item annotated: codes equal item numbers
+    post, _, _ = _reference_dawid_skene(items, annots, labels, ann.num_items, 4, 3, 7, 0.01)
+    np.testing.assert_allclose(model.posteriors_, post, atol=1e-10)
+    # The reported confusion matrices come from one more M-step on those posteriors.
+    assert model.confusion_matrices_.shape == (4, 3, 3)
+    expected_conf = np.full((4, 3, 3), 0.01)
+    for i, a, l in zip(items, annots, labels):
+        expected_conf[a, :, l] += model.posteriors_[i]
+    expected_conf /= expected_conf.sum(axis=2, keepdims=True)
+    np.testing.assert_allclose(model.confusion_matrices_, expected_conf, atol=1e-12)
+
+
+def test_dawid_skene_finds_the_reliable_annotator():
+    truth, items, annots, labels = _simulated(seed=1, n_items=300)
+    ann = from_long(items, labels, annots)
+    model = DawidSkene().fit(ann)
+    assert model.converged_
+    assert np.argmax(model.annotator_accuracy_) == 0
+    assert model.annotator_accuracy_[0] > 0.9
+    truth = truth[ann.items.astype(int)]  # items nobody annotated are not in ann
+    ds_acc = np.mean(model.labels_ == truth)
+    mv_acc = np.mean(majority_vote(ann).labels == truth)
+    assert ds_acc > mv_acc
+    np.testing.assert_allclose(model.posteriors_.sum(axis=1), 1.0)
+
+
+def test_dawid_skene_needs_annotators():
+    with pytest.raises(InputError, match="needs annotator ids"):
+        DawidSkene().fit(from_long(["a"], ["x"]))

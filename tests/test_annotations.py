@@ -1,0 +1,138 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dqlabels import InputError, from_counts, from_long, read_annotations
+
+LONG = """item,annotator,label
+b,u1,dog
+a,u1,cat
+a,u2,cat
+a,u3,dog
+b,u2,dog
+c,u1,
+c,u2,fox
+"""
+
+
+def test_long_csv_counts_items_classes(write):
+    ann = read_annotations(write("a.csv", LONG))
+    assert ann.format == "long"
+    assert list(ann.items) == ["a", "b", "c"]
+    assert ann.classes == ("cat", "dog", "fox")
+    # a: cat cat dog; b: dog dog; c: fox (one label missing, dropped)
+    assert ann.counts.tolist() == [[2, 1, 0], [0, 2, 0], [0, 0, 1]]
+    assert ann.num_dropped == 1
+    assert ann.num_annotations == 6
+    assert ann.num_annotators == 2 + 1  # u1 u2 u3
+    assert list(ann.annotators) == ["u1", "u2", "u3"]
+    # The annotation triplets agree with the counts.
+    rebuilt = np.zeros((3, 3), int)
+    np.add.at(rebuilt, (ann.item_index, ann.label_index), 1)
+    assert rebuilt.tolist() == ann.counts.tolist()
+
+
+def test_aliases_are_case_insensitive_and_annotator_optional(write):
+    ann = read_annotations(write("a.csv", "Task,Answer\nx,1\nx,2\ny,2\n"))
+    assert ann.counts.tolist() == [[1, 1], [0, 1]]
+    assert ann.annotators is None and ann.num_annotators is None
+
+
+def test_integer_labels_and_items_sort_numerically(write):
+    ann = read_annotations(write("a.csv", "item,label\n10,10\n9,2\n10,1\n2,2\n"))
+    assert ann.classes == ("1", "2", "10")
+    assert list(ann.items) == ["2", "9", "10"]
+    assert ann.counts.tolist() == [[0, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+def test_classes_option_orders_and_adds_unchosen(write):
+    ann = read_annotations(write("a.csv", LONG), classes=["fox", "dog", "cat", "owl"])
+    assert ann.classes == ("fox", "dog", "cat", "owl")
+    assert ann.counts.tolist() == [[0, 1, 2, 0], [0, 2, 0, 0], [1, 0, 0, 0]]
+
+
+def test_unknown_class_under_classes_names_line(write):
+    with pytest.raises(InputError, match=r"line 3: label 'cat' is not one of the classes"):
+        read_annotations(write("a.csv", LONG), classes=["dog", "fox"])
+
+
+def test_tsv_and_parquet_match_csv(write, tmp_path):
+    csv_ann = read_annotations(write("a.csv", LONG))
+    tsv_ann = read_annotations(write("a.tsv", LONG.replace(",", "\t")))
+    pd.read_csv(tmp_path / "a.csv").to_parquet(tmp_path / "a.parquet")
+    pq_ann = read_annotations(tmp_path / "a.parquet")
+    for other in (tsv_ann, pq_ann):
+        assert other.counts.tolist() == csv_ann.counts.tolist()
+        assert list(other.items) == list(csv_ann.items)
+        assert other.classes == csv_ann.classes
+
+
+def test_wide_annotator_matrix(write):
+    text = "item,alice,bob,carol\ni1,cat,dog,cat\ni2,,dog,\ni3,,,\n"
+    ann = read_annotations(write("w.csv", text))
+    assert ann.format == "wide"
+    assert list(ann.items) == ["i1", "i2"]
+    assert list(ann.empty_items) == ["i3"]
+    assert ann.counts.tolist() == [[2, 1], [0, 1]]
+    assert list(ann.annotators) == ["alice", "bob", "carol"]
+
+
+def test_wide_with_class_numbers_needs_format(write):
+    text = "item,a1,a2\ni1,0,1\ni2,1,\n"
+    ann = read_annotations(write("w.csv", text), format="wide")
+    assert ann.classes == ("0", "1")
+    assert ann.counts.tolist() == [[1, 1], [0, 1]]
+
+
+def test_counts_and_probs_tables(write):
+    counts = read_annotations(write("c.csv", "item,dog,cat\nx,1,3\ny,0,0\nz,2,2\n"))
+    assert counts.format == "counts"
+    assert counts.classes == ("cat", "dog")  # sorted by name
+    assert counts.counts.tolist() == [[3, 1], [2, 2]]
+    assert list(counts.empty_items) == ["y"]
+    probs = read_annotations(write("p.csv", "item,cat,dog\nx,0.25,0.75\nz,0.5,0.5\n"))
+    assert probs.format == "probs" and probs.is_distribution
+    assert probs.num_annotations is None
+    assert probs.counts.tolist() == [[0.25, 0.75], [0.5, 0.5]]
+
+
+def test_npy_counts_and_classes(tmp_path):
+    np.save(tmp_path / "c.npy", np.array([[1, 2], [3, 0]]))
+    ann = read_annotations(tmp_path / "c.npy", classes=["a", "b"])
+    assert ann.counts.tolist() == [[1, 2], [3, 0]]
+    assert ann.classes == ("a", "b") and list(ann.items) == ["0", "1"]
+
+
+def test_dcic_json_skips_null_labels(write):
+    data = [
+        {"annotations": [{"image_path": "fold1/a.png", "class_label": "x"},
+                         {"image_path": "fold1/b.png", "class_label": None}]},
+        {"annotations": [{"image_path": "fold1/a.png", "class_label": "y"},
+                         {"image_path": "fold1/b.png", "class_label": "y"}]},
+    ]
+    ann = read_annotations(write("annotations.json", json.dumps(data)))
+    assert ann.format == "dcic"
+    assert list(ann.items) == ["fold1/a.png", "fold1/b.png"]
+    assert ann.counts.tolist() == [[1, 1], [0, 1]]
+    assert ann.num_dropped == 1
+
+
+def test_duplicates_policies(write):
+    text = "item,annotator,label\na,u1,cat\na,u1,dog\na,u2,dog\n"
+    path = write("d.csv", text)
+    with pytest.raises(InputError, match=r"line 3: annotator 'u1' already labelled item 'a'"):
+        read_annotations(path)
+    assert read_annotations(path, duplicates="keep").counts.tolist() == [[1, 2]]
+    assert read_annotations(path, duplicates="last").counts.tolist() == [[0, 2]]
+
+
+def test_from_long_and_from_counts():
+    ann = from_long(["b", "a", "a"], ["x", "y", None], ["u", "u", "v"])
+    assert list(ann.items) == ["a", "b"] and ann.classes == ("x", "y")
+    assert ann.counts.tolist() == [[0, 1], [1, 0]]  # a: y (its None dropped); b: x
+    assert ann.num_dropped == 1
+    ann2 = from_counts([[1, 0], [2, 3]], items=["p", "q"], classes=["a", "b"])
+    assert ann2.counts.tolist() == [[1, 0], [2, 3]]
+    assert ann2.counts.dtype.kind == "i"

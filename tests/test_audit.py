@@ -1,0 +1,111 @@
+"""`dqlabels evaluate` on the example campaign; expected values counted by hand from
+examples/annotations.csv (12 items, 4 annotators, 48 rows, one label missing)."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO
+from dqlabels_cli.main import main
+
+EXAMPLE = REPO / "examples" / "annotations.csv"
+SPEC_KEYS = {"num_items", "num_classes", "classes", "num_annotations", "num_annotators",
+             "num_dropped", "num_empty_items", "annotations_per_item", "num_ties",
+             "num_unanimous", "mean_entropy", "fleiss_kappa", "krippendorff_alpha", "class_mass"}
+
+
+def _run(*args):
+    result = CliRunner().invoke(main, ["evaluate", str(EXAMPLE), *map(str, args)])
+    assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def test_summary_and_json(tmp_path):
+    result = _run("--json", tmp_path / "r.json")
+    assert "items 12" in result.output and "Fleiss' kappa" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert SPEC_KEYS <= set(report)
+    assert report["num_items"] == 12 and report["num_classes"] == 3
+    assert report["classes"] == ["cat", "dog", "fox"]
+    assert report["num_annotations"] == 47 and report["num_dropped"] == 1
+    assert report["num_annotators"] == 4 and report["num_empty_items"] == 0
+    assert report["annotations_per_item"] == {"min": 3, "mean": 47 / 12, "max": 4}
+    assert report["num_ties"] == 2          # img04 (dog/fox), img08 (cat/dog)
+    assert report["num_unanimous"] == 3     # img01, img03, img07
+    assert report["class_mass"]["hard"] == {"cat": 5 / 12, "dog": 4 / 12, "fox": 3 / 12}
+    assert sum(report["class_mass"]["soft"].values()) == pytest.approx(1.0)
+    assert report["most_ambiguous"][0]["item"] == "img06"   # cat 2, dog 1, fox 1
+    h06 = -(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25))
+    assert report["most_ambiguous"][0]["entropy"] == pytest.approx(h06)
+    assert "scores" not in report
+    assert len(report["annotators"]["per_annotator"]) == 4
+
+
+def test_labels_table(tmp_path):
+    _run("--labels", tmp_path / "labels.csv")
+    table = pd.read_csv(tmp_path / "labels.csv")
+    assert list(table.columns) == ["item", "hard_label", "tied", "soft_cat", "soft_dog",
+                                   "soft_fox", "ds_label", "ds_cat", "ds_dog", "ds_fox"]
+    assert list(table["item"]) == [f"img{i:02d}" for i in range(1, 13)]
+    row = table.set_index("item").loc["img04"]
+    assert row["hard_label"] == "dog" and bool(row["tied"]) is True
+    assert (row["soft_cat"], row["soft_dog"], row["soft_fox"]) == (0.0, 0.5, 0.5)
+    row = table.set_index("item").loc["img09"]   # dog, dog, cat and one missing label
+    assert row["soft_dog"] == pytest.approx(2 / 3) and not row["tied"]
+    ds = table[["ds_cat", "ds_dog", "ds_fox"]].sum(axis=1)
+    assert ds.to_numpy() == pytest.approx(1.0)
+
+
+def test_predictions_are_scored_on_the_predicted_items(tmp_path):
+    preds = tmp_path / "p.csv"
+    preds.write_text("item,fox,cat,dog\nimg01,0.1,0.8,0.1\nimg04,0.5,0.25,0.25\n")
+    _run("--predictions", preds, "--json", tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())
+    # img01 soft (1,0,0) vs (0.8,0.1,0.1); img04 soft (0,.5,.5) vs (0.25,0.25,0.5).
+    kl = (-math.log(0.8) + 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.5)) / 2
+    assert report["num_scored_items"] == 2
+    assert report["scores"]["kl"] == pytest.approx(kl)
+    assert report["scores"]["accuracy"] == 0.5   # img04: truth dog (tie rule), predicted fox
+    assert {"kl", "macro_accuracy", "accuracy", "macro_f1", "ece", "js", "brier"} <= set(report["scores"])
+
+
+def test_label_predictions(tmp_path):
+    preds = tmp_path / "p.csv"
+    preds.write_text("item,label\nimg01,cat\nimg03,fox\n")
+    _run("--predictions", preds, "--json", tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["scores"]["accuracy"] == 0.5
+
+
+def test_plots(tmp_path):
+    _run("--plots", tmp_path / "plots")
+    for name in ("entropy.png", "class_mass.png", "annotator_agreement.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_existing_outputs_are_not_overwritten_unless_asked(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("precious")
+    result = CliRunner().invoke(main, ["evaluate", str(EXAMPLE), "--json", str(target)])
+    assert result.exit_code == 2 and "already exists" in result.stderr
+    assert target.read_text() == "precious"
+    _run("--json", target, "--overwrite")
+    assert json.loads(target.read_text())["num_items"] == 12
+
+
+def test_refuses_to_write_over_the_input(tmp_path):
+    copy = tmp_path / "a.csv"
+    copy.write_text(EXAMPLE.read_text())
+    result = CliRunner().invoke(main, ["evaluate", str(copy), "--labels", str(copy), "--overwrite"])
+    assert result.exit_code == 2 and "refusing to write over an input file" in result.stderr
+    assert copy.read_text() == EXAMPLE.read_text()
+
+
+def test_help_lists_options_with_defaults():
+    result = CliRunner().invoke(main, ["evaluate", "--help"])
+    assert result.exit_code == 0
+    for option in ("--format", "--classes", "--duplicates", "--predictions", "--json", "--labels",
+                   "--plots", "default: error"):
+        assert option in result.output

@@ -1,0 +1,109 @@
+"""The malformed-input corpus (tests/corpus/bad): every case exits 2 with one line that names
+the problem and where, prints no traceback and leaves no output file behind."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dqlabels_cli.main import main
+
+CORPUS = Path(__file__).parent / "corpus"
+BAD = CORPUS / "bad"
+GOOD = CORPUS / "good_annotations.csv"
+
+# (file in the corpus, extra options, what the message must say)
+CASES = [
+    ("empty.csv", [], "empty.csv: the file is empty"),
+    ("header_only.csv", [], "no data rows"),
+    ("no_label_column.csv", [], "no label column"),
+    ("negative_count.csv", [], "line 3: column 'cat' is negative"),
+    ("fractional_count.csv", [], "line 3: column 'cat' holds 1.5"),
+    ("missing_count.csv", [], "line 3: missing value in column 'cat'"),
+    ("probs_not_one.csv", ["--format", "probs"], "line 3: probabilities sum to 0.9"),
+    ("probs_negative.csv", ["--format", "probs"], "line 2: column 'dog' is negative"),
+    ("binary_garbage.csv", [], "looks like a binary file"),
+    ("bad_encoding.csv", [], "line 3 is not valid UTF-8"),
+    ("ragged.csv", [], "line 3 has 4 fields where the header has 3"),
+    ("duplicate_pair.csv", [], "line 4: annotator 'u1' already labelled item 'a' (line 2)"),
+    ("unknown_class.csv", ["--classes", "cat,dog"], "line 3: label 'owl' is not one of the classes"),
+    ("missing_item.csv", [], "line 3: missing item id"),
+    ("missing_annotator.csv", [], "line 3: missing annotator id"),
+    ("all_labels_missing.csv", [], "every label is missing"),
+    ("duplicate_header.csv", [], "column 'Label' appears twice"),
+    ("counts_text_cell.csv", ["--format", "counts"], "line 3: column 'cat' holds 'many'"),
+    ("duplicate_item_counts.csv", [], "line 3: item 'x' repeats the item of line 2"),
+    ("broken.json", [], "line 2 column 1: broken JSON"),
+    ("wrong_structure.json", [], "has no 'annotations' list"),
+    ("empty_list.json", [], "expected a list of annotation sets"),
+    ("dcic_missing_key.json", [], "expected keys 'image_path' and 'class_label'"),
+    ("broken.parquet", [], "not a readable Parquet file"),
+    ("object_dtype.npy", [], "holds Python objects (object dtype)"),
+    ("one_dimensional.npy", [], "expected a 2-D items × classes matrix"),
+    ("truncated.npy", [], "not a readable .npy file"),
+    ("a_directory", [], "a_directory: is a directory"),
+    ("does_not_exist.csv", [], "does_not_exist.csv: no such file"),
+]
+
+PREDICTION_CASES = [
+    ("predictions_wrong_class.csv", "column 'owl' is not one of the annotation classes"),
+    ("predictions_missing_class.csv", "no column for class 'dog'"),
+    ("predictions_unknown_item.csv", "line 3: item 'zzz' has a prediction but no annotation"),
+    ("predictions_bad_sum.csv", "line 2: predicted probabilities sum to 1.2"),
+    ("predictions_unknown_label.csv", "line 2: predicted label 'owl' is not one of the classes"),
+]
+
+
+def _outputs(tmp_path):
+    return ["--json", str(tmp_path / "out.json"), "--labels", str(tmp_path / "labels.csv"),
+            "--plots", str(tmp_path / "plots")]
+
+
+def _check(result, tmp_path, fragment, named):
+    assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dqlabels: error: ")
+    assert fragment in lines[0]
+    assert named in lines[0]
+    assert "Traceback" not in result.output + result.stderr
+    assert not (tmp_path / "out.json").exists()
+    assert not (tmp_path / "labels.csv").exists()
+    assert not (tmp_path / "plots").exists()
+
+
+def test_corpus_is_big_enough():
+    assert len(CASES) + len(PREDICTION_CASES) >= 25
+    listed = {name for name, *_ in CASES} | {name for name, _ in PREDICTION_CASES}
+    on_disk = {p.name for p in BAD.iterdir()}
+    assert on_disk <= listed, on_disk - listed  # no file in the corpus goes untested
+
+
+@pytest.mark.parametrize(("name", "options", "fragment"), CASES, ids=[c[0] for c in CASES])
+def test_bad_annotations(name, options, fragment, tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", str(BAD / name), *options, *_outputs(tmp_path)])
+    _check(result, tmp_path, fragment, name)
+
+
+@pytest.mark.parametrize(("name", "fragment"), PREDICTION_CASES, ids=[c[0] for c in PREDICTION_CASES])
+def test_bad_predictions(name, fragment, tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", str(GOOD), "--predictions", str(BAD / name),
+                                       *_outputs(tmp_path)])
+    _check(result, tmp_path, fragment, name)
+
+
+def test_real_process_exit_status_and_stderr(tmp_path):
+    out = tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", "evaluate", str(BAD / "ragged.csv"),
+                           "--json", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "line 3 has 4 fields" in proc.stderr
+    assert proc.stdout == "" and not out.exists()
+
+
+def test_unknown_option_value_is_a_usage_error():
+    result = CliRunner().invoke(main, ["evaluate", str(GOOD), "--format", "xml"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output

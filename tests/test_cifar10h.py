@@ -1,0 +1,45 @@
+"""Facts about the real CIFAR-10H counts, stated in its README and computed independently."""
+
+import numpy as np
+import pytest
+
+from conftest import CIFAR10H
+from dqlabels import read_annotations, scores, soft_labels
+from dqlabels.aggregation import majority_vote
+
+pytestmark = pytest.mark.skipif(not CIFAR10H.exists(), reason="../shared/data/cifar10h absent")
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    return read_annotations(CIFAR10H)
+
+
+def test_reads_as_counts(cifar):
+    assert cifar.format == "counts"
+    assert cifar.counts.shape == (10_000, 10)
+    assert cifar.items[0] == "test_00000"
+
+
+def test_row_sums_and_total(cifar):
+    totals = cifar.counts.sum(axis=1)
+    assert totals.min() >= 47 and totals.max() <= 63
+    assert cifar.num_annotations == 511_000
+
+
+def test_soft_label_is_counts_over_row_sum(cifar):
+    np.testing.assert_allclose(soft_labels(cifar), cifar.counts / cifar.counts.sum(1, keepdims=True))
+
+
+def test_ties_and_unanimity(cifar):
+    assert majority_vote(cifar).num_ties == 3
+    assert int(scores.unanimous_items(cifar.counts).sum()) == 4_393
+
+
+def test_class_order_follows_the_file_when_given(cifar):
+    import csv
+
+    with open(CIFAR10H) as f:
+        header = next(csv.reader(f))[1:]
+    given = read_annotations(CIFAR10H, classes=header)
+    assert given.classes == tuple(header)

@@ -1,0 +1,118 @@
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score, f1_score
+
+from dqlabels import scores
+
+
+def test_kl_by_hand():
+    assert scores.kl_divergence([[1.0, 0.0]], [[0.5, 0.5]]) == pytest.approx(math.log(2))
+    expected = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert scores.kl_divergence([[0.5, 0.5]], [[0.25, 0.75]]) == pytest.approx(expected)
+    # Mean over items.
+    got = scores.kl_divergence([[1.0, 0.0], [0.5, 0.5]], [[0.5, 0.5], [0.25, 0.75]])
+    assert got == pytest.approx((math.log(2) + expected) / 2)
+
+
+def test_kl_floors_zero_predictions_and_renormalises():
+    p_hat = np.array([1.0, 1e-7]) / (1 + 1e-7)
+    expected = 0.5 * math.log(0.5 / p_hat[0]) + 0.5 * math.log(0.5 / p_hat[1])
+    assert scores.kl_divergence([[0.5, 0.5]], [[1.0, 0.0]]) == pytest.approx(expected)
+
+
+def test_kl_dcic_convention_by_hand():
+    y, p = np.array([1 - 1e-5, 1e-5]), np.array([0.5, 0.5])
+    expected = float(np.sum(y * np.log(y / p)))
+    assert scores.kl_divergence([[1.0, 0.0]], [[0.5, 0.5]], convention="dcic") == pytest.approx(expected)
+
+
+def test_argmax_metrics_against_sklearn():
+    rng = np.random.default_rng(0)
+    y = rng.dirichlet(np.ones(4), 200)
+    p = rng.dirichlet(np.ones(4), 200)
+    yt, pt = y.argmax(1), p.argmax(1)
+    assert scores.macro_accuracy(y, p) == pytest.approx(balanced_accuracy_score(yt, pt))
+    assert scores.macro_f1(y, p) == pytest.approx(f1_score(yt, pt, average="macro"))
+    assert scores.accuracy(y, p) == pytest.approx(np.mean(yt == pt))
+
+
+def test_macro_accuracy_by_hand_with_absent_class():
+    y = np.eye(3)[[0, 0, 0, 1]]           # class 2 never the truth: left out of the mean
+    p = np.eye(3)[[0, 1, 2, 1]]
+    assert scores.macro_accuracy(y, p) == pytest.approx((1 / 3 + 1) / 2)
+
+
+def test_distances_by_hand():
+    y, p = [[1.0, 0.0]], [[0.0, 1.0]]
+    assert scores.js_divergence(y, p) == pytest.approx(math.log(2))
+    assert scores.total_variation([[0.5, 0.5]], [[0.2, 0.8]]) == pytest.approx(0.3)
+    assert scores.brier_score([[1.0, 0.0]], [[0.7, 0.3]]) == pytest.approx(0.09 + 0.09)
+    assert scores.cross_entropy([[1.0, 0.0]], [[0.25, 0.75]]) == pytest.approx(-math.log(0.25))
+    assert scores.entropy([[0.5, 0.5], [1.0, 0.0]]) == pytest.approx(math.log(2) / 2)
+
+
+def test_ece_by_hand():
+    # Confidences 0.9 (correct), 0.9 (wrong), 0.6 (correct): bins (0.8,0.9] and (0.5,0.6].
+    y = np.eye(2)[[0, 0, 1]]
+    p = np.array([[0.9, 0.1], [0.1, 0.9], [0.4, 0.6]])
+    expected = (2 / 3) * abs(0.5 - 0.9) + (1 / 3) * abs(1.0 - 0.6)
+    assert scores.expected_calibration_error(y, p) == pytest.approx(expected)
+
+
+def test_fleiss_kappa_wikipedia_example():
+    # Fleiss (1971) style example from Wikipedia: 10 items, 14 raters, 5 categories, κ = 0.210.
+    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0],
+              [2, 2, 8, 1, 1], [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2],
+              [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    assert round(scores.fleiss_kappa(counts), 3) == 0.210
+
+
+def test_fleiss_kappa_unequal_annotators_by_hand():
+    counts = np.array([[2, 0], [1, 1], [3, 0]])
+    p_i = np.array([1.0, 0.0, 1.0])
+    p_k = np.array([6, 1]) / 7
+    p_e = np.sum(p_k**2)
+    assert scores.fleiss_kappa(counts) == pytest.approx((p_i.mean() - p_e) / (1 - p_e))
+
+
+def test_krippendorff_alpha_reference_example():
+    # Krippendorff (2011), "Computing Krippendorff's alpha": 4 coders, 12 units, nominal
+    # α = 0.743. Values per unit (missing omitted) turned into counts over classes 1..5.
+    units = [[1, 1, 1], [2, 2, 3, 2], [3, 3, 3, 3], [3, 3, 3, 3], [2, 2, 2, 2],
+             [1, 2, 3, 4], [4, 4, 4, 4], [1, 1, 2, 1], [2, 2, 2, 2], [5, 5, 5],
+             [1, 1], [3]]
+    counts = np.zeros((len(units), 5), int)
+    for u, values in enumerate(units):
+        for v in values:
+            counts[u, v - 1] += 1
+    assert round(scores.krippendorff_alpha(counts), 3) == 0.743
+
+
+def test_unanimous_items():
+    assert scores.unanimous_items([[3, 0], [2, 1], [0, 1]]).tolist() == [True, False, True]
+
+
+def test_annotator_agreement_against_brute_force():
+    rng = np.random.default_rng(5)
+    n_items, k, n_annot = 50, 3, 6
+    items, annots, labels = [], [], []
+    for i in range(n_items):
+        for a in rng.choice(n_annot, rng.integers(1, 6), replace=False):
+            items.append(i), annots.append(a), labels.append(rng.integers(0, k))
+    items, annots, labels = map(np.array, (items, annots, labels))
+    counts = np.zeros((n_items, k), int)
+    np.add.at(counts, (items, labels), 1)
+    total, n = np.zeros(n_annot), np.zeros(n_annot)
+    for i, a, l in zip(items, annots, labels):
+        others = counts[i].copy()
+        others[l] -= 1
+        if others.sum() == 0:
+            continue
+        top = np.flatnonzero(others == others.max())
+        total[a] += (1 / len(top)) if l in top else 0.0
+        n[a] += 1
+    got, num = scores.annotator_agreement(items, annots, labels, counts, n_annot)
+    np.testing.assert_array_equal(num, n)
+    np.testing.assert_allclose(got, total / n)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dqlabels._parallel import PARALLEL_CELLS, pool
 from dqlabels.errors import InputError
 
 ITEM_ALIASES = ("item", "task", "image", "id", "image_path")
@@ -590,13 +591,13 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
     for j, name in enumerate(annotator_cols):
         cells = pa.array(_column_to_str(table.column(name)), type=pa.string())
         valid = np.flatnonzero(~np.asarray(cells.is_null()))
-        item_labels.append(valid.astype(np.int64))
-        annot_labels.append(np.full(valid.size, j, dtype=np.int64))
+        item_labels.append(valid.astype(np.int32))
+        annot_labels.append(np.full(valid.size, j, dtype=np.int32))
         label_chunks.append(cells.take(pa.array(valid)))
     rows = np.concatenate(item_labels)
-    labels = pa.chunked_array(label_chunks, type=pa.string())
     return _build(
-        item_codes=rows, item_names=item_ids, label_column=labels,
+        item_codes=rows, item_names=item_ids,
+        labels=_encode(pa.chunked_array(label_chunks, type=pa.string())),
         annot_codes=np.concatenate(annot_labels),
         annot_names=np.asarray([str(c) for c in annotator_cols], dtype=object),
         source=source, where=where, classes=classes, duplicates=duplicates, fmt="wide",
@@ -606,30 +607,32 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
 
 def _from_long_columns(item_column, label_column, annot_column, source, where, classes,
                        duplicates, fmt, column_names):
-    import pyarrow.compute as pc
-
-    item_column = _combine(item_column)
     if item_column.null_count:
-        row = int(np.flatnonzero(np.asarray(item_column.is_null()))[0])
+        row = int(np.flatnonzero(np.asarray(_combine(item_column).is_null()))[0])
         raise InputError(f"{where.row(row)}: missing item id in column {column_names[0]!r}")
-    item_dict = pc.dictionary_encode(_normalise_ids(item_column))
-    item_codes = item_dict.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    item_names = _column_to_str(item_dict.dictionary)
-
-    annot_codes = annot_names = None
     if annot_column is not None:
-        annot_column = _combine(annot_column)
         if annot_column.null_count == len(annot_column):
             annot_column = None
         elif annot_column.null_count:
-            row = int(np.flatnonzero(np.asarray(annot_column.is_null()))[0])
+            row = int(np.flatnonzero(np.asarray(_combine(annot_column).is_null()))[0])
             raise InputError(f"{where.row(row)}: missing annotator id in column "
                              f"{column_names[1]!r}")
-        else:
-            annot_dict = pc.dictionary_encode(_normalise_ids(annot_column))
-            annot_codes = annot_dict.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-            annot_names = _column_to_str(annot_dict.dictionary)
-    return _build(item_codes, item_names, label_column, annot_codes, annot_names, source, where,
+    label_column = _normalise_ids(label_column)
+    if label_column.null_count == len(label_column):
+        raise InputError(f"{source}: every label is missing")
+    columns = [_normalise_ids(item_column), label_column]
+    if annot_column is not None:
+        columns.append(_normalise_ids(annot_column))
+    # Hash-encoding a column is single-threaded in pyarrow; encode the columns side by side.
+    if len(item_column) >= PARALLEL_CELLS:
+        encoded = list(pool().map(_encode, columns))
+    else:
+        encoded = [_encode(column) for column in columns]
+    item_codes, item_names = encoded[0][0], _column_to_str(encoded[0][1])
+    annot_codes = annot_names = None
+    if annot_column is not None:
+        annot_codes, annot_names = encoded[2][0], _column_to_str(encoded[2][1])
+    return _build(item_codes, item_names, encoded[1], annot_codes, annot_names, source, where,
                   classes, duplicates, fmt, row_of=None)
 
 
@@ -637,6 +640,28 @@ def _combine(column):
     import pyarrow as pa
 
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _encode(column):
+    """Dictionary-encode a column: int32 codes (−1 for null) and the dictionary.
+
+    pyarrow encodes the chunks of a column with one shared memo table, so every chunk's
+    dictionary is a prefix of the last one and the chunk indices can be concatenated as they
+    are, without first copying the strings into one chunk.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column)
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    if not chunks:
+        return np.empty(0, np.int32), pa.array([], type=pa.string())
+    dictionary = chunks[-1].dictionary
+    if not all(dictionary.slice(0, len(c.dictionary)).equals(c.dictionary) for c in chunks[-2:]):
+        return _encode(_combine(column))
+    codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+                            for c in chunks]).astype(np.int32, copy=False)
+    return codes, dictionary
 
 
 def _normalise_ids(column):
@@ -654,21 +679,15 @@ def _normalise_ids(column):
     return column
 
 
-def _build(item_codes, item_names, label_column, annot_codes, annot_names, source, where,
+def _build(item_codes, item_names, labels, annot_codes, annot_names, source, where,
            classes, duplicates, fmt, row_of):
     """Shared tail of long, wide and DCIC reading: codes → sorted, checked Annotations.
 
-    ``row_of`` maps each annotation to its input row for messages (``None``: the annotation's
-    own position is its row).
+    ``labels`` is ``(codes, dictionary)`` from :func:`_encode`. ``row_of`` maps each annotation
+    to its input row for messages (``None``: the annotation's own position is its row).
     """
-    import pyarrow.compute as pc
-
-    label_column = _normalise_ids(_combine(label_column))
-    if label_column.null_count == len(label_column):
-        raise InputError(f"{source}: every label is missing")
-    label_dict = pc.dictionary_encode(label_column)
-    label_codes = label_dict.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    found = _column_to_str(label_dict.dictionary)
+    label_codes, label_dict = labels
+    found = _column_to_str(label_dict)
 
     def row(i):
         return where.row(i if row_of is None else row_of[i])
@@ -700,49 +719,43 @@ def _build(item_codes, item_names, label_column, annot_codes, annot_names, sourc
         item_codes = item_codes[keep_rows]
         if annot_codes is not None:
             annot_codes = annot_codes[keep_rows]
-    label_codes = remap[label_codes]
+    label_codes = remap.astype(np.int32)[label_codes]
 
     # Items sorted naturally; codes follow.
-    item_order = _natural_order(item_names)
-    item_rank = np.empty(len(item_names), dtype=np.int64)
-    item_rank[item_order] = np.arange(len(item_names))
-    item_codes = item_rank[item_codes]
-    sorted_items = item_names[item_order]
+    item_codes, sorted_items = _sort_codes(item_codes, item_names)
 
     def original(i):
         return i if keep_rows is None else keep_rows[i]
 
     if annot_codes is not None:
-        annot_order = _natural_order(annot_names)
-        annot_rank = np.empty(len(annot_names), dtype=np.int64)
-        annot_rank[annot_order] = np.arange(len(annot_names))
-        annot_codes = annot_rank[annot_codes]
-        annot_names = annot_names[annot_order]
+        annot_codes, annot_names = _sort_codes(annot_codes, annot_names)
         keep = _handle_duplicates(item_codes, annot_codes, len(annot_names), duplicates,
                                   lambda i: row(original(i)), sorted_items, annot_names)
         if keep is not None:
             item_codes, annot_codes, label_codes = item_codes[keep], annot_codes[keep], label_codes[keep]
 
     num_items, num_classes = len(sorted_items), len(class_names)
-    counts = np.bincount(item_codes * num_classes + label_codes,
-                         minlength=num_items * num_classes).reshape(num_items, num_classes)
+    cell = item_codes.astype(np.int64)
+    cell *= num_classes
+    cell += label_codes
+    counts = np.bincount(cell, minlength=num_items * num_classes).reshape(num_items, num_classes)
+    del cell
     nonempty = counts.any(axis=1)
     empty_items = sorted_items[~nonempty]
     if empty_items.size:
-        new_code = np.cumsum(nonempty) - 1
+        new_code = (np.cumsum(nonempty) - 1).astype(np.int32)
         item_codes = new_code[item_codes]
         counts = counts[nonempty]
         sorted_items = sorted_items[nonempty]
     if counts.shape[0] == 0:
         raise InputError(f"{source}: no item has a labelled annotation")
-    small = np.int32
     return Annotations(
         counts=counts,
         items=sorted_items,
         classes=tuple(class_names),
-        item_index=item_codes.astype(small),
-        label_index=label_codes.astype(small),
-        annotator_index=None if annot_codes is None else annot_codes.astype(small),
+        item_index=item_codes,
+        label_index=label_codes,
+        annotator_index=annot_codes,
         annotators=annot_names,
         format=fmt,
         num_dropped=num_dropped,
@@ -755,7 +768,9 @@ def _handle_duplicates(item_codes, annot_codes, num_annotators, policy, row, ite
     """Check repeated (item, annotator) pairs; return the annotations to keep (None: all)."""
     if policy == "keep" or item_codes.size == 0:
         return None
-    keys = item_codes * num_annotators + annot_codes
+    keys = item_codes.astype(np.int64)
+    keys *= num_annotators
+    keys += annot_codes
     sorted_keys = np.sort(keys)
     repeated = sorted_keys[1:] == sorted_keys[:-1]
     if not repeated.any():
@@ -774,6 +789,16 @@ def _handle_duplicates(item_codes, annot_codes, num_annotators, policy, row, ite
     is_last = np.ones(ordered.size, dtype=bool)
     is_last[:-1] = ordered[1:] != ordered[:-1]
     return np.sort(order[is_last])
+
+
+def _sort_codes(codes: np.ndarray, names: np.ndarray):
+    """Renumber codes so that they follow the natural order of their names."""
+    order = _natural_order(names)
+    if np.array_equal(order, np.arange(order.size)):  # already sorted (a common file layout)
+        return codes.astype(np.int32, copy=False), names
+    rank = np.empty(order.size, dtype=np.int32)
+    rank[order] = np.arange(order.size, dtype=np.int32)
+    return rank[codes], names[order]
 
 
 def _natural_order(names: np.ndarray) -> np.ndarray:

@@ -250,21 +250,32 @@ def annotator_agreement(item_index, annotator_index, label_index, counts, num_an
     Returns:
         ``(agreement, num_scored)``: two arrays of length ``num_annotators``.
     """
-    c = np.asarray(counts).astype(np.int64)
-    items = np.asarray(item_index, dtype=np.int64)
-    annotators = np.asarray(annotator_index, dtype=np.int64)
-    labels = np.asarray(label_index, dtype=np.int64)
+    c = np.asarray(counts)
+    annotators = np.asarray(annotator_index)
     if num_annotators is None:
         num_annotators = int(annotators.max()) + 1 if annotators.size else 0
+    # Everything is decided per (item, class) cell, as a small code each annotation then reads:
+    # 0 = item not scored (a single annotation), 1 = no credit, 1 + t = credit 1/t.
+    num_classes = c.shape[1]
     top = c.max(axis=1)
     num_top = np.count_nonzero(c == top[:, None], axis=1)
-    # Classes at top − 1, other than the own label: they tie with it once it is removed.
+    # Classes at top − 1 tie with the own label once it is removed.
     num_next = np.count_nonzero(c == (top - 1)[:, None], axis=1)
-    n = c.sum(axis=1)
-    own = c.reshape(-1)[items * c.shape[1] + labels]
-    scored = n[items] >= 2
-    credit = np.where((own == top[items]) & (num_top[items] == 1), 1.0 / (1 + num_next[items]), 0.0)
-    total = np.bincount(annotators[scored], weights=credit[scored], minlength=num_annotators)
-    num_scored = np.bincount(annotators[scored], minlength=num_annotators)
+    sole_top = (c == top[:, None]) & (num_top == 1)[:, None]
+    code = np.where(sole_top, 2 + num_next[:, None], 1).astype(np.int16)
+    code[c.sum(axis=1) < 2] = 0
+    # int32 cell numbers while they fit: half the memory traffic of int64.
+    dtype = np.int32 if c.size < 2**31 else np.int64
+    cell = np.asarray(item_index, dtype=dtype) * dtype(num_classes)
+    cell += np.asarray(label_index, dtype=dtype)
+    num_codes = num_classes + 2
+    key = annotators.astype(np.int64) * num_codes
+    key += code.reshape(-1)[cell]
+    tally = np.bincount(key, minlength=num_annotators * num_codes).reshape(num_annotators,
+                                                                            num_codes)
+    weight = np.zeros(num_codes)
+    weight[2:] = 1.0 / np.arange(1, num_classes + 1)
+    total = tally @ weight
+    num_scored = tally[:, 1:].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return total / num_scored, num_scored

@@ -105,3 +105,18 @@ def test_dawid_skene_finds_the_reliable_annotator():
 def test_dawid_skene_needs_annotators():
     with pytest.raises(InputError, match="needs annotator ids"):
         DawidSkene().fit(from_long(["a"], ["x"]))
+
+
+def test_large_matrices_use_row_blocks_with_the_same_results():
+    # 300,000 × 10 cells is above the threshold where work is split over threads.
+    rng = np.random.default_rng(11)
+    counts = rng.integers(0, 4, (300_000, 10))
+    counts[::97] = 0
+    vote = majority_vote(counts)
+    first_max = [int(np.flatnonzero(r == r.max())[0]) for r in counts[:2000]]
+    assert vote.labels[:2000].tolist() == first_max
+    np.testing.assert_array_equal(vote.labels, np.argmax(counts, axis=1))
+    np.testing.assert_array_equal(vote.tied, (counts == counts.max(1, keepdims=True)).sum(1) > 1)
+    totals = counts.sum(1, keepdims=True)
+    expected = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    np.testing.assert_allclose(soft_labels(counts), expected)

@@ -1,0 +1,46 @@
+"""The README stays true: its Quick start commands match CI, its Python examples run."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def _blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_quick_start_has_two_commands_and_ci_runs_the_test_one():
+    quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)\n```", quick, flags=re.S)
+    assert len(commands) == 2
+    assert "dqlabels" in commands[0] and "pytest" in commands[1]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert commands[1].strip() in ci.splitlines()
+
+
+def test_python_examples_run(tmp_path):
+    for number, code in enumerate(_blocks("python")):
+        if "import keras" in code:
+            pytest.importorskip("keras")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, f"README python block {number}:\n{proc.stderr}"
+
+
+def test_shown_evaluate_output_is_what_the_command_prints():
+    shown = _blocks("text")[0].splitlines()
+    command = shown[0].removeprefix("$ ").split()
+    assert command[:2] == ["dqlabels", "evaluate"]
+    proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", *command[1:]], cwd=REPO,
+                          capture_output=True, text=True, check=True)
+    printed = proc.stdout.splitlines()
+    for line in shown[1:]:
+        if line.strip() == "...":
+            break
+        assert line in printed

@@ -106,5 +106,106 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
         click.echo(summary)
 
 
+@main.command(context_settings=CONTEXT)
+@click.argument("out_dir", type=click.Path(path_type=str))
+@click.option("--num-images", type=int, default=15_000, show_default=True,
+              help="Number of images.")
+@click.option("--image-size", type=int, default=64, show_default=True,
+              help="Side of the square images in pixels (at least 32).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of every random choice: same seed, same pixels and labels.")
+@click.option("--annotators", type=int, default=0, show_default=True,
+              help="Also write N simulated annotations per image, drawn from its soft label "
+                   "(simulated_annotations.csv, long format).")
+@click.option("--preview", "preview_path", type=click.Path(path_type=str), default=None,
+              help="Also write a PNG grid of sample images with their soft labels.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for rendering and PNG encoding. Default: all cores.")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace OUT_DIR (and the preview file) if they exist.")
+@handle_errors
+def generate(out_dir, num_images, image_size, seed, annotators, preview_path, workers, overwrite):
+    """Generate the paper's synthetic dataset (coloured circles and ellipses) into OUT_DIR.
+
+    40% of the images are pure, 60% interpolate colour, shape or both; annotations.csv holds
+    their exact soft labels. OUT_DIR must not exist or be empty, unless --overwrite.
+    """
+    import time
+
+    from dqlabels._io import check_output_file
+    from dqlabels.synthetic import check_generate_options, generate_dataset
+
+    check_generate_options(out_dir, num_images, image_size, annotators, overwrite)
+    if preview_path is not None:
+        check_output_file(preview_path, overwrite=overwrite)
+    start = time.perf_counter()
+    with click.progressbar(length=max(num_images, 0), label="Generating images",
+                           file=sys.stderr, show_pos=True) as bar:
+        path = generate_dataset(out_dir, num_images=num_images, image_size=image_size, seed=seed,
+                                annotators=annotators, overwrite=overwrite, workers=workers,
+                                progress=bar.update)
+    click.echo(f"Wrote {num_images:,} images of {image_size}×{image_size} px to {path} "
+               f"in {time.perf_counter() - start:.1f} s.")
+    if preview_path is not None:
+        from dqlabels.datasets import load_dataset, write_preview
+
+        write_preview(load_dataset(path), preview_path, seed=seed)
+        click.echo(f"Wrote a preview to {preview_path}.")
+
+
+@main.command("check-dataset", context_settings=CONTEXT)
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("--decode/--no-decode", default=True, show_default=True,
+              help="Decode every image (finds corrupt files; takes a few seconds).")
+@click.option("--preview", "preview_path", type=click.Path(path_type=str), default=None,
+              help="Write a PNG grid of sample images with their soft labels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the preview.")
+@click.option("--overwrite", is_flag=True, default=False, help="Replace the preview file.")
+@handle_errors
+def check_dataset(dataset, decode, preview_path, seed, overwrite):
+    """Check a dataset folder (dqlabels or DCIC layout): annotations, image paths, images."""
+    from dqlabels._io import check_output_file
+    from dqlabels.datasets import load_dataset, verify_images, write_preview
+
+    if preview_path is not None:
+        check_output_file(preview_path, overwrite=overwrite)
+    data = load_dataset(dataset)
+    if decode:
+        verify_images(data)
+    soft = data.soft_labels
+    click.echo(f"Dataset {data.root} ({data.layout} layout): {data.num_items:,} images, "
+               f"{len(data.classes)} classes, annotations {data.annotations.format}"
+               + (", every image decodes" if decode else ""))
+    for k, name in enumerate(data.classes):
+        click.echo(f"  {name:<24} hard {float((data.hard_labels == k).mean()):.3f}   soft "
+                   f"{float(soft[:, k].mean()):.3f}")
+    if preview_path is not None:
+        write_preview(data, preview_path, seed=seed)
+        click.echo(f"Wrote a preview to {preview_path}.")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("--split", "index", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Split number k (the random split uses seed k; DCIC: rotation slice k).")
+@click.option("--kind", type=click.Choice(["random", "dcic"]), default="random",
+              show_default=True, help="Stratified random 60/20/20, or the DCIC fold rotation.")
+@click.option("--out", "out_path", type=click.Path(path_type=str), required=True,
+              help="CSV file to write (columns item, split).")
+@click.option("--overwrite", is_flag=True, default=False, help="Replace OUT if it exists.")
+@handle_errors
+def split(dataset, index, kind, out_path, overwrite):
+    """Write train/val/test split K of DATASET as CSV."""
+    from dqlabels._io import check_output_file
+    from dqlabels.datasets import SPLITS, load_dataset, make_split, save_split
+
+    check_output_file(out_path, overwrite=overwrite)
+    data = load_dataset(dataset, check_images=False)
+    assignment = make_split(data, index, kind)
+    save_split(out_path, data.items, assignment)
+    counts = ", ".join(f"{name} {int((assignment == name).sum()):,}" for name in SPLITS)
+    click.echo(f"Wrote split {index} ({kind}) of {data.num_items:,} items to {out_path}: {counts}.")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,341 @@
+"""Dataset folders and splits (SPEC §7–8). No TensorFlow here: the tf.data pipeline lives in
+the training modules.
+
+A dataset folder holds images and one annotation file whose items are image paths relative to
+the folder:
+
+- dqlabels layout: ``DIR/images/…png``, ``DIR/annotations.csv`` (any format of
+  :func:`dqlabels.read_annotations`) and ``DIR/dataset.json`` (name, classes, image size,
+  generator, licence; it may name the annotation file and its format);
+- DCIC layout (the benchmark that ships MiceBone): ``DIR/fold1 … fold5/`` and
+  ``DIR/annotations.json``, read in place. An image path that does not exist as given but
+  contains a ``foldN`` component is looked up from that component, so paths written as
+  ``MiceBone/fold1/x.png`` resolve inside the MiceBone folder.
+
+Every image path is resolved inside the folder; a path that leaves it is refused.
+
+Splits: seeded, stratified (by hard label) 60/20/20 train/val/test splits, split k using seed
+k (k = 0, 1, 2 for the study's three splits), or the DCIC fold rotation (slice s: val = fold
+(s mod 5) + 1, test = fold ((s + 1) mod 5) + 1, train = the other three). A split is saved as a
+CSV with the columns ``item, split``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels._io import atomic_path
+from dqlabels.aggregation import majority_vote, soft_labels
+from dqlabels.annotations import Annotations, read_annotations
+from dqlabels.errors import InputError
+
+SPLITS = ("train", "val", "test")
+DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
+ANNOTATION_FILES = ("annotations.csv", "annotations.parquet", "annotations.tsv",
+                    "annotations.json")
+_FOLD = re.compile(r"^fold([1-5])$")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A dataset folder: images with their annotations.
+
+    Attributes:
+        root: the folder (absolute).
+        annotations: the annotations; ``annotations.items`` are the image paths as written.
+        paths: absolute path of each item's image, aligned with ``annotations.items``.
+        layout: ``"dqlabels"`` or ``"dcic"``.
+        info: the contents of ``dataset.json`` (empty when absent).
+    """
+
+    root: Path
+    annotations: Annotations
+    paths: np.ndarray
+    layout: str = "dqlabels"
+    info: dict = field(default_factory=dict)
+
+    @property
+    def items(self) -> np.ndarray:
+        return self.annotations.items
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.annotations.classes
+
+    @property
+    def num_items(self) -> int:
+        return self.annotations.num_items
+
+    @property
+    def soft_labels(self) -> np.ndarray:
+        return soft_labels(self.annotations)
+
+    @property
+    def hard_labels(self) -> np.ndarray:
+        """Majority vote per item (lowest class index on ties)."""
+        return majority_vote(self.annotations).labels
+
+    @property
+    def folds(self) -> np.ndarray | None:
+        """DCIC fold number (1–5) of each item, or None when the items are not in folds."""
+        folds = np.zeros(self.num_items, dtype=np.int64)
+        for i, path in enumerate(self.paths):  # one per image
+            parts = Path(path).relative_to(self.root).parts
+            match = _FOLD.match(parts[0]) if parts else None
+            if match is None:
+                return None
+            folds[i] = int(match.group(1))
+        return folds
+
+
+def load_dataset(path: str | os.PathLike, annotations: str | None = None, format: str | None = None,
+                 check_images: bool = True) -> Dataset:
+    """Load a dataset folder (dqlabels or DCIC layout).
+
+    Args:
+        path: the dataset folder.
+        annotations: annotation file inside the folder; default: the one ``dataset.json``
+            names, else the first of annotations.csv/.parquet/.tsv/.json found.
+        format: annotation format (default: ``dataset.json``'s, else detected).
+        check_images: check that every image file exists (decoding is checked by
+            :func:`verify_images`).
+
+    Raises:
+        InputError: missing folder or annotation file, malformed annotations, a path that leaves
+            the folder, or missing images (the message names the first and how many).
+    """
+    root = Path(path)
+    if not root.exists():
+        raise InputError(f"{root}: no such dataset folder")
+    if not root.is_dir():
+        raise InputError(f"{root}: is not a folder (expected a dataset folder)")
+    root = root.resolve()
+    info = _read_info(root)
+    name = annotations or info.get("annotations")
+    if name is None:
+        name = next((n for n in ANNOTATION_FILES if (root / n).is_file()), None)
+        if name is None:
+            raise InputError(f"{root}: no annotation file (expected one of "
+                             f"{', '.join(ANNOTATION_FILES)}, or dataset.json naming one)")
+    annotation_path = _inside(root, str(name), f"{root}: annotation file")
+    if format is None and annotations is None:
+        format = info.get("annotations_format")
+    classes = info.get("classes")
+    ann = read_annotations(annotation_path, format=format, classes=classes)
+    layout = "dcic" if any((root / f"fold{k}").is_dir() for k in range(1, 6)) else "dqlabels"
+    paths = _resolve_images(root, ann.items, annotation_path, check_images)
+    return Dataset(root=root, annotations=ann, paths=paths, layout=layout, info=info)
+
+
+def _read_info(root: Path) -> dict:
+    info_path = root / "dataset.json"
+    if not info_path.exists():
+        return {}
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{info_path}: not valid JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise InputError(f"{info_path}: expected a JSON object")
+    return info
+
+
+def _inside(root: Path, relative: str, what: str) -> Path:
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root):
+        raise InputError(f"{what} {relative!r} leaves the dataset folder {str(root)!r}")
+    return candidate
+
+
+def _resolve_images(root: Path, items, annotation_path: Path, check: bool) -> np.ndarray:
+    paths = np.empty(len(items), dtype=object)
+    missing = []
+    for i, item in enumerate(items):  # one per image, not per annotation
+        candidate = _inside(root, item, f"{annotation_path}: image path")
+        if not candidate.is_file():
+            alternative = _from_fold(root, item)
+            if alternative is not None:
+                candidate = alternative
+            elif check:
+                missing.append(item)
+        paths[i] = str(candidate)
+    if missing:
+        raise InputError(f"{annotation_path}: {len(missing)} image(s) named there do not exist "
+                         f"in {str(root)!r}; the first is {missing[0]!r}")
+    return paths
+
+
+def _from_fold(root: Path, item: str) -> Path | None:
+    parts = Path(item).parts
+    for k, part in enumerate(parts):
+        if _FOLD.match(part):
+            candidate = _inside(root, str(Path(*parts[k:])), "image path")
+            return candidate if candidate.is_file() else None
+    return None
+
+
+def verify_images(dataset: Dataset, workers: int | None = None) -> None:
+    """Decode every image; raise InputError naming the first that cannot be decoded."""
+    from dqlabels._parallel import pool
+
+    def check(index):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(dataset.paths[index]) as image:
+                image.load()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            return index, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return index, None
+
+    indices = range(dataset.num_items)
+    results = pool().map(check, indices) if dataset.num_items > 64 else map(check, indices)
+    for index, problem in results:
+        if problem is not None:
+            raise InputError(f"{dataset.paths[index]}: image cannot be decoded ({problem})")
+
+
+# ----------------------------------------------------------------------------------------------
+# Splits
+
+
+def random_split(labels, seed: int, fractions=DEFAULT_FRACTIONS) -> np.ndarray:
+    """Seeded split stratified by ``labels``: per class, a random ``fractions`` share of its
+    items goes to train, val and test (rounded per class). Returns the split name per item.
+
+    Example:
+        >>> split = random_split([0] * 10 + [1] * 5, seed=0)
+        >>> [int((split[:10] == s).sum()) for s in SPLITS], [int((split[10:] == s).sum()) for s in SPLITS]
+        ([6, 2, 2], [3, 1, 1])
+    """
+    labels = np.asarray(labels)
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if fractions.shape != (3,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1):
+        raise InputError(f"Expected three split fractions summing to 1. Received: {fractions.tolist()}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(labels.size)
+    order = order[np.argsort(labels[order], kind="stable")]  # by class, random within
+    grouped = labels[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    sizes = np.diff(np.r_[starts, grouped.size])
+    rank = np.arange(grouped.size) - np.repeat(starts, sizes)
+    size = np.repeat(sizes, sizes)
+    train_end = np.rint(fractions[0] * size)
+    val_end = np.rint((fractions[0] + fractions[1]) * size)
+    which = np.where(rank < train_end, 0, np.where(rank < val_end, 1, 2))
+    split = np.empty(labels.size, dtype=object)
+    split[order] = np.asarray(SPLITS, dtype=object)[which]
+    return split
+
+
+def dcic_split(folds, slice_index: int) -> np.ndarray:
+    """The DCIC fold rotation: val = fold (s mod 5) + 1, test = fold ((s + 1) mod 5) + 1,
+    train = the other three folds."""
+    folds = np.asarray(folds)
+    val, test = slice_index % 5 + 1, (slice_index + 1) % 5 + 1
+    split = np.full(folds.size, "train", dtype=object)
+    split[folds == val] = "val"
+    split[folds == test] = "test"
+    return split
+
+
+def make_split(dataset: Dataset, index: int, kind: str = "random") -> np.ndarray:
+    """Split ``index`` of a dataset: ``kind="random"`` (stratified, seed = index) or ``"dcic"``
+    (fold rotation; needs a DCIC-layout dataset)."""
+    if kind == "random":
+        return random_split(dataset.hard_labels, seed=index)
+    if kind == "dcic":
+        folds = dataset.folds
+        if folds is None:
+            raise InputError(f"{dataset.root}: the DCIC fold rotation needs images under "
+                             f"fold1 … fold5")
+        return dcic_split(folds, index)
+    raise InputError(f"Expected split kind to be 'random' or 'dcic'. Received: {kind!r}")
+
+
+def save_split(path: str | os.PathLike, items, split) -> None:
+    """Write a split as CSV (``item, split``), atomically."""
+    import pandas as pd
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame({"item": np.asarray(items, dtype=object), "split": split}).to_csv(tmp, index=False)
+
+
+def read_split(path: str | os.PathLike, dataset: Dataset) -> np.ndarray:
+    """Read a split CSV back, aligned with ``dataset.items``; every item must appear once."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such split file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV ({exc})") from None
+    if list(frame.columns) != ["item", "split"]:
+        raise InputError(f"{path}: expected the columns item, split; found {', '.join(frame.columns)}")
+    bad = ~frame["split"].isin(SPLITS)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{path}: line {row + 2}: split {frame['split'].iloc[row]!r} is not one "
+                         f"of {', '.join(SPLITS)}")
+    mapping = dict(zip(frame["item"], frame["split"]))
+    if len(mapping) != len(frame):
+        raise InputError(f"{path}: an item is listed twice")
+    missing = [item for item in dataset.items if item not in mapping]
+    if missing or len(mapping) != dataset.num_items:
+        first = missing[0] if missing else next(i for i in mapping if i not in set(dataset.items))
+        raise InputError(f"{path}: does not match the dataset's items (first difference: {first!r})")
+    return np.asarray([mapping[item] for item in dataset.items], dtype=object)
+
+
+# ----------------------------------------------------------------------------------------------
+# A look at the data
+
+
+def write_preview(dataset: Dataset, path: str | os.PathLike, num_images: int = 24,
+                  seed: int = 0) -> Path:
+    """Write a grid of sample images, each titled with its soft label, as PNG (atomically).
+
+    Samples are drawn with ``seed``, preferring ambiguous images so that interpolations show.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    soft = dataset.soft_labels
+    rng = np.random.default_rng(seed)
+    num_images = min(num_images, dataset.num_items)
+    ambiguous = np.flatnonzero(soft.max(axis=1) < 1)
+    pure = np.flatnonzero(soft.max(axis=1) >= 1)
+    take_ambiguous = min(ambiguous.size, num_images - min(pure.size, num_images // 3))
+    chosen = np.concatenate([rng.choice(ambiguous, take_ambiguous, replace=False),
+                             rng.choice(pure, num_images - take_ambiguous, replace=False)])
+    chosen = np.sort(chosen)
+    cols = min(6, num_images)
+    rows = int(np.ceil(num_images / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 3.0 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, index in zip(axes.ravel(), chosen):
+        with Image.open(dataset.paths[index]) as image:
+            ax.imshow(np.asarray(image.convert("RGB")), interpolation="nearest")
+        top = np.argsort(-soft[index], kind="stable")[:3]
+        ax.set_title("\n".join(f"{dataset.classes[k]} {soft[index, k]:.2f}" for k in top
+                               if soft[index, k] > 0), fontsize=7)
+    fig.suptitle(f"{dataset.info.get('name', dataset.root.name)}: samples with their soft labels",
+                 fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return path

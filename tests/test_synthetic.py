@@ -1,0 +1,195 @@
+"""The synthetic dataset: determinism, labels that match the pixels, calibration."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from dqlabels import synthetic
+from dqlabels.synthetic import CLASSES, generate_dataset
+from dqlabels_cli.main import main
+
+RGB = {"red": np.array([255, 0, 0]), "green": np.array([0, 255, 0]), "blue": np.array([0, 0, 255])}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic") / "data"
+    generate_dataset(out, num_images=300, image_size=48, seed=7, annotators=3)
+    return out
+
+
+def _files(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_layout_and_class_order(small):
+    info = json.loads((small / "dataset.json").read_text())
+    assert info["classes"] == list(CLASSES) == sorted(CLASSES)
+    assert info["num_images"] == 300 and info["image_size"] == 48
+    assert info["generator"]["seed"] == 7
+    table = pd.read_csv(small / "annotations.csv")
+    assert list(table.columns) == ["item", *CLASSES]
+    assert len(list((small / "images").glob("*.png"))) == 300
+    np.testing.assert_allclose(table[list(CLASSES)].sum(axis=1), 1.0, atol=1e-12)
+    with Image.open(small / table["item"][0]) as image:
+        assert image.size == (48, 48) and image.mode == "RGB"
+
+
+def test_same_seed_same_bytes_different_seed_differs(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    generate_dataset(a, num_images=40, image_size=32, seed=3, annotators=2, workers=1)
+    generate_dataset(b, num_images=40, image_size=32, seed=3, annotators=2, workers=2)
+    generate_dataset(c, num_images=40, image_size=32, seed=4, annotators=2)
+    files_a, files_b, files_c = _files(a), _files(b), _files(c)
+    assert files_a == files_b  # also independent of the number of worker processes
+    assert files_a.keys() == files_c.keys()
+    assert files_a["annotations.csv"] != files_c["annotations.csv"]
+    assert sum(files_a[k] != files_c[k] for k in files_a if k.startswith("images/")) > 30
+
+
+def _centre_pixel(root, row, size):
+    x, y = int(row.centre_x * size), int(row.centre_y * size)
+    with Image.open(root / row.item) as image:
+        return np.asarray(image)[y, x]
+
+
+def test_pure_red_circle_centre_is_red(small):
+    meta = pd.read_csv(small / "metadata.csv")
+    soft = pd.read_csv(small / "annotations.csv").set_index("item")
+    rows = meta[(meta.kind == "pure") & (meta.colour_a == "red") & (meta.s == 0)]
+    assert len(rows) > 3
+    for row in rows.itertuples():
+        assert _centre_pixel(small, row, 48).tolist() == [255, 0, 0]
+        assert soft.loc[row.item, "red_circle"] == 1.0
+
+
+def test_interpolated_colour_matches_its_weights(small):
+    meta = pd.read_csv(small / "metadata.csv")
+    soft = pd.read_csv(small / "annotations.csv").set_index("item")
+    rows = meta[meta.kind.isin(["colour", "colour+shape"])]
+    assert len(rows) > 30
+    for row in rows.itertuples():
+        mix = (1 - row.t) * RGB[row.colour_a] + row.t * RGB[row.colour_b]
+        expected = mix * 255 / mix.max()
+        assert np.abs(_centre_pixel(small, row, 48) - expected).max() <= 0.5 + 1e-9
+        mass_b = soft.loc[row.item, [f"{row.colour_b}_circle", f"{row.colour_b}_ellipse"]].sum()
+        assert mass_b == pytest.approx(row.t)
+        mass_ellipse = soft.loc[row.item, [c for c in CLASSES if c.endswith("ellipse")]].sum()
+        assert mass_ellipse == pytest.approx(row.s)
+
+
+def test_red_green_half_is_yellow():
+    params = synthetic.sample_parameters(1, seed=0)
+    params = synthetic.Parameters(**{**params.__dict__, "colour_a": np.array([2]),
+                                     "colour_b": np.array([1]), "t": np.array([0.5])})
+    assert synthetic.colours_of(params).tolist() == [[255, 255, 0]]
+
+
+def test_pure_fraction_and_kinds():
+    params = synthetic.sample_parameters(2000, seed=11)
+    soft = synthetic.soft_labels_of(params)
+    pure = np.isclose(soft.max(axis=1), 1.0)
+    assert abs(pure.mean() - 0.40) <= 0.03
+    kinds = np.bincount(params.kind, minlength=4)[1:] / 2000
+    np.testing.assert_allclose(kinds, 0.2, atol=0.03)  # 60% split into thirds
+
+
+def test_simulated_annotations_follow_the_soft_labels(small):
+    from dqlabels import read_annotations, soft_labels
+
+    sim = read_annotations(small / "simulated_annotations.csv")
+    assert sim.num_annotators == 3 and sim.annotations_per_item.tolist() == [3] * 300
+    exact = pd.read_csv(small / "annotations.csv").set_index("item").loc[list(sim.items)]
+    # Every simulated label has positive probability under its image's soft label.
+    chosen = exact.to_numpy()[sim.item_index, sim.label_index]
+    assert np.all(chosen > 0)
+    assert np.abs(soft_labels(sim).mean(0) - exact.to_numpy().mean(0)).max() < 0.05
+
+
+def test_calibration_against_the_original_data(tmp_path):
+    """Measured from the written PNG files and annotations, not from the renderer."""
+    out = tmp_path / "calib"
+    generate_dataset(out, num_images=1200, image_size=64, seed=5)
+    table = pd.read_csv(out / "annotations.csv")
+    total, total_sq, pixels = np.zeros(3), np.zeros(3), 0
+    for item in table["item"]:
+        with Image.open(out / item) as image:
+            x = np.asarray(image, dtype=np.float64) / 255
+        total += x.sum(axis=(0, 1))
+        total_sq += (x**2).sum(axis=(0, 1))
+        pixels += x.shape[0] * x.shape[1]
+    mean = total / pixels
+    std = np.sqrt(total_sq / pixels - mean**2)
+    np.testing.assert_allclose(mean, [0.158, 0.169, 0.167], atol=0.03)
+    np.testing.assert_allclose(std, [0.347, 0.357, 0.355], atol=0.03)
+    soft = table[list(CLASSES)].to_numpy()
+    assert abs(soft.max(axis=1).mean() - 0.79) <= 0.05
+    share = np.bincount(soft.argmax(axis=1), minlength=6) / len(table)
+    assert np.all((share >= 0.12) & (share <= 0.22))
+
+
+def _run(*args):
+    return CliRunner().invoke(main, ["generate", *map(str, args)])
+
+
+def test_cli_generate_and_preview(tmp_path):
+    result = _run(tmp_path / "d", "--num-images", 50, "--image-size", 32, "--seed", 1,
+                  "--preview", tmp_path / "preview.png")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert (tmp_path / "preview.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((tmp_path / "d" / "images").iterdir())) == 50
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--num-images", "0"], "--num-images must be at least 1"),
+    (["--num-images", "-5"], "--num-images must be at least 1"),
+    (["--image-size", "31"], "--image-size must be at least 32"),
+    (["--annotators", "-1"], "--annotators must be 0 or more"),
+])
+def test_cli_refuses_bad_options(tmp_path, args, fragment):
+    result = _run(tmp_path / "d", *args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dqlabels: error: ") and fragment in lines[0]
+    assert not (tmp_path / "d").exists()
+
+
+def test_cli_refuses_a_non_empty_folder_unless_overwrite(tmp_path):
+    target = tmp_path / "d"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    result = _run(target, "--num-images", 5, "--image-size", 32)
+    assert result.exit_code == 2 and "not empty" in result.stderr
+    assert (target / "keep.txt").read_text() == "mine"
+    result = _run(target, "--num-images", 5, "--image-size", 32, "--overwrite")
+    assert result.exit_code == 0
+    assert not (target / "keep.txt").exists() and (target / "dataset.json").exists()
+
+
+def test_cli_refuses_an_unwritable_place(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        target = "/proc/dqlabels-cannot-write-here"   # root ignores permission bits
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = locked / "d"
+    result = _run(target, "--num-images", 5)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "write_images", fail)
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(tmp_path / "d", num_images=5, image_size=32)
+    assert list(tmp_path.iterdir()) == []

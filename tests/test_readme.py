@@ -44,3 +44,17 @@ def test_shown_evaluate_output_is_what_the_command_prints():
         if line.strip() == "...":
             break
         assert line in printed
+
+
+def test_dataset_commands_run(tmp_path):
+    """The bash block of 'The synthetic dataset' section, run as written in a scratch folder."""
+    section = README.split("## The synthetic dataset", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0]
+    for line in block.strip().splitlines():
+        command = line.split("#", 1)[0].split()
+        assert command[0] == "dqlabels"
+        proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", *command[1:]], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+    assert (tmp_path / "data" / "synthetic-preview.png").exists()
+    assert (tmp_path / "split0.csv").read_text().startswith("item,split\n")

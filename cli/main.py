@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -137,6 +138,7 @@ def generate(out_dir, num_images, image_size, seed, annotators, preview_path, wo
 
     check_generate_options(out_dir, num_images, image_size, annotators, overwrite)
     if preview_path is not None:
+        Path(preview_path).absolute().parent.mkdir(parents=True, exist_ok=True)
         check_output_file(preview_path, overwrite=overwrite)
     start = time.perf_counter()
     with click.progressbar(length=max(num_images, 0), label="Generating images",

@@ -274,8 +274,8 @@ def generate_dataset(
     at the end, so an interrupted run leaves no half-written dataset.
 
     Args:
-        out_dir: the folder to create; refused when it exists and is not empty, unless
-            ``overwrite``.
+        out_dir: the folder to create (missing parent folders are created too); refused when
+            it exists and is not empty, unless ``overwrite``.
         num_images, image_size, seed: what to make (image_size ≥ 32).
         annotators: simulated annotations per image (0: none).
         workers: processes for rendering and PNG encoding (default: all cores).
@@ -292,6 +292,7 @@ def generate_dataset(
 
     parent = out_dir.absolute().parent
     try:
+        parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
     except OSError as exc:
         raise InputError(f"{out_dir}: cannot create a folder in {str(parent)!r} "
@@ -361,8 +362,10 @@ def check_generate_options(out_dir, num_images, image_size, annotators=0, overwr
             raise InputError(f"{out_dir}: folder exists and is not empty (pass --overwrite to "
                              f"replace it)")
     parent = out_dir.absolute().parent
+    while not parent.exists() and parent != parent.parent:  # missing folders will be created
+        parent = parent.parent
     if not parent.is_dir():
-        raise InputError(f"{out_dir}: parent folder {str(parent)!r} does not exist")
+        raise InputError(f"{out_dir}: {str(parent)!r} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{out_dir}: folder {str(parent)!r} is not writable")
     try:  # root passes os.access everywhere; a probe folder tells for sure

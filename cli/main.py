@@ -50,7 +50,27 @@ def handle_errors(command):
     return wrapper
 
 
-@click.group(context_settings=CONTEXT)
+class OneLineErrors(click.Group):
+    """Usage errors (unknown option, bad choice, missing argument) as one line, exit 2."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+                click.echo(exc.ctx.get_help())  # plain `dqlabels`: show the help
+                sys.exit(0)
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _fail(exc.format_message().replace("\n", " ") + hint, 2)
+        except click.ClickException as exc:
+            _fail(exc.format_message().replace("\n", " "), exc.exit_code)
+        except click.exceptions.Abort:
+            _fail("aborted", 1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=OneLineErrors, context_settings=CONTEXT)
 @click.version_option(package_name="dqlabels")
 def main():
     """dqlabels: see what your human labels really say.
@@ -207,6 +227,90 @@ def split(dataset, index, kind, out_path, overwrite):
     save_split(out_path, data.items, assignment)
     counts = ", ".join(f"{name} {int((assignment == name).sum()):,}" for name in SPLITS)
     click.echo(f"Wrote split {index} ({kind}) of {data.num_items:,} items to {out_path}: {counts}.")
+
+
+def _train_options(command):
+    """The options of `dqlabels train` (shared with the study's per-run settings)."""
+    options = [
+        click.option("--model", type=click.Choice(["densenet121", "resnet50v2"]),
+                     default="densenet121", show_default=True, help="Keras Applications backbone."),
+        click.option("--weights", default="none", show_default=True,
+                     help="none, imagenet (from the Keras cache) or a .keras/.weights.h5 file."),
+        click.option("--image-size", type=int, default=None,
+                     help="Input side in pixels (≥ 32). Default: the dataset's, else 224."),
+        click.option("--epochs", type=click.IntRange(min=1), default=60, show_default=True),
+        click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True),
+        click.option("--learning-rate", type=float, default=0.1, show_default=True),
+        click.option("--momentum", type=float, default=0.9, show_default=True),
+        click.option("--weight-decay", type=float, default=5e-4, show_default=True,
+                     help="Decoupled, through the optimiser (w ← w − lr·λ·w)."),
+        click.option("--schedule", type=click.Choice(["cosine", "cosine-restarts"]),
+                     default="cosine", show_default=True, help="Per-step learning-rate schedule."),
+        click.option("--first-cycle-epochs", type=click.IntRange(min=1), default=20,
+                     show_default=True, help="cosine-restarts: length of the first cycle."),
+        click.option("--t-mul", type=float, default=2.0, show_default=True,
+                     help="cosine-restarts: each cycle this many times longer."),
+        click.option("--augment/--no-augment", default=True, show_default=True,
+                     help="Random flips and 90° rotations (never colour)."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of initialisation, shuffling and augmentation."),
+        click.option("--deterministic/--no-deterministic", default=True, show_default=True,
+                     help="TensorFlow's deterministic ops: bit-identical reruns and resumes."),
+        click.option("--mixed-precision", is_flag=True, default=False,
+                     help="float16 compute (GPUs)."),
+        click.option("--xla", is_flag=True, default=False, help="XLA-compile the train step."),
+        click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default",
+                     show_default=True, help="mirrored: all local GPUs (MirroredStrategy)."),
+        click.option("--cache", type=click.Choice(["auto", "memory", "none"]), default="auto",
+                     show_default=True, help="Keep decoded images in memory (auto: when they fit)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("--soft/--hard", "soft", default=None,
+              help="Train on soft labels or on one-hot majority votes (required).")
+@click.option("--split", "split", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Split number (random: seed; DCIC: rotation slice 0–4).")
+@click.option("--split-kind", type=click.Choice(["random", "dcic"]), default="random",
+              show_default=True)
+@click.option("--split-file", type=click.Path(path_type=str), default=None,
+              help="Use this split CSV (item, split) instead.")
+@click.option("--out", "out_dir", type=click.Path(path_type=str), required=True,
+              help="Run folder (created; a killed run resumes from it).")
+@_train_options
+@click.option("--tensorboard", is_flag=True, default=False, help="Also write TensorBoard logs.")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Start again in a run folder that holds a run.")
+@handle_errors
+def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **options):
+    """Train a Keras Applications network on DATASET's soft or hard labels.
+
+    Writes model.keras, predictions.csv, features.npy, scores.json (test split vs soft labels),
+    history.csv and config.json to --out. Rerun the same command to resume a killed run.
+    """
+    from dqlabels.errors import InputError
+
+    if soft is None:
+        raise InputError("choose the targets: --soft or --hard")
+    # Before TensorFlow loads: its C++ start-up lines (a failed cuInit on machines without a
+    # GPU among them) are noise on a command line; Python-level errors still surface.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from dqlabels.training import TrainConfig, TrainingFailed
+    from dqlabels.training import train as run_training
+
+    config = TrainConfig(label_mode="soft" if soft else "hard", split=split,
+                         split_kind=split_kind, split_file=split_file, **options)
+    verbose = 1 if sys.stderr.isatty() else 2
+    try:
+        scores = run_training(dataset, out_dir, config, overwrite=overwrite, verbose=verbose)
+    except TrainingFailed as exc:
+        _fail(str(exc), 1)
+    click.echo(f"{config.label_mode} labels, split {split}: test macro accuracy "
+               f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
 
 
 if __name__ == "__main__":

@@ -194,8 +194,13 @@ def _head_units(path: Path) -> int | None:
 
 
 def _find_head(group) -> int | None:
+    """Keras 3 files name weights by layer class: the head is the model's only top-level
+    Dense (``layers/dense/vars/1`` is its bias); legacy files use the layer name."""
     import h5py
 
+    bias = group.get("layers/dense/vars/1")
+    if isinstance(bias, h5py.Dataset) and bias.ndim == 1:
+        return int(bias.shape[0])
     found = []
 
     def visit(name, obj):

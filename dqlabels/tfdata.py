@@ -75,6 +75,8 @@ def make_dataset(
     epochs: int = 1,
     initial_epoch: int = 0,
     cache: str = "auto",
+    drop_remainder: bool = False,
+    pad_to_multiple: int = 1,
 ) -> tf.data.Dataset:
     """A batched dataset of (uint8 images, float32 targets).
 
@@ -89,6 +91,12 @@ def make_dataset(
         seed: seed of the shuffles and augmentations.
         epochs, initial_epoch: the epochs to yield when training.
         cache: ``"memory"``, ``"none"`` or ``"auto"`` (memory when it fits).
+        drop_remainder: drop each epoch's last partial training batch (several replicas need
+            batches they can split evenly).
+        pad_to_multiple: evaluation only: repeat the first image with sample weight 0 until the
+            count is a multiple of this (the number of replicas), so that every replica gets
+            part of the last batch; yields (images, targets, weights) and the padded rows'
+            predictions are to be dropped.
     """
     if cache not in CACHE_CHOICES:
         raise ValueError(f"Expected cache to be one of {CACHE_CHOICES}. Received: {cache!r}")
@@ -104,6 +112,18 @@ def make_dataset(
         return index, decode_image(path, image_size), target
 
     if not training:
+        padding = (-num_images) % max(int(pad_to_multiple), 1)
+        if padding:
+            paths = np.concatenate([paths, np.repeat(paths[:1], padding)])
+            targets = np.concatenate([targets, np.repeat(targets[:1], padding, axis=0)])
+            weights = np.r_[np.ones(num_images), np.zeros(padding)].astype(np.float32)
+            items = tf.data.Dataset.zip((tf.data.Dataset.range(len(paths)),
+                                         tf.data.Dataset.from_tensor_slices((paths, targets))))
+            weighted = tf.data.Dataset.zip((items.map(load, num_parallel_calls=AUTOTUNE,
+                                                      deterministic=True),
+                                            tf.data.Dataset.from_tensor_slices(weights)))
+            images = weighted.map(lambda loaded, weight: (loaded[1], loaded[2], weight))
+            return images.batch(batch_size).prefetch(AUTOTUNE)
         images = items.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
         images = images.map(lambda index, image, target: (image, target))
         return images.batch(batch_size).prefetch(AUTOTUNE)
@@ -128,7 +148,8 @@ def make_dataset(
                 image = augment(image, tf.stack([epoch_seed, index]))
             return image, target
 
-        return shuffled.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True).batch(batch_size)
+        finished = shuffled.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
+        return finished.batch(batch_size, drop_remainder=drop_remainder)
 
     dataset = one_epoch(int(initial_epoch))
     for epoch in range(int(initial_epoch) + 1, int(epochs)):
@@ -136,5 +157,7 @@ def make_dataset(
     return dataset.prefetch(AUTOTUNE)
 
 
-def steps_per_epoch(num_images: int, batch_size: int) -> int:
+def steps_per_epoch(num_images: int, batch_size: int, drop_remainder: bool = False) -> int:
+    if drop_remainder:
+        return max(1, num_images // batch_size)
     return int(np.ceil(num_images / batch_size))

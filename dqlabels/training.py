@@ -362,13 +362,15 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices):
     soft = dataset.soft_labels.astype(np.float32)
     train_rows = np.flatnonzero(split == "train")
     val_rows = np.flatnonzero(split == "val")
-    steps = steps_per_epoch(train_rows.size, config.batch_size)
+    strategy = make_strategy(config.strategy, devices)
+    # Replicas split each batch evenly: with several, the last partial batch is dropped.
+    drop_remainder = strategy.num_replicas_in_sync > 1 and train_rows.size >= config.batch_size
+    steps = steps_per_epoch(train_rows.size, config.batch_size, drop_remainder)
 
     state_path = out_dir / "checkpoint" / "state.json"
     epochs_done = 0
     if state_path.exists():
         epochs_done = int(json.loads(state_path.read_text())["epochs_done"])
-    strategy = make_strategy(config.strategy, devices)
     with strategy.scope():
         if epochs_done:  # the checkpoint holds the weights and the optimiser state
             model = load_model(out_dir / "checkpoint" / "model.keras")
@@ -382,9 +384,10 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices):
     train_ds = make_dataset(dataset.paths[train_rows], targets[train_rows], config.image_size,
                             config.batch_size, training=True, augment_images=config.augment,
                             seed=config.seed, epochs=config.epochs, initial_epoch=epochs_done,
-                            cache=config.cache)
+                            cache=config.cache, drop_remainder=drop_remainder)
     val_ds = make_dataset(dataset.paths[val_rows], soft[val_rows], config.image_size,
-                          config.batch_size, cache=config.cache)
+                          config.batch_size, cache=config.cache,
+                          pad_to_multiple=strategy.num_replicas_in_sync)
     schedule = learning_rate_schedule(config, steps)  # for the log; the optimiser has its own
     callbacks, nan_guard = _callbacks(out_dir, config, schedule)
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=epochs_done,
@@ -405,10 +408,12 @@ def _finish(dataset, split, out_dir: Path, model, config: TrainConfig) -> None:
 
     test_rows = np.flatnonzero(split == "test")
     soft = dataset.soft_labels
+    replicas = model.distribute_strategy.num_replicas_in_sync
     test_ds = make_dataset(dataset.paths[test_rows], soft[test_rows].astype(np.float32),
-                           config.image_size, config.batch_size, cache="none")
-    predictions = predict(model, test_ds)
-    features = feature_model(model).predict(test_ds, verbose=0)
+                           config.image_size, config.batch_size, cache="none",
+                           pad_to_multiple=replicas)
+    predictions = predict(model, test_ds)[:test_rows.size]  # padded rows dropped
+    features = feature_model(model).predict(test_ds, verbose=0)[:test_rows.size]
     items = dataset.items[test_rows]
 
     with atomic_path(out_dir / "predictions.csv") as tmp:

@@ -1,0 +1,85 @@
+"""The tf.data pipeline: decoding, resizing, label-preserving augmentation, determinism."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+tf = pytest.importorskip("tensorflow")
+
+from dqlabels.tfdata import augment, make_dataset, steps_per_epoch  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    paths, arrays = [], []
+    for i in range(10):
+        array = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        path = root / f"{i}.png"
+        Image.fromarray(array).save(path)
+        paths.append(str(path))
+        arrays.append(array)
+    return paths, np.stack(arrays), np.eye(5, dtype=np.float32)[np.arange(10) % 5]
+
+
+def _collect(dataset):
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_evaluation_pipeline_keeps_order_and_pixels(images):
+    paths, arrays, targets = images
+    x, y = _collect(make_dataset(paths, targets, image_size=40, batch_size=4))
+    assert x.dtype == np.uint8 and x.shape == (10, 40, 40, 3)
+    np.testing.assert_array_equal(x, arrays)       # same size: not resampled
+    np.testing.assert_array_equal(y, targets)
+    small, _ = _collect(make_dataset(paths, targets, image_size=32, batch_size=4))
+    assert small.shape == (10, 32, 32, 3)
+
+
+def test_augmentation_only_flips_and_rotates():
+    image = tf.constant(np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3))
+    variants = set()
+    for k in range(40):
+        out = augment(image, tf.constant([7, k], tf.int64)).numpy()
+        assert sorted(out.reshape(-1).tolist()) == sorted(image.numpy().reshape(-1).tolist())
+        base = image.numpy()
+        dihedral = [np.rot90(b, r) for b in (base, base[:, ::-1]) for r in range(4)]
+        assert any(np.array_equal(out, d) for d in dihedral)
+        variants.add(out.tobytes())
+    assert len(variants) > 4
+
+
+def test_training_epochs_are_seeded_and_resume_exactly(images):
+    paths, _, targets = images
+    full = make_dataset(paths, targets, 40, 4, training=True, seed=3, epochs=3)
+    batches = [x.numpy() for x, _ in full]
+    assert len(batches) == 3 * steps_per_epoch(10, 4)
+    again = [x.numpy() for x, _ in make_dataset(paths, targets, 40, 4, training=True, seed=3, epochs=3)]
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+    resumed = [x.numpy() for x, _ in make_dataset(paths, targets, 40, 4, training=True, seed=3,
+                                                  epochs=3, initial_epoch=1)]
+    assert all(np.array_equal(a, b) for a, b in zip(batches[3:], resumed))
+    other = [x.numpy() for x, _ in make_dataset(paths, targets, 40, 4, training=True, seed=4, epochs=3)]
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other))
+
+
+def test_every_image_once_per_epoch_with_its_target(images):
+    paths, arrays, targets = images
+    for cache in ("memory", "none"):
+        x, y = _collect(make_dataset(paths, targets, 40, 3, training=True, augment_images=False,
+                                     seed=0, epochs=1, cache=cache))
+        order = [int(np.flatnonzero([np.array_equal(img, a) for a in arrays])[0]) for img in x]
+        assert sorted(order) == list(range(10))
+        np.testing.assert_array_equal(y, targets[order])
+
+
+def test_evaluation_padding_for_replicas_has_zero_weight(images):
+    paths, arrays, targets = images
+    batches = list(make_dataset(paths, targets, 40, 4, pad_to_multiple=4))
+    x = np.concatenate([b[0].numpy() for b in batches])
+    w = np.concatenate([b[2].numpy() for b in batches])
+    assert x.shape[0] == 12 and w.tolist() == [1.0] * 10 + [0.0, 0.0]
+    np.testing.assert_array_equal(x[:10], arrays)
+    np.testing.assert_array_equal(x[10:], arrays[[0, 0]])

@@ -1,0 +1,185 @@
+"""`dqlabels train` end to end on a few dozen 32×32 images (slow: full DenseNet121 runs).
+
+Each run is a separate process, as a user runs it, so TensorFlow's global state (seeds,
+determinism, precision policy) cannot leak between tests.
+"""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dqlabels.synthetic import generate_dataset
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = ["--epochs", "3", "--batch-size", "16", "--learning-rate", "0.01"]
+
+
+def _train(dataset, out, *extra, check=True, timeout=600):
+    command = [sys.executable, "-m", "dqlabels_cli", "train", str(dataset), "--out", str(out),
+               *SETTINGS, *map(str, extra)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return generate_dataset(tmp_path_factory.mktemp("tiny") / "data", num_images=48,
+                            image_size=32, seed=3)
+
+
+@pytest.fixture(scope="module")
+def soft_run(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "soft"
+    _train(tiny, out, "--soft")
+    return out
+
+
+def _soft_labels(dataset):
+    table = pd.read_csv(dataset / "annotations.csv").set_index("item")
+    return table
+
+
+def test_soft_run_writes_every_output(soft_run, tiny):
+    for name in ("model.keras", "predictions.csv", "features.npy", "features_items.csv",
+                 "scores.json", "config.json", "history.csv", "split.csv"):
+        assert (soft_run / name).exists(), name
+    assert not (soft_run / "checkpoint").exists()
+    split = pd.read_csv(soft_run / "split.csv")
+    test_items = split.loc[split["split"] == "test", "item"].tolist()
+    predictions = pd.read_csv(soft_run / "predictions.csv")
+    classes = list(predictions.columns[1:])
+    assert sorted(predictions["item"]) == sorted(test_items)
+    np.testing.assert_allclose(predictions[classes].sum(axis=1), 1.0, atol=1e-9)
+    features = np.load(soft_run / "features.npy", allow_pickle=False)
+    assert features.shape == (len(test_items), 1024)
+    assert pd.read_csv(soft_run / "features_items.csv")["item"].tolist() == predictions["item"].tolist()
+    # scores.json equals the KL and macro accuracy recomputed here from the two CSV files.
+    y = _soft_labels(tiny).loc[predictions["item"], classes].to_numpy()
+    p = predictions[classes].to_numpy()
+    p = np.maximum(p, 1e-7)
+    p /= p.sum(axis=1, keepdims=True)
+    kl = np.mean([sum(a * math.log(a / b) for a, b in zip(yr, pr) if a > 0) for yr, pr in zip(y, p)])
+    scores = json.loads((soft_run / "scores.json").read_text())
+    assert scores["kl"] == pytest.approx(kl, rel=1e-9)
+    truth, guess = y.argmax(1), p.argmax(1)
+    recalls = [np.mean(guess[truth == k] == k) for k in np.unique(truth)]
+    assert scores["macro_accuracy"] == pytest.approx(np.mean(recalls))
+    config = json.loads((soft_run / "config.json").read_text())
+    assert config["status"] == "complete"
+    assert config["config"]["label_mode"] == "soft" and config["config"]["epochs"] == 3
+    assert {"tensorflow", "keras", "dqlabels"} <= set(config["versions"])
+
+
+def test_soft_training_moves_predictions_toward_the_soft_targets(soft_run):
+    history = pd.read_csv(soft_run / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert history["kl"].iloc[-1] < history["kl"].iloc[0]
+    assert {"val_kl", "val_macro_accuracy", "learning_rate"} <= set(history.columns)
+
+
+def test_hard_run(tiny, tmp_path):
+    _train(tiny, tmp_path / "hard", "--hard")
+    config = json.loads((tmp_path / "hard" / "config.json").read_text())
+    assert config["config"]["label_mode"] == "hard"
+    scores = json.loads((tmp_path / "hard" / "scores.json").read_text())
+    assert scores["label_mode"] == "hard" and np.isfinite(scores["kl"])
+
+
+def test_finished_run_is_not_retrained_and_other_settings_are_refused(soft_run, tiny):
+    before = (soft_run / "model.keras").stat().st_mtime_ns
+    start = time.perf_counter()
+    proc = _train(tiny, soft_run, "--soft")
+    assert time.perf_counter() - start < 60
+    assert (soft_run / "model.keras").stat().st_mtime_ns == before
+    assert "test macro accuracy" in proc.stdout
+    proc = _train(tiny, soft_run, "--hard", check=False)
+    assert proc.returncode == 2 and "holds a run with other settings" in proc.stderr
+
+
+def test_killed_run_resumes_to_the_same_result(soft_run, tiny, tmp_path):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "dqlabels_cli", "train", str(tiny), "--out", str(out),
+               *SETTINGS, "--soft"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "checkpoint" / "state.json"
+    deadline = time.time() + 400
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads(state.read_text())["epochs_done"] == 1
+    _train(tiny, out, "--soft")
+    for name in ("predictions.csv", "features.npy", "history.csv", "scores.json"):
+        assert (out / name).read_bytes() == (soft_run / name).read_bytes(), name
+
+
+def test_nan_loss_stops_with_a_clear_message(tiny, tmp_path):
+    proc = _train(tiny, tmp_path / "nan", "--soft", "--learning-rate", "1e30", "--epochs", "2",
+                  check=False)
+    assert proc.returncode == 1
+    assert "loss became NaN" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--image-size", "16"], "--image-size must be at least 32"),
+    (["--model", "vgg"], "'vgg' is not one of 'densenet121', 'resnet50v2'"),
+    (["--schedule", "linear"], "'linear' is not one of 'cosine', 'cosine-restarts'"),
+    (["--split-kind", "dcic", "--split", "5"], "Split 5 does not exist"),
+    (["--split-file", "missing.csv"], "missing.csv: no such split file"),
+    ([], "choose the targets: --soft or --hard"),
+])
+def test_bad_options(tiny, tmp_path, args, fragment):
+    label = [] if not args else ["--soft"]
+    proc = _train(tiny, tmp_path / "r", *label, *args, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("dqlabels: error:") and fragment in lines[-1]
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_dataset_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = _train(tmp_path / "missing", tmp_path / "r1", "--soft", check=False, timeout=120)
+    assert proc.returncode == 2 and "no such dataset folder" in proc.stderr
+    proc = _train(tmp_path / "empty", tmp_path / "r2", "--soft", check=False, timeout=120)
+    assert proc.returncode == 2 and "no annotation file" in proc.stderr
+    broken = generate_dataset(tmp_path / "broken", num_images=20, image_size=32, seed=1)
+    (broken / "images" / "00004.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    proc = _train(broken, tmp_path / "r3", "--soft", check=False, timeout=120)
+    assert proc.returncode == 2 and "00004.png: image cannot be decoded" in proc.stderr
+
+
+MIRRORED = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from dqlabels.training import TrainConfig, make_strategy, train
+devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+assert len(devices) == 2, devices
+assert make_strategy("mirrored", devices).num_replicas_in_sync == 2
+scores = train(sys.argv[1], sys.argv[2], TrainConfig(label_mode="soft", epochs=1, batch_size=16,
+               learning_rate=0.01, strategy="mirrored"), verbose=0, devices=devices)
+print(json.dumps(scores))
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", MIRRORED, str(tiny), str(tmp_path / "m")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scores = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert np.isfinite(scores["kl"]) and 0 <= scores["macro_accuracy"] <= 1
+    assert (tmp_path / "m" / "predictions.csv").exists()

@@ -402,7 +402,6 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices):
 
 def _finish(dataset, split, out_dir: Path, model, config: TrainConfig) -> None:
     """Test-split predictions, GAP features, the final model and the scores."""
-    from dqlabels.models import feature_model
     from dqlabels.scores import prediction_scores
     from dqlabels.tfdata import make_dataset
 
@@ -413,7 +412,7 @@ def _finish(dataset, split, out_dir: Path, model, config: TrainConfig) -> None:
                            config.image_size, config.batch_size, cache="none",
                            pad_to_multiple=replicas)
     predictions = predict(model, test_ds)[:test_rows.size]  # padded rows dropped
-    features = feature_model(model).predict(test_ds, verbose=0)[:test_rows.size]
+    features = extract_features(model, test_ds)[:test_rows.size]
     items = dataset.items[test_rows]
 
     with atomic_path(out_dir / "predictions.csv") as tmp:
@@ -435,6 +434,13 @@ def predict(model, data) -> np.ndarray:
     """Class probabilities (float64, rows renormalised) for a dataset or an image batch."""
     probabilities = np.asarray(model.predict(data, verbose=0), dtype=np.float64)
     return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def extract_features(model, data) -> np.ndarray:
+    """Global-average-pooling features of ``data`` (a dataset or an image batch)."""
+    from dqlabels.models import feature_model
+
+    return np.asarray(feature_model(model).predict(data, verbose=0))
 
 
 def _write_predictions(path, items, classes, predictions) -> None:

@@ -313,5 +313,83 @@ def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **op
                f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
 
 
+@main.command(context_settings=CONTEXT)
+@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick",
+              show_default=True,
+              help="quick: a reduced synthetic study for a 2-core CPU (~15 min); paper: the "
+                   "paper's settings, for a GPU.")
+@click.option("--dataset", type=click.Path(path_type=str), default=None,
+              help="A dataset folder (dqlabels or DCIC layout). Default: generate the synthetic "
+                   "data into OUT/data.")
+@click.option("--out", "out_dir", type=click.Path(path_type=str), default="study",
+              show_default=True, help="Study folder (a killed study continues from it).")
+@click.option("--splits", type=click.IntRange(min=1), default=None,
+              help="Number of splits. Default: the preset's (3).")
+@click.option("--split-kind", type=click.Choice(["random", "dcic"]), default=None,
+              help="random (stratified 60/20/20) or the DCIC fold rotation.")
+@click.option("--model", type=click.Choice(["densenet121", "resnet50v2"]), default=None)
+@click.option("--weights", default=None, help="none, imagenet or a weights file.")
+@click.option("--image-size", type=int, default=None)
+@click.option("--epochs", type=click.IntRange(min=1), default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--learning-rate", type=float, default=None)
+@click.option("--weight-decay", type=float, default=None)
+@click.option("--schedule", type=click.Choice(["cosine", "cosine-restarts"]), default=None)
+@click.option("--tsne-max-iter", type=click.IntRange(min=250), default=5000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Start again in a study folder made with other settings.")
+@handle_errors
+def reproduce(preset, dataset, out_dir, splits, split_kind, tsne_max_iter, seed, overwrite,
+              **overrides):
+    """Reproduce the paper: train on hard and on soft labels per split, compare, plot.
+
+    Writes results.md/.csv/.json (macro accuracy and KL, mean ± std over splits, beside the
+    paper's Table 1) and tsne.png (hard and soft side by side) into --out. Options left unset
+    take the preset's value. Finished runs are reused: rerun the command to continue.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from dqlabels.study import reproduce as run_study
+    from dqlabels.training import TrainingFailed
+
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if split_kind is not None:
+        overrides["split_kind"] = split_kind
+
+    def log(message):
+        click.echo(message, err=True)
+
+    try:
+        results = run_study(out_dir, preset, dataset, overrides, splits, seed, tsne_max_iter,
+                            overwrite, log=log, verbose=1 if sys.stderr.isatty() else 2)
+    except TrainingFailed as exc:
+        _fail(str(exc), 1)
+    from dqlabels.study import results_markdown
+
+    table = results_markdown(results).split("## Per split")[0].strip()
+    click.echo(table)
+    click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figure {out_dir}/tsne.png")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(path_type=str))
+@click.option("--perplexity", type=float, default=30.0, show_default=True)
+@click.option("--max-iter", type=click.IntRange(min=250), default=5000, show_default=True,
+              help="Iterations, including scikit-learn's 250 early-exaggeration steps.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_png", type=click.Path(path_type=str), default=None,
+              help="Figure file. Default: RUN_DIR/tsne.png.")
+@click.option("--csv", "out_csv", type=click.Path(path_type=str), default=None,
+              help="Coordinates file. Default: RUN_DIR/tsne.csv.")
+@click.option("--overwrite", is_flag=True, default=False, help="Replace existing outputs.")
+@handle_errors
+def tsne(run_dir, perplexity, max_iter, seed, out_png, out_csv, overwrite):
+    """t-SNE of a training run's test-set GAP features, coloured by the soft labels."""
+    from dqlabels.tsne import tsne_run
+
+    png, csv_path = tsne_run(run_dir, out_png, out_csv, perplexity, max_iter, seed, overwrite)
+    click.echo(f"Wrote {png} and {csv_path}.")
+
+
 if __name__ == "__main__":
     main()

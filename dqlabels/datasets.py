@@ -147,7 +147,12 @@ def _read_info(root: Path) -> dict:
 
 
 def _inside(root: Path, relative: str, what: str) -> Path:
-    candidate = (root / relative).resolve()
+    """``root / relative``, refused when the path itself leaves ``root`` (``..``, absolute).
+
+    The check is on the path as written, not on where symlinks lead: a link the user put
+    inside the folder (an images folder on another disk, say) is followed.
+    """
+    candidate = Path(os.path.normpath(os.path.join(root, relative)))
     if not candidate.is_relative_to(root):
         raise InputError(f"{what} {relative!r} leaves the dataset folder {str(root)!r}")
     return candidate

@@ -1,0 +1,280 @@
+"""The study of the paper (SPEC §10): train on hard and on soft labels, per split, and compare.
+
+For each split × {hard, soft}: train (:func:`dqlabels.training.train`), predict the test split
+and score it against the soft labels. Then macro accuracy and KL as mean ± sample standard
+deviation over the splits, beside the paper's Table 1, and the t-SNE of split 0's features,
+hard and soft side by side like the paper's Figures 1 and 2.
+
+Presets:
+
+- ``paper``: the paper's settings, for a GPU: 15,000 generated images (64 px, the calibrated
+  generator), DenseNet121 with ImageNet weights fed 224-px inputs (the images upsampled, as the
+  ImageNet networks expect), 60 epochs, batch 128, lr 0.1, cosine decay, weight decay 5e-4,
+  three splits.
+- ``quick``: a reduced synthetic study sized for a 2-core CPU in about 15 minutes that still
+  shows the paper's effect: 1,500 images generated at 32 px, DenseNet121 from scratch at 32 px,
+  30 epochs, otherwise the paper's recipe, three splits. (Chosen on split 0's validation
+  scores; the test split was never used to choose it.)
+
+A study folder holds ``study.json`` (the preset and every setting), ``data/`` (the generated
+dataset, when no ``--dataset``), ``runs/{hard,soft}-split{k}/`` (one training run each; finished
+runs are reused, so a killed study restarted with the same command continues where it
+stopped), ``results.md``, ``results.csv``, ``results.json`` and the t-SNE files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels._io import atomic_path, write_text_atomic
+from dqlabels.errors import InputError
+from dqlabels.training import TrainConfig
+
+PAPER_TABLE = {
+    "Synthetic": {"hard": {"macro_accuracy": (0.8247, 0.05002), "kl": (0.4137, 0.0836)},
+                  "soft": {"macro_accuracy": (0.9096, 0.0137), "kl": (0.0394, 0.0009)}},
+    "MiceBone": {"hard": {"macro_accuracy": (0.6217, 0.04658), "kl": (0.7884, 0.1089)},
+                 "soft": {"macro_accuracy": (0.6903, 0.0669), "kl": (0.2280, 0.0227)}},
+}
+MODES = ("hard", "soft")
+METRICS = ("macro_accuracy", "kl")
+
+PRESETS = {
+    "paper": {"num_images": 15_000, "generate_size": 64, "splits": 3,
+              "train": TrainConfig(model="densenet121", weights="imagenet", image_size=224,
+                                   epochs=60, batch_size=128, learning_rate=0.1,
+                                   weight_decay=5e-4, schedule="cosine")},
+    "quick": {"num_images": 1_500, "generate_size": 32, "splits": 3,
+              "train": TrainConfig(model="densenet121", weights="none", image_size=32,
+                                   epochs=30, batch_size=128, learning_rate=0.1,
+                                   weight_decay=5e-4, schedule="cosine")},
+}
+STUDY_FILES = ("study.json", "data", "runs", "results.md", "results.csv", "results.json",
+               "tsne.png", "tsne.csv")
+
+
+def study_settings(preset: str, dataset=None, overrides: dict | None = None, splits=None,
+                   seed: int = 0, tsne_max_iter: int = 5000) -> dict:
+    """The effective settings of a study: the preset, then any per-setting overrides."""
+    if preset not in PRESETS:
+        raise InputError(f"Expected preset to be one of {', '.join(PRESETS)}. "
+                         f"Received: preset={preset!r}")
+    base = PRESETS[preset]
+    config = replace(base["train"], seed=seed, **(overrides or {}))
+    config.check()
+    return {
+        "preset": preset,
+        "dataset": None if dataset is None else str(Path(dataset).resolve()),
+        "generate": None if dataset is not None else {
+            "num_images": base["num_images"], "image_size": base["generate_size"], "seed": seed},
+        "splits": int(splits if splits is not None else base["splits"]),
+        "train": asdict(config),
+        "tsne": {"perplexity": 30.0, "max_iter": int(tsne_max_iter), "seed": seed, "split": 0},
+    }
+
+
+def reproduce(out_dir, preset: str = "quick", dataset=None, overrides: dict | None = None,
+              splits=None, seed: int = 0, tsne_max_iter: int = 5000, overwrite: bool = False,
+              log=print, verbose="auto") -> dict:
+    """Run (or continue) a study and write its results; returns the results dict."""
+    from dqlabels.datasets import load_dataset
+    from dqlabels.synthetic import check_generate_options, generate_dataset
+    from dqlabels.training import train
+
+    out_dir = Path(out_dir)
+    settings = study_settings(preset, dataset, overrides, splits, seed, tsne_max_iter)
+    if settings["splits"] < 1:
+        raise InputError(f"--splits must be at least 1. Received: {settings['splits']}")
+    _prepare(out_dir, settings, overwrite)
+    if dataset is None:
+        data_dir = out_dir / "data"
+        if not (data_dir / "dataset.json").exists():
+            generate = settings["generate"]
+            check_generate_options(data_dir, generate["num_images"], generate["image_size"],
+                                   overwrite=True)
+            log(f"Generating {generate['num_images']:,} synthetic images "
+                f"({generate['image_size']} px) into {data_dir}")
+            generate_dataset(data_dir, generate["num_images"], generate["image_size"],
+                             seed=generate["seed"], overwrite=True)
+    else:
+        data_dir = Path(dataset)
+    data = load_dataset(data_dir)
+    soft = data.soft_labels
+    if np.all(np.isclose(soft.max(axis=1), 1.0)):
+        raise InputError(f"{data_dir}: has no soft labels (every item has a single or unanimous "
+                         f"label), so hard and soft training would be the same")
+
+    config = TrainConfig(**settings["train"])
+    runs, started = [], time.time()
+    total = settings["splits"] * len(MODES)
+    for k in range(settings["splits"]):
+        for mode in MODES:
+            run_dir = out_dir / "runs" / f"{mode}-split{k}"
+            number = len(runs) + 1
+            reused = (run_dir / "scores.json").exists()
+            log(f"[run {number}/{total}] {mode} labels, split {k}"
+                + (" (finished before: reused)" if reused else f" → {run_dir}"))
+            scores = train(data_dir, run_dir, replace(config, label_mode=mode, split=k),
+                           verbose=verbose)
+            runs.append({"split": k, "mode": mode, "run": str(run_dir.relative_to(out_dir)),
+                         **{m: scores[m] for m in METRICS}})
+    results = summarise(runs, settings, data)
+    results["seconds"] = round(time.time() - started, 1)
+    log("Computing t-SNE of split 0 (hard and soft) ...")
+    figure = write_tsne_figure(out_dir, data, settings["tsne"])
+    results["figure"] = figure.name
+    write_results(out_dir, results)
+    return results
+
+
+def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
+    record = out_dir / "study.json"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    if overwrite and out_dir.exists():
+        for name in STUDY_FILES:
+            target = out_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    if record.exists():
+        try:
+            previous = json.loads(record.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError(f"{record}: unreadable; pass --overwrite to start again") from None
+        if previous != settings:
+            changed = sorted(k for k in set(previous) | set(settings)
+                             if previous.get(k) != settings.get(k))
+            raise InputError(f"{out_dir}: holds a study made with other settings "
+                             f"({', '.join(changed)} differ); use another --out or pass "
+                             f"--overwrite to start again")
+        return
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise InputError(f"{out_dir}: folder exists and is not a dqlabels study (pass "
+                         f"--overwrite to use it anyway)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(record, json.dumps(settings, indent=2) + "\n")
+
+
+def summarise(runs: list[dict], settings: dict, data) -> dict:
+    """Mean ± sample std (ddof 1; 0 with one split) per label mode and metric."""
+    summary = {}
+    for mode in MODES:
+        summary[mode] = {}
+        for metric in METRICS:
+            values = np.array([r[metric] for r in runs if r["mode"] == mode], dtype=np.float64)
+            std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+            summary[mode][metric] = {"mean": float(values.mean()), "std": std,
+                                     "values": values.tolist()}
+    return {
+        "dataset": data.info.get("name", data.root.name),
+        "settings": settings,
+        "runs": runs,
+        "summary": summary,
+        "paper": {name: {mode: {m: {"mean": v[0], "std": v[1]} for m, v in metrics.items()}
+                         for mode, metrics in table.items()}
+                  for name, table in PAPER_TABLE.items()},
+        "soft_better": {metric: (summary["soft"][metric]["mean"] > summary["hard"][metric]["mean"])
+                        if metric == "macro_accuracy" else
+                        (summary["soft"][metric]["mean"] < summary["hard"][metric]["mean"])
+                        for metric in METRICS},
+    }
+
+
+def _cell(entry) -> str:
+    return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+
+
+def results_markdown(results: dict) -> str:
+    s = results["summary"]
+    settings = results["settings"]
+    train = settings["train"]
+    lines = [
+        f"# Hard vs soft labels: {results['dataset']} (preset `{settings['preset']}`)",
+        "",
+        f"Macro accuracy (ACC, higher is better) and KL(soft ‖ prediction) (lower is better) on "
+        f"the test split, mean ± sample std over {settings['splits']} split(s).",
+        "",
+        "| | hard ACC ↑ | hard KL ↓ | soft ACC ↑ | soft KL ↓ |",
+        "|---|---|---|---|---|",
+        f"| this study | {_cell(s['hard']['macro_accuracy'])} | {_cell(s['hard']['kl'])} | "
+        f"{_cell(s['soft']['macro_accuracy'])} | {_cell(s['soft']['kl'])} |",
+    ]
+    for name, table in results["paper"].items():
+        lines.append(f"| paper, {name} | {_cell(table['hard']['macro_accuracy'])} | "
+                     f"{_cell(table['hard']['kl'])} | {_cell(table['soft']['macro_accuracy'])} | "
+                     f"{_cell(table['soft']['kl'])} |")
+    better = results["soft_better"]
+    lines += ["", f"Soft labels better: macro accuracy {'yes' if better['macro_accuracy'] else 'no'}, "
+              f"KL {'yes' if better['kl'] else 'no'}.", "", "## Per split", "",
+              "| split | mode | ACC | KL | run |", "|---|---|---|---|---|"]
+    for run in results["runs"]:
+        lines.append(f"| {run['split']} | {run['mode']} | {run['macro_accuracy']:.4f} | "
+                     f"{run['kl']:.4f} | `{run['run']}` |")
+    lines += ["", "## Settings", ""]
+    lines.append(f"- dataset: {settings['dataset'] or 'generated: ' + json.dumps(settings['generate'])}")
+    lines += [f"- {key}: {value}" for key, value in train.items()
+              if key not in ("label_mode", "split")]
+    lines.append(f"- t-SNE: {json.dumps(settings['tsne'])}")
+    if "seconds" in results:
+        lines.append(f"- wall time of the runs: {results['seconds']:.0f} s")
+    if "figure" in results:
+        lines += ["", f"![t-SNE of the test-set features, hard vs soft]({results['figure']})"]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(out_dir: Path, results: dict) -> None:
+    write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out_dir / "results.md", results_markdown(results))
+    rows = ["kind,split,mode,macro_accuracy,kl,macro_accuracy_std,kl_std"]
+    for run in results["runs"]:
+        rows.append(f"run,{run['split']},{run['mode']},{run['macro_accuracy']!r},{run['kl']!r},,")
+    for mode in MODES:
+        s = results["summary"][mode]
+        rows.append(f"mean,,{mode},{s['macro_accuracy']['mean']!r},{s['kl']['mean']!r},"
+                    f"{s['macro_accuracy']['std']!r},{s['kl']['std']!r}")
+    for name, table in results["paper"].items():
+        for mode in MODES:
+            rows.append(f"paper {name},,{mode},{table[mode]['macro_accuracy']['mean']},"
+                        f"{table[mode]['kl']['mean']},{table[mode]['macro_accuracy']['std']},"
+                        f"{table[mode]['kl']['std']}")
+    write_text_atomic(out_dir / "results.csv", "\n".join(rows) + "\n")
+
+
+def write_tsne_figure(out_dir: Path, data, tsne: dict) -> Path:
+    """t-SNE of split 0's test features, hard and soft side by side (one row each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqlabels.tsne import draw_panels, embed, point_colours, run_features, save_figure
+
+    panels = {}
+    rows = []
+    for mode in MODES:
+        run_dir = out_dir / "runs" / f"{mode}-split{tsne['split']}"
+        features, items, soft, classes = run_features(run_dir)
+        coordinates = embed(features, tsne["perplexity"], tsne["max_iter"], tsne["seed"])
+        panels[mode] = (coordinates, point_colours(soft, classes))
+        for item, (x, y) in zip(items, coordinates.tolist()):
+            rows.append(f"{mode},{item},{x!r},{y!r}")
+    with atomic_path(out_dir / "tsne.csv") as tmp:
+        tmp.write_text("mode,item,x,y\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    columns = len(next(iter(panels.values()))[1])
+    fig, axes = plt.subplots(len(MODES), columns, figsize=(4.6 * columns, 4.0 * len(MODES)),
+                             squeeze=False)
+    for row, mode in enumerate(MODES):
+        coordinates, colours = panels[mode]
+        draw_panels(axes[row], coordinates, colours, title_prefix=f"{mode} labels — ")
+    fig.suptitle(f"t-SNE of the test-set GAP features ({data.info.get('name', data.root.name)}, "
+                 f"split {tsne['split']})", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out_dir / "tsne.png")

@@ -1,0 +1,165 @@
+"""t-SNE of the learned feature space (SPEC §11), coloured by the soft labels.
+
+scikit-learn's TSNE with the paper's settings: perplexity 30, 5,000 iterations, PCA
+initialisation, a fixed seed. scikit-learn's ``max_iter`` includes its 250 early-exaggeration
+steps, and its early stopping is switched off (``n_iter_without_progress=max_iter``,
+``min_grad_norm=0``) so that every iteration runs.
+
+Colours (:func:`point_colours`): for the synthetic dataset two panels — colour interpolation
+(point colour = the soft label's mass on red, green and blue, as RGB) and shape interpolation
+(a colormap over the mass on ellipse); for a 3-class dataset the soft label itself as RGB; for
+more classes a mix of a class palette weighted by the soft label. RGB mixes are rescaled so that
+their largest channel is 1, as the generator mixes colours: a 50/50 red–green point is yellow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels._io import atomic_path
+from dqlabels.errors import InputError
+from dqlabels.synthetic import CLASSES as SYNTHETIC_CLASSES
+
+PERPLEXITY = 30.0
+MAX_ITER = 5000
+
+
+def embed(features: np.ndarray, perplexity: float = PERPLEXITY, max_iter: int = MAX_ITER,
+          seed: int = 0) -> np.ndarray:
+    """2-D t-SNE coordinates of ``features`` (n × d).
+
+    The perplexity must be below the number of points; with fewer than ``3·perplexity + 1``
+    points it is lowered to ``(n − 1) / 3`` (and the caller can read the value used from
+    :func:`effective_perplexity`).
+    """
+    from sklearn.manifold import TSNE
+
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[0] < 4:
+        raise InputError(f"t-SNE needs at least 4 feature vectors; got shape {features.shape}")
+    if max_iter < 250:
+        raise InputError(f"--max-iter must be at least 250 (scikit-learn's exaggeration phase). "
+                         f"Received: {max_iter}")
+    tsne = TSNE(n_components=2, perplexity=effective_perplexity(perplexity, features.shape[0]),
+                max_iter=int(max_iter), init="pca", random_state=seed,
+                n_iter_without_progress=int(max_iter), min_grad_norm=0.0)
+    return tsne.fit_transform(features)
+
+
+def effective_perplexity(perplexity: float, num_points: int) -> float:
+    return float(min(perplexity, (num_points - 1) / 3))
+
+
+def is_synthetic(classes) -> bool:
+    return tuple(classes) == SYNTHETIC_CLASSES
+
+
+def _to_unit_max(rgb: np.ndarray) -> np.ndarray:
+    top = rgb.max(axis=1, keepdims=True)
+    return np.divide(rgb, top, out=np.zeros_like(rgb), where=top > 0)
+
+
+def point_colours(soft: np.ndarray, classes) -> dict[str, np.ndarray]:
+    """Panel title → per-point colours (n × 3 RGB in [0, 1], or n values for a colormap)."""
+    soft = np.asarray(soft, dtype=np.float64)
+    classes = list(classes)
+    if is_synthetic(classes):
+        mass = {colour: soft[:, [classes.index(f"{colour}_circle"), classes.index(f"{colour}_ellipse")]].sum(1)
+                for colour in ("red", "green", "blue")}
+        rgb = np.stack([mass["red"], mass["green"], mass["blue"]], axis=1)
+        ellipse = soft[:, [i for i, c in enumerate(classes) if c.endswith("_ellipse")]].sum(1)
+        return {"colour interpolation": _to_unit_max(rgb), "shape interpolation": ellipse}
+    if len(classes) == 3:
+        return {"soft label as RGB": _to_unit_max(soft)}
+    import matplotlib
+
+    palette = np.asarray(matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"].colors)
+    palette = palette[np.arange(len(classes)) % len(palette)]
+    return {"soft label (class palette mix)": soft @ palette}
+
+
+def draw_panels(axes, coordinates: np.ndarray, colours: dict, title_prefix: str = "") -> None:
+    """Scatter ``coordinates`` once per colour panel onto ``axes``."""
+    for ax, (title, values) in zip(axes, colours.items()):
+        if values.ndim == 1:
+            points = ax.scatter(coordinates[:, 0], coordinates[:, 1], c=values, cmap="viridis",
+                                vmin=0, vmax=1, s=5, linewidths=0)
+            ax.figure.colorbar(points, ax=ax, fraction=0.046, pad=0.02, label="mass on ellipse")
+        else:
+            ax.scatter(coordinates[:, 0], coordinates[:, 1], c=np.clip(values, 0, 1), s=5,
+                       linewidths=0)
+        ax.set_title(f"{title_prefix}{title}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_facecolor("#202020")
+
+
+def save_figure(fig, path) -> Path:
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """Features, item ids, soft labels and classes of a finished training run."""
+    import json
+
+    from dqlabels.datasets import load_dataset
+
+    run_dir = Path(run_dir)
+    needed = [run_dir / n for n in ("features.npy", "features_items.csv", "config.json")]
+    missing = [p.name for p in needed if not p.exists()]
+    if missing:
+        raise InputError(f"{run_dir}: not a finished dqlabels run (missing {', '.join(missing)})")
+    features = np.load(run_dir / "features.npy", allow_pickle=False)
+    items = (run_dir / "features_items.csv").read_text(encoding="utf-8").splitlines()[1:]
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    dataset = load_dataset(config["identity"]["dataset"], check_images=False)
+    index = {item: i for i, item in enumerate(dataset.items)}
+    unknown = [item for item in items if item not in index]
+    if unknown or len(items) != features.shape[0]:
+        raise InputError(f"{run_dir}: features do not match the dataset's items")
+    soft = dataset.soft_labels[[index[item] for item in items]]
+    return features, np.asarray(items, dtype=object), soft, dataset.classes
+
+
+def tsne_run(run_dir, out_png=None, out_csv=None, perplexity=PERPLEXITY, max_iter=MAX_ITER,
+             seed=0, overwrite=False) -> tuple[Path, Path]:
+    """``dqlabels tsne RUN_DIR``: coordinates (CSV: item, x, y) and the figure (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dqlabels._io import check_output_file
+
+    run_dir = Path(run_dir)
+    out_png = Path(out_png or run_dir / "tsne.png")
+    out_csv = Path(out_csv or run_dir / "tsne.csv")
+    for path in (out_png, out_csv):
+        check_output_file(path, overwrite=overwrite)
+    features, items, soft, classes = run_features(run_dir)
+    coordinates = embed(features, perplexity, max_iter, seed)
+    write_coordinates(out_csv, items, coordinates)
+    colours = point_colours(soft, classes)
+    fig, axes = plt.subplots(1, len(colours), figsize=(4.6 * len(colours), 4.2), squeeze=False)
+    draw_panels(axes[0], coordinates, colours)
+    fig.suptitle(f"t-SNE of the GAP features: {run_dir.name} (perplexity "
+                 f"{effective_perplexity(perplexity, len(items)):g}, {max_iter} iterations)",
+                 fontsize=10)
+    save_figure(fig, out_png)
+    return out_png, out_csv
+
+
+def write_coordinates(path, items, coordinates) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("item,x,y\n")
+        for item, (x, y) in zip(items, coordinates.tolist()):
+            f.write(f"{item},{x!r},{y!r}\n")
+

@@ -1,0 +1,144 @@
+"""The study: colour mapping, t-SNE, and a tiny end-to-end reproduction (slow)."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from dqlabels import InputError
+from dqlabels.synthetic import CLASSES
+from dqlabels.tsne import effective_perplexity, embed, point_colours
+from dqlabels_cli.main import main
+
+
+def _soft(**mass):
+    row = np.zeros(6)
+    for name, value in mass.items():
+        row[CLASSES.index(name)] = value
+    return row[None, :]
+
+
+def test_synthetic_colour_panel():
+    assert point_colours(_soft(red_circle=1.0), CLASSES)["colour interpolation"].tolist() == [[1, 0, 0]]
+    yellow = point_colours(_soft(red_circle=0.5, green_ellipse=0.5), CLASSES)["colour interpolation"]
+    assert yellow.tolist() == [[1.0, 1.0, 0.0]]
+    cyanish = point_colours(_soft(blue_circle=0.75, green_circle=0.25), CLASSES)["colour interpolation"]
+    np.testing.assert_allclose(cyanish, [[0.0, 1 / 3, 1.0]])
+
+
+def test_synthetic_shape_panel_is_mass_on_ellipse():
+    values = point_colours(np.vstack([_soft(red_circle=1.0), _soft(blue_ellipse=1.0),
+                                      _soft(green_circle=0.7, green_ellipse=0.3)]),
+                           CLASSES)["shape interpolation"]
+    np.testing.assert_allclose(values, [0.0, 1.0, 0.3])
+
+
+def test_three_classes_soft_label_as_rgb_and_many_classes_mix():
+    colours = point_colours(np.array([[1.0, 0, 0], [0.5, 0.5, 0], [0, 0, 1.0]]), ["a", "b", "c"])
+    np.testing.assert_allclose(colours["soft label as RGB"], [[1, 0, 0], [1, 1, 0], [0, 0, 1]])
+    mixed = point_colours(np.array([[0.5, 0.5, 0, 0]]), list("abcd"))
+    ((name, values),) = mixed.items()
+    import matplotlib
+
+    palette = np.asarray(matplotlib.colormaps["tab10"].colors)
+    np.testing.assert_allclose(values, [(palette[0] + palette[1]) / 2])
+
+
+def test_tsne_on_small_random_features():
+    features = np.random.default_rng(0).normal(size=(40, 8))
+    a = embed(features, max_iter=300, seed=1)
+    b = embed(features, max_iter=300, seed=1)
+    assert a.shape == (40, 2) and np.array_equal(a, b)
+    assert effective_perplexity(30, 40) == 13.0
+    with pytest.raises(InputError, match="at least 4 feature vectors"):
+        embed(features[:3])
+
+
+@pytest.mark.slow
+def test_tiny_study_end_to_end(tmp_path):
+    from dqlabels.synthetic import generate_dataset
+
+    data = generate_dataset(tmp_path / "data", num_images=48, image_size=32, seed=5)
+    out = tmp_path / "study"
+    args = ["reproduce", "--preset", "quick", "--dataset", str(data), "--out", str(out),
+            "--splits", "2", "--epochs", "1", "--batch-size", "16", "--tsne-max-iter", "250"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "[run 4/4] soft labels, split 1" in result.stderr
+    for name in ("study.json", "results.md", "results.csv", "results.json", "tsne.png", "tsne.csv"):
+        assert (out / name).exists(), name
+    results = json.loads((out / "results.json").read_text())
+    # Every table number equals the per-run scores it summarises.
+    for mode in ("hard", "soft"):
+        for metric in ("macro_accuracy", "kl"):
+            values = [json.loads((out / "runs" / f"{mode}-split{k}" / "scores.json").read_text())[metric]
+                      for k in (0, 1)]
+            entry = results["summary"][mode][metric]
+            assert entry["mean"] == pytest.approx(sum(values) / 2)
+            assert entry["std"] == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
+            assert f"{entry['mean']:.4f} ± {entry['std']:.4f}" in (out / "results.md").read_text()
+    table = pd.read_csv(out / "results.csv")
+    assert len(table[table.kind == "run"]) == 4
+    assert table[(table.kind == "paper Synthetic") & (table["mode"] == "soft")]["kl"].item() == 0.0394
+    coordinates = pd.read_csv(out / "tsne.csv")
+    assert set(coordinates["mode"]) == {"hard", "soft"}
+    assert (out / "tsne.png").read_bytes()[:4] == b"\x89PNG"
+    assert results["settings"]["train"]["epochs"] == 1
+
+    # Restarted with the same command: every run is reused.
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and again.stderr.count("reused") == 4
+    # Other settings in the same folder are refused.
+    other = CliRunner().invoke(main, [*args[:-2], "--tsne-max-iter", "300"])
+    assert other.exit_code == 2 and "other settings" in other.stderr
+
+
+@pytest.mark.slow
+def test_study_on_a_dcic_layout_dataset(tmp_path):
+    """The MiceBone recipe's code path: DCIC folds, ResNet50V2, cosine with restarts."""
+    from PIL import Image
+
+    root = tmp_path / "Mini"
+    rng = np.random.default_rng(0)
+    sets = [[], [], []]
+    for fold in range(1, 6):
+        for j in range(8):
+            name = f"fold{fold}/img{j}.png"
+            (root / f"fold{fold}").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(root / name)
+            for annotator in range(3):
+                label = ["directed", "undirected", "other"][(j + annotator * (j % 2)) % 3]
+                sets[annotator].append({"image_path": name, "class_label": label})
+    (root / "annotations.json").write_text(json.dumps([{"annotations": s} for s in sets]))
+    out = tmp_path / "study"
+    result = CliRunner().invoke(main, [
+        "reproduce", "--preset", "paper", "--dataset", str(root), "--out", str(out),
+        "--splits", "1", "--split-kind", "dcic", "--model", "resnet50v2", "--weights", "none",
+        "--schedule", "cosine-restarts", "--weight-decay", "1e-3", "--image-size", "32",
+        "--epochs", "1", "--batch-size", "8", "--tsne-max-iter", "250"])
+    assert result.exit_code == 0, result.output + result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["train"]["model"] == "resnet50v2"
+    assert results["settings"]["train"]["schedule"] == "cosine-restarts"
+    split = pd.read_csv(out / "runs" / "soft-split0" / "split.csv")
+    assert set(split[split.split == "test"]["item"].str[:5]) == {"fold2"}
+
+
+def test_refusals(tmp_path):
+    from dqlabels.synthetic import generate_dataset
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["reproduce", "--preset", "huge", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "'huge' is not one of 'quick', 'paper'" in result.stderr
+    hard_only = tmp_path / "hard"
+    hard_only.mkdir()
+    images = generate_dataset(tmp_path / "img", num_images=10, image_size=32, seed=1)
+    (hard_only / "images").symlink_to(images / "images")
+    rows = "".join(f"images/{i:05d}.png,{i % 2}\n" for i in range(10))
+    (hard_only / "annotations.csv").write_text("item,label\n" + rows)
+    result = runner.invoke(main, ["reproduce", "--dataset", str(hard_only), "--out",
+                                  str(tmp_path / "s2")])
+    assert result.exit_code == 2 and "has no soft labels" in result.stderr

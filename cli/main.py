@@ -246,6 +246,9 @@ def _train_options(command):
                      help="Decoupled, through the optimiser (w ← w − lr·λ·w)."),
         click.option("--schedule", type=click.Choice(["cosine", "cosine-restarts"]),
                      default="cosine", show_default=True, help="Per-step learning-rate schedule."),
+        click.option("--bn-momentum", type=float, default=None,
+                     help="BatchNormalization moving-average momentum. Default: Keras' 0.99; "
+                          "short runs need less (e.g. 0.9)."),
         click.option("--first-cycle-epochs", type=click.IntRange(min=1), default=20,
                      show_default=True, help="cosine-restarts: length of the first cycle."),
         click.option("--t-mul", type=float, default=2.0, show_default=True,
@@ -335,6 +338,7 @@ def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **op
 @click.option("--learning-rate", type=float, default=None)
 @click.option("--weight-decay", type=float, default=None)
 @click.option("--schedule", type=click.Choice(["cosine", "cosine-restarts"]), default=None)
+@click.option("--bn-momentum", type=float, default=None)
 @click.option("--tsne-max-iter", type=click.IntRange(min=250), default=5000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, default=False,

@@ -27,7 +27,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "cosine"
+    bn_momentum: float | None = None
     first_cycle_epochs: int = 20
     t_mul: float = 2.0
     augment: bool = True
@@ -102,6 +103,8 @@ class TrainConfig:
                 raise InputError(f"Expected {name} > 0. Received: {name}={value}")
         if not 0 <= self.momentum < 1:
             raise InputError(f"Expected 0 <= momentum < 1. Received: momentum={self.momentum}")
+        if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
+            raise InputError(f"Expected 0 <= bn_momentum < 1. Received: {self.bn_momentum}")
         if self.weight_decay < 0:
             raise InputError(f"Expected weight_decay >= 0. Received: {self.weight_decay}")
         if self.split < 0 or (self.split_kind == "dcic" and self.split > 4):
@@ -376,7 +379,7 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices):
             model = load_model(out_dir / "checkpoint" / "model.keras")
         else:
             model = build_model(config.model, len(dataset.classes), config.image_size,
-                                config.weights)
+                                config.weights, config.bn_momentum)
             compile_model(model, config, steps, len(dataset.classes))
     if epochs_done >= config.epochs:
         return model, 0
@@ -449,8 +452,3 @@ def _write_predictions(path, items, classes, predictions) -> None:
         writer.writerow(["item", *classes])
         for item, row in zip(items, predictions.tolist()):
             writer.writerow([item, *(repr(v) for v in row)])
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(TrainConfig)]
-

@@ -363,9 +363,14 @@ def reproduce(preset, dataset, out_dir, splits, split_kind, tsne_max_iter, seed,
     def log(message):
         click.echo(message, err=True)
 
+    import contextlib
+
     try:
-        results = run_study(out_dir, preset, dataset, overrides, splits, seed, tsne_max_iter,
-                            overwrite, log=log, verbose=1 if sys.stderr.isatty() else 2)
+        # Keras writes its progress to stdout: send it to stderr, keep stdout for the table.
+        with contextlib.redirect_stdout(sys.stderr):
+            results = run_study(out_dir, preset, dataset, overrides, splits, seed,
+                                tsne_max_iter, overwrite, log=log,
+                                verbose=1 if sys.stderr.isatty() else 2)
     except TrainingFailed as exc:
         _fail(str(exc), 1)
     from dqlabels.study import results_markdown

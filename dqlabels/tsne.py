@@ -87,13 +87,14 @@ def draw_panels(axes, coordinates: np.ndarray, colours: dict, title_prefix: str 
             points = ax.scatter(coordinates[:, 0], coordinates[:, 1], c=values, cmap="viridis",
                                 vmin=0, vmax=1, s=5, linewidths=0)
             ax.figure.colorbar(points, ax=ax, fraction=0.046, pad=0.02, label="mass on ellipse")
+            ax.set_facecolor("#d9d9d9")  # both ends of viridis stay visible
         else:
             ax.scatter(coordinates[:, 0], coordinates[:, 1], c=np.clip(values, 0, 1), s=5,
                        linewidths=0)
+            ax.set_facecolor("#202020")  # pure colours, as in the images: on black
         ax.set_title(f"{title_prefix}{title}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_facecolor("#202020")
 
 
 def save_figure(fig, path) -> Path:

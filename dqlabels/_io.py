@@ -61,3 +61,16 @@ def check_output_file(path: str | os.PathLike, *, overwrite: bool, inputs=()) ->
     if path.exists() and not overwrite:
         raise InputError(f"{path}: already exists (pass --overwrite to replace it)")
     return path
+
+
+def remove_entries(folder: Path, names) -> None:
+    """Delete the named files and folders of ``folder`` (only those: ``--overwrite`` removes
+    what dqlabels wrote there, never anything else)."""
+    import shutil
+
+    for name in names:
+        target = Path(folder) / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()

@@ -546,16 +546,8 @@ def _from_matrix(matrix, item_ids, class_names, source, where, kind, sort_column
         if bad.size:
             raise InputError(f"{where.row(bad[0])}: probabilities sum to {sums[bad[0]]:.6g}, "
                              f"expected 1 (within {PROBS_TOLERANCE:g})")
-    if item_ids is None:
-        item_ids = np.asarray([str(i) for i in range(n)], dtype=object)
-    order = _natural_order(item_ids)
+    item_ids, order = _unique_item_ids(item_ids, n, where)
     sorted_ids = item_ids[order]
-    repeated = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
-    if repeated.size:
-        dup = sorted_ids[repeated[0]]
-        rows = np.flatnonzero(item_ids == dup)[:2]
-        raise InputError(f"{where.row(rows[1])}: item {dup!r} repeats the item of "
-                         f"{where.unit} {rows[0] + where.offset}")
     matrix = matrix[order]
     if sort_columns:
         col_order = _natural_order(np.asarray(class_names, dtype=object))
@@ -572,11 +564,9 @@ def _from_matrix(matrix, item_ids, class_names, source, where, kind, sort_column
     )
 
 
-def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicates):
-    """Annotator matrix → long columns (annotator = column), then the long path."""
-    import pyarrow as pa
-
-    n = table.num_rows
+def _unique_item_ids(item_ids, n, where):
+    """Item ids of one-row-per-item input (default ``"0"…"n−1"``) and their natural order;
+    an id on two rows is an error naming both."""
     if item_ids is None:
         item_ids = np.asarray([str(i) for i in range(n)], dtype=object)
     order = _natural_order(item_ids)
@@ -587,6 +577,15 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
         rows = np.flatnonzero(item_ids == dup)[:2]
         raise InputError(f"{where.row(rows[1])}: item {dup!r} repeats the item of "
                          f"{where.unit} {rows[0] + where.offset}")
+    return item_ids, order
+
+
+def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicates):
+    """Annotator matrix → long columns (annotator = column), then the long path."""
+    import pyarrow as pa
+
+    n = table.num_rows
+    item_ids, _ = _unique_item_ids(item_ids, n, where)
     item_labels, annot_labels, label_chunks = [], [], []
     for j, name in enumerate(annotator_cols):
         cells = pa.array(_column_to_str(table.column(name)), type=pa.string())

@@ -26,14 +26,13 @@ stopped), ``results.md``, ``results.csv``, ``results.json`` and the t-SNE files.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path, write_text_atomic
+from dqlabels._io import atomic_path, remove_entries, write_text_atomic
 from dqlabels.errors import InputError
 from dqlabels.training import TrainConfig
 
@@ -139,12 +138,7 @@ def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
     if overwrite and out_dir.exists():
-        for name in STUDY_FILES:
-            target = out_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        remove_entries(out_dir, STUDY_FILES)
     if record.exists():
         try:
             previous = json.loads(record.read_text(encoding="utf-8"))

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path, write_text_atomic
+from dqlabels._io import atomic_path, remove_entries, write_text_atomic
 from dqlabels.errors import InputError
 
 MODELS = ("densenet121", "resnet50v2")
@@ -164,12 +164,7 @@ def _prepare_run_dir(out_dir: Path, identity: dict, overwrite: bool) -> str:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder")
     if overwrite and out_dir.exists():
-        for name in RUN_FILES:
-            target = out_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        remove_entries(out_dir, RUN_FILES)
     if config_path.exists():
         try:
             previous = json.loads(config_path.read_text(encoding="utf-8"))

@@ -74,3 +74,33 @@ def remove_entries(folder: Path, names) -> None:
             shutil.rmtree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
+
+
+def open_output_folder(folder: Path, record: str, own_files, overwrite: bool, what: str):
+    """The protocol of a dqlabels output folder (a training run, a study).
+
+    Refuses a file in its place; with ``overwrite`` first removes ``own_files`` (only those);
+    returns the JSON ``record`` of the earlier work there, or ``None`` after creating the folder
+    when there was none. A non-empty folder without the record is someone else's: refused.
+    """
+    import json
+
+    folder = Path(folder)
+    record_path = folder / record
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    if overwrite and folder.exists():
+        remove_entries(folder, own_files)
+    if record_path.exists():
+        try:
+            return json.loads(record_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError(f"{record_path}: unreadable; pass --overwrite to start again") from None
+    if folder.exists() and any(folder.iterdir()):
+        raise InputError(f"{folder}: folder exists and is not a dqlabels {what} (pass "
+                         f"--overwrite to use it anyway)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot create the {what} folder ({exc.strerror})") from None
+    return None

@@ -490,11 +490,7 @@ def _column_to_str(column) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_floating(column.type):
-        values = column.to_numpy(zero_copy_only=False)
-        finite = values[~np.isnan(values)]
-        if np.all(finite == np.round(finite)):
-            column = pc.cast(column, pa.int64(), safe=False)
+    column = _normalise_ids(column)
     return np.asarray(pc.cast(column, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
 
 

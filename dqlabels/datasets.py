@@ -26,6 +26,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,8 @@ class Dataset:
         paths: absolute path of each item's image, aligned with ``annotations.items``.
         layout: ``"dqlabels"`` or ``"dcic"``.
         info: the contents of ``dataset.json`` (empty when absent).
+
+    ``soft_labels``, ``hard_labels`` and ``folds`` are computed on first use and kept.
     """
 
     root: Path
@@ -72,16 +75,16 @@ class Dataset:
     def num_items(self) -> int:
         return self.annotations.num_items
 
-    @property
+    @cached_property
     def soft_labels(self) -> np.ndarray:
         return soft_labels(self.annotations)
 
-    @property
+    @cached_property
     def hard_labels(self) -> np.ndarray:
         """Majority vote per item (lowest class index on ties)."""
         return majority_vote(self.annotations).labels
 
-    @property
+    @cached_property
     def folds(self) -> np.ndarray | None:
         """DCIC fold number (1–5) of each item, or None when the items are not in folds."""
         folds = np.zeros(self.num_items, dtype=np.int64)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path, remove_entries, write_text_atomic
+from dqlabels._io import atomic_path, open_output_folder, write_text_atomic
 from dqlabels.errors import InputError
 from dqlabels.training import TrainConfig
 
@@ -134,28 +134,15 @@ def reproduce(out_dir, preset: str = "quick", dataset=None, overrides: dict | No
 
 
 def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
-    record = out_dir / "study.json"
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    if overwrite and out_dir.exists():
-        remove_entries(out_dir, STUDY_FILES)
-    if record.exists():
-        try:
-            previous = json.loads(record.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InputError(f"{record}: unreadable; pass --overwrite to start again") from None
-        if previous != settings:
-            changed = sorted(k for k in set(previous) | set(settings)
-                             if previous.get(k) != settings.get(k))
-            raise InputError(f"{out_dir}: holds a study made with other settings "
-                             f"({', '.join(changed)} differ); use another --out or pass "
-                             f"--overwrite to start again")
-        return
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise InputError(f"{out_dir}: folder exists and is not a dqlabels study (pass "
-                         f"--overwrite to use it anyway)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(record, json.dumps(settings, indent=2) + "\n")
+    previous = open_output_folder(out_dir, "study.json", STUDY_FILES, overwrite, "study")
+    if previous is None:
+        write_text_atomic(out_dir / "study.json", json.dumps(settings, indent=2) + "\n")
+    elif previous != settings:
+        changed = sorted(k for k in set(previous) | set(settings)
+                         if previous.get(k) != settings.get(k))
+        raise InputError(f"{out_dir}: holds a study made with other settings "
+                         f"({', '.join(changed)} differ); use another --out or pass "
+                         f"--overwrite to start again")
 
 
 def summarise(runs: list[dict], settings: dict, data) -> dict:

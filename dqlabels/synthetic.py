@@ -402,38 +402,3 @@ def _write_tables(root: Path, names, params: Parameters, soft, annotators, seed)
                    [np.repeat(np.asarray(names, dtype=object), annotators),
                     annotator_ids * len(names),
                     np.asarray(CLASSES, dtype=object)[labels.reshape(-1)]])
-
-
-# ----------------------------------------------------------------------------------------------
-# Calibration and preview
-
-
-def calibration(params: Parameters, image_size: int = 64, batch: int = 500) -> dict:
-    """Channel means and stds (0–1 scale), mean top-class probability and the share of images
-    whose majority is each class, for comparison with the original data (SPEC §6)."""
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
-    pixels = 0
-    for start in range(0, len(params), batch):
-        images = render(params.take(slice(start, start + batch)), image_size).astype(np.float64) / 255
-        total += images.sum(axis=(0, 1, 2))
-        total_sq += (images**2).sum(axis=(0, 1, 2))
-        pixels += images.shape[0] * images.shape[1] * images.shape[2]
-    mean = total / pixels
-    std = np.sqrt(total_sq / pixels - mean**2)
-    soft = soft_labels_of(params)
-    from dqlabels.aggregation import majority_vote
-
-    majority = np.bincount(majority_vote(soft).labels, minlength=6) / len(params)
-    return {
-        "channel_mean": mean.tolist(),
-        "channel_std": std.tolist(),
-        "mean_top_probability": float(soft.max(axis=1).mean()),
-        "majority_share": dict(zip(CLASSES, majority.tolist())),
-        "pure_fraction": float(np.mean(params.kind == 0)),
-    }
-
-
-TARGET_MEAN = (0.158, 0.169, 0.167)
-TARGET_STD = (0.347, 0.357, 0.355)
-TARGET_TOP_PROBABILITY = 0.79

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path, remove_entries, write_text_atomic
+from dqlabels._io import atomic_path, open_output_folder, write_text_atomic
 from dqlabels.errors import InputError
 
 MODELS = ("densenet121", "resnet50v2")
@@ -160,30 +160,15 @@ def _run_identity(config: TrainConfig, dataset) -> dict:
 
 def _prepare_run_dir(out_dir: Path, identity: dict, overwrite: bool) -> str:
     """Returns ``"new"``, ``"resume"`` or ``"done"``; refuses to mix runs."""
-    config_path = out_dir / "config.json"
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    if overwrite and out_dir.exists():
-        remove_entries(out_dir, RUN_FILES)
-    if config_path.exists():
-        try:
-            previous = json.loads(config_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InputError(f"{config_path}: unreadable; pass --overwrite to start again") from None
-        if previous.get("identity") != identity:
-            raise InputError(f"{out_dir}: holds a run with other settings or data; use another "
-                             f"--out or pass --overwrite to start again")
-        if (out_dir / "scores.json").exists():  # written last of the results
-            return "done"
-        return "resume"
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise InputError(f"{out_dir}: folder exists and is not a dqlabels run (pass --overwrite "
-                         f"to use it anyway)")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out_dir}: cannot create the run folder ({exc.strerror})") from None
-    return "new"
+    previous = open_output_folder(out_dir, "config.json", RUN_FILES, overwrite, "run")
+    if previous is None:
+        return "new"
+    if previous.get("identity") != identity:
+        raise InputError(f"{out_dir}: holds a run with other settings or data; use another "
+                         f"--out or pass --overwrite to start again")
+    if (out_dir / "scores.json").exists():  # written last of the results
+        return "done"
+    return "resume"
 
 
 def _write_config(out_dir: Path, config: TrainConfig, identity: dict, status: str, **extra):

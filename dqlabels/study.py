@@ -146,13 +146,14 @@ def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
 
 
 def summarise(runs: list[dict], settings: dict, data) -> dict:
-    """Mean ± sample std (ddof 1; 0 with one split) per label mode and metric."""
+    """Mean ± sample std (ddof 1) per label mode and metric; the std is None (undefined) with
+    one split, written as an empty CSV field and left out of the Markdown table."""
     summary = {}
     for mode in MODES:
         summary[mode] = {}
         for metric in METRICS:
             values = np.array([r[metric] for r in runs if r["mode"] == mode], dtype=np.float64)
-            std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+            std = float(values.std(ddof=1)) if values.size > 1 else None
             summary[mode][metric] = {"mean": float(values.mean()), "std": std,
                                      "values": values.tolist()}
     return {
@@ -171,6 +172,8 @@ def summarise(runs: list[dict], settings: dict, data) -> dict:
 
 
 def _cell(entry) -> str:
+    if entry["std"] is None:
+        return f"{entry['mean']:.4f}"
     return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
 
 
@@ -212,6 +215,10 @@ def results_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _csv(value) -> str:
+    return "" if value is None else repr(value)
+
+
 def write_results(out_dir: Path, results: dict) -> None:
     write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
     write_text_atomic(out_dir / "results.md", results_markdown(results))
@@ -221,7 +228,7 @@ def write_results(out_dir: Path, results: dict) -> None:
     for mode in MODES:
         s = results["summary"][mode]
         rows.append(f"mean,,{mode},{s['macro_accuracy']['mean']!r},{s['kl']['mean']!r},"
-                    f"{s['macro_accuracy']['std']!r},{s['kl']['std']!r}")
+                    f"{_csv(s['macro_accuracy']['std'])},{_csv(s['kl']['std'])}")
     for name, table in results["paper"].items():
         for mode in MODES:
             rows.append(f"paper {name},,{mode},{table[mode]['macro_accuracy']['mean']},"

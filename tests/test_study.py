@@ -125,6 +125,13 @@ def test_study_on_a_dcic_layout_dataset(tmp_path):
     assert results["settings"]["train"]["schedule"] == "cosine-restarts"
     split = pd.read_csv(out / "runs" / "soft-split0" / "split.csv")
     assert set(split[split.split == "test"]["item"].str[:5]) == {"fold2"}
+    # one split: the sample std is undefined, not 0
+    assert results["summary"]["soft"]["kl"]["std"] is None
+    table = pd.read_csv(out / "results.csv")
+    assert table[table.kind == "mean"]["kl_std"].isna().all()
+    kl = results["summary"]["soft"]["kl"]["mean"]
+    assert f"{kl:.4f} |" in (out / "results.md").read_text() and "± " not in (
+        (out / "results.md").read_text().splitlines()[6])
 
 
 def test_refusals(tmp_path):

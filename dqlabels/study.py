@@ -11,13 +11,13 @@ Presets:
   generator), DenseNet121 with ImageNet weights fed 224-px inputs (the images upsampled, as the
   ImageNet networks expect), 60 epochs, batch 128, lr 0.1, cosine decay, weight decay 5e-4,
   three splits.
-- ``quick``: a reduced synthetic study sized for a 2-core CPU in about 15 minutes: 1,500
-  images generated at 32 px, DenseNet121 from scratch at 32 px, 30 epochs, BatchNorm
-  momentum 0.9 (240 steps are too few for Keras' 0.99: the moving statistics would still hold
-  9% of their initial values), otherwise the paper's recipe, three splits. Chosen on split 0's validation scores and a separately generated development set;
-  the test split was never used to choose it. It shows the paper's KL result and figures; at
-  this scale no candidate learned shape, and macro accuracy does not improve with soft labels
-  (``benchmarks/README.md``).
+- ``quick``: a reduced synthetic study sized for a 2-core CPU in about 15 minutes: 1,500 images
+  generated at 32 px, DenseNet121 from scratch at 32 px, 30 epochs, BatchNorm momentum 0.9 (240
+  steps are too few for Keras' 0.99: the moving statistics would still hold 9% of their initial
+  values), otherwise the paper's recipe, three splits. Chosen on split 0's validation scores and
+  a separately generated development set; the test split was never used to choose it. It shows
+  the paper's KL result and figures; at this scale no candidate learned shape, and macro
+  accuracy does not improve with soft labels (``benchmarks/README.md``).
 
 A study folder holds ``study.json`` (the preset and every setting), ``data/`` (the generated
 dataset, when no ``--dataset``), ``runs/{hard,soft}-split{k}/`` (one training run each; finished

@@ -14,10 +14,10 @@ Presets:
 - ``quick``: a reduced synthetic study sized for a 2-core CPU in about 15 minutes: 1,500 images
   generated at 32 px, DenseNet121 from scratch at 32 px, 30 epochs, BatchNorm momentum 0.9 (240
   steps are too few for Keras' 0.99: the moving statistics would still hold 9% of their initial
-  values), otherwise the paper's recipe, three splits. Chosen on split 0's validation scores and
-  a separately generated development set; the test split was never used to choose it. It shows
-  the paper's KL result and figures; at this scale no candidate learned shape, and macro
-  accuracy does not improve with soft labels (``benchmarks/README.md``).
+  values), otherwise the paper's recipe, three splits. Chosen on split 0's validation scores,
+  checked on a separately generated development set; the test split was never used to choose it.
+  It shows the paper's KL result and figures; at this scale no candidate learned shape, and
+  macro accuracy does not improve with soft labels (``benchmarks/README.md``).
 
 A study folder holds ``study.json`` (the preset and every setting), ``data/`` (the generated
 dataset, when no ``--dataset``), ``runs/{hard,soft}-split{k}/`` (one training run each; finished

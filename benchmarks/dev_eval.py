@@ -32,6 +32,7 @@ def main() -> None:
     from dqlabels.models import load_model
     from dqlabels.scores import kl_divergence, macro_accuracy
     from dqlabels.synthetic import generate_dataset
+    from dqlabels.training import predict
 
     def shape(a):  # classes are colour × (circle, ellipse) in sorted order
         return a.reshape(-1, 3, 2).sum(axis=1)
@@ -50,9 +51,7 @@ def main() -> None:
             dev = dev_sets[size]
             y = dev.soft_labels
             model = load_model(run / "model.keras")
-            p = model.predict(tfdata.make_dataset(dev.paths, y.astype(np.float32), size, 256),
-                              verbose=0).astype(np.float64)
-            p /= p.sum(axis=1, keepdims=True)
+            p = predict(model, tfdata.make_dataset(dev.paths, y.astype(np.float32), size, 256))
             print(f"{run}: macro accuracy {macro_accuracy(y, p):.4f}, KL {kl_divergence(y, p):.4f}, "
                   f"shape accuracy {macro_accuracy(shape(y), shape(p)):.4f}, "
                   f"colour accuracy {macro_accuracy(colour(y), colour(p)):.4f}", flush=True)

@@ -1,9 +1,9 @@
 """The paper's synthetic dataset, made from scratch (SPEC §6).
 
 Six classes, ``blue_circle, blue_ellipse, green_circle, green_ellipse, red_circle,
-red_ellipse``: one filled shape with hard edges on a black background, at a random centre (it
-may be cut by the frame), size and rotation. 40% of the images are pure (exactly one class);
-60% interpolate colour, shape, or both (one third each):
+red_ellipse``: one filled shape with hard edges on a black background, at a random centre, size
+and rotation. 40% of the images are pure (exactly one class); 60% interpolate colour, shape, or
+both (one third each):
 
 - colour: between two of red, green and blue, weight t ~ U(0, 1); the colour is
   (1 − t)·A + t·B rescaled so that its largest channel is 255 (red–green at t = 0.5 is yellow);
@@ -13,6 +13,19 @@ may be cut by the frame), size and rotation. 40% of the images are pure (exactly
 
 The soft label is the outer product of the colour and shape distributions: exact, no noise,
 only ambiguity.
+
+Placement (generator version 2):
+
+- ``inside`` (the default): the whole shape lies inside the frame (it may touch it). The
+  semi-major axis is drawn from U(0.3, 0.55) of the side, shrunk until the rotated shape's
+  bounding box fits the frame, and the centre is drawn uniformly where the box fits. The pixels
+  then determine the soft label: :func:`estimate_soft_labels` recovers it from the image alone.
+- ``free``: version 1's images: semi-major axis U(0.3, 0.8), centre anywhere in the frame, so
+  most shapes are cut by the frame, as in the original dataset's sample images. A cut shape no
+  longer shows its axis ratio, and a label the image cannot show is noise.
+
+Both placements use the same random draws, so the same seed gives the same classes, colours and
+labels; only sizes and positions differ.
 
 Everything random is drawn up front from ``numpy.random.default_rng(seed)`` in a fixed order,
 so the same seed gives the same pixels, labels and (with the same Pillow and zlib) PNG bytes,
@@ -39,6 +52,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dqlabels.config import (
+    GENERATE_IMAGE_SIZE,
+    GENERATE_NUM_IMAGES,
+    MIN_IMAGE_SIZE,
+    PLACEMENTS,
+    check_choice,
+)
 from dqlabels.errors import InputError
 
 CLASSES = ("blue_circle", "blue_ellipse", "green_circle", "green_ellipse", "red_circle",
@@ -48,11 +68,13 @@ COLOURS = ("blue", "green", "red")
 RGB = np.array([[0, 0, 255], [0, 255, 0], [255, 0, 0]], dtype=np.float64)  # in COLOURS order
 ELLIPSE_RATIO = 0.5
 PURE_FRACTION = 0.4
-# Semi-major axis as a fraction of the image side; tuned so that channel means and stds match
-# the original data (see the README's calibration table).
-RADIUS_RANGE = (0.3, 0.8)
-MIN_IMAGE_SIZE = 32
-GENERATOR_VERSION = 1
+# Semi-major axis as a fraction of the image side, per placement; tuned so that channel means and
+# stds match the original data (see the README's calibration table).
+RADIUS_RANGES = {"inside": (0.3, 0.55), "free": (0.3, 0.8)}
+# inside: the rotated shape's bounding box reaches at most this far from the centre (in units
+# of the side): 0.5 lets a shape touch the frame, never cross it.
+MAX_HALF_EXTENT = 0.5
+GENERATOR_VERSION = 2
 KINDS = ("pure", "colour", "shape", "colour+shape")
 
 
@@ -90,10 +112,15 @@ class Parameters:
         return 1.0 - self.s * (1.0 - ELLIPSE_RATIO)
 
 
-def sample_parameters(num_images: int, seed: int = 0) -> Parameters:
-    """Draw the parameters of ``num_images`` images; exactly round(40%) of them are pure."""
+def sample_parameters(num_images: int, seed: int = 0, placement: str = "inside") -> Parameters:
+    """Draw the parameters of ``num_images`` images; exactly round(40%) of them are pure.
+
+    ``placement`` is ``"inside"`` (every shape lies inside the frame) or ``"free"`` (version 1:
+    shapes may be cut by the frame). The random draws are the same for both.
+    """
     if num_images < 1:
         raise InputError(f"Expected num_images >= 1. Received: num_images={num_images}")
+    check_placement(placement)
     rng = np.random.default_rng(seed)
     num_pure = int(round(PURE_FRACTION * num_images))
     kind = np.concatenate([np.zeros(num_pure, np.int64),
@@ -105,7 +132,7 @@ def sample_parameters(num_images: int, seed: int = 0) -> Parameters:
     s = rng.random(num_images)
     pure_shape = rng.integers(0, 2, num_images).astype(np.float64)  # circle or ellipse
     centre_x, centre_y = rng.random(num_images), rng.random(num_images)
-    radius = rng.uniform(*RADIUS_RANGE, num_images)
+    radius = rng.uniform(*RADIUS_RANGES[placement], num_images)
     angle = rng.uniform(0.0, math.pi, num_images)
 
     interpolates_colour = (kind == 1) | (kind == 3)
@@ -115,7 +142,27 @@ def sample_parameters(num_images: int, seed: int = 0) -> Parameters:
     s = np.where(interpolates_shape, s, pure_shape)
     cos = np.array([round(math.cos(a), 12) for a in angle.tolist()])
     sin = np.array([round(math.sin(a), 12) for a in angle.tolist()])
+    if placement == "inside":
+        radius, centre_x, centre_y = _fit_inside(radius, 1.0 - s * (1.0 - ELLIPSE_RATIO), cos,
+                                                 sin, centre_x, centre_y)
     return Parameters(kind, colour_a, colour_b, t, s, centre_x, centre_y, radius, cos, sin)
+
+
+def _fit_inside(radius, axis_ratio, cos, sin, unit_x, unit_y):
+    """Shrink each shape until its rotated bounding box fits the frame, then place its centre
+    uniformly (``unit_x``, ``unit_y`` in [0, 1)) where the box fits."""
+    minor = radius * axis_ratio
+    # Half-width and half-height of a rotated ellipse's bounding box.
+    half_x = np.sqrt((radius * cos) ** 2 + (minor * sin) ** 2)
+    half_y = np.sqrt((radius * sin) ** 2 + (minor * cos) ** 2)
+    scale = np.minimum(1.0, MAX_HALF_EXTENT / np.maximum(half_x, half_y))
+    half_x, half_y = half_x * scale, half_y * scale
+    return (radius * scale, half_x + unit_x * (1.0 - 2.0 * half_x),
+            half_y + unit_y * (1.0 - 2.0 * half_y))
+
+
+def check_placement(placement: str) -> None:
+    check_choice("placement", placement, PLACEMENTS)
 
 
 def soft_labels_of(params: Parameters) -> np.ndarray:
@@ -179,6 +226,95 @@ def render_rgbx(params: Parameters, image_size: int) -> np.ndarray:
     colour = colours_of(params).astype("<u4")
     packed = colour[:, 0] | (colour[:, 1] << 8) | (colour[:, 2] << 16)
     return np.multiply(inside.view(np.uint8), packed[:, None, None], dtype="<u4")
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the labels back from the pixels
+
+# A pixel is part of the shape when its brightest channel exceeds half the range (every shape's
+# brightest channel is 255; resampled edges are in between).
+LIT_THRESHOLD = 127
+ESTIMATE_CHUNK = 1024
+
+
+def estimate_soft_labels(images) -> np.ndarray:
+    """Estimate the soft labels of synthetic images from their pixels alone (num × 6).
+
+    The reader of the pixels that the networks are compared with ("image limit"):
+
+    - colour: the channel sums of the shape's pixels, normalised to sum 1, are the colour
+      weights (a mix (1 − t)·A + t·B keeps the ratio (1 − t) : t whatever it is rescaled by);
+    - shape: the axis ratio r = √(λ₂/λ₁) from the eigenvalues of the second central moments of
+      the lit mask (an ellipse with semi-axes a ≥ b has variances a²/4 and b²/4), and the weight
+      on ellipse s = (1 − r)/(1 − 0.5), clipped to [0, 1];
+    - the soft label is their outer product, in :data:`CLASSES` order.
+
+    Vectorised over whole chunks of images (no Python per pixel). An image with no lit pixel gets
+    the uniform distribution. Exact only when the shape lies inside the frame: a shape cut by the
+    frame shows neither its axis ratio nor, when it fills the frame, anything of its shape.
+
+    Args:
+        images: uint8 array, ``(num, height, width, 3)`` or one ``(height, width, 3)`` image.
+
+    Returns:
+        float64 array ``(num, 6)``, rows summing to 1.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise InputError(f"Expected images of shape (num, height, width, 3). "
+                         f"Received: shape {images.shape}")
+    return np.concatenate([_estimate_chunk(images[i:i + ESTIMATE_CHUNK])
+                           for i in range(0, max(len(images), 1), ESTIMATE_CHUNK)])
+
+
+def _estimate_chunk(images: np.ndarray) -> np.ndarray:
+    n, height, width, _ = images.shape
+    lit = (images.max(axis=3) > LIT_THRESHOLD).astype(np.float32)
+    colour = np.einsum("nhwc,nhw->nc", images.astype(np.float32), lit)[:, ::-1]  # B, G, R
+    colour_total = colour.sum(axis=1, keepdims=True)
+    colour = np.divide(colour, colour_total, out=np.full_like(colour, 1 / 3),
+                       where=colour_total > 0).astype(np.float64)
+
+    ys = np.arange(height, dtype=np.float64)
+    xs = np.arange(width, dtype=np.float64)
+    rows, columns = lit.sum(axis=2), lit.sum(axis=1)  # (n, h), (n, w) profiles
+    count = rows.sum(axis=1)
+    safe = np.maximum(count, 1.0)
+    mean_y, mean_x = rows @ ys / safe, columns @ xs / safe
+    var_y = rows @ (ys * ys) / safe - mean_y**2
+    var_x = columns @ (xs * xs) / safe - mean_x**2
+    cov_xy = np.einsum("nhw,h,w->n", lit, ys, xs) / safe - mean_x * mean_y
+    half_sum = (var_x + var_y) / 2
+    spread = np.sqrt(((var_x - var_y) / 2) ** 2 + cov_xy**2)
+    major, minor = half_sum + spread, np.maximum(half_sum - spread, 0.0)
+    ratio = np.sqrt(np.divide(minor, major, out=np.ones_like(major), where=major > 0))
+    ellipse = np.clip((1.0 - ratio) / (1.0 - ELLIPSE_RATIO), 0.0, 1.0)
+    shape = np.stack([1.0 - ellipse, ellipse], axis=1)
+    soft = (colour[:, :, None] * shape[:, None, :]).reshape(n, 6)
+    soft[count == 0] = 1.0 / 6
+    return soft
+
+
+def estimate_soft_labels_from_files(paths, progress=None) -> np.ndarray:
+    """:func:`estimate_soft_labels` of image files (decoded chunk by chunk; any one size)."""
+    from PIL import Image
+
+    paths = list(paths)
+    chunks = []
+    for start in range(0, len(paths), ESTIMATE_CHUNK):
+        batch = []
+        for path in paths[start:start + ESTIMATE_CHUNK]:
+            with Image.open(path) as image:
+                batch.append(np.asarray(image.convert("RGB")))
+        try:
+            chunks.append(estimate_soft_labels(np.stack(batch)))
+        except ValueError:  # images of several sizes: one at a time
+            chunks.append(np.concatenate([estimate_soft_labels(b) for b in batch]))
+        if progress:
+            progress(len(batch))
+    return np.concatenate(chunks) if chunks else np.zeros((0, 6))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,13 +393,14 @@ def simulate_annotations(soft: np.ndarray, num_annotators: int, seed: int) -> np
 
 def generate_dataset(
     out_dir: str | os.PathLike,
-    num_images: int = 15_000,
-    image_size: int = 64,
+    num_images: int = GENERATE_NUM_IMAGES,
+    image_size: int = GENERATE_IMAGE_SIZE,
     seed: int = 0,
     annotators: int = 0,
     overwrite: bool = False,
     workers: int | None = None,
     progress=None,
+    placement: str = "inside",
 ) -> Path:
     """Generate the synthetic dataset into the dataset folder ``out_dir`` (SPEC §7).
 
@@ -278,6 +415,8 @@ def generate_dataset(
             it exists and is not empty, unless ``overwrite``.
         num_images, image_size, seed: what to make (image_size ≥ 32).
         annotators: simulated annotations per image (0: none).
+        placement: ``"inside"`` (every shape inside the frame, the default) or ``"free"``
+            (shapes may be cut by the frame, as generator version 1 made them).
         workers: processes for rendering and PNG encoding (default: all cores).
         progress: called with the number of images finished after each chunk.
 
@@ -286,7 +425,8 @@ def generate_dataset(
     """
     out_dir = Path(out_dir)
     check_generate_options(out_dir, num_images, image_size, annotators, overwrite)
-    params = sample_parameters(num_images, seed)
+    check_placement(placement)
+    params = sample_parameters(num_images, seed, placement)
     soft = soft_labels_of(params)
     names = image_names(num_images)
 
@@ -320,7 +460,8 @@ def generate_dataset(
                 "seed": seed,
                 "pure_fraction": PURE_FRACTION,
                 "ellipse_ratio": ELLIPSE_RATIO,
-                "radius_range": list(RADIUS_RANGE),
+                "placement": placement,
+                "radius_range": list(RADIUS_RANGES[placement]),
                 "png_compress_level": COMPRESS_LEVEL,
             },
             "licence": "Generated data; free to use without restriction (CC0 1.0).",

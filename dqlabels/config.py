@@ -1,0 +1,121 @@
+"""Every allowed value and default of dqlabels, in one TensorFlow-free module.
+
+The library checks its arguments against these, and the command-line interface reads its
+choices and defaults from here (as keras-hub backbones read their presets), so a value is
+written once. Importing this module is cheap: no NumPy work, no TensorFlow.
+
+Example:
+    >>> from dqlabels.config import TrainConfig
+    >>> config = TrainConfig(label_mode="hard", epochs=2)
+    >>> config.check()
+    >>> config.learning_rate, config.batch_size
+    (0.1, 128)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from dqlabels.errors import InputError
+
+# Annotation input (SPEC §2).
+FORMATS = ("long", "wide", "counts", "probs", "dcic")
+DUPLICATE_RULES = ("error", "keep", "last")
+
+# The audit (SPEC §5).
+DS_MAX_ITER = 50
+
+# The synthetic dataset (SPEC §6).
+PLACEMENTS = ("inside", "free")
+GENERATE_NUM_IMAGES = 15_000
+GENERATE_IMAGE_SIZE = 64
+
+# Splits (SPEC §8).
+SPLIT_KINDS = ("random", "dcic")
+
+# Training (SPEC §9).
+MODELS = ("densenet121", "resnet50v2", "densenet-tiny")  # densenet-tiny: tests and smoke runs
+MIN_IMAGE_SIZE = 32  # at 32 px the last feature map of both networks is 1×1
+LABEL_MODES = ("soft", "hard")
+SCHEDULES = ("cosine", "cosine-restarts")
+STRATEGIES = ("default", "mirrored")
+CACHE_CHOICES = ("auto", "memory", "none")
+
+# The study (SPEC §10) and t-SNE (SPEC §11).
+PRESET_NAMES = ("quick", "paper")
+TSNE_PERPLEXITY = 30.0
+TSNE_MAX_ITER = 5000
+TSNE_MIN_ITER = 250  # scikit-learn's early-exaggeration steps
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run; the defaults are the paper's (synthetic data).
+
+    ``image_size=None`` uses the dataset's own image size (``dataset.json``), else 224.
+    ``precise_bn`` recomputes the BatchNorm statistics after training (see
+    :func:`dqlabels.training.recompute_batchnorm_statistics`).
+    """
+
+    label_mode: str = "soft"
+    model: str = "densenet121"
+    weights: str = "none"
+    image_size: int | None = None
+    epochs: int = 60
+    batch_size: int = 128
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    bn_momentum: float | None = None
+    first_cycle_epochs: int = 20
+    t_mul: float = 2.0
+    augment: bool = True
+    split: int = 0
+    split_kind: str = "random"
+    split_file: str | None = None
+    seed: int = 0
+    deterministic: bool = True
+    mixed_precision: bool = False
+    xla: bool = False
+    strategy: str = "default"
+    cache: str = "auto"
+    precise_bn: bool = True
+    tensorboard: bool = False
+
+    def check(self) -> None:
+        """Raise InputError for a value outside its range, naming the parameter."""
+        choices = {"label_mode": LABEL_MODES, "model": MODELS, "schedule": SCHEDULES,
+                   "strategy": STRATEGIES, "split_kind": SPLIT_KINDS, "cache": CACHE_CHOICES}
+        for name, allowed in choices.items():
+            check_choice(name, getattr(self, name), allowed)
+        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
+            raise InputError(f"Expected image_size >= {MIN_IMAGE_SIZE}. "
+                             f"Received: image_size={self.image_size}")
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size,
+                    "learning_rate": self.learning_rate,
+                    "first_cycle_epochs": self.first_cycle_epochs, "t_mul": self.t_mul}
+        for name, value in positive.items():
+            if not value > 0:
+                raise InputError(f"Expected {name} > 0. Received: {name}={value}")
+        if not 0 <= self.momentum < 1:
+            raise InputError(f"Expected 0 <= momentum < 1. Received: momentum={self.momentum}")
+        if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
+            raise InputError(f"Expected 0 <= bn_momentum < 1. "
+                             f"Received: bn_momentum={self.bn_momentum}")
+        if self.weight_decay < 0:
+            raise InputError(f"Expected weight_decay >= 0. "
+                             f"Received: weight_decay={self.weight_decay}")
+        if self.split < 0 or (self.split_kind == "dcic" and self.split > 4):
+            raise InputError(f"Split {self.split} does not exist: random splits are numbered "
+                             f"0, 1, 2, …; the DCIC rotation has slices 0–4")
+
+
+TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+
+
+def check_choice(name: str, value, allowed) -> None:
+    """Raise InputError unless ``value`` is one of ``allowed`` (the message names ``name``)."""
+    if value not in allowed:
+        raise InputError(f"Expected {name} to be one of {', '.join(map(str, allowed))}. "
+                         f"Received: {name}={value!r}")

@@ -1,3 +1,3 @@
-from dqlabels_cli.main import main
+from dqlabels_cli.main import run
 
-main()
+run()

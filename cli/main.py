@@ -1,16 +1,22 @@
 """``dqlabels`` commands. Only option parsing lives here; the work is done by the library.
 
-Heavy imports (pandas, pyarrow, TensorFlow) happen inside the commands, so ``--help`` is instant.
+Choices and defaults come from :mod:`dqlabels.config`, the one place they are written. Heavy
+imports (pandas, pyarrow, TensorFlow) happen inside the commands, so ``--help`` is instant.
+Library errors name the Python parameter (``image_size``); :func:`handle_errors` shows them with
+the command's own flag (``--image-size``).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
+
+from dqlabels import config
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -18,6 +24,58 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 def _fail(message: str, status: int) -> None:
     click.echo(f"dqlabels: error: {message}", err=True)
     sys.exit(status)
+
+
+def run() -> None:
+    """The ``dqlabels`` program: :func:`main`, then exit with its status.
+
+    Once TensorFlow is loaded, the interpreter's teardown is skipped: TensorFlow's threads can
+    abort the process while C++ statics are destroyed ("terminate called without an active
+    exception", seen with TensorFlow and pyarrow both loaded), which would turn a clean exit
+    status into SIGABRT. Every output is already written (atomically) by then.
+    """
+    try:
+        main()
+        status = 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if "tensorflow" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+def _flag_names(ctx: click.Context | None) -> dict[str, str]:
+    """Python parameter name → how the command line spells it (``--image-size``, ``DATASET``)."""
+    names = {}
+    for param in (ctx.command.params if ctx is not None else ()):
+        if isinstance(param, click.Option):
+            spelled = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+            for key in (param.name, spelled.lstrip("-").replace("-", "_")):
+                names.setdefault(key, spelled)
+        elif param.name:
+            names.setdefault(param.name, param.human_readable_name)
+    return names
+
+
+def cli_message(message: str, ctx: click.Context | None = None) -> str:
+    """A library message with its parameter names spelled as this command's flags:
+    ``Expected image_size >= 32. Received: image_size=16`` becomes ``Expected --image-size >=
+    32. Received: --image-size 16``, and ``pass overwrite=True`` becomes ``pass --overwrite``."""
+    names = _flag_names(ctx)
+    if not names:
+        return message
+
+    def assignment(match):
+        name, value = match.group(1), match.group(2)
+        if name not in names:
+            return match.group(0)
+        return names[name] if value == "True" else f"{names[name]} {value}"
+
+    message = re.sub(r"\b([a-z][a-z0-9_]*)=([^\s,;)]+)", assignment, message)
+    return re.sub(r"\b(Expected|expected) ([a-z][a-z0-9_]*)\b",
+                  lambda m: f"{m.group(1)} {names.get(m.group(2), m.group(2))}", message)
 
 
 def handle_errors(command):
@@ -28,12 +86,14 @@ def handle_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from dqlabels.errors import InputError
+        from dqlabels.errors import InputError, TrainingFailed
 
         try:
             return command(*args, **kwargs)
         except InputError as exc:
-            _fail(str(exc), 2)
+            _fail(cli_message(str(exc), click.get_current_context(silent=True)), 2)
+        except TrainingFailed as exc:
+            _fail(str(exc), 1)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except MemoryError:
@@ -79,18 +139,22 @@ def main():
     """
 
 
-FORMAT_CHOICES = ["long", "wide", "counts", "probs", "dcic"]
+def _quiet_tensorflow() -> None:
+    """Before TensorFlow loads: its C++ start-up lines (a failed cuInit on machines without a GPU
+    among them) are noise on a command line; Python-level errors still surface."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("annotations", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=None,
+@click.option("--format", "fmt", type=click.Choice(config.FORMATS), default=None,
               help="Input format. Default: detected from the file.")
 @click.option("--classes", default=None, metavar="A,B,...",
               help="Comma-separated class names in the order to use (may include classes "
                    "nobody chose). Default: the labels found, sorted.")
-@click.option("--duplicates", type=click.Choice(["error", "keep", "last"]), default="error",
-              show_default=True, help="What to do with a repeated (item, annotator) pair.")
+@click.option("--duplicates", type=click.Choice(config.DUPLICATE_RULES),
+              default=config.DUPLICATE_RULES[0], show_default=True,
+              help="What to do with a repeated (item, annotator) pair.")
 @click.option("--predictions", type=click.Path(path_type=str), default=None,
               help="CSV/Parquet of predictions (item + one column per class, or item + label) "
                    "to score against the soft labels.")
@@ -102,8 +166,8 @@ FORMAT_CHOICES = ["long", "wide", "counts", "probs", "dcic"]
               help="Write PNG figures into this folder.")
 @click.option("--dawid-skene/--no-dawid-skene", default=True, show_default=True,
               help="Fit Dawid–Skene when annotator ids are known.")
-@click.option("--ds-max-iter", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Most Dawid–Skene EM iterations.")
+@click.option("--ds-max-iter", type=click.IntRange(min=1), default=config.DS_MAX_ITER,
+              show_default=True, help="Most Dawid–Skene EM iterations.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace output files that already exist.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")
@@ -129,15 +193,19 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
 
 @main.command(context_settings=CONTEXT)
 @click.argument("out_dir", type=click.Path(path_type=str))
-@click.option("--num-images", type=int, default=15_000, show_default=True,
+@click.option("--num-images", type=int, default=config.GENERATE_NUM_IMAGES, show_default=True,
               help="Number of images.")
-@click.option("--image-size", type=int, default=64, show_default=True,
-              help="Side of the square images in pixels (at least 32).")
+@click.option("--image-size", type=int, default=config.GENERATE_IMAGE_SIZE, show_default=True,
+              help=f"Side of the square images in pixels (at least {config.MIN_IMAGE_SIZE}).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of every random choice: same seed, same pixels and labels.")
 @click.option("--annotators", type=int, default=0, show_default=True,
               help="Also write N simulated annotations per image, drawn from its soft label "
                    "(simulated_annotations.csv, long format).")
+@click.option("--placement", type=click.Choice(config.PLACEMENTS), default=config.PLACEMENTS[0],
+              show_default=True,
+              help="inside: every shape lies inside the frame, so the pixels determine the label; "
+                   "free: shapes may be cut by the frame (generator version 1's images).")
 @click.option("--preview", "preview_path", type=click.Path(path_type=str), default=None,
               help="Also write a PNG grid of sample images with their soft labels.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -145,7 +213,8 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace OUT_DIR (and the preview file) if they exist.")
 @handle_errors
-def generate(out_dir, num_images, image_size, seed, annotators, preview_path, workers, overwrite):
+def generate(out_dir, num_images, image_size, seed, annotators, placement, preview_path, workers,
+             overwrite):
     """Generate the paper's synthetic dataset (coloured circles and ellipses) into OUT_DIR.
 
     40% of the images are pure, 60% interpolate colour, shape or both; annotations.csv holds
@@ -165,7 +234,7 @@ def generate(out_dir, num_images, image_size, seed, annotators, preview_path, wo
                            file=sys.stderr, show_pos=True) as bar:
         path = generate_dataset(out_dir, num_images=num_images, image_size=image_size, seed=seed,
                                 annotators=annotators, overwrite=overwrite, workers=workers,
-                                progress=bar.update)
+                                progress=bar.update, placement=placement)
     click.echo(f"Wrote {num_images:,} images of {image_size}×{image_size} px to {path} "
                f"in {time.perf_counter() - start:.1f} s.")
     if preview_path is not None:
@@ -178,29 +247,35 @@ def generate(out_dir, num_images, image_size, seed, annotators, preview_path, wo
 @main.command("check-dataset", context_settings=CONTEXT)
 @click.argument("dataset", type=click.Path(path_type=str))
 @click.option("--decode/--no-decode", default=True, show_default=True,
-              help="Decode every image (finds corrupt files; takes a few seconds).")
+              help="Decode every image (finds corrupt files; for synthetic data also reads the "
+                   "labels back from the pixels; takes a few seconds).")
 @click.option("--preview", "preview_path", type=click.Path(path_type=str), default=None,
               help="Write a PNG grid of sample images with their soft labels.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the preview.")
 @click.option("--overwrite", is_flag=True, default=False, help="Replace the preview file.")
 @handle_errors
 def check_dataset(dataset, decode, preview_path, seed, overwrite):
-    """Check a dataset folder (dqlabels or DCIC layout): annotations, image paths, images."""
+    """Check a dataset folder (dqlabels or DCIC layout): annotations, image paths, images.
+
+    For a synthetic folder, also how well the pixels determine the labels: the pixel-moment
+    estimate's macro accuracy and KL against the stored soft labels.
+    """
     from dqlabels._io import check_output_file
-    from dqlabels.datasets import load_dataset, verify_images, write_preview
+    from dqlabels.datasets import (
+        dataset_summary,
+        format_dataset_summary,
+        load_dataset,
+        verify_images,
+        write_preview,
+    )
 
     if preview_path is not None:
         check_output_file(preview_path, overwrite=overwrite)
     data = load_dataset(dataset)
     if decode:
         verify_images(data)
-    soft = data.soft_labels
-    click.echo(f"Dataset {data.root} ({data.layout} layout): {data.num_items:,} images, "
-               f"{len(data.classes)} classes, annotations {data.annotations.format}"
-               + (", every image decodes" if decode else ""))
-    for k, name in enumerate(data.classes):
-        click.echo(f"  {name:<24} hard {float((data.hard_labels == k).mean()):.3f}   soft "
-                   f"{float(soft[:, k].mean()):.3f}")
+    click.echo(format_dataset_summary(dataset_summary(data, pixel_estimate=decode),
+                                      decoded=decode))
     if preview_path is not None:
         write_preview(data, preview_path, seed=seed)
         click.echo(f"Wrote a preview to {preview_path}.")
@@ -210,7 +285,7 @@ def check_dataset(dataset, decode, preview_path, seed, overwrite):
 @click.argument("dataset", type=click.Path(path_type=str))
 @click.option("--split", "index", type=click.IntRange(min=0), default=0, show_default=True,
               help="Split number k (the random split uses seed k; DCIC: rotation slice k).")
-@click.option("--kind", type=click.Choice(["random", "dcic"]), default="random",
+@click.option("--kind", type=click.Choice(config.SPLIT_KINDS), default=config.SPLIT_KINDS[0],
               show_default=True, help="Stratified random 60/20/20, or the DCIC fold rotation.")
 @click.option("--out", "out_path", type=click.Path(path_type=str), required=True,
               help="CSV file to write (columns item, split).")
@@ -219,57 +294,75 @@ def check_dataset(dataset, decode, preview_path, seed, overwrite):
 def split(dataset, index, kind, out_path, overwrite):
     """Write train/val/test split K of DATASET as CSV."""
     from dqlabels._io import check_output_file
-    from dqlabels.datasets import SPLITS, load_dataset, make_split, save_split
+    from dqlabels.datasets import load_dataset, make_split, save_split, split_counts
 
     check_output_file(out_path, overwrite=overwrite)
     data = load_dataset(dataset, check_images=False)
     assignment = make_split(data, index, kind)
     save_split(out_path, data.items, assignment)
-    counts = ", ".join(f"{name} {int((assignment == name).sum()):,}" for name in SPLITS)
+    counts = ", ".join(f"{name} {count:,}" for name, count in split_counts(assignment).items())
     click.echo(f"Wrote split {index} ({kind}) of {data.num_items:,} items to {out_path}: {counts}.")
 
 
-def _train_options(command):
-    """The options of `dqlabels train` (shared with the study's per-run settings)."""
+def _train_options(preset: bool = False):
+    """The training options, shared by `dqlabels train` (defaults: the paper's, from
+    :class:`dqlabels.config.TrainConfig`) and `dqlabels reproduce` (``preset=True``: every
+    default is None, meaning the preset's value)."""
+    defaults = config.TRAIN_DEFAULTS
+
+    def option(*flags, default_name, **kwargs):
+        default = None if preset else defaults[default_name]
+        kwargs.setdefault("show_default", not preset and default is not None)
+        if preset:
+            kwargs["help"] = (kwargs.get("help", "") + " Default: the preset's.").strip()
+        return click.option(*flags, default=default, **kwargs)
+
     options = [
-        click.option("--model", type=click.Choice(["densenet121", "resnet50v2"]),
-                     default="densenet121", show_default=True, help="Keras Applications backbone."),
-        click.option("--weights", default="none", show_default=True,
-                     help="none, imagenet (from the Keras cache) or a .keras/.weights.h5 file."),
-        click.option("--image-size", type=int, default=None,
-                     help="Input side in pixels (≥ 32). Default: the dataset's, else 224."),
-        click.option("--epochs", type=click.IntRange(min=1), default=60, show_default=True),
-        click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True),
-        click.option("--learning-rate", type=float, default=0.1, show_default=True),
-        click.option("--momentum", type=float, default=0.9, show_default=True),
-        click.option("--weight-decay", type=float, default=5e-4, show_default=True,
-                     help="Decoupled, through the optimiser (w ← w − lr·λ·w)."),
-        click.option("--schedule", type=click.Choice(["cosine", "cosine-restarts"]),
-                     default="cosine", show_default=True, help="Per-step learning-rate schedule."),
-        click.option("--bn-momentum", type=float, default=None,
-                     help="BatchNormalization moving-average momentum. Default: Keras' 0.99; "
-                          "short runs need less (e.g. 0.9)."),
-        click.option("--first-cycle-epochs", type=click.IntRange(min=1), default=20,
-                     show_default=True, help="cosine-restarts: length of the first cycle."),
-        click.option("--t-mul", type=float, default=2.0, show_default=True,
-                     help="cosine-restarts: each cycle this many times longer."),
-        click.option("--augment/--no-augment", default=True, show_default=True,
-                     help="Random flips and 90° rotations (never colour)."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of initialisation, shuffling and augmentation."),
-        click.option("--deterministic/--no-deterministic", default=True, show_default=True,
-                     help="TensorFlow's deterministic ops: bit-identical reruns and resumes."),
-        click.option("--mixed-precision", is_flag=True, default=False,
-                     help="float16 compute (GPUs)."),
-        click.option("--xla", is_flag=True, default=False, help="XLA-compile the train step."),
-        click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default",
-                     show_default=True, help="mirrored: all local GPUs (MirroredStrategy)."),
-        click.option("--cache", type=click.Choice(["auto", "memory", "none"]), default="auto",
-                     show_default=True, help="Keep decoded images in memory (auto: when they fit)."),
+        option("--model", default_name="model", type=click.Choice(config.MODELS),
+               help="Backbone: Keras Applications DenseNet121 or ResNet50V2, or densenet-tiny "
+                    "(one layer per dense block, for smoke runs)."),
+        option("--weights", default_name="weights",
+               help="none, imagenet (Keras' download or cache) or a .keras/.weights.h5 file."),
+        option("--image-size", default_name="image_size", type=int,
+               help=f"Input side in pixels (≥ {config.MIN_IMAGE_SIZE}). Default: the dataset's, "
+                    f"else 224."),
+        option("--epochs", default_name="epochs", type=click.IntRange(min=1)),
+        option("--batch-size", default_name="batch_size", type=click.IntRange(min=1)),
+        option("--learning-rate", default_name="learning_rate", type=float),
+        option("--momentum", default_name="momentum", type=float),
+        option("--weight-decay", default_name="weight_decay", type=float,
+               help="Decoupled, through the optimiser (w ← w − lr·λ·w)."),
+        option("--schedule", default_name="schedule", type=click.Choice(config.SCHEDULES),
+               help="Per-step learning-rate schedule."),
+        option("--bn-momentum", default_name="bn_momentum", type=float,
+               help="BatchNormalization moving-average momentum. Default: Keras' 0.99; short "
+                    "runs need less (e.g. 0.9)."),
+        option("--precise-bn/--no-precise-bn", default_name="precise_bn",
+               help="After training, recompute the BatchNorm statistics over training images "
+                    "with the weights frozen (stable inference-mode scores)."),
+        option("--first-cycle-epochs", default_name="first_cycle_epochs",
+               type=click.IntRange(min=1), help="cosine-restarts: length of the first cycle."),
+        option("--t-mul", default_name="t_mul", type=float,
+               help="cosine-restarts: each cycle this many times longer."),
+        option("--augment/--no-augment", default_name="augment",
+               help="Random flips and 90° rotations (never colour)."),
+        option("--deterministic/--no-deterministic", default_name="deterministic",
+               help="TensorFlow's deterministic ops: bit-identical reruns and resumes."),
+        option("--mixed-precision/--no-mixed-precision", default_name="mixed_precision",
+               help="float16 compute (GPUs)."),
+        option("--xla/--no-xla", default_name="xla", help="XLA-compile the train step."),
+        option("--strategy", default_name="strategy", type=click.Choice(config.STRATEGIES),
+               help="mirrored: all local GPUs (MirroredStrategy)."),
+        option("--cache", default_name="cache", type=click.Choice(config.CACHE_CHOICES),
+               help="Keep decoded images in memory (auto: when they fit)."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def decorate(command):
+        for decorator in reversed(options):
+            command = decorator(command)
+        return command
+
+    return decorate
 
 
 @main.command(context_settings=CONTEXT)
@@ -278,19 +371,21 @@ def _train_options(command):
               help="Train on soft labels or on one-hot majority votes (required).")
 @click.option("--split", "split", type=click.IntRange(min=0), default=0, show_default=True,
               help="Split number (random: seed; DCIC: rotation slice 0–4).")
-@click.option("--split-kind", type=click.Choice(["random", "dcic"]), default="random",
-              show_default=True)
+@click.option("--split-kind", type=click.Choice(config.SPLIT_KINDS),
+              default=config.TRAIN_DEFAULTS["split_kind"], show_default=True)
 @click.option("--split-file", type=click.Path(path_type=str), default=None,
               help="Use this split CSV (item, split) instead.")
 @click.option("--out", "out_dir", type=click.Path(path_type=str), required=True,
               help="Run folder (created; a killed run resumes from it).")
-@_train_options
+@_train_options()
+@click.option("--seed", type=int, default=config.TRAIN_DEFAULTS["seed"], show_default=True,
+              help="Seed of initialisation, shuffling and augmentation.")
 @click.option("--tensorboard", is_flag=True, default=False, help="Also write TensorBoard logs.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Start again in a run folder that holds a run.")
 @handle_errors
 def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **options):
-    """Train a Keras Applications network on DATASET's soft or hard labels.
+    """Train a network on DATASET's soft or hard labels.
 
     Writes model.keras, predictions.csv, features.npy, scores.json (test split vs soft labels),
     history.csv and config.json to --out. Rerun the same command to resume a killed run.
@@ -299,25 +394,20 @@ def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **op
 
     if soft is None:
         raise InputError("choose the targets: --soft or --hard")
-    # Before TensorFlow loads: its C++ start-up lines (a failed cuInit on machines without a
-    # GPU among them) are noise on a command line; Python-level errors still surface.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from dqlabels.training import TrainConfig, TrainingFailed
+    _quiet_tensorflow()
+    from dqlabels.training import TrainConfig
     from dqlabels.training import train as run_training
 
-    config = TrainConfig(label_mode="soft" if soft else "hard", split=split,
-                         split_kind=split_kind, split_file=split_file, **options)
+    config_ = TrainConfig(label_mode="soft" if soft else "hard", split=split,
+                          split_kind=split_kind, split_file=split_file, **options)
     verbose = 1 if sys.stderr.isatty() else 2
-    try:
-        scores = run_training(dataset, out_dir, config, overwrite=overwrite, verbose=verbose)
-    except TrainingFailed as exc:
-        _fail(str(exc), 1)
-    click.echo(f"{config.label_mode} labels, split {split}: test macro accuracy "
+    scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose)
+    click.echo(f"{config_.label_mode} labels, split {split}: test macro accuracy "
                f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick",
+@click.option("--preset", type=click.Choice(config.PRESET_NAMES), default=config.PRESET_NAMES[0],
               show_default=True,
               help="quick: a reduced synthetic study for a 2-core CPU (~15 min); paper: the "
                    "paper's settings, for a GPU.")
@@ -328,62 +418,49 @@ def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **op
               show_default=True, help="Study folder (a killed study continues from it).")
 @click.option("--splits", type=click.IntRange(min=1), default=None,
               help="Number of splits. Default: the preset's (3).")
-@click.option("--split-kind", type=click.Choice(["random", "dcic"]), default=None,
+@click.option("--split-kind", type=click.Choice(config.SPLIT_KINDS), default=None,
               help="random (stratified 60/20/20) or the DCIC fold rotation.")
-@click.option("--model", type=click.Choice(["densenet121", "resnet50v2"]), default=None)
-@click.option("--weights", default=None, help="none, imagenet or a weights file.")
-@click.option("--image-size", type=int, default=None)
-@click.option("--epochs", type=click.IntRange(min=1), default=None)
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--learning-rate", type=float, default=None)
-@click.option("--weight-decay", type=float, default=None)
-@click.option("--schedule", type=click.Choice(["cosine", "cosine-restarts"]), default=None)
-@click.option("--bn-momentum", type=float, default=None)
-@click.option("--tsne-max-iter", type=click.IntRange(min=250), default=5000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@_train_options(preset=True)
+@click.option("--tsne-max-iter", type=click.IntRange(min=config.TSNE_MIN_ITER),
+              default=config.TSNE_MAX_ITER, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the generator, the initialisation, the shuffles and the t-SNE.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Start again in a study folder made with other settings.")
 @handle_errors
-def reproduce(preset, dataset, out_dir, splits, split_kind, tsne_max_iter, seed, overwrite,
-              **overrides):
+def reproduce(preset, dataset, out_dir, splits, tsne_max_iter, seed, overwrite, **overrides):
     """Reproduce the paper: train on hard and on soft labels per split, compare, plot.
 
     Writes results.md/.csv/.json (macro accuracy and KL, mean ± std over splits, beside the
-    paper's Table 1) and tsne.png (hard and soft side by side) into --out. Options left unset
-    take the preset's value. Finished runs are reused: rerun the command to continue.
+    paper's Table 1, and for synthetic data the image limit) and tsne.png (hard and soft side by
+    side) into --out. Options left unset take the preset's value. Finished runs are reused:
+    rerun the command to continue.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import contextlib
+
+    _quiet_tensorflow()
     from dqlabels.study import reproduce as run_study
-    from dqlabels.training import TrainingFailed
+    from dqlabels.study import results_table
 
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    if split_kind is not None:
-        overrides["split_kind"] = split_kind
 
     def log(message):
         click.echo(message, err=True)
 
-    import contextlib
-
-    try:
-        # Keras writes its progress to stdout: send it to stderr, keep stdout for the table.
-        with contextlib.redirect_stdout(sys.stderr):
-            results = run_study(out_dir, preset, dataset, overrides, splits, seed,
-                                tsne_max_iter, overwrite, log=log,
-                                verbose=1 if sys.stderr.isatty() else 2)
-    except TrainingFailed as exc:
-        _fail(str(exc), 1)
-    from dqlabels.study import results_markdown
-
-    table = results_markdown(results).split("## Per split")[0].strip()
-    click.echo(table)
+    # Keras writes its progress to stdout: send it to stderr, keep stdout for the table.
+    with contextlib.redirect_stdout(sys.stderr):
+        results = run_study(out_dir, preset, dataset=dataset, overrides=overrides,
+                            splits=splits, seed=seed, tsne_max_iter=tsne_max_iter,
+                            overwrite=overwrite, log=log, verbose=1 if sys.stderr.isatty() else 2)
+    click.echo(results_table(results).strip())
     click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figure {out_dir}/tsne.png")
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(path_type=str))
-@click.option("--perplexity", type=float, default=30.0, show_default=True)
-@click.option("--max-iter", type=click.IntRange(min=250), default=5000, show_default=True,
+@click.option("--perplexity", type=float, default=config.TSNE_PERPLEXITY, show_default=True)
+@click.option("--max-iter", type=click.IntRange(min=config.TSNE_MIN_ITER),
+              default=config.TSNE_MAX_ITER, show_default=True,
               help="Iterations, including scikit-learn's 250 early-exaggeration steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_png", type=click.Path(path_type=str), default=None,
@@ -396,9 +473,10 @@ def tsne(run_dir, perplexity, max_iter, seed, out_png, out_csv, overwrite):
     """t-SNE of a training run's test-set GAP features, coloured by the soft labels."""
     from dqlabels.tsne import tsne_run
 
-    png, csv_path = tsne_run(run_dir, out_png, out_csv, perplexity, max_iter, seed, overwrite)
+    png, csv_path = tsne_run(run_dir, out_png=out_png, out_csv=out_csv, perplexity=perplexity,
+                             max_iter=max_iter, seed=seed, overwrite=overwrite)
     click.echo(f"Wrote {png} and {csv_path}.")
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -44,6 +44,29 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_csv_atomic(path: str | os.PathLike, header, rows) -> None:
+    """Write a CSV file atomically with the ``csv`` module (RFC 4180 quoting, so any text in a
+    cell, commas, quotes and newlines included, reads back as written; ``\n`` line ends;
+    floats as their shortest round-tripping text; None as an empty field)."""
+    import csv
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def read_csv_column(path: str | os.PathLike, column: str) -> list[str]:
+    """One column of a CSV file written by :func:`write_csv_atomic`, as text (quoting undone)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if column not in (reader.fieldnames or ()):
+            raise InputError(f"{path}: expected a column {column!r}")
+        return [row[column] for row in reader]
+
+
 def check_output_file(path: str | os.PathLike, *, overwrite: bool, inputs=()) -> Path:
     """Check that ``path`` can be written: its folder exists, it is not an input, and it does not
     exist unless ``overwrite``. Returns it as a Path."""

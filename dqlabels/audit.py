@@ -26,6 +26,7 @@ from dqlabels.annotations import (
     _file_kind,
     _read_table,
 )
+from dqlabels.config import DS_MAX_ITER
 from dqlabels.errors import InputError
 
 NUM_AMBIGUOUS = 10
@@ -385,7 +386,7 @@ def run_evaluate(
     labels_path=None,
     plots_dir=None,
     dawid_skene=True,
-    ds_max_iter=50,
+    ds_max_iter=DS_MAX_ITER,
     overwrite=False,
 ) -> str:
     """``dqlabels evaluate`` as a function: read, audit, write the requested files.

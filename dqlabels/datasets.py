@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path
+from dqlabels._io import atomic_path, write_csv_atomic
 from dqlabels.aggregation import majority_vote, soft_labels
 from dqlabels.annotations import Annotations, read_annotations
 from dqlabels.errors import InputError
@@ -267,12 +267,16 @@ def make_split(dataset: Dataset, index: int, kind: str = "random") -> np.ndarray
     raise InputError(f"Expected split kind to be 'random' or 'dcic'. Received: {kind!r}")
 
 
+def split_counts(split) -> dict[str, int]:
+    """Number of items in each part of a split (train, val, test)."""
+    split = np.asarray(split)
+    return {name: int((split == name).sum()) for name in SPLITS}
+
+
 def save_split(path: str | os.PathLike, items, split) -> None:
     """Write a split as CSV (``item, split``), atomically."""
-    import pandas as pd
-
-    with atomic_path(path) as tmp:
-        pd.DataFrame({"item": np.asarray(items, dtype=object), "split": split}).to_csv(tmp, index=False)
+    write_csv_atomic(path, ("item", "split"), zip(np.asarray(items, dtype=object).tolist(),
+                                                 np.asarray(split).tolist()))
 
 
 def read_split(path: str | os.PathLike, dataset: Dataset) -> np.ndarray:
@@ -305,6 +309,66 @@ def read_split(path: str | os.PathLike, dataset: Dataset) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------
 # A look at the data
+
+
+def is_synthetic(dataset: Dataset) -> bool:
+    """Whether ``dataset`` was made by :func:`dqlabels.synthetic.generate_dataset`."""
+    from dqlabels.synthetic import CLASSES
+
+    generator = dataset.info.get("generator") or {}
+    return generator.get("name") == "dqlabels.synthetic" and tuple(dataset.classes) == CLASSES
+
+
+def pixel_estimate_scores(dataset: Dataset, rows=None) -> dict:
+    """How well a synthetic dataset's images determine their labels: the pixel-moment
+    estimate (:func:`dqlabels.synthetic.estimate_soft_labels`) scored against the stored soft
+    labels (macro accuracy and KL, as a network is scored), over ``rows`` (default: all)."""
+    from dqlabels.scores import kl_divergence, macro_accuracy
+    from dqlabels.synthetic import estimate_soft_labels_from_files
+
+    rows = np.arange(dataset.num_items) if rows is None else np.asarray(rows)
+    estimate = estimate_soft_labels_from_files(dataset.paths[rows])
+    truth = dataset.soft_labels[rows]
+    return {"macro_accuracy": macro_accuracy(truth, estimate), "kl": kl_divergence(truth, estimate),
+            "num_items": int(rows.size)}
+
+
+def dataset_summary(dataset: Dataset, pixel_estimate: bool = True) -> dict:
+    """What ``dqlabels check-dataset`` reports: size, classes, class shares by hard and soft
+    label and, for synthetic data (unless ``pixel_estimate=False``: it decodes every image),
+    :func:`pixel_estimate_scores` with the placement."""
+    soft = dataset.soft_labels
+    hard_share = np.bincount(dataset.hard_labels, minlength=len(dataset.classes)) / dataset.num_items
+    summary = {
+        "root": str(dataset.root), "layout": dataset.layout, "num_items": dataset.num_items,
+        "classes": list(dataset.classes), "annotations_format": dataset.annotations.format,
+        "class_share": {"hard": dict(zip(dataset.classes, hard_share.tolist())),
+                        "soft": dict(zip(dataset.classes, soft.mean(axis=0).tolist()))},
+        "pixel_estimate": None,
+    }
+    if pixel_estimate and is_synthetic(dataset):
+        generator = dataset.info["generator"]
+        summary["pixel_estimate"] = {
+            **pixel_estimate_scores(dataset),
+            "placement": generator.get("placement", "free"),  # version 1 had no other
+            "generator_version": generator.get("version")}
+    return summary
+
+
+def format_dataset_summary(summary: dict, decoded: bool = False) -> str:
+    """:func:`dataset_summary` as the text ``dqlabels check-dataset`` prints."""
+    lines = [f"Dataset {summary['root']} ({summary['layout']} layout): {summary['num_items']:,} "
+             f"images, {len(summary['classes'])} classes, annotations "
+             f"{summary['annotations_format']}" + (", every image decodes" if decoded else "")]
+    hard, soft = summary["class_share"]["hard"], summary["class_share"]["soft"]
+    lines += [f"  {name:<24} hard {hard[name]:.3f}   soft {soft[name]:.3f}"
+              for name in summary["classes"]]
+    estimate = summary["pixel_estimate"]
+    if estimate is not None:
+        lines.append(f"Labels read back from the pixels (placement {estimate['placement']}): "
+                     f"macro accuracy {estimate['macro_accuracy']:.4f}, KL {estimate['kl']:.4f} "
+                     f"(the image limit: the best a reader of the pixels can do)")
+    return "\n".join(lines)
 
 
 def write_preview(dataset: Dataset, path: str | os.PathLike, num_images: int = 24,

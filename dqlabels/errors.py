@@ -9,3 +9,7 @@ class InputError(ValueError):
     The message is one line that names the file, the line or column where it can, and what was
     expected. The command-line interface prints it and exits with status 2.
     """
+
+
+class TrainingFailed(RuntimeError):
+    """Training could not finish (for example the loss became NaN). Exit status 1."""

@@ -34,9 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path, open_output_folder, write_text_atomic
+from dqlabels._io import open_output_folder, write_csv_atomic, write_text_atomic
+from dqlabels.config import (
+    GENERATE_IMAGE_SIZE,
+    GENERATE_NUM_IMAGES,
+    TSNE_MAX_ITER,
+    TSNE_PERPLEXITY,
+    TrainConfig,
+    check_choice,
+)
 from dqlabels.errors import InputError
-from dqlabels.training import TrainConfig
 
 PAPER_TABLE = {
     "Synthetic": {"hard": {"macro_accuracy": (0.8247, 0.05002), "kl": (0.4137, 0.0836)},
@@ -48,7 +55,7 @@ MODES = ("hard", "soft")
 METRICS = ("macro_accuracy", "kl")
 
 PRESETS = {
-    "paper": {"num_images": 15_000, "generate_size": 64, "splits": 3,
+    "paper": {"num_images": GENERATE_NUM_IMAGES, "generate_size": GENERATE_IMAGE_SIZE, "splits": 3,
               "train": TrainConfig(model="densenet121", weights="imagenet", image_size=224,
                                    epochs=60, batch_size=128, learning_rate=0.1,
                                    weight_decay=5e-4, schedule="cosine")},
@@ -61,12 +68,10 @@ STUDY_FILES = ("study.json", "data", "runs", "results.md", "results.csv", "resul
                "tsne.png", "tsne.csv")
 
 
-def study_settings(preset: str, dataset=None, overrides: dict | None = None, splits=None,
-                   seed: int = 0, tsne_max_iter: int = 5000) -> dict:
+def study_settings(preset: str = "quick", *, dataset=None, overrides: dict | None = None,
+                   splits=None, seed: int = 0, tsne_max_iter: int = TSNE_MAX_ITER) -> dict:
     """The effective settings of a study: the preset, then any per-setting overrides."""
-    if preset not in PRESETS:
-        raise InputError(f"Expected preset to be one of {', '.join(PRESETS)}. "
-                         f"Received: preset={preset!r}")
+    check_choice("preset", preset, PRESETS)
     base = PRESETS[preset]
     config = replace(base["train"], seed=seed, **(overrides or {}))
     config.check()
@@ -74,25 +79,42 @@ def study_settings(preset: str, dataset=None, overrides: dict | None = None, spl
         "preset": preset,
         "dataset": None if dataset is None else str(Path(dataset).resolve()),
         "generate": None if dataset is not None else {
-            "num_images": base["num_images"], "image_size": base["generate_size"], "seed": seed},
+            "num_images": base["num_images"], "image_size": base["generate_size"], "seed": seed,
+            "placement": "inside"},
         "splits": int(splits if splits is not None else base["splits"]),
         "train": asdict(config),
-        "tsne": {"perplexity": 30.0, "max_iter": int(tsne_max_iter), "seed": seed, "split": 0},
+        "tsne": {"perplexity": TSNE_PERPLEXITY, "max_iter": int(tsne_max_iter), "seed": seed,
+                 "split": 0},
     }
 
 
-def reproduce(out_dir, preset: str = "quick", dataset=None, overrides: dict | None = None,
-              splits=None, seed: int = 0, tsne_max_iter: int = 5000, overwrite: bool = False,
-              log=print, verbose="auto") -> dict:
-    """Run (or continue) a study and write its results; returns the results dict."""
+def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict | None = None,
+              splits=None, seed: int = 0, tsne_max_iter: int = TSNE_MAX_ITER,
+              overwrite: bool = False, log=print, verbose="auto") -> dict:
+    """Run (or continue) a study and write its results; returns the results dict.
+
+    Args:
+        out_dir: the study folder.
+        preset: ``"quick"`` or ``"paper"``.
+        dataset: a dataset folder; default: generate the synthetic data into ``out_dir/data``.
+        overrides: training settings (names of :class:`~dqlabels.config.TrainConfig`) that
+            replace the preset's.
+        splits: number of splits (default: the preset's).
+        seed: seed of the generator, the initialisation, the shuffles and the t-SNE.
+        tsne_max_iter: t-SNE iterations.
+        overwrite: start again in a folder that holds a study with other settings.
+        log: called with each progress line (runs, estimates of the time left).
+        verbose: Keras' ``fit`` verbosity.
+    """
     from dqlabels.datasets import load_dataset
     from dqlabels.synthetic import check_generate_options, generate_dataset
-    from dqlabels.training import train
+    from dqlabels.training import EpochTimer, train
 
     out_dir = Path(out_dir)
-    settings = study_settings(preset, dataset, overrides, splits, seed, tsne_max_iter)
+    settings = study_settings(preset, dataset=dataset, overrides=overrides, splits=splits,
+                              seed=seed, tsne_max_iter=tsne_max_iter)
     if settings["splits"] < 1:
-        raise InputError(f"--splits must be at least 1. Received: {settings['splits']}")
+        raise InputError(f"Expected splits >= 1. Received: splits={settings['splits']}")
     _prepare(out_dir, settings, overwrite)
     if dataset is None:
         data_dir = out_dir / "data"
@@ -103,7 +125,8 @@ def reproduce(out_dir, preset: str = "quick", dataset=None, overrides: dict | No
             log(f"Generating {generate['num_images']:,} synthetic images "
                 f"({generate['image_size']} px) into {data_dir}")
             generate_dataset(data_dir, generate["num_images"], generate["image_size"],
-                             seed=generate["seed"], overwrite=True)
+                             seed=generate["seed"], overwrite=True,
+                             placement=generate["placement"])
     else:
         data_dir = Path(dataset)
     data = load_dataset(data_dir)
@@ -114,25 +137,76 @@ def reproduce(out_dir, preset: str = "quick", dataset=None, overrides: dict | No
 
     config = TrainConfig(**settings["train"])
     runs, started = [], time.time()
-    total = settings["splits"] * len(MODES)
+    clock = _Clock(settings["splits"] * len(MODES), config.epochs, log)
     for k in range(settings["splits"]):
         for mode in MODES:
             run_dir = out_dir / "runs" / f"{mode}-split{k}"
-            number = len(runs) + 1
             reused = (run_dir / "scores.json").exists()
-            log(f"[run {number}/{total}] {mode} labels, split {k}"
+            log(f"[run {len(runs) + 1}/{clock.total}] {mode} labels, split {k}"
                 + (" (finished before: reused)" if reused else f" → {run_dir}"))
+            clock.run_started(reused)
             scores = train(data_dir, run_dir, replace(config, label_mode=mode, split=k),
-                           verbose=verbose)
+                           verbose=verbose, callbacks=[EpochTimer(clock.first_epoch_done)])
+            clock.run_finished(reused)
             runs.append({"split": k, "mode": mode, "run": str(run_dir.relative_to(out_dir)),
                          **{m: scores[m] for m in METRICS}})
-    results = summarise(runs, settings, data)
+    results = summarise(runs, settings, data, image_limit(data, out_dir, settings["splits"]))
     results["seconds"] = round(time.time() - started, 1)
     log("Computing t-SNE of split 0 (hard and soft) ...")
     figure = write_tsne_figure(out_dir, data, settings["tsne"])
     results["figure"] = figure.name
     write_results(out_dir, results)
     return results
+
+
+class _Clock:
+    """The study's estimate of the time left, logged after the first epoch of each run.
+
+    A run's remaining epochs are timed from its first epoch without the first batch (where
+    Keras traces the step, once per process); the runs still to come are timed as the mean of
+    the runs finished in this process, or, before any, as this run's steady epochs.
+    """
+
+    def __init__(self, total: int, epochs: int, log):
+        self.total, self.epochs, self.log = total, epochs, log
+        self.done, self.durations, self.started = 0, [], None
+
+    def run_started(self, reused: bool) -> None:
+        self.started = time.perf_counter()
+
+    def run_finished(self, reused: bool) -> None:
+        self.done += 1
+        if not reused:
+            self.durations.append(time.perf_counter() - self.started)
+
+    def first_epoch_done(self, epoch_seconds: float, epochs_left: int) -> None:
+        this_run = epoch_seconds * epochs_left
+        later = self.total - self.done - 1
+        per_run = (float(np.mean(self.durations)) if self.durations
+                   else epoch_seconds * self.epochs)
+        left = this_run + later * per_run
+        self.log(f"  about {_minutes(left)} left in the study ({_minutes(epoch_seconds)} per "
+                 f"epoch; this run {_minutes(this_run)}, {later} more run(s), then the t-SNE)")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def image_limit(data, out_dir: Path, splits: int) -> dict | None:
+    """For synthetic data: the pixel-moment estimate (:func:`dqlabels.synthetic.estimate_soft_labels`)
+    scored on each split's test items like the networks, as ``{split: {metric: value}}``; None for
+    other data."""
+    from dqlabels.datasets import is_synthetic, pixel_estimate_scores, read_split
+
+    if not is_synthetic(data):
+        return None
+    values = {}
+    for k in range(splits):
+        split = read_split(out_dir / "runs" / f"soft-split{k}" / "split.csv", data)
+        scores = pixel_estimate_scores(data, np.flatnonzero(split == "test"))
+        values[k] = {metric: scores[metric] for metric in METRICS}
+    return values
 
 
 def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
@@ -147,22 +221,28 @@ def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
                          f"--overwrite to start again")
 
 
-def summarise(runs: list[dict], settings: dict, data) -> dict:
+def _mean_std(values) -> dict:
+    """Mean ± sample std (ddof 1); the std is None (undefined) for a single value."""
+    values = np.asarray(values, dtype=np.float64)
+    std = float(values.std(ddof=1)) if values.size > 1 else None
+    return {"mean": float(values.mean()), "std": std, "values": values.tolist()}
+
+
+def summarise(runs: list[dict], settings: dict, data, limit: dict | None = None) -> dict:
     """Mean ± sample std (ddof 1) per label mode and metric; the std is None (undefined) with
-    one split, written as an empty CSV field and left out of the Markdown table."""
-    summary = {}
-    for mode in MODES:
-        summary[mode] = {}
-        for metric in METRICS:
-            values = np.array([r[metric] for r in runs if r["mode"] == mode], dtype=np.float64)
-            std = float(values.std(ddof=1)) if values.size > 1 else None
-            summary[mode][metric] = {"mean": float(values.mean()), "std": std,
-                                     "values": values.tolist()}
+    one split, written as an empty CSV field and left out of the Markdown table. ``limit`` is
+    :func:`image_limit`'s result, summarised the same way."""
+    summary = {mode: {metric: _mean_std([r[metric] for r in runs if r["mode"] == mode])
+                      for metric in METRICS} for mode in MODES}
+    image_limit_summary = None if limit is None else {
+        "splits": {str(k): v for k, v in limit.items()},
+        **{metric: _mean_std([v[metric] for v in limit.values()]) for metric in METRICS}}
     return {
         "dataset": data.info.get("name", data.root.name),
         "settings": settings,
         "runs": runs,
         "summary": summary,
+        "image_limit": image_limit_summary,
         "paper": {name: {mode: {m: {"mean": v[0], "std": v[1]} for m, v in metrics.items()}
                          for mode, metrics in table.items()}
                   for name, table in PAPER_TABLE.items()},
@@ -179,10 +259,11 @@ def _cell(entry) -> str:
     return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
 
 
-def results_markdown(results: dict) -> str:
+def results_table(results: dict) -> str:
+    """The headline of a study in Markdown: the table beside the paper's, the image limit (for
+    synthetic data) and which label mode won (what ``dqlabels reproduce`` prints)."""
     s = results["summary"]
     settings = results["settings"]
-    train = settings["train"]
     lines = [
         f"# Hard vs soft labels: {results['dataset']} (preset `{settings['preset']}`)",
         "",
@@ -194,17 +275,37 @@ def results_markdown(results: dict) -> str:
         f"| this study | {_cell(s['hard']['macro_accuracy'])} | {_cell(s['hard']['kl'])} | "
         f"{_cell(s['soft']['macro_accuracy'])} | {_cell(s['soft']['kl'])} |",
     ]
+    limit = results.get("image_limit")
+    if limit is not None:
+        acc, kl = _cell(limit["macro_accuracy"]), _cell(limit["kl"])
+        lines.append(f"| image limit (pixel-moment estimate) | {acc} | {kl} | {acc} | {kl} |")
     for name, table in results["paper"].items():
         lines.append(f"| paper, {name} | {_cell(table['hard']['macro_accuracy'])} | "
                      f"{_cell(table['hard']['kl'])} | {_cell(table['soft']['macro_accuracy'])} | "
                      f"{_cell(table['soft']['kl'])} |")
+    if limit is not None:
+        lines += ["", "The image limit reads the soft label from the test images' pixels alone "
+                  "(mean colour of the lit pixels, axis ratio from their second moments): the "
+                  "best a reader of the pixels can do, the same for both label modes."]
     better = results["soft_better"]
     lines += ["", f"Soft labels better: macro accuracy {'yes' if better['macro_accuracy'] else 'no'}, "
-              f"KL {'yes' if better['kl'] else 'no'}.", "", "## Per split", "",
-              "| split | mode | ACC | KL | run |", "|---|---|---|---|---|"]
+              f"KL {'yes' if better['kl'] else 'no'}."]
+    return "\n".join(lines) + "\n"
+
+
+def results_markdown(results: dict) -> str:
+    """``results.md``: :func:`results_table`, then every split, the settings and the figure."""
+    settings = results["settings"]
+    train = settings["train"]
+    lines = [results_table(results).rstrip("\n"), "", "## Per split", "",
+             "| split | mode | ACC | KL | run |", "|---|---|---|---|---|"]
     for run in results["runs"]:
         lines.append(f"| {run['split']} | {run['mode']} | {run['macro_accuracy']:.4f} | "
                      f"{run['kl']:.4f} | `{run['run']}` |")
+    limit = results.get("image_limit")
+    for split, values in (limit or {}).get("splits", {}).items():
+        lines.append(f"| {split} | image limit | {values['macro_accuracy']:.4f} | "
+                     f"{values['kl']:.4f} | |")
     lines += ["", "## Settings", ""]
     lines.append(f"- dataset: {settings['dataset'] or 'generated: ' + json.dumps(settings['generate'])}")
     lines += [f"- {key}: {value}" for key, value in train.items()
@@ -217,26 +318,32 @@ def results_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _csv(value) -> str:
-    return "" if value is None else repr(value)
+RESULTS_COLUMNS = ("kind", "split", "mode", "macro_accuracy", "kl", "macro_accuracy_std",
+                   "kl_std")
 
 
 def write_results(out_dir: Path, results: dict) -> None:
+    """``results.json``, ``results.md`` and ``results.csv`` (columns :data:`RESULTS_COLUMNS`;
+    kinds ``run``, ``mean``, ``image limit``, ``image limit mean`` and ``paper <dataset>``)."""
     write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
     write_text_atomic(out_dir / "results.md", results_markdown(results))
-    rows = ["kind,split,mode,macro_accuracy,kl,macro_accuracy_std,kl_std"]
-    for run in results["runs"]:
-        rows.append(f"run,{run['split']},{run['mode']},{run['macro_accuracy']!r},{run['kl']!r},,")
+    rows = [("run", run["split"], run["mode"], run["macro_accuracy"], run["kl"], None, None)
+            for run in results["runs"]]
     for mode in MODES:
         s = results["summary"][mode]
-        rows.append(f"mean,,{mode},{s['macro_accuracy']['mean']!r},{s['kl']['mean']!r},"
-                    f"{_csv(s['macro_accuracy']['std'])},{_csv(s['kl']['std'])}")
+        rows.append(("mean", None, mode, s["macro_accuracy"]["mean"], s["kl"]["mean"],
+                     s["macro_accuracy"]["std"], s["kl"]["std"]))
+    limit = results.get("image_limit")
+    if limit is not None:
+        rows += [("image limit", split, None, v["macro_accuracy"], v["kl"], None, None)
+                 for split, v in limit["splits"].items()]
+        rows.append(("image limit mean", None, None, limit["macro_accuracy"]["mean"],
+                     limit["kl"]["mean"], limit["macro_accuracy"]["std"], limit["kl"]["std"]))
     for name, table in results["paper"].items():
-        for mode in MODES:
-            rows.append(f"paper {name},,{mode},{table[mode]['macro_accuracy']['mean']},"
-                        f"{table[mode]['kl']['mean']},{table[mode]['macro_accuracy']['std']},"
-                        f"{table[mode]['kl']['std']}")
-    write_text_atomic(out_dir / "results.csv", "\n".join(rows) + "\n")
+        rows += [(f"paper {name}", None, mode, table[mode]["macro_accuracy"]["mean"],
+                  table[mode]["kl"]["mean"], table[mode]["macro_accuracy"]["std"],
+                  table[mode]["kl"]["std"]) for mode in MODES]
+    write_csv_atomic(out_dir / "results.csv", RESULTS_COLUMNS, rows)
 
 
 def write_tsne_figure(out_dir: Path, data, tsne: dict) -> Path:
@@ -255,10 +362,8 @@ def write_tsne_figure(out_dir: Path, data, tsne: dict) -> Path:
         features, items, soft, classes = run_features(run_dir)
         coordinates = embed(features, tsne["perplexity"], tsne["max_iter"], tsne["seed"])
         panels[mode] = (coordinates, point_colours(soft, classes))
-        for item, (x, y) in zip(items, coordinates.tolist()):
-            rows.append(f"{mode},{item},{x!r},{y!r}")
-    with atomic_path(out_dir / "tsne.csv") as tmp:
-        tmp.write_text("mode,item,x,y\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        rows += [(mode, item, x, y) for item, (x, y) in zip(items, coordinates.tolist())]
+    write_csv_atomic(out_dir / "tsne.csv", ("mode", "item", "x", "y"), rows)
     columns = len(next(iter(panels.values()))[1])
     fig, axes = plt.subplots(len(MODES), columns, figsize=(4.6 * columns, 4.0 * len(MODES)),
                              squeeze=False)

@@ -22,7 +22,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dqlabels.training import CACHE_CHOICES
+from dqlabels.config import CACHE_CHOICES
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Memory caching is used when the decoded images take at most this share of available memory.

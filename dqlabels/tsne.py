@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path
+from dqlabels._io import atomic_path, read_csv_column, write_csv_atomic
+from dqlabels.config import TSNE_MAX_ITER as MAX_ITER
+from dqlabels.config import TSNE_MIN_ITER
+from dqlabels.config import TSNE_PERPLEXITY as PERPLEXITY
 from dqlabels.errors import InputError
 from dqlabels.synthetic import CLASSES as SYNTHETIC_CLASSES
-
-PERPLEXITY = 30.0
-MAX_ITER = 5000
 
 
 def embed(features: np.ndarray, perplexity: float = PERPLEXITY, max_iter: int = MAX_ITER,
@@ -39,9 +39,9 @@ def embed(features: np.ndarray, perplexity: float = PERPLEXITY, max_iter: int = 
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or features.shape[0] < 4:
         raise InputError(f"t-SNE needs at least 4 feature vectors; got shape {features.shape}")
-    if max_iter < 250:
-        raise InputError(f"--max-iter must be at least 250 (scikit-learn's exaggeration phase). "
-                         f"Received: {max_iter}")
+    if max_iter < TSNE_MIN_ITER:
+        raise InputError(f"Expected max_iter >= {TSNE_MIN_ITER} (scikit-learn's exaggeration "
+                         f"phase). Received: max_iter={max_iter}")
     tsne = TSNE(n_components=2, perplexity=effective_perplexity(perplexity, features.shape[0]),
                 max_iter=int(max_iter), init="pca", random_state=seed,
                 n_iter_without_progress=int(max_iter), min_grad_norm=0.0)
@@ -119,7 +119,7 @@ def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     if missing:
         raise InputError(f"{run_dir}: not a finished dqlabels run (missing {', '.join(missing)})")
     features = np.load(run_dir / "features.npy", allow_pickle=False)
-    items = (run_dir / "features_items.csv").read_text(encoding="utf-8").splitlines()[1:]
+    items = read_csv_column(run_dir / "features_items.csv", "item")
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     dataset = load_dataset(config["identity"]["dataset"], check_images=False)
     index = {item: i for i, item in enumerate(dataset.items)}
@@ -130,7 +130,7 @@ def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     return features, np.asarray(items, dtype=object), soft, dataset.classes
 
 
-def tsne_run(run_dir, out_png=None, out_csv=None, perplexity=PERPLEXITY, max_iter=MAX_ITER,
+def tsne_run(run_dir, *, out_png=None, out_csv=None, perplexity=PERPLEXITY, max_iter=MAX_ITER,
              seed=0, overwrite=False) -> tuple[Path, Path]:
     """``dqlabels tsne RUN_DIR``: coordinates (CSV: item, x, y) and the figure (PNG)."""
     import matplotlib
@@ -159,8 +159,6 @@ def tsne_run(run_dir, out_png=None, out_csv=None, perplexity=PERPLEXITY, max_ite
 
 
 def write_coordinates(path, items, coordinates) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write("item,x,y\n")
-        for item, (x, y) in zip(items, coordinates.tolist()):
-            f.write(f"{item},{x!r},{y!r}\n")
+    write_csv_atomic(path, ("item", "x", "y"),
+                     ((item, x, y) for item, (x, y) in zip(items, coordinates.tolist())))
 

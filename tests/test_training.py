@@ -1,4 +1,6 @@
-"""`dqlabels train` end to end on a few dozen 32×32 images (slow: full DenseNet121 runs).
+"""`dqlabels train` end to end on a few dozen 32×32 images, with the tiny DenseNet
+(``--model densenet-tiny``: the same code path as DenseNet121, a second per run); one test trains
+the full DenseNet121 (slow).
 
 Each run is a separate process, as a user runs it, so TensorFlow's global state (seeds,
 determinism, precision policy) cannot leak between tests.
@@ -18,9 +20,8 @@ import pytest
 
 from dqlabels.synthetic import generate_dataset
 
-pytestmark = pytest.mark.slow
-
-SETTINGS = ["--epochs", "3", "--batch-size", "16", "--learning-rate", "0.01"]
+SETTINGS = ["--model", "densenet-tiny", "--epochs", "3", "--batch-size", "16",
+            "--learning-rate", "0.01"]
 
 
 def _train(dataset, out, *extra, check=True, timeout=600):
@@ -62,7 +63,7 @@ def test_soft_run_writes_every_output(soft_run, tiny):
     assert sorted(predictions["item"]) == sorted(test_items)
     np.testing.assert_allclose(predictions[classes].sum(axis=1), 1.0, atol=1e-9)
     features = np.load(soft_run / "features.npy", allow_pickle=False)
-    assert features.shape == (len(test_items), 1024)
+    assert features.shape == (len(test_items), 68)  # densenet-tiny's GAP width
     assert pd.read_csv(soft_run / "features_items.csv")["item"].tolist() == predictions["item"].tolist()
     # scores.json equals the KL and macro accuracy recomputed here from the two CSV files.
     y = _soft_labels(tiny).loc[predictions["item"], classes].to_numpy()
@@ -107,22 +108,57 @@ def test_finished_run_is_not_retrained_and_other_settings_are_refused(soft_run, 
     assert proc.returncode == 2 and "holds a run with other settings" in proc.stderr
 
 
-def test_killed_run_resumes_to_the_same_result(soft_run, tiny, tmp_path):
+def test_killed_run_resumes_to_the_same_result(tiny, tmp_path):
+    reference = tmp_path / "reference"
+    _train(tiny, reference, "--soft", "--epochs", "12")
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "dqlabels_cli", "train", str(tiny), "--out", str(out),
-               *SETTINGS, "--soft"]
+               *SETTINGS, "--soft", "--epochs", "12"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = out / "checkpoint" / "state.json"
+    state = out / "checkpoint" / "state.npz"
     deadline = time.time() + 400
     while not state.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert json.loads(state.read_text())["epochs_done"] == 1
-    _train(tiny, out, "--soft")
+    with np.load(state, allow_pickle=False) as checkpoint:
+        done = int(checkpoint["epochs_done"])
+    assert 1 <= done < 12
+    _train(tiny, out, "--soft", "--epochs", "12")
     for name in ("predictions.csv", "features.npy", "history.csv", "scores.json"):
-        assert (out / name).read_bytes() == (soft_run / name).read_bytes(), name
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+@pytest.fixture(scope="module")
+def four_hundred(tmp_path_factory):
+    return generate_dataset(tmp_path_factory.mktemp("400") / "data", num_images=400,
+                            image_size=32, seed=3)
+
+
+PRECISE = ["--epochs", "4", "--batch-size", "32", "--learning-rate", "0.05"]
+
+
+def test_precise_batchnorm_is_reproducible_and_not_worse(four_hundred, tmp_path):
+    """With Keras' BatchNorm momentum (0.99), 28 steps leave the moving statistics at 75% of
+    their initial values; recomputed ones must give a validation loss no worse, and the same
+    predictions in a second run."""
+    first, second, plain = tmp_path / "a", tmp_path / "b", tmp_path / "plain"
+    for out in (first, second):
+        _train(four_hundred, out, "--soft", *PRECISE)
+    assert (first / "predictions.csv").read_bytes() == (second / "predictions.csv").read_bytes()
+    precise = json.loads((first / "scores.json").read_text())["precise_bn"]
+    assert precise["images"] == 224  # the 240 training images, in full batches of 32
+    assert precise["val_loss_after"] <= precise["val_loss_before"]
+    assert precise["val_kl_after"] <= precise["val_kl_before"]
+    # "before" is what the moving averages give: the last epoch's validation KL.
+    history = pd.read_csv(first / "history.csv")
+    assert precise["val_kl_before"] == pytest.approx(history["val_kl"].iloc[-1], rel=1e-3)
+    # Off on request: no recomputation, and the scores of the moving averages.
+    _train(four_hundred, plain, "--soft", "--no-precise-bn", *PRECISE)
+    scores = json.loads((plain / "scores.json").read_text())
+    assert scores["precise_bn"] is None
+    assert scores["kl"] != json.loads((first / "scores.json").read_text())["kl"]
 
 
 def test_nan_loss_stops_with_a_clear_message(tiny, tmp_path):
@@ -133,8 +169,8 @@ def test_nan_loss_stops_with_a_clear_message(tiny, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
-    (["--image-size", "16"], "--image-size must be at least 32"),
-    (["--model", "vgg"], "'vgg' is not one of 'densenet121', 'resnet50v2'"),
+    (["--image-size", "16"], "Expected --image-size >= 32. Received: --image-size 16"),
+    (["--model", "vgg"], "'vgg' is not one of 'densenet121', 'resnet50v2', 'densenet-tiny'"),
     (["--schedule", "linear"], "'linear' is not one of 'cosine', 'cosine-restarts'"),
     (["--split-kind", "dcic", "--split", "5"], "Split 5 does not exist"),
     (["--split-file", "missing.csv"], "missing.csv: no such split file"),
@@ -171,7 +207,8 @@ devices = [d.name for d in tf.config.list_logical_devices("CPU")]
 assert len(devices) == 2, devices
 assert make_strategy("mirrored", devices).num_replicas_in_sync == 2
 scores = train(sys.argv[1], sys.argv[2], TrainConfig(label_mode="soft", epochs=1, batch_size=16,
-               learning_rate=0.01, strategy="mirrored"), verbose=0, devices=devices)
+               learning_rate=0.01, strategy="mirrored", model="densenet-tiny"), verbose=0,
+               devices=devices)
 print(json.dumps(scores))
 """
 
@@ -183,3 +220,43 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
     scores = json.loads(proc.stdout.strip().splitlines()[-1])
     assert np.isfinite(scores["kl"]) and 0 <= scores["macro_accuracy"] <= 1
     assert (tmp_path / "m" / "predictions.csv").exists()
+
+
+@pytest.mark.slow
+def test_densenet121_run(tiny, tmp_path):
+    """The paper's network through the same path (one epoch)."""
+    command = [sys.executable, "-m", "dqlabels_cli", "train", str(tiny), "--out",
+               str(tmp_path / "d121"), "--soft", "--epochs", "1", "--batch-size", "16"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((tmp_path / "d121" / "config.json").read_text())
+    assert config["config"]["model"] == "densenet121"
+    assert np.load(tmp_path / "d121" / "features.npy").shape[1] == 1024
+
+
+REUSE = """
+import sys
+from dqlabels.training import TrainConfig, train
+settings = dict(model="densenet-tiny", epochs=2, batch_size=16, learning_rate=0.05)
+for mode, out in zip(("hard", "soft", "hard"), sys.argv[2:]):
+    train(sys.argv[1], out, TrainConfig(label_mode=mode, **settings), verbose=0)
+"""
+
+
+def test_runs_in_one_process_equal_runs_in_fresh_ones(tiny, tmp_path):
+    """A study trains its runs in one process, reusing the compiled model: every run must
+    equal the same run in a process of its own, bit for bit."""
+    outs = [tmp_path / name for name in ("hard", "soft", "hard-again")]
+    proc = subprocess.run([sys.executable, "-c", REUSE, str(tiny), *map(str, outs)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    settings = ["--model", "densenet-tiny", "--epochs", "2", "--batch-size", "16",
+                "--learning-rate", "0.05"]
+    for mode, shared in (("soft", outs[1]), ("hard", outs[2])):
+        alone = tmp_path / f"alone-{mode}"
+        proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", "train", str(tiny), "--out",
+                               str(alone), f"--{mode}", *settings],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        for name in ("predictions.csv", "features.npy", "history.csv"):
+            assert (shared / name).read_bytes() == (alone / name).read_bytes(), (mode, name)

@@ -238,7 +238,8 @@ def generate(out_dir, num_images, image_size, seed, annotators, placement, previ
     click.echo(f"Wrote {num_images:,} images of {image_size}×{image_size} px to {path} "
                f"in {time.perf_counter() - start:.1f} s.")
     if preview_path is not None:
-        from dqlabels.datasets import load_dataset, write_preview
+        from dqlabels.datasets import load_dataset
+        from dqlabels.figures import write_preview
 
         write_preview(load_dataset(path), preview_path, seed=seed)
         click.echo(f"Wrote a preview to {preview_path}.")
@@ -266,8 +267,8 @@ def check_dataset(dataset, decode, preview_path, seed, overwrite):
         format_dataset_summary,
         load_dataset,
         verify_images,
-        write_preview,
     )
+    from dqlabels.figures import write_preview
 
     if preview_path is not None:
         check_output_file(preview_path, overwrite=overwrite)

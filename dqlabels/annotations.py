@@ -28,23 +28,36 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dqlabels._parallel import PARALLEL_CELLS, pool
+from dqlabels.config import DUPLICATE_RULES, FORMATS, check_choice
 from dqlabels.errors import InputError
+from dqlabels.tables import (
+    ANNOTATOR_ALIASES,
+    ITEM_ALIASES,
+    LABEL_ALIASES,
+    Location,
+    as_list,
+    cell,
+    check_readable,
+    column_to_str,
+    combine,
+    encode,
+    file_kind,
+    find_column,
+    first_line,
+    first_non_numeric,
+    is_numeric,
+    natural_order,
+    normalise_ids,
+    read_table,
+)
 
-ITEM_ALIASES = ("item", "task", "image", "id", "image_path")
-ANNOTATOR_ALIASES = ("annotator", "worker", "rater", "user")
-LABEL_ALIASES = ("label", "class", "answer", "class_label")
-FORMATS = ("long", "wide", "counts", "probs", "dcic")
-DUPLICATE_POLICIES = ("error", "keep", "last")
 PROBS_TOLERANCE = 1e-6
-
-_INTEGER_TEXT = re.compile(r"^-?\d+$")
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,17 +153,13 @@ def read_annotations(
         >>> ann.counts.shape, ann.classes  # doctest: +SKIP
         ((12, 3), ('cat', 'dog', 'fox'))
     """
-    if format is not None and format not in FORMATS:
-        raise InputError(f"Expected format to be one of {', '.join(FORMATS)}. Received: {format!r}")
-    if duplicates not in DUPLICATE_POLICIES:
-        raise InputError(
-            f"Expected duplicates to be one of {', '.join(DUPLICATE_POLICIES)}. "
-            f"Received: {duplicates!r}"
-        )
+    if format is not None:
+        check_choice("format", format, FORMATS)
+    check_choice("duplicates", duplicates, DUPLICATE_RULES)
     classes = _check_classes(classes)
     path = Path(path)
-    _check_readable(path)
-    kind = _file_kind(path)
+    check_readable(path)
+    kind = file_kind(path)
     if format == "dcic" or (format is None and kind == "json"):
         if kind != "json":
             raise InputError(f"{path}: format 'dcic' needs a JSON annotations file")
@@ -161,7 +170,7 @@ def read_annotations(
         if format not in (None, "counts", "probs"):
             raise InputError(f"{path}: a .npy file holds counts or probs, not format {format!r}")
         return _read_npy(path, format, classes)
-    table, where = _read_table(path, kind)
+    table, where = read_table(path, kind)
     return _from_table(table, str(path), where, format, classes, duplicates)
 
 
@@ -188,11 +197,11 @@ def from_long(
     """
     import pyarrow as pa
 
-    columns = {"item": pa.array(_as_list(items)), "label": pa.array(_as_list(labels))}
+    columns = {"item": pa.array(as_list(items)), "label": pa.array(as_list(labels))}
     if annotators is not None:
-        columns["annotator"] = pa.array(_as_list(annotators))
+        columns["annotator"] = pa.array(as_list(annotators))
     table = pa.table(columns)
-    return _from_table(table, "<arrays>", _Where("<arrays>", "entry", 0), "long",
+    return _from_table(table, "<arrays>", Location("<arrays>", "entry", 0), "long",
                        _check_classes(classes), duplicates)
 
 
@@ -217,28 +226,11 @@ def from_counts(counts, items=None, classes=None) -> Annotations:
         raise InputError(f"<arrays>: {len(names)} class names for {matrix.shape[1]} columns")
     item_ids = None if items is None else np.asarray([str(i) for i in items], dtype=object)
     return _from_matrix(matrix.astype(np.float64), item_ids, names, "<arrays>",
-                        _Where("<arrays>", "row", 0), None)
+                        Location("<arrays>", "row", 0), None)
 
 
 # ----------------------------------------------------------------------------------------------
-# Locations for error messages
-
-
-class _Where:
-    """Turns a 0-based data row index into 'file: line N' (CSV) or 'file: row N'."""
-
-    def __init__(self, source: str, unit: str, offset: int):
-        self.source, self.unit, self.offset = source, unit, offset
-
-    def row(self, index: int) -> str:
-        return f"{self.source}: {self.unit} {int(index) + self.offset}"
-
-    def column(self, name: str) -> str:
-        return f"{self.source}: column {name!r}"
-
-
-# ----------------------------------------------------------------------------------------------
-# File level
+# Options
 
 
 def _check_classes(classes):
@@ -255,147 +247,15 @@ def _check_classes(classes):
     return names
 
 
-def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected an annotation file")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: permission denied")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty")
-
-
-def _file_kind(path: Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(65536)
-    suffix = path.suffix.lower()
-    if head.startswith(b"\x93NUMPY"):
-        return "npy"
-    if head.startswith(b"PAR1") or suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix == ".npy":
-        return "npy"
-    if suffix == ".json":
-        return "json"
-    if b"\x00" in head:
-        raise InputError(f"{path}: looks like a binary file, expected CSV, TSV, Parquet, .npy or JSON")
-    if suffix in (".tsv", ".tab"):
-        return "tsv"
-    first_line = head.split(b"\n", 1)[0]
-    if b"\t" in first_line and b"," not in first_line:
-        return "tsv"
-    return "csv"
-
-
-def _read_table(path: Path, kind: str):
-    import pyarrow as pa
-
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
-        where = _Where(str(path), "row", 1)
-    else:
-        table = _read_csv(path, "\t" if kind == "tsv" else ",")
-        where = _Where(str(path), "line", 2)
-    if table.num_columns == 0:
-        raise InputError(f"{path}: no columns found")
-    if table.num_rows == 0:
-        raise InputError(f"{path}: no data rows (only a header)")
-    names = [str(n).strip() for n in table.column_names]
-    seen = {}
-    for i, name in enumerate(names):
-        if not name:
-            raise InputError(f"{path}: column {i + 1} has an empty name")
-        if name.lower() in seen:
-            raise InputError(f"{path}: column {name!r} appears twice in the header (also as "
-                             f"{seen[name.lower()]!r}; names are case-insensitive)")
-        seen[name.lower()] = name
-    return table.rename_columns(names), where
-
-
-def _read_csv(path: Path, delimiter: str):
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    invalid = []
-
-    def on_invalid_row(row):
-        invalid.append(row.actual_columns)
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid_row,
-                                             newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
-        )
-    except pa.ArrowInvalid as exc:
-        message = str(exc)
-        if "Empty CSV file" in message:
-            raise InputError(f"{path}: the file is empty") from None
-        line = _find_bad_text_line(path, delimiter)
-        raise InputError(f"{line or path}: not a readable CSV file ({_first_line(exc)[:120]})") from None
-    if invalid:
-        line = _find_bad_text_line(path, delimiter) or f"{path}: a row"
-        raise InputError(f"{line}: expected {table.num_columns} fields, found a different number")
-    for name, column in zip(table.column_names, table.columns):
-        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
-            line = _find_bad_text_line(path, delimiter) or f"{path}: column {name!r}"
-            raise InputError(f"{line}: not valid UTF-8 text")
-    return table
-
-
-def _find_bad_text_line(path: Path, delimiter: str) -> str | None:
-    """Error path only: the first line that is not UTF-8 or has the wrong number of fields."""
-    import csv
-    import io
-
-    with open(path, "rb") as f:
-        raw = f.read()
-    expected = None
-    for number, line in enumerate(raw.splitlines(), start=1):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            return f"{path}: line {number} is not valid UTF-8 text;"
-        if not text.strip():
-            continue
-        fields = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-        if expected is None:
-            expected = len(fields)
-        elif len(fields) != expected:
-            return f"{path}: line {number} has {len(fields)} fields where the header has {expected};"
-    return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 # ----------------------------------------------------------------------------------------------
-# Tables
-
-
-def _find_column(names, aliases):
-    lowered = {n.lower(): n for n in names}
-    for alias in aliases:
-        if alias in lowered:
-            return lowered[alias]
-    return None
+# Tables → counts
 
 
 def _from_table(table, source, where, format, classes, duplicates):
     names = table.column_names
-    item_col = _find_column(names, ITEM_ALIASES)
-    label_col = _find_column(names, LABEL_ALIASES)
-    annot_col = _find_column(names, ANNOTATOR_ALIASES)
+    item_col = find_column(names, ITEM_ALIASES)
+    label_col = find_column(names, LABEL_ALIASES)
+    annot_col = find_column(names, ANNOTATOR_ALIASES)
 
     if format is None:
         if label_col is not None:
@@ -405,12 +265,12 @@ def _from_table(table, source, where, format, classes, duplicates):
                              f"{', '.join(LABEL_ALIASES)}); found {', '.join(names)}")
         else:
             id_col = item_col
-            if id_col is None and not _is_numeric(table.column(names[0]).type):
+            if id_col is None and not is_numeric(table.column(names[0]).type):
                 id_col = names[0]
             rest = [n for n in names if n != id_col]
             if not rest:
                 raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
-            if all(_is_numeric(table.column(n).type) or table.column(n).null_count == len(table)
+            if all(is_numeric(table.column(n).type) or table.column(n).null_count == len(table)
                    for n in rest):
                 format = "counts-or-probs"
             else:
@@ -428,14 +288,14 @@ def _from_table(table, source, where, format, classes, duplicates):
                                   source, where, classes, duplicates, "long", (item_col, annot_col))
 
     # One row per item: the item column is the named one, else the first non-numeric column.
-    if item_col is None and not _is_numeric(table.column(names[0]).type):
+    if item_col is None and not is_numeric(table.column(names[0]).type):
         item_col = names[0]
     value_cols = [n for n in names if n != item_col]
     if not value_cols:
         raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
     item_ids = None
     if item_col is not None:
-        item_ids = _column_to_str(table.column(item_col))
+        item_ids = column_to_str(table.column(item_col))
         missing = np.flatnonzero(item_ids == None)  # noqa: E711 - object array comparison
         if missing.size:
             raise InputError(f"{where.row(missing[0])}: missing item id in column {item_col!r}")
@@ -446,9 +306,9 @@ def _from_table(table, source, where, format, classes, duplicates):
     columns = []
     for name in value_cols:
         column = table.column(name)
-        if not _is_numeric(column.type) and column.null_count != len(table):
-            bad = _first_non_numeric(column)
-            raise InputError(f"{where.row(bad)}: column {name!r} holds {_cell(column, bad)!r}, "
+        if not is_numeric(column.type) and column.null_count != len(table):
+            bad = first_non_numeric(column)
+            raise InputError(f"{where.row(bad)}: column {name!r} holds {cell(column, bad)!r}, "
                              f"expected a number (counts/probs format)")
         values = column.to_numpy(zero_copy_only=False).astype(np.float64) if column.null_count != \
             len(table) else np.full(len(table), np.nan)
@@ -461,37 +321,6 @@ def _from_table(table, source, where, format, classes, duplicates):
     kind = None if format == "counts-or-probs" else format
     matrix, col_names = _order_class_columns(matrix, [str(n) for n in value_cols], classes, source)
     return _from_matrix(matrix, item_ids, col_names, source, where, kind, sort_columns=classes is None)
-
-
-def _is_numeric(arrow_type) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or \
-        pa.types.is_null(arrow_type)
-
-
-def _first_non_numeric(column) -> int:
-    values = column.to_numpy(zero_copy_only=False)
-    for i, v in enumerate(values):  # error path only
-        try:
-            float(v)
-        except (TypeError, ValueError):
-            if v is not None:
-                return i
-    return 0
-
-
-def _cell(column, index):
-    return column.slice(index, 1).to_pylist()[0]
-
-
-def _column_to_str(column) -> np.ndarray:
-    """Item ids as an object array of str (None where missing); integers print without '.0'."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    column = _normalise_ids(column)
-    return np.asarray(pc.cast(column, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _order_class_columns(matrix, col_names, classes, source):
@@ -546,7 +375,7 @@ def _from_matrix(matrix, item_ids, class_names, source, where, kind, sort_column
     sorted_ids = item_ids[order]
     matrix = matrix[order]
     if sort_columns:
-        col_order = _natural_order(np.asarray(class_names, dtype=object))
+        col_order = natural_order(np.asarray(class_names, dtype=object))
         matrix = matrix[:, col_order]
         class_names = [class_names[j] for j in col_order]
     nonempty = matrix.sum(axis=1) > 0
@@ -565,7 +394,7 @@ def _unique_item_ids(item_ids, n, where):
     an id on two rows is an error naming both."""
     if item_ids is None:
         item_ids = np.asarray([str(i) for i in range(n)], dtype=object)
-    order = _natural_order(item_ids)
+    order = natural_order(item_ids)
     sorted_ids = item_ids[order]
     repeated = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
     if repeated.size:
@@ -584,7 +413,7 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
     item_ids, _ = _unique_item_ids(item_ids, n, where)
     item_labels, annot_labels, label_chunks = [], [], []
     for j, name in enumerate(annotator_cols):
-        cells = pa.array(_column_to_str(table.column(name)), type=pa.string())
+        cells = pa.array(column_to_str(table.column(name)), type=pa.string())
         valid = np.flatnonzero(~np.asarray(cells.is_null()))
         item_labels.append(valid.astype(np.int32))
         annot_labels.append(np.full(valid.size, j, dtype=np.int32))
@@ -592,7 +421,7 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
     rows = np.concatenate(item_labels)
     return _build(
         item_codes=rows, item_names=item_ids,
-        labels=_encode(pa.chunked_array(label_chunks, type=pa.string())),
+        labels=encode(pa.chunked_array(label_chunks, type=pa.string())),
         annot_codes=np.concatenate(annot_labels),
         annot_names=np.asarray([str(c) for c in annotator_cols], dtype=object),
         source=source, where=where, classes=classes, duplicates=duplicates, fmt="wide",
@@ -603,93 +432,50 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
 def _from_long_columns(item_column, label_column, annot_column, source, where, classes,
                        duplicates, fmt, column_names):
     if item_column.null_count:
-        row = int(np.flatnonzero(np.asarray(_combine(item_column).is_null()))[0])
+        row = int(np.flatnonzero(np.asarray(combine(item_column).is_null()))[0])
         raise InputError(f"{where.row(row)}: missing item id in column {column_names[0]!r}")
     if annot_column is not None:
         if annot_column.null_count == len(annot_column):
             annot_column = None
         elif annot_column.null_count:
-            row = int(np.flatnonzero(np.asarray(_combine(annot_column).is_null()))[0])
+            row = int(np.flatnonzero(np.asarray(combine(annot_column).is_null()))[0])
             raise InputError(f"{where.row(row)}: missing annotator id in column "
                              f"{column_names[1]!r}")
-    label_column = _normalise_ids(label_column)
+    label_column = normalise_ids(label_column)
     if label_column.null_count == len(label_column):
         raise InputError(f"{source}: every label is missing")
-    columns = [_normalise_ids(item_column), label_column]
+    columns = [normalise_ids(item_column), label_column]
     if annot_column is not None:
-        columns.append(_normalise_ids(annot_column))
+        columns.append(normalise_ids(annot_column))
     # Hash-encoding a column is single-threaded in pyarrow; encode the columns side by side.
     if len(item_column) >= PARALLEL_CELLS:
-        encoded = list(pool().map(_encode, columns))
+        encoded = list(pool().map(encode, columns))
     else:
-        encoded = [_encode(column) for column in columns]
-    item_codes, item_names = encoded[0][0], _column_to_str(encoded[0][1])
+        encoded = [encode(column) for column in columns]
+    item_codes, item_names = encoded[0][0], column_to_str(encoded[0][1])
     annot_codes = annot_names = None
     if annot_column is not None:
-        annot_codes, annot_names = encoded[2][0], _column_to_str(encoded[2][1])
+        annot_codes, annot_names = encoded[2][0], column_to_str(encoded[2][1])
     return _build(item_codes, item_names, encoded[1], annot_codes, annot_names, source, where,
                   classes, duplicates, fmt, row_of=None)
-
-
-def _combine(column):
-    import pyarrow as pa
-
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-
-
-def _encode(column):
-    """Dictionary-encode a column: int32 codes (−1 for null) and the dictionary.
-
-    pyarrow encodes the chunks of a column with one shared memo table, so every chunk's
-    dictionary is a prefix of the last one and the chunk indices can be concatenated as they
-    are, without first copying the strings into one chunk.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    encoded = pc.dictionary_encode(column)
-    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-    if not chunks:
-        return np.empty(0, np.int32), pa.array([], type=pa.string())
-    dictionary = chunks[-1].dictionary
-    if not all(dictionary.slice(0, len(c.dictionary)).equals(c.dictionary) for c in chunks[-2:]):
-        return _encode(_combine(column))
-    codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-                            for c in chunks]).astype(np.int32, copy=False)
-    return codes, dictionary
-
-
-def _normalise_ids(column):
-    """Float columns of whole numbers (ints with NaN) become int64, so '3.0' reads as '3'."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if pa.types.is_floating(column.type):
-        values = column.to_numpy(zero_copy_only=False)
-        finite = values[~np.isnan(values)]
-        if np.all(finite == np.round(finite)):
-            return pc.cast(column, pa.int64(), safe=False)
-    if pa.types.is_dictionary(column.type):
-        return pc.cast(column, column.type.value_type)
-    return column
 
 
 def _build(item_codes, item_names, labels, annot_codes, annot_names, source, where,
            classes, duplicates, fmt, row_of):
     """Shared tail of long, wide and DCIC reading: codes → sorted, checked Annotations.
 
-    ``labels`` is ``(codes, dictionary)`` from :func:`_encode`. ``row_of`` maps each annotation
+    ``labels`` is ``(codes, dictionary)`` from :func:`encode`. ``row_of`` maps each annotation
     to its input row for messages (``None``: the annotation's own position is its row).
     """
     label_codes, label_dict = labels
-    found = _column_to_str(label_dict)
+    found = column_to_str(label_dict)
 
     def row(i):
         return where.row(i if row_of is None else row_of[i])
 
     # Classes: the order given, or the found names sorted.
     if classes is None:
-        class_order = _natural_order(found)
+        class_order = natural_order(found)
         class_names = tuple(found[class_order])
         remap = np.empty(len(found), dtype=np.int64)
         remap[class_order] = np.arange(len(found))
@@ -788,30 +574,12 @@ def _handle_duplicates(item_codes, annot_codes, num_annotators, policy, row, ite
 
 def _sort_codes(codes: np.ndarray, names: np.ndarray):
     """Renumber codes so that they follow the natural order of their names."""
-    order = _natural_order(names)
+    order = natural_order(names)
     if np.array_equal(order, np.arange(order.size)):  # already sorted (a common file layout)
         return codes.astype(np.int32, copy=False), names
     rank = np.empty(order.size, dtype=np.int32)
     rank[order] = np.arange(order.size, dtype=np.int32)
     return rank[codes], names[order]
-
-
-def _natural_order(names: np.ndarray) -> np.ndarray:
-    """Indices that sort names numerically when all are integers, else as text."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    array = pa.array(names, type=pa.string()) if not isinstance(names, pa.Array) else names
-    if len(array) and pc.all(pc.match_substring_regex(array, _INTEGER_TEXT.pattern)).as_py():
-        as_int = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
-        return np.argsort(as_int, kind="stable")
-    return pc.sort_indices(array).to_numpy(zero_copy_only=False)
-
-
-def _as_list(values):
-    if hasattr(values, "tolist"):
-        values = values.tolist()
-    return [None if (isinstance(v, float) and np.isnan(v)) else v for v in values]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -825,9 +593,9 @@ def _read_npy(path: Path, format, classes):
         if "allow_pickle" in str(exc):
             raise InputError(f"{path}: holds Python objects (object dtype); expected a numeric "
                              f"counts or probs matrix") from None
-        raise InputError(f"{path}: not a readable .npy file ({_first_line(exc)})") from None
+        raise InputError(f"{path}: not a readable .npy file ({first_line(exc)})") from None
     except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy file ({_first_line(exc)})") from None
+        raise InputError(f"{path}: not a readable .npy file ({first_line(exc)})") from None
     if matrix.ndim != 2:
         raise InputError(f"{path}: expected a 2-D items × classes matrix, got shape {matrix.shape}")
     if matrix.dtype.kind not in "iuf" and matrix.dtype.kind != "b":
@@ -835,7 +603,7 @@ def _read_npy(path: Path, format, classes):
     if classes is not None and len(classes) != matrix.shape[1]:
         raise InputError(f"{path}: {len(classes)} classes given for {matrix.shape[1]} columns")
     return _from_matrix(matrix.astype(np.float64), None, None if classes is None else list(classes),
-                        str(path), _Where(str(path), "row", 1), format)
+                        str(path), Location(str(path), "row", 1), format)
 
 
 def _read_dcic(path: Path, classes, duplicates):
@@ -869,5 +637,5 @@ def _read_dcic(path: Path, classes, duplicates):
     if not images:
         raise InputError(f"{path}: no annotations found")
     return _from_long_columns(pa.array(images, type=pa.string()), pa.array(labels, type=pa.string()),
-                              None, str(path), _Where(str(path), "annotation", 1), classes,
+                              None, str(path), Location(str(path), "annotation", 1), classes,
                               duplicates, "dcic", ("image_path", None))

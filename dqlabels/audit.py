@@ -17,20 +17,11 @@ import numpy as np
 from dqlabels import scores
 from dqlabels._io import atomic_path
 from dqlabels.aggregation import DawidSkene, majority_vote, soft_labels
-from dqlabels.annotations import (
-    ITEM_ALIASES,
-    LABEL_ALIASES,
-    Annotations,
-    _check_readable,
-    _column_to_str,
-    _file_kind,
-    _read_table,
-)
+from dqlabels.annotations import Annotations
 from dqlabels.config import DS_MAX_ITER
 from dqlabels.errors import InputError
 
 NUM_AMBIGUOUS = 10
-PREDICTION_SUM_TOLERANCE = 1e-3
 
 
 def audit_report(
@@ -151,92 +142,6 @@ def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None
     return pd.DataFrame(columns)
 
 
-def read_predictions(path: str | os.PathLike, annotations: Annotations):
-    """Read predictions and align them with ``annotations``.
-
-    Accepts a CSV/TSV/Parquet with an item column plus one column per class (probabilities, in
-    any column order), or an item column plus a label column (one-hot). Every predicted item
-    must be an annotated item and every class column a known class; rows must sum to 1 within
-    1e-3 (then renormalised). Items without a prediction are not scored.
-
-    Returns:
-        ``(predictions, rows)``: the ``(num_scored, num_classes)`` distributions and the index
-        of each in ``annotations.items``.
-    """
-    import pyarrow as pa
-
-    path = Path(path)
-    _check_readable(path)
-    kind = _file_kind(path)
-    if kind not in ("csv", "tsv", "parquet"):
-        raise InputError(f"{path}: predictions must be CSV, TSV or Parquet")
-    table, where = _read_table(path, kind)
-    names = table.column_names
-    lowered = {n.lower(): n for n in names}
-    item_col = next((lowered[a] for a in ITEM_ALIASES if a in lowered), names[0])
-    item_ids = _column_to_str(table.column(item_col))
-    missing = np.flatnonzero(item_ids == None)  # noqa: E711
-    if missing.size:
-        raise InputError(f"{where.row(missing[0])}: missing item id")
-    classes = list(annotations.classes)
-    label_col = next((lowered[a] for a in LABEL_ALIASES if a in lowered), None)
-    value_cols = [n for n in names if n != item_col]
-    if label_col is not None and len(value_cols) == 1:
-        labels = _column_to_str(table.column(label_col))
-        position = {c: i for i, c in enumerate(classes)}
-        codes = np.array([position.get(v, -1) for v in labels])  # one per predicted item
-        if np.any(codes < 0):
-            bad = int(np.flatnonzero(codes < 0)[0])
-            raise InputError(f"{where.row(bad)}: predicted label {labels[bad]!r} is not one of the "
-                             f"classes ({', '.join(classes)})")
-        probs = np.eye(len(classes))[codes]
-    else:
-        unknown = [c for c in value_cols if c not in classes]
-        if unknown:
-            raise InputError(f"{path}: column {unknown[0]!r} is not one of the annotation classes "
-                             f"({', '.join(classes)})")
-        absent = [c for c in classes if c not in value_cols]
-        if absent:
-            raise InputError(f"{path}: no column for class {absent[0]!r}; predictions need one "
-                             f"column per class ({', '.join(classes)})")
-        probs = np.empty((table.num_rows, len(classes)))
-        for j, name in enumerate(classes):
-            column = table.column(name)
-            if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
-                raise InputError(f"{where.column(name)}: expected probabilities, found "
-                                 f"{column.type} values")
-            probs[:, j] = column.to_numpy(zero_copy_only=False).astype(np.float64)
-        bad = np.argwhere(~np.isfinite(probs) | (probs < 0))
-        if bad.size:
-            r, j = bad[0]
-            raise InputError(f"{where.row(r)}: column {classes[j]!r} is missing, negative or not "
-                             f"a number")
-        sums = probs.sum(axis=1)
-        off = np.flatnonzero(np.abs(sums - 1) > PREDICTION_SUM_TOLERANCE)
-        if off.size:
-            raise InputError(f"{where.row(off[0])}: predicted probabilities sum to "
-                             f"{sums[off[0]]:.6g}, expected 1")
-        probs /= sums[:, None]
-    rows = _match_items(item_ids, annotations.items, where)
-    return probs, rows
-
-
-def _match_items(pred_items, items, where):
-    index = {item: i for i, item in enumerate(items)}  # one entry per item, not per annotation
-    rows = np.array([index.get(item, -1) for item in pred_items], dtype=np.int64)
-    if np.any(rows < 0):
-        bad = int(np.flatnonzero(rows < 0)[0])
-        raise InputError(f"{where.row(bad)}: item {pred_items[bad]!r} has a prediction but no "
-                         f"annotation")
-    unique, first = np.unique(rows, return_index=True)
-    if unique.size != rows.size:
-        seen = np.zeros(rows.size, dtype=bool)
-        seen[first] = True
-        bad = int(np.flatnonzero(~seen)[0])
-        raise InputError(f"{where.row(bad)}: item {pred_items[bad]!r} is predicted twice")
-    return rows
-
-
 def format_summary(report: dict) -> str:
     """A readable text summary of an audit report."""
     lines = []
@@ -318,64 +223,6 @@ def write_labels(table, path) -> None:
         table.to_csv(tmp, index=False, float_format="%.6g")
 
 
-PLOT_FILES = ("entropy.png", "class_mass.png", "annotator_agreement.png")
-
-
-def write_plots(report: dict, annotations: Annotations, directory) -> list[Path]:
-    """Write the audit figures as PNG into ``directory`` (created if needed).
-
-    Figures: ``entropy.png`` (histogram of per-item entropy), ``class_mass.png`` (class
-    shares by hard vs soft label) and, with annotator ids, ``annotator_agreement.png``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    def save(fig, name):
-        with atomic_path(directory / name, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-        plt.close(fig)
-        written.append(directory / name)
-
-    entropy = scores.item_entropy(soft_labels(annotations.counts))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(entropy, bins=40, color="#4c72b0")
-    ax.axvline(np.log(annotations.num_classes), color="k", ls="--", lw=1, label="ln K (uniform)")
-    ax.set_xlabel("entropy of the soft label (nats)")
-    ax.set_ylabel("items")
-    ax.set_title("How ambiguous are the items?")
-    ax.legend()
-    save(fig, "entropy.png")
-
-    classes = report["classes"]
-    x = np.arange(len(classes))
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(classes) + 2), 3.5))
-    ax.bar(x - 0.2, [report["class_mass"]["hard"][c] for c in classes], 0.4, label="hard (majority)")
-    ax.bar(x + 0.2, [report["class_mass"]["soft"][c] for c in classes], 0.4, label="soft (mean)")
-    ax.set_xticks(x, classes, rotation=45 if len(classes) > 6 else 0, ha="right"
-                  if len(classes) > 6 else "center")
-    ax.set_ylabel("share of items")
-    ax.set_title("Class mass: hard vs soft labels")
-    ax.legend()
-    save(fig, "class_mass.png")
-
-    if "annotators" in report:
-        values = np.array([a["agreement"] for a in report["annotators"]["per_annotator"]
-                           if a["agreement"] is not None])
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.hist(values, bins=min(40, max(5, values.size // 2)), color="#55a868")
-        ax.set_xlabel("agreement with the leave-one-out majority")
-        ax.set_ylabel("annotators")
-        ax.set_title("Annotator agreement")
-        save(fig, "annotator_agreement.png")
-    return written
-
-
 def run_evaluate(
     path,
     format=None,
@@ -414,6 +261,8 @@ def run_evaluate(
     annotations = read_annotations(path, format=format, classes=classes, duplicates=duplicates)
     probs = rows = None
     if predictions is not None:
+        from dqlabels.predictions import read_predictions
+
         probs, rows = read_predictions(predictions, annotations)
     model = None
     if dawid_skene and annotations.annotator_index is not None:
@@ -426,6 +275,8 @@ def run_evaluate(
     if table is not None:
         write_labels(table, labels_path)
     if plots_dir is not None:
+        from dqlabels.figures import write_plots
+
         write_plots(report, annotations, plots_dir)
     return format_summary(report)
 
@@ -439,6 +290,8 @@ def _check_plots_dir(directory: Path, overwrite: bool) -> None:
     if not os.access(parent, os.W_OK):
         raise InputError(f"{directory}: folder {str(parent)!r} is not writable")
     if not overwrite:
+        from dqlabels.figures import PLOT_FILES
+
         clash = [name for name in PLOT_FILES if (directory / name).exists()]
         if clash:
             raise InputError(f"{directory / clash[0]}: already exists (pass --overwrite to "

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path, write_csv_atomic
+from dqlabels._io import write_csv_atomic
 from dqlabels.aggregation import majority_vote, soft_labels
 from dqlabels.annotations import Annotations, read_annotations
 from dqlabels.errors import InputError
@@ -369,45 +369,3 @@ def format_dataset_summary(summary: dict, decoded: bool = False) -> str:
                      f"macro accuracy {estimate['macro_accuracy']:.4f}, KL {estimate['kl']:.4f} "
                      f"(the image limit: the best a reader of the pixels can do)")
     return "\n".join(lines)
-
-
-def write_preview(dataset: Dataset, path: str | os.PathLike, num_images: int = 24,
-                  seed: int = 0) -> Path:
-    """Write a grid of sample images, each titled with its soft label, as PNG (atomically).
-
-    Samples are drawn with ``seed``, preferring ambiguous images so that interpolations show.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    soft = dataset.soft_labels
-    rng = np.random.default_rng(seed)
-    num_images = min(num_images, dataset.num_items)
-    ambiguous = np.flatnonzero(soft.max(axis=1) < 1)
-    pure = np.flatnonzero(soft.max(axis=1) >= 1)
-    take_ambiguous = min(ambiguous.size, num_images - min(pure.size, num_images // 3))
-    chosen = np.concatenate([rng.choice(ambiguous, take_ambiguous, replace=False),
-                             rng.choice(pure, num_images - take_ambiguous, replace=False)])
-    chosen = np.sort(chosen)
-    cols = min(6, num_images)
-    rows = int(np.ceil(num_images / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 3.0 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, index in zip(axes.ravel(), chosen):
-        with Image.open(dataset.paths[index]) as image:
-            ax.imshow(np.asarray(image.convert("RGB")), interpolation="nearest")
-        top = np.argsort(-soft[index], kind="stable")[:3]
-        ax.set_title("\n".join(f"{dataset.classes[k]} {soft[index, k]:.2f}" for k in top
-                               if soft[index, k] > 0), fontsize=7)
-    fig.suptitle(f"{dataset.info.get('name', dataset.root.name)}: samples with their soft labels",
-                 fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return path

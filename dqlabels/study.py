@@ -348,12 +348,8 @@ def write_results(out_dir: Path, results: dict) -> None:
 
 def write_tsne_figure(out_dir: Path, data, tsne: dict) -> Path:
     """t-SNE of split 0's test features, hard and soft side by side (one row each)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from dqlabels.tsne import draw_panels, embed, point_colours, run_features, save_figure
+    from dqlabels.figures import tsne_figure
+    from dqlabels.tsne import embed, point_colours, run_features
 
     panels = {}
     rows = []
@@ -364,13 +360,7 @@ def write_tsne_figure(out_dir: Path, data, tsne: dict) -> Path:
         panels[mode] = (coordinates, point_colours(soft, classes))
         rows += [(mode, item, x, y) for item, (x, y) in zip(items, coordinates.tolist())]
     write_csv_atomic(out_dir / "tsne.csv", ("mode", "item", "x", "y"), rows)
-    columns = len(next(iter(panels.values()))[1])
-    fig, axes = plt.subplots(len(MODES), columns, figsize=(4.6 * columns, 4.0 * len(MODES)),
-                             squeeze=False)
-    for row, mode in enumerate(MODES):
-        coordinates, colours = panels[mode]
-        draw_panels(axes[row], coordinates, colours, title_prefix=f"{mode} labels — ")
-    fig.suptitle(f"t-SNE of the test-set GAP features ({data.info.get('name', data.root.name)}, "
-                 f"split {tsne['split']})", fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, out_dir / "tsne.png")
+    return tsne_figure(out_dir / "tsne.png",
+                       {f"{mode} labels — ": panels[mode] for mode in MODES},
+                       f"t-SNE of the test-set GAP features "
+                       f"({data.info.get('name', data.root.name)}, split {tsne['split']})")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import atomic_path, read_csv_column, write_csv_atomic
+from dqlabels._io import read_csv_column, write_csv_atomic
 from dqlabels.config import TSNE_MAX_ITER as MAX_ITER
 from dqlabels.config import TSNE_MIN_ITER
 from dqlabels.config import TSNE_PERPLEXITY as PERPLEXITY
@@ -80,33 +80,6 @@ def point_colours(soft: np.ndarray, classes) -> dict[str, np.ndarray]:
     return {"soft label (class palette mix)": soft @ palette}
 
 
-def draw_panels(axes, coordinates: np.ndarray, colours: dict, title_prefix: str = "") -> None:
-    """Scatter ``coordinates`` once per colour panel onto ``axes``."""
-    for ax, (title, values) in zip(axes, colours.items()):
-        if values.ndim == 1:
-            points = ax.scatter(coordinates[:, 0], coordinates[:, 1], c=values, cmap="viridis",
-                                vmin=0, vmax=1, s=5, linewidths=0)
-            ax.figure.colorbar(points, ax=ax, fraction=0.046, pad=0.02, label="mass on ellipse")
-            ax.set_facecolor("#d9d9d9")  # both ends of viridis stay visible
-        else:
-            ax.scatter(coordinates[:, 0], coordinates[:, 1], c=np.clip(values, 0, 1), s=5,
-                       linewidths=0)
-            ax.set_facecolor("#202020")  # pure colours, as in the images: on black
-        ax.set_title(f"{title_prefix}{title}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-
-
-def save_figure(fig, path) -> Path:
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
-
 def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     """Features, item ids, soft labels and classes of a finished training run."""
     import json
@@ -133,12 +106,8 @@ def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
 def tsne_run(run_dir, *, out_png=None, out_csv=None, perplexity=PERPLEXITY, max_iter=MAX_ITER,
              seed=0, overwrite=False) -> tuple[Path, Path]:
     """``dqlabels tsne RUN_DIR``: coordinates (CSV: item, x, y) and the figure (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from dqlabels._io import check_output_file
+    from dqlabels.figures import tsne_figure
 
     run_dir = Path(run_dir)
     out_png = Path(out_png or run_dir / "tsne.png")
@@ -148,13 +117,9 @@ def tsne_run(run_dir, *, out_png=None, out_csv=None, perplexity=PERPLEXITY, max_
     features, items, soft, classes = run_features(run_dir)
     coordinates = embed(features, perplexity, max_iter, seed)
     write_coordinates(out_csv, items, coordinates)
-    colours = point_colours(soft, classes)
-    fig, axes = plt.subplots(1, len(colours), figsize=(4.6 * len(colours), 4.2), squeeze=False)
-    draw_panels(axes[0], coordinates, colours)
-    fig.suptitle(f"t-SNE of the GAP features: {run_dir.name} (perplexity "
-                 f"{effective_perplexity(perplexity, len(items)):g}, {max_iter} iterations)",
-                 fontsize=10)
-    save_figure(fig, out_png)
+    tsne_figure(out_png, {"": (coordinates, point_colours(soft, classes))},
+                f"t-SNE of the GAP features: {run_dir.name} (perplexity "
+                f"{effective_perplexity(perplexity, len(items)):g}, {max_iter} iterations)")
     return out_png, out_csv
 
 

@@ -47,6 +47,10 @@ def main():
     (HERE / "binary_garbage.csv").write_bytes(bytes(range(256)) * 4)
     (HERE / "bad_encoding.csv").write_bytes(
         b"item,annotator,label\na,u1,cat\nb,u2," + "chien ñ".encode("latin-1") + b"\n")
+    # Latin-1 text and a malformed last line: once an "Exception ignored … on_invalid_row"
+    # traceback and a garbled message; one clean line now.
+    (HERE / "latin1_ragged_last_line.csv").write_bytes(
+        b"item,annotator,label\na,u1," + "caf\xe9".encode("latin-1") + b"\nb,u2,dog\nc,u3\n")
     np.save(HERE / "object_dtype.npy", np.array([{"a": 1}, None], dtype=object))
     np.save(HERE / "one_dimensional.npy", np.arange(4))
     full = HERE / "truncated.npy"

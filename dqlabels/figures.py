@@ -1,0 +1,162 @@
+"""Every figure dqlabels draws, in one place: the audit's plots, the t-SNE panels and the
+dataset preview. Matplotlib runs headless (Agg) and every PNG is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels._io import atomic_path
+from dqlabels.aggregation import soft_labels
+from dqlabels.scores import item_entropy
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path, dpi: int = 110, tight: bool = True) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically and close it."""
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight" if tight else None)
+    _pyplot().close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# The audit (dqlabels evaluate --plots)
+
+
+PLOT_FILES = ("entropy.png", "class_mass.png", "annotator_agreement.png")
+
+
+def write_plots(report: dict, annotations, directory) -> list[Path]:
+    """Write the audit figures as PNG into ``directory`` (created if needed).
+
+    Figures: ``entropy.png`` (histogram of per-item entropy), ``class_mass.png`` (class
+    shares by hard vs soft label) and, with annotator ids, ``annotator_agreement.png``.
+    """
+    plt = _pyplot()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(fig, name):
+        written.append(save_figure(fig, directory / name))
+
+    entropy = item_entropy(soft_labels(annotations.counts))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(entropy, bins=40, color="#4c72b0")
+    ax.axvline(np.log(annotations.num_classes), color="k", ls="--", lw=1, label="ln K (uniform)")
+    ax.set_xlabel("entropy of the soft label (nats)")
+    ax.set_ylabel("items")
+    ax.set_title("How ambiguous are the items?")
+    ax.legend()
+    save(fig, "entropy.png")
+
+    classes = report["classes"]
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(classes) + 2), 3.5))
+    ax.bar(x - 0.2, [report["class_mass"]["hard"][c] for c in classes], 0.4, label="hard (majority)")
+    ax.bar(x + 0.2, [report["class_mass"]["soft"][c] for c in classes], 0.4, label="soft (mean)")
+    ax.set_xticks(x, classes, rotation=45 if len(classes) > 6 else 0, ha="right"
+                  if len(classes) > 6 else "center")
+    ax.set_ylabel("share of items")
+    ax.set_title("Class mass: hard vs soft labels")
+    ax.legend()
+    save(fig, "class_mass.png")
+
+    if "annotators" in report:
+        values = np.array([a["agreement"] for a in report["annotators"]["per_annotator"]
+                           if a["agreement"] is not None])
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist(values, bins=min(40, max(5, values.size // 2)), color="#55a868")
+        ax.set_xlabel("agreement with the leave-one-out majority")
+        ax.set_ylabel("annotators")
+        ax.set_title("Annotator agreement")
+        save(fig, "annotator_agreement.png")
+    return written
+
+
+
+# ----------------------------------------------------------------------------------------------
+# t-SNE (dqlabels tsne, dqlabels reproduce)
+
+
+def draw_panels(axes, coordinates: np.ndarray, colours: dict, title_prefix: str = "") -> None:
+    """Scatter ``coordinates`` once per colour panel onto ``axes``."""
+    for ax, (title, values) in zip(axes, colours.items()):
+        if values.ndim == 1:
+            points = ax.scatter(coordinates[:, 0], coordinates[:, 1], c=values, cmap="viridis",
+                                vmin=0, vmax=1, s=5, linewidths=0)
+            ax.figure.colorbar(points, ax=ax, fraction=0.046, pad=0.02, label="mass on ellipse")
+            ax.set_facecolor("#d9d9d9")  # both ends of viridis stay visible
+        else:
+            ax.scatter(coordinates[:, 0], coordinates[:, 1], c=np.clip(values, 0, 1), s=5,
+                       linewidths=0)
+            ax.set_facecolor("#202020")  # pure colours, as in the images: on black
+        ax.set_title(f"{title_prefix}{title}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def tsne_figure(path, rows: dict, title: str) -> Path:
+    """One row of panels per entry of ``rows`` (title prefix → (coordinates, colours from
+    :func:`dqlabels.tsne.point_colours`)), written as PNG."""
+    plt = _pyplot()
+    columns = len(next(iter(rows.values()))[1])
+    fig, axes = plt.subplots(len(rows), columns, figsize=(4.6 * columns, 4.0 * len(rows) + 0.2),
+                             squeeze=False)
+    for axes_row, (prefix, (coordinates, colours)) in zip(axes, rows.items()):
+        draw_panels(axes_row, coordinates, colours, title_prefix=prefix)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# A look at a dataset (dqlabels generate/check-dataset --preview)
+
+
+def write_preview(dataset, path: str | os.PathLike, num_images: int = 24,
+                  seed: int = 0) -> Path:
+    """Write a grid of sample images, each titled with its soft label, as PNG (atomically).
+
+    Samples are drawn with ``seed``, preferring ambiguous images so that interpolations show.
+    """
+    from PIL import Image
+
+    plt = _pyplot()
+    soft = dataset.soft_labels
+    rng = np.random.default_rng(seed)
+    num_images = min(num_images, dataset.num_items)
+    ambiguous = np.flatnonzero(soft.max(axis=1) < 1)
+    pure = np.flatnonzero(soft.max(axis=1) >= 1)
+    take_ambiguous = min(ambiguous.size, num_images - min(pure.size, num_images // 3))
+    chosen = np.concatenate([rng.choice(ambiguous, take_ambiguous, replace=False),
+                             rng.choice(pure, num_images - take_ambiguous, replace=False)])
+    chosen = np.sort(chosen)
+    cols = min(6, num_images)
+    rows = int(np.ceil(num_images / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 3.0 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, index in zip(axes.ravel(), chosen):
+        with Image.open(dataset.paths[index]) as image:
+            ax.imshow(np.asarray(image.convert("RGB")), interpolation="nearest")
+        top = np.argsort(-soft[index], kind="stable")[:3]
+        ax.set_title("\n".join(f"{dataset.classes[k]} {soft[index, k]:.2f}" for k in top
+                               if soft[index, k] > 0), fontsize=7)
+    fig.suptitle(f"{dataset.info.get('name', dataset.root.name)}: samples with their soft labels",
+                 fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=90, tight=False)

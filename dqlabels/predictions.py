@@ -1,0 +1,114 @@
+"""Reading a prediction file and aligning it with the annotated items (``--predictions``).
+
+Example:
+    >>> from dqlabels import read_annotations  # doctest: +SKIP
+    >>> from dqlabels.predictions import read_predictions  # doctest: +SKIP
+    >>> probs, rows = read_predictions("predictions.csv", read_annotations("a.csv"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels.annotations import Annotations
+from dqlabels.errors import InputError
+from dqlabels.tables import (
+    ITEM_ALIASES,
+    LABEL_ALIASES,
+    check_readable,
+    column_to_str,
+    file_kind,
+    read_table,
+)
+
+PREDICTION_SUM_TOLERANCE = 1e-3
+
+
+def read_predictions(path: str | os.PathLike, annotations: Annotations):
+    """Read predictions and align them with ``annotations``.
+
+    Accepts a CSV/TSV/Parquet with an item column plus one column per class (probabilities, in
+    any column order), or an item column plus a label column (one-hot). Every predicted item
+    must be an annotated item and every class column a known class; rows must sum to 1 within
+    1e-3 (then renormalised). Items without a prediction are not scored.
+
+    Returns:
+        ``(predictions, rows)``: the ``(num_scored, num_classes)`` distributions and the index
+        of each in ``annotations.items``.
+    """
+    import pyarrow as pa
+
+    path = Path(path)
+    check_readable(path)
+    kind = file_kind(path)
+    if kind not in ("csv", "tsv", "parquet"):
+        raise InputError(f"{path}: predictions must be CSV, TSV or Parquet")
+    table, where = read_table(path, kind)
+    names = table.column_names
+    lowered = {n.lower(): n for n in names}
+    item_col = next((lowered[a] for a in ITEM_ALIASES if a in lowered), names[0])
+    item_ids = column_to_str(table.column(item_col))
+    missing = np.flatnonzero(item_ids == None)  # noqa: E711
+    if missing.size:
+        raise InputError(f"{where.row(missing[0])}: missing item id")
+    classes = list(annotations.classes)
+    label_col = next((lowered[a] for a in LABEL_ALIASES if a in lowered), None)
+    value_cols = [n for n in names if n != item_col]
+    if label_col is not None and len(value_cols) == 1:
+        labels = column_to_str(table.column(label_col))
+        position = {c: i for i, c in enumerate(classes)}
+        codes = np.array([position.get(v, -1) for v in labels])  # one per predicted item
+        if np.any(codes < 0):
+            bad = int(np.flatnonzero(codes < 0)[0])
+            raise InputError(f"{where.row(bad)}: predicted label {labels[bad]!r} is not one of the "
+                             f"classes ({', '.join(classes)})")
+        probs = np.eye(len(classes))[codes]
+    else:
+        unknown = [c for c in value_cols if c not in classes]
+        if unknown:
+            raise InputError(f"{path}: column {unknown[0]!r} is not one of the annotation classes "
+                             f"({', '.join(classes)})")
+        absent = [c for c in classes if c not in value_cols]
+        if absent:
+            raise InputError(f"{path}: no column for class {absent[0]!r}; predictions need one "
+                             f"column per class ({', '.join(classes)})")
+        probs = np.empty((table.num_rows, len(classes)))
+        for j, name in enumerate(classes):
+            column = table.column(name)
+            if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+                raise InputError(f"{where.column(name)}: expected probabilities, found "
+                                 f"{column.type} values")
+            probs[:, j] = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = np.argwhere(~np.isfinite(probs) | (probs < 0))
+        if bad.size:
+            r, j = bad[0]
+            raise InputError(f"{where.row(r)}: column {classes[j]!r} is missing, negative or not "
+                             f"a number")
+        sums = probs.sum(axis=1)
+        off = np.flatnonzero(np.abs(sums - 1) > PREDICTION_SUM_TOLERANCE)
+        if off.size:
+            raise InputError(f"{where.row(off[0])}: predicted probabilities sum to "
+                             f"{sums[off[0]]:.6g}, expected 1")
+        probs /= sums[:, None]
+    rows = _match_items(item_ids, annotations.items, where)
+    return probs, rows
+
+
+def _match_items(pred_items, items, where):
+    index = {item: i for i, item in enumerate(items)}  # one entry per item, not per annotation
+    rows = np.array([index.get(item, -1) for item in pred_items], dtype=np.int64)
+    if np.any(rows < 0):
+        bad = int(np.flatnonzero(rows < 0)[0])
+        raise InputError(f"{where.row(bad)}: item {pred_items[bad]!r} has a prediction but no "
+                         f"annotation")
+    unique, first = np.unique(rows, return_index=True)
+    if unique.size != rows.size:
+        seen = np.zeros(rows.size, dtype=bool)
+        seen[first] = True
+        bad = int(np.flatnonzero(~seen)[0])
+        raise InputError(f"{where.row(bad)}: item {pred_items[bad]!r} is predicted twice")
+    return rows
+

@@ -38,7 +38,7 @@ def main():
     from dqlabels.datasets import load_dataset
     from dqlabels.models import build_model
     from dqlabels.synthetic import generate_dataset
-    from dqlabels.tfdata import make_dataset, steps_per_epoch
+    from dqlabels.tfdata import make_training_dataset, steps_per_epoch
     from dqlabels.training import TrainConfig, compile_model
 
     devices = [d.name for d in tf.config.list_logical_devices() if d.device_type != "CPU"]
@@ -52,8 +52,8 @@ def main():
     steps = steps_per_epoch(data.num_items, batch)
 
     def pipeline(epochs):
-        return make_dataset(data.paths, soft, size, batch, training=True, seed=0, epochs=epochs,
-                            cache="memory")
+        return make_training_dataset(data.paths, soft, size, batch, seed=0, epochs=epochs,
+                                     cache="memory")
 
     # 1. The pipeline alone: first epoch decodes and fills the cache, the second is served
     #    from it (what training sees from epoch 2 on).

@@ -17,8 +17,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,7 +49,7 @@ def main() -> None:
             dev = dev_sets[size]
             y = dev.soft_labels
             model = load_model(run / "model.keras")
-            p = predict(model, tfdata.make_dataset(dev.paths, y.astype(np.float32), size, 256))
+            p = predict(model, tfdata.make_evaluation_dataset(dev.paths, y, size, 256))
             print(f"{run}: macro accuracy {macro_accuracy(y, p):.4f}, KL {kl_divergence(y, p):.4f}, "
                   f"shape accuracy {macro_accuracy(shape(y), shape(p)):.4f}, "
                   f"colour accuracy {macro_accuracy(colour(y), colour(p)):.4f}", flush=True)

@@ -85,9 +85,7 @@ def audit_report(
         # the mass", which the reader should not mistake for annotator agreement.
         report["fleiss_kappa"] = report["krippendorff_alpha"] = None
     if annotations.annotator_index is not None:
-        agreement, num_scored = scores.annotator_agreement(
-            annotations.item_index, annotations.annotator_index, annotations.label_index,
-            counts, annotations.num_annotators)
+        agreement, num_scored = scores.annotator_agreement(annotations)
         given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
         report["annotators"] = {
             "agreement_definition": "mean credit vs the leave-one-out majority of the other "

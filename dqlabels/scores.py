@@ -238,7 +238,7 @@ def unanimous_items(counts) -> np.ndarray:
     return (n > 0) & (c.max(axis=1) == n)
 
 
-def annotator_agreement(item_index, annotator_index, label_index, counts, num_annotators=None):
+def annotator_agreement(annotations) -> tuple[np.ndarray, np.ndarray]:
     """Each annotator's agreement with the leave-one-out consensus.
 
     For an annotation of item i, the consensus is the majority vote of the *other* annotations
@@ -247,13 +247,25 @@ def annotator_agreement(item_index, annotator_index, label_index, counts, num_an
     Items with a single annotation have no consensus and are skipped. An annotator's agreement
     is the mean over their scored annotations (NaN if none).
 
+    Args:
+        annotations: :class:`~dqlabels.Annotations` with annotator ids.
+
     Returns:
-        ``(agreement, num_scored)``: two arrays of length ``num_annotators``.
+        ``(agreement, num_scored)``: two arrays aligned with ``annotations.annotators``.
+
+    Example:
+        >>> from dqlabels import from_long
+        >>> ann = from_long(["a", "a", "a"], ["cat", "cat", "dog"], ["u1", "u2", "u3"])
+        >>> agreement, num_scored = annotator_agreement(ann)
+        >>> agreement.tolist(), num_scored.tolist()
+        ([0.5, 0.5, 0.0], [1, 1, 1])
     """
-    c = np.asarray(counts)
-    annotators = np.asarray(annotator_index)
-    if num_annotators is None:
-        num_annotators = int(annotators.max()) + 1 if annotators.size else 0
+    if annotations.annotator_index is None:
+        raise InputError("annotator_agreement needs annotator ids; these annotations have none")
+    c = annotations.counts
+    annotators = annotations.annotator_index
+    num_annotators = annotations.num_annotators
+    item_index, label_index = annotations.item_index, annotations.label_index
     # Everything is decided per (item, class) cell, as a small code each annotation then reads:
     # 0 = item not scored (a single annotation), 1 = no credit, 1 + t = credit 1/t.
     num_classes = c.shape[1]

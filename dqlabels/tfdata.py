@@ -1,18 +1,25 @@
-"""The tf.data input pipeline (SPEC §9): the one module that uses ``tf.*`` directly.
+"""The tf.data input pipeline (SPEC §9): the one module that uses ``tf.*`` for data.
 
-decode → resize → cache (when it fits) → shuffle over the whole training split →
-label-preserving augmentation (flips and 90° rotations, never colour: colour is the label on the
-synthetic data) → batch → prefetch, with ``AUTOTUNE`` maps.
+Training (:func:`make_training_dataset`): decode → resize → cache (when it fits) → shuffle over
+the whole training split → label-preserving augmentation (flips and 90° rotations, never colour:
+colour is the label on the synthetic data) → batch → prefetch, with ``AUTOTUNE`` maps.
+Evaluation (:func:`make_evaluation_dataset`): decode → resize → batch → prefetch, in order.
 
-Every random choice is a function of ``(seed, epoch)``: the shuffle of epoch e uses the op
-seed ``seed · 1000 + e`` (with the global seed the run sets) and the augmentation of an image uses stateless ops seeded by
-``(seed + e, image index)``. A run resumed at epoch e therefore sees exactly the batches an
-uninterrupted run would have seen from epoch e on.
+Every random choice is a function of ``(seed, epoch)``: the shuffle of epoch e uses the op seed
+``seed · 1000 + e`` (with the global seed the run sets) and the augmentation of an image uses
+stateless ops seeded by ``(seed + e, image index)``. A run resumed at epoch e therefore sees
+exactly the batches an uninterrupted run would have seen from epoch e on.
 
 Example:
-    >>> from dqlabels.tfdata import make_dataset  # doctest: +SKIP
-    >>> train = make_dataset(paths, soft_targets, image_size=64, batch_size=128,  # doctest: +SKIP
-    ...                      training=True, epochs=60, seed=0)
+    >>> import tempfile
+    >>> from dqlabels.datasets import load_dataset
+    >>> from dqlabels.synthetic import generate_dataset
+    >>> data = load_dataset(generate_dataset(tempfile.mkdtemp() + "/d", num_images=10,
+    ...                                      image_size=32))
+    >>> train = make_training_dataset(data.paths, data.soft_labels, image_size=32, batch_size=4,
+    ...                               epochs=2, seed=0)
+    >>> [tuple(images.shape) for images, targets in train]
+    [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3), (4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dqlabels.config import CACHE_CHOICES
+from dqlabels.config import CACHE_CHOICES, check_choice
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Memory caching is used when the decoded images take at most this share of available memory.
@@ -64,69 +71,53 @@ def fits_in_memory(num_images: int, image_size: int) -> bool:
     return needed <= CACHE_SHARE * available
 
 
-def make_dataset(
+def _inputs(paths, targets):
+    paths = np.asarray(paths, dtype=str)
+    targets = np.asarray(targets, dtype=np.float32)
+    if targets.ndim != 2 or len(targets) != len(paths):
+        raise ValueError(f"Expected targets of shape (num_images, num_classes) for "
+                         f"{len(paths)} paths. Received: shape {targets.shape}")
+    return paths, targets
+
+
+def make_training_dataset(
     paths,
     targets,
     image_size: int,
     batch_size: int,
-    training: bool = False,
-    augment_images: bool = True,
-    seed: int = 0,
+    *,
     epochs: int = 1,
     initial_epoch: int = 0,
+    seed: int = 0,
+    augment_images: bool = True,
     cache: str = "auto",
     drop_remainder: bool = False,
-    pad_to_multiple: int = 1,
 ) -> tf.data.Dataset:
-    """A batched dataset of (uint8 images, float32 targets).
+    """The batches of epochs ``initial_epoch .. epochs − 1``, one epoch after the other:
+    (uint8 images, float32 targets), shuffled over all images each epoch and augmented.
 
     Args:
         paths: image file paths.
         targets: ``(num_images, num_classes)`` soft or one-hot targets.
         image_size: side of the square images fed to the model.
         batch_size: global batch size.
-        training: shuffle (over all images) and augment, and yield the batches of epochs
-            ``initial_epoch .. epochs − 1`` one after the other; otherwise one pass in order.
-        augment_images: apply the flips and rotations when training.
+        epochs, initial_epoch: the epochs to yield (a resumed run starts at its next epoch).
         seed: seed of the shuffles and augmentations.
-        epochs, initial_epoch: the epochs to yield when training.
+        augment_images: apply the flips and rotations.
         cache: ``"memory"``, ``"none"`` or ``"auto"`` (memory when it fits).
-        drop_remainder: drop each epoch's last partial training batch (several replicas need
-            batches they can split evenly).
-        pad_to_multiple: evaluation only: repeat the first image with sample weight 0 until the
-            count is a multiple of this (the number of replicas), so that every replica gets
-            part of the last batch; yields (images, targets, weights) and the padded rows'
-            predictions are to be dropped.
+        drop_remainder: drop each epoch's last partial batch.
     """
-    if cache not in CACHE_CHOICES:
-        raise ValueError(f"Expected cache to be one of {CACHE_CHOICES}. Received: {cache!r}")
-    paths = np.asarray(paths, dtype=str)
-    targets = np.asarray(targets, dtype=np.float32)
+    check_choice("cache", cache, CACHE_CHOICES)
+    paths, targets = _inputs(paths, targets)
     num_images = len(paths)
     use_cache = cache == "memory" or (cache == "auto" and fits_in_memory(num_images, image_size))
-    indices = tf.data.Dataset.range(num_images)
-    items = tf.data.Dataset.zip((indices, tf.data.Dataset.from_tensor_slices((paths, targets))))
+    # (index, (path, target)): the index seeds each image's augmentation.
+    items = tf.data.Dataset.zip((tf.data.Dataset.range(num_images),
+                                 tf.data.Dataset.from_tensor_slices((paths, targets))))
 
     def load(index, pair):
         path, target = pair
         return index, decode_image(path, image_size), target
-
-    if not training:
-        padding = (-num_images) % max(int(pad_to_multiple), 1)
-        if padding:
-            paths = np.concatenate([paths, np.repeat(paths[:1], padding)])
-            targets = np.concatenate([targets, np.repeat(targets[:1], padding, axis=0)])
-            weights = np.r_[np.ones(num_images), np.zeros(padding)].astype(np.float32)
-            items = tf.data.Dataset.zip((tf.data.Dataset.range(len(paths)),
-                                         tf.data.Dataset.from_tensor_slices((paths, targets))))
-            weighted = tf.data.Dataset.zip((items.map(load, num_parallel_calls=AUTOTUNE,
-                                                      deterministic=True),
-                                            tf.data.Dataset.from_tensor_slices(weights)))
-            images = weighted.map(lambda loaded, weight: (loaded[1], loaded[2], weight))
-            return images.batch(batch_size).prefetch(AUTOTUNE)
-        images = items.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-        images = images.map(lambda index, image, target: (image, target))
-        return images.batch(batch_size).prefetch(AUTOTUNE)
 
     decoded = items.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     if use_cache:
@@ -157,7 +148,50 @@ def make_dataset(
     return dataset.prefetch(AUTOTUNE)
 
 
+def make_evaluation_dataset(
+    paths,
+    targets,
+    image_size: int,
+    batch_size: int,
+    *,
+    cache: str = "none",
+    pad_to_multiple: int = 1,
+) -> tf.data.Dataset:
+    """One pass in order: (uint8 images, float32 targets) batches.
+
+    Args:
+        paths, targets, image_size, batch_size: as :func:`make_training_dataset`.
+        cache: ``"memory"`` keeps the decoded images for a second pass (validation after every
+            epoch), ``"auto"`` when they fit, ``"none"`` decodes every pass.
+        pad_to_multiple: repeat the first image with sample weight 0 until the count is a
+            multiple of this (the number of replicas), so that every replica gets part of the
+            last batch; then the dataset yields (images, targets, weights) and the padded rows'
+            predictions are to be dropped.
+    """
+    check_choice("cache", cache, CACHE_CHOICES)
+    paths, targets = _inputs(paths, targets)
+    num_images = len(paths)
+    use_cache = cache == "memory" or (cache == "auto" and fits_in_memory(num_images, image_size))
+    padding = (-num_images) % max(int(pad_to_multiple), 1)
+    if padding:
+        paths = np.concatenate([paths, np.repeat(paths[:1], padding)])
+        targets = np.concatenate([targets, np.repeat(targets[:1], padding, axis=0)])
+    weights = np.r_[np.ones(num_images), np.zeros(padding)].astype(np.float32)
+
+    def load(path, target, weight):
+        return decode_image(path, image_size), target, weight
+
+    images = tf.data.Dataset.from_tensor_slices((paths, targets, weights))
+    images = images.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if use_cache:
+        images = images.cache()
+    if not padding:
+        images = images.map(lambda image, target, weight: (image, target))
+    return images.batch(batch_size).prefetch(AUTOTUNE)
+
+
 def steps_per_epoch(num_images: int, batch_size: int, drop_remainder: bool = False) -> int:
+    """Batches in one training epoch."""
     if drop_remainder:
         return max(1, num_images // batch_size)
     return int(np.ceil(num_images / batch_size))

@@ -42,10 +42,12 @@ import numpy as np
 
 from dqlabels._io import atomic_path, open_output_folder, write_csv_atomic, write_text_atomic
 from dqlabels.config import TrainConfig
+from dqlabels.datasets import load_dataset, make_split, read_split, save_split, verify_images
 from dqlabels.errors import InputError, TrainingFailed
 from dqlabels.keras import KLDivergence, MacroAccuracy
 from dqlabels.models import FEATURE_LAYER, batchnorm_layers, build_model
 from dqlabels.scores import cross_entropy, kl_divergence, prediction_scores
+from dqlabels.tfdata import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 
 __all__ = ["EpochTimer", "TrainConfig", "TrainingFailed", "compile_model", "extract_features",
            "learning_rate_schedule", "predict", "predict_with_features",
@@ -392,8 +394,6 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
     Raises:
         InputError: bad input or settings. TrainingFailed: the loss became NaN.
     """
-    from dqlabels.datasets import load_dataset, make_split, read_split, save_split, verify_images
-
     config = config or TrainConfig()
     config.check()
     out_dir = Path(out_dir)
@@ -433,8 +433,6 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
 def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, callbacks=()):
     import tensorflow as tf
 
-    from dqlabels.tfdata import make_dataset, steps_per_epoch
-
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -458,20 +456,21 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, c
     if epochs_done >= config.epochs:
         return model, 0
 
-    train_ds = make_dataset(dataset.paths[train_rows], targets[train_rows], config.image_size,
-                            config.batch_size, training=True, augment_images=config.augment,
-                            seed=config.seed, epochs=config.epochs, initial_epoch=epochs_done,
-                            cache=config.cache, drop_remainder=drop_remainder)
-    val_ds = make_dataset(dataset.paths[val_rows], soft[val_rows], config.image_size,
-                          config.batch_size, cache=config.cache,
-                          pad_to_multiple=strategy.num_replicas_in_sync)
+    train_ds = make_training_dataset(
+        dataset.paths[train_rows], targets[train_rows], config.image_size, config.batch_size,
+        epochs=config.epochs, initial_epoch=epochs_done, seed=config.seed,
+        augment_images=config.augment, cache=config.cache, drop_remainder=drop_remainder)
+    val_ds = make_evaluation_dataset(dataset.paths[val_rows], soft[val_rows], config.image_size,
+                                     config.batch_size, cache=config.cache,
+                                     pad_to_multiple=strategy.num_replicas_in_sync)
     schedule = learning_rate_schedule(config, steps)  # for the log; the optimiser has its own
     nan_guard = StopOnNaN()
     run_callbacks = [nan_guard, EpochCheckpoint(out_dir, schedule, nan_guard), *callbacks]
     if config.tensorboard:
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")))
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=epochs_done,
-              steps_per_epoch=steps, callbacks=run_callbacks, verbose=verbose)
+              steps_per_epoch=steps, callbacks=run_callbacks, verbose=verbose,
+              shuffle=False)  # the dataset is shuffled already (per epoch, seeded)
     if nan_guard.failed_at is not None:
         epoch, batch = nan_guard.failed_at
         raise TrainingFailed(
@@ -495,7 +494,7 @@ def recompute_batchnorm_statistics(model, batches) -> int:
     Args:
         model: a Keras model; only its BatchNormalization statistics change.
         batches: an iterable of image batches, or of ``(images, targets[, weights])`` tuples
-            (a dataset from :func:`dqlabels.tfdata.make_dataset`); use full batches of the
+            (a dataset from :func:`dqlabels.tfdata.make_evaluation_dataset`); use full batches of the
             training batch size.
 
     Returns:
@@ -533,8 +532,6 @@ def recompute_batchnorm_statistics(model, batches) -> int:
 def _precise_bn(dataset, split, model, config: TrainConfig) -> dict:
     """Recompute the BatchNorm statistics on up to PRECISE_BN_IMAGES training images (a seeded
     choice, un-augmented, full batches); returns the validation loss and KL before and after."""
-    from dqlabels.tfdata import make_dataset
-
     rows = np.flatnonzero(split == "train")
     count = min(PRECISE_BN_IMAGES, rows.size)
     if rows.size >= config.batch_size:
@@ -542,11 +539,11 @@ def _precise_bn(dataset, split, model, config: TrainConfig) -> dict:
     rows = np.random.default_rng([config.seed, 2]).permutation(rows)[:count]
     val_rows = np.flatnonzero(split == "val")
     soft = dataset.soft_labels
-    val_ds = make_dataset(dataset.paths[val_rows], soft[val_rows].astype(np.float32),
-                          config.image_size, config.batch_size, cache="none")
+    val_ds = make_evaluation_dataset(dataset.paths[val_rows], soft[val_rows],
+                                     config.image_size, config.batch_size)
     before = predict_with_features(model, val_ds)[0]
-    batches = make_dataset(dataset.paths[rows], soft[rows].astype(np.float32),
-                           config.image_size, config.batch_size, cache="none")
+    batches = make_evaluation_dataset(dataset.paths[rows], soft[rows], config.image_size,
+                                      config.batch_size)
     recompute_batchnorm_statistics(model, batches)
     after = predict_with_features(model, val_ds)[0]
     y = soft[val_rows]
@@ -562,15 +559,13 @@ def _precise_bn(dataset, split, model, config: TrainConfig) -> dict:
 def _finish(dataset, split, out_dir: Path, model, config: TrainConfig) -> None:
     """Precise BatchNorm statistics, then test-split predictions, GAP features, the final model
     and the scores."""
-    from dqlabels.tfdata import make_dataset
-
     precise = _precise_bn(dataset, split, model, config) if config.precise_bn else None
     test_rows = np.flatnonzero(split == "test")
     soft = dataset.soft_labels
     replicas = model.distribute_strategy.num_replicas_in_sync
-    test_ds = make_dataset(dataset.paths[test_rows], soft[test_rows].astype(np.float32),
-                           config.image_size, config.batch_size, cache="none",
-                           pad_to_multiple=replicas)
+    test_ds = make_evaluation_dataset(dataset.paths[test_rows], soft[test_rows],
+                                      config.image_size, config.batch_size,
+                                      pad_to_multiple=replicas)
     predictions, features = predict_with_features(model, test_ds)
     predictions, features = predictions[:test_rows.size], features[:test_rows.size]  # no padding
     items = dataset.items[test_rows]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from dqlabels import scores
+from dqlabels import from_long, scores
 
 
 def test_kl_by_hand():
@@ -113,6 +113,12 @@ def test_annotator_agreement_against_brute_force():
         top = np.flatnonzero(others == others.max())
         total[a] += (1 / len(top)) if l in top else 0.0
         n[a] += 1
-    got, num = scores.annotator_agreement(items, annots, labels, counts, n_annot)
+    ann = from_long([f"i{i:03d}" for i in items], [f"c{label}" for label in labels],
+                    [f"a{a}" for a in annots], classes=[f"c{j}" for j in range(k)])
+    got, num = scores.annotator_agreement(ann)
+    # from_long sorts items and annotators by name; these names keep the numeric order.
+    assert list(ann.annotators) == [f"a{a}" for a in range(n_annot) if a in set(annots)]
+    present = np.isin(np.arange(n_annot), annots)
+    total, n = total[present], n[present]
     np.testing.assert_array_equal(num, n)
     np.testing.assert_allclose(got, total / n)

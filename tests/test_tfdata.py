@@ -6,7 +6,12 @@ from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
 
-from dqlabels.tfdata import augment, make_dataset, steps_per_epoch  # noqa: E402
+from dqlabels.tfdata import (  # noqa: E402
+    augment,
+    make_evaluation_dataset,
+    make_training_dataset,
+    steps_per_epoch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +35,13 @@ def _collect(dataset):
 
 def test_evaluation_pipeline_keeps_order_and_pixels(images):
     paths, arrays, targets = images
-    x, y = _collect(make_dataset(paths, targets, image_size=40, batch_size=4))
-    assert x.dtype == np.uint8 and x.shape == (10, 40, 40, 3)
-    np.testing.assert_array_equal(x, arrays)       # same size: not resampled
-    np.testing.assert_array_equal(y, targets)
-    small, _ = _collect(make_dataset(paths, targets, image_size=32, batch_size=4))
+    for cache in ("none", "memory"):
+        x, y = _collect(make_evaluation_dataset(paths, targets, image_size=40, batch_size=4,
+                                                cache=cache))
+        assert x.dtype == np.uint8 and x.shape == (10, 40, 40, 3)
+        np.testing.assert_array_equal(x, arrays)       # same size: not resampled
+        np.testing.assert_array_equal(y, targets)
+    small, _ = _collect(make_evaluation_dataset(paths, targets, image_size=32, batch_size=4))
     assert small.shape == (10, 32, 32, 3)
 
 
@@ -53,23 +60,23 @@ def test_augmentation_only_flips_and_rotates():
 
 def test_training_epochs_are_seeded_and_resume_exactly(images):
     paths, _, targets = images
-    full = make_dataset(paths, targets, 40, 4, training=True, seed=3, epochs=3)
+    full = make_training_dataset(paths, targets, 40, 4, seed=3, epochs=3)
     batches = [x.numpy() for x, _ in full]
     assert len(batches) == 3 * steps_per_epoch(10, 4)
-    again = [x.numpy() for x, _ in make_dataset(paths, targets, 40, 4, training=True, seed=3, epochs=3)]
+    again = [x.numpy() for x, _ in make_training_dataset(paths, targets, 40, 4, seed=3, epochs=3)]
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
-    resumed = [x.numpy() for x, _ in make_dataset(paths, targets, 40, 4, training=True, seed=3,
-                                                  epochs=3, initial_epoch=1)]
+    resumed = [x.numpy() for x, _ in make_training_dataset(paths, targets, 40, 4, seed=3,
+                                                           epochs=3, initial_epoch=1)]
     assert all(np.array_equal(a, b) for a, b in zip(batches[3:], resumed))
-    other = [x.numpy() for x, _ in make_dataset(paths, targets, 40, 4, training=True, seed=4, epochs=3)]
+    other = [x.numpy() for x, _ in make_training_dataset(paths, targets, 40, 4, seed=4, epochs=3)]
     assert not all(np.array_equal(a, b) for a, b in zip(batches, other))
 
 
 def test_every_image_once_per_epoch_with_its_target(images):
     paths, arrays, targets = images
     for cache in ("memory", "none"):
-        x, y = _collect(make_dataset(paths, targets, 40, 3, training=True, augment_images=False,
-                                     seed=0, epochs=1, cache=cache))
+        x, y = _collect(make_training_dataset(paths, targets, 40, 3, augment_images=False,
+                                              seed=0, epochs=1, cache=cache))
         order = [int(np.flatnonzero([np.array_equal(img, a) for a in arrays])[0]) for img in x]
         assert sorted(order) == list(range(10))
         np.testing.assert_array_equal(y, targets[order])
@@ -77,9 +84,19 @@ def test_every_image_once_per_epoch_with_its_target(images):
 
 def test_evaluation_padding_for_replicas_has_zero_weight(images):
     paths, arrays, targets = images
-    batches = list(make_dataset(paths, targets, 40, 4, pad_to_multiple=4))
+    batches = list(make_evaluation_dataset(paths, targets, 40, 4, pad_to_multiple=4))
     x = np.concatenate([b[0].numpy() for b in batches])
     w = np.concatenate([b[2].numpy() for b in batches])
     assert x.shape[0] == 12 and w.tolist() == [1.0] * 10 + [0.0, 0.0]
     np.testing.assert_array_equal(x[:10], arrays)
     np.testing.assert_array_equal(x[10:], arrays[[0, 0]])
+
+
+def test_bad_cache_and_targets_are_refused(images):
+    from dqlabels import InputError
+
+    paths, _, targets = images
+    with pytest.raises(InputError, match="Expected cache to be one of auto, memory, none"):
+        make_training_dataset(paths, targets, 40, 4, cache="disk")
+    with pytest.raises(ValueError, match="Expected targets of shape"):
+        make_evaluation_dataset(paths, targets[:3], 40, 4)

@@ -62,20 +62,24 @@ def _flag_names(ctx: click.Context | None) -> dict[str, str]:
 def cli_message(message: str, ctx: click.Context | None = None) -> str:
     """A library message with its parameter names spelled as this command's flags:
     ``Expected image_size >= 32. Received: image_size=16`` becomes ``Expected --image-size >=
-    32. Received: --image-size 16``, and ``pass overwrite=True`` becomes ``pass --overwrite``."""
+    32. Received: --image-size 16``, ``pass overwrite=True`` becomes ``pass --overwrite``, and a
+    parameter name with an underscore (``learning_rate``) becomes its flag wherever it stands.
+    Names the command does not have stay as they are."""
     names = _flag_names(ctx)
     if not names:
         return message
 
     def assignment(match):
-        name, value = match.group(1), match.group(2)
+        name, value = match.group(1), match.group(2).strip("'\"")
         if name not in names:
             return match.group(0)
         return names[name] if value == "True" else f"{names[name]} {value}"
 
     message = re.sub(r"\b([a-z][a-z0-9_]*)=([^\s,;)]+)", assignment, message)
-    return re.sub(r"\b(Expected|expected) ([a-z][a-z0-9_]*)\b",
-                  lambda m: f"{m.group(1)} {names.get(m.group(2), m.group(2))}", message)
+    message = re.sub(r"\b(Expected|expected) ([a-z][a-z0-9_]*)\b",
+                     lambda m: f"{m.group(1)} {names.get(m.group(2), m.group(2))}", message)
+    return re.sub(r"(?<![\w/.-])([a-z][a-z0-9]*_[a-z0-9_]+)(?![\w/.-])",
+                  lambda m: names.get(m.group(1), m.group(1)), message)
 
 
 def handle_errors(command):
@@ -93,7 +97,7 @@ def handle_errors(command):
         except InputError as exc:
             _fail(cli_message(str(exc), click.get_current_context(silent=True)), 2)
         except TrainingFailed as exc:
-            _fail(str(exc), 1)
+            _fail(cli_message(str(exc), click.get_current_context(silent=True)), 1)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except MemoryError:

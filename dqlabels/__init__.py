@@ -34,7 +34,12 @@ from dqlabels.scores import (
     total_variation,
 )
 
-__version__ = "0.1.0"
+try:  # one source of truth: the installed package's metadata (pyproject.toml)
+    from importlib.metadata import PackageNotFoundError, version
+
+    __version__ = version("dqlabels")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Annotations",

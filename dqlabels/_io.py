@@ -67,9 +67,33 @@ def read_csv_column(path: str | os.PathLike, column: str) -> list[str]:
         return [row[column] for row in reader]
 
 
+# ----------------------------------------------------------------------------------------------
+# May I write here? One rule for every output: nothing that exists is replaced unless
+# overwrite=True (and then only what dqlabels writes there), an input is never written over,
+# and the place must really take new entries (a probe, since root passes every os.access).
+
+
+def check_writable_folder(target: str | os.PathLike) -> None:
+    """Raise InputError unless entries can be created at ``target``: the folder itself or, where
+    it is still to be created, its nearest existing ancestor (tried with a probe folder)."""
+    import tempfile
+
+    target = Path(target).absolute()
+    folder = target
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(f"{target}: {str(folder)!r} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".dqlabels-probe-", dir=folder))
+    except OSError as exc:
+        raise InputError(f"{target}: folder {str(folder)!r} is not writable "
+                         f"({exc.strerror})") from None
+
+
 def check_output_file(path: str | os.PathLike, *, overwrite: bool, inputs=()) -> Path:
-    """Check that ``path`` can be written: its folder exists, it is not an input, and it does not
-    exist unless ``overwrite``. Returns it as a Path."""
+    """Check that ``path`` can be written: its folder exists and is writable, it is not one of
+    ``inputs``, and it does not exist unless ``overwrite``. Returns it as a Path."""
     path = Path(path)
     for source in inputs:
         if source is not None and path.exists() and Path(source).exists():
@@ -79,11 +103,32 @@ def check_output_file(path: str | os.PathLike, *, overwrite: bool, inputs=()) ->
         raise InputError(f"{path}: is a directory, expected a file name to write")
     if not path.parent.is_dir():
         raise InputError(f"{path}: folder {str(path.parent)!r} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise InputError(f"{path}: folder {str(path.parent)!r} is not writable")
+    check_writable_folder(path.parent)
     if path.exists() and not overwrite:
-        raise InputError(f"{path}: already exists (pass --overwrite to replace it)")
+        raise InputError(f"{path}: already exists (pass overwrite=True to replace it)")
     return path
+
+
+def check_output_folder(folder: str | os.PathLike, *, overwrite: bool, own_files=None) -> Path:
+    """Check that ``folder`` can be written (created where missing, with its parents).
+
+    ``own_files=None``: the whole folder is ours (a generated dataset), so an existing non-empty
+    folder is refused unless ``overwrite``; otherwise only the named entries would be written
+    (figures), and only those must not exist. Returns it as a Path.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and not overwrite:
+        if own_files is None and any(folder.iterdir()):
+            raise InputError(f"{folder}: folder exists and is not empty (pass overwrite=True to "
+                             f"replace it)")
+        clash = [name for name in (own_files or ()) if (folder / name).exists()]
+        if clash:
+            raise InputError(f"{folder / clash[0]}: already exists (pass overwrite=True to "
+                             f"replace it)")
+    check_writable_folder(folder)
+    return folder
 
 
 def remove_entries(folder: Path, names) -> None:
@@ -110,18 +155,17 @@ def open_output_folder(folder: Path, record: str, own_files, overwrite: bool, wh
 
     folder = Path(folder)
     record_path = folder / record
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder}: exists and is not a folder")
+    check_output_folder(folder, overwrite=True)  # a folder, and writable; the rest below
     if overwrite and folder.exists():
         remove_entries(folder, own_files)
     if record_path.exists():
         try:
             return json.loads(record_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise InputError(f"{record_path}: unreadable; pass --overwrite to start again") from None
+            raise InputError(f"{record_path}: unreadable; pass overwrite=True to start again") from None
     if folder.exists() and any(folder.iterdir()):
         raise InputError(f"{folder}: folder exists and is not a dqlabels {what} (pass "
-                         f"--overwrite to use it anyway)")
+                         f"overwrite=True to use it anyway)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -149,9 +149,12 @@ def read_annotations(
             the line or column.
 
     Example:
-        >>> ann = read_annotations("examples/annotations.csv")  # doctest: +SKIP
-        >>> ann.counts.shape, ann.classes  # doctest: +SKIP
-        ((12, 3), ('cat', 'dog', 'fox'))
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "annotations.csv"
+        >>> _ = path.write_text("item,annotator,label\\nx,u1,cat\\nx,u2,dog\\ny,u1,dog\\n")
+        >>> ann = read_annotations(path)
+        >>> ann.counts.tolist(), ann.classes, ann.num_annotators
+        ([[1, 1], [0, 1]], ('cat', 'dog'), 2)
     """
     if format is not None:
         check_choice("format", format, FORMATS)
@@ -315,7 +318,7 @@ def _from_table(table, source, where, format, classes, duplicates):
         if column.null_count:
             row = int(np.flatnonzero(np.isnan(values))[0])
             raise InputError(f"{where.row(row)}: missing value in column {name!r} (counts and "
-                             f"probs need every cell; an annotator matrix needs --format wide)")
+                             f"probs need every cell; an annotator matrix needs format=wide)")
         columns.append(values)
     matrix = np.column_stack(columns)
     kind = None if format == "counts-or-probs" else format
@@ -562,7 +565,7 @@ def _handle_duplicates(item_codes, annot_codes, num_annotators, policy, row, ite
         raise InputError(
             f"{row(second)}: annotator {annotators[annot_codes[second]]!r} already labelled item "
             f"{items[item_codes[second]]!r} ({row(first).rsplit(': ', 1)[-1]}); pass "
-            f"--duplicates keep or --duplicates last to accept repeats"
+            f"duplicates=keep or duplicates=last to accept repeats"
         )
     # "last": keep the last occurrence of each pair in input order.
     order = np.argsort(keys, kind="stable")

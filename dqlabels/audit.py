@@ -1,21 +1,24 @@
-"""The data-quality audit of an annotation campaign (SPEC §5): report, labels table, plots.
+"""The data-quality audit of an annotation campaign (SPEC §5): report, text, JSON, labels.
 
 Example:
-    >>> from dqlabels import read_annotations, audit  # doctest: +SKIP
-    >>> report = audit.audit_report(read_annotations("annotations.csv"))  # doctest: +SKIP
-    >>> print(audit.format_summary(report))  # doctest: +SKIP
+    >>> from dqlabels import from_long
+    >>> ann = from_long(["a", "a", "b", "b"], ["cat", "dog", "dog", "dog"], ["u1", "u2", "u1", "u2"])
+    >>> report = audit_report(ann)
+    >>> report["num_items"], report["num_ties"], report["num_unanimous"]
+    (2, 1, 1)
+    >>> print(format_summary(report).splitlines()[1])
+      items 2   classes 2   annotations 4   annotators 2
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 
 from dqlabels import scores
-from dqlabels._io import atomic_path
+from dqlabels._io import atomic_path, write_csv_atomic
 from dqlabels.aggregation import DawidSkene, majority_vote, soft_labels
 from dqlabels.annotations import Annotations
 from dqlabels.config import DS_MAX_ITER
@@ -216,13 +219,16 @@ def write_json(report: dict, path) -> None:
 
 
 def write_labels(table, path) -> None:
-    """Write the labels table as CSV atomically."""
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
+    """Write the labels table as CSV atomically (probabilities with 6 significant digits)."""
+    columns = [table[name].tolist() for name in table.columns]
+    formatted = [[f"{v:.6g}" for v in column] if table[name].dtype.kind == "f" else column
+                 for name, column in zip(table.columns, columns)]
+    write_csv_atomic(path, list(table.columns), zip(*formatted))
 
 
 def run_evaluate(
     path,
+    *,
     format=None,
     classes=None,
     duplicates="error",
@@ -242,7 +248,7 @@ def run_evaluate(
     Returns:
         The readable summary.
     """
-    from dqlabels._io import check_output_file
+    from dqlabels._io import check_output_file, check_output_folder
     from dqlabels.annotations import read_annotations
 
     inputs = [path, predictions]
@@ -252,9 +258,11 @@ def run_evaluate(
         check_output_file(labels_path, overwrite=overwrite, inputs=inputs)
     if json_path is not None and labels_path is not None and \
             os.path.abspath(json_path) == os.path.abspath(labels_path):
-        raise InputError(f"{json_path}: --json and --labels name the same file")
+        raise InputError(f"{json_path}: json_path and labels_path name the same file")
     if plots_dir is not None:
-        _check_plots_dir(Path(plots_dir), overwrite)
+        from dqlabels.figures import PLOT_FILES
+
+        check_output_folder(plots_dir, overwrite=overwrite, own_files=PLOT_FILES)
 
     annotations = read_annotations(path, format=format, classes=classes, duplicates=duplicates)
     probs = rows = None
@@ -277,20 +285,3 @@ def run_evaluate(
 
         write_plots(report, annotations, plots_dir)
     return format_summary(report)
-
-
-def _check_plots_dir(directory: Path, overwrite: bool) -> None:
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory}: exists and is not a folder (--plots needs a folder)")
-    parent = directory if directory.exists() else directory.parent
-    if not parent.is_dir():
-        raise InputError(f"{directory}: folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{directory}: folder {str(parent)!r} is not writable")
-    if not overwrite:
-        from dqlabels.figures import PLOT_FILES
-
-        clash = [name for name in PLOT_FILES if (directory / name).exists()]
-        if clash:
-            raise InputError(f"{directory / clash[0]}: already exists (pass --overwrite to "
-                             f"replace it)")

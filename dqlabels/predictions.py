@@ -1,9 +1,14 @@
 """Reading a prediction file and aligning it with the annotated items (``--predictions``).
 
 Example:
-    >>> from dqlabels import read_annotations  # doctest: +SKIP
-    >>> from dqlabels.predictions import read_predictions  # doctest: +SKIP
-    >>> probs, rows = read_predictions("predictions.csv", read_annotations("a.csv"))  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> from dqlabels import from_long
+    >>> ann = from_long(["a", "b"], ["cat", "dog"])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "predictions.csv"
+    >>> _ = path.write_text("item,dog,cat\\nb,0.8,0.2\\na,0.1,0.9\\n")
+    >>> probs, rows = read_predictions(path, ann)
+    >>> probs.tolist(), rows.tolist()
+    ([[0.2, 0.8], [0.9, 0.1]], [1, 0])
 """
 
 from __future__ import annotations

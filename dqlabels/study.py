@@ -217,8 +217,8 @@ def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
         changed = sorted(k for k in set(previous) | set(settings)
                          if previous.get(k) != settings.get(k))
         raise InputError(f"{out_dir}: holds a study made with other settings "
-                         f"({', '.join(changed)} differ); use another --out or pass "
-                         f"--overwrite to start again")
+                         f"({', '.join(changed)} differ); use another out_dir or pass "
+                         f"overwrite=True to start again")
 
 
 def _mean_std(values) -> dict:

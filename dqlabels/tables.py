@@ -115,12 +115,21 @@ def read_csv(path: Path, delimiter: str):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    try:
-        table = pacsv.read_csv(
+    def read(newlines_in_values: bool):
+        return pacsv.read_csv(
             path,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter,
+                                             newlines_in_values=newlines_in_values),
             convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
         )
+
+    try:
+        # Quoted values with line breaks in them (an item id "two\nlines") need pyarrow's
+        # slower serial mode: tried only when the fast mode fails.
+        try:
+            table = read(newlines_in_values=False)
+        except pa.ArrowInvalid:
+            table = read(newlines_in_values=True)
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             raise InputError(f"{path}: the file is empty") from None
@@ -141,20 +150,22 @@ def _find_bad_text_line(path: Path, delimiter: str) -> str | None:
 
     with open(path, "rb") as f:
         raw = f.read()
-    expected = None
     for number, line in enumerate(raw.splitlines(), start=1):
         try:
-            text = line.decode("utf-8")
+            line.decode("utf-8")
         except UnicodeDecodeError as exc:
             return (f"{path}: line {number} is not valid UTF-8 text (byte 0x{line[exc.start]:02x} "
                     f"at column {exc.start + 1}); save the file as UTF-8")
-        if not text.strip():
+    reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""), delimiter=delimiter)
+    expected = None
+    for fields in reader:
+        if not fields or not any(f.strip() for f in fields):
             continue
-        fields = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
         if expected is None:
             expected = len(fields)
         elif len(fields) != expected:
-            return f"{path}: line {number} has {len(fields)} fields where the header has {expected}"
+            return (f"{path}: line {reader.line_num} has {len(fields)} fields where the header "
+                    f"has {expected}")
     return None
 
 

@@ -22,9 +22,15 @@ same graph: each run starts from the weights a fresh build would have and a zero
 and skips Keras' tracing of the training, validation and prediction steps (about a minute per
 run for DenseNet121 on a CPU). The results are bit-identical to a run in a fresh process.
 
-Example:
-    >>> from dqlabels.training import TrainConfig, train  # doctest: +SKIP
-    >>> scores = train("data/synthetic", "runs/soft0", TrainConfig(label_mode="soft"))  # doctest: +SKIP
+Example (the tiny DenseNet, one epoch; the paper's defaults train DenseNet121 for 60):
+    >>> import tempfile
+    >>> from dqlabels.synthetic import generate_dataset
+    >>> folder = tempfile.mkdtemp()
+    >>> data = generate_dataset(folder + "/data", num_images=40, image_size=32)
+    >>> config = TrainConfig(label_mode="soft", model="densenet-tiny", epochs=1, batch_size=8)
+    >>> scores = train(data, folder + "/run", config, verbose=0)
+    >>> sorted(k for k in ("kl", "macro_accuracy", "precise_bn") if k in scores)
+    ['kl', 'macro_accuracy', 'precise_bn']
 """
 
 from __future__ import annotations
@@ -112,7 +118,7 @@ def _prepare_run_dir(out_dir: Path, identity: dict, overwrite: bool) -> str:
         return "new"
     if previous.get("identity") != identity:
         raise InputError(f"{out_dir}: holds a run with other settings or data; use another "
-                         f"--out or pass --overwrite to start again")
+                         f"out_dir or pass overwrite=True to start again")
     if (out_dir / "scores.json").exists():  # written last of the results
         return "done"
     return "resume"
@@ -156,7 +162,7 @@ def load_checkpoint(model, path) -> int:
             optimizer_values = [archive[f"optimizer_{i}"] for i in range(len(optimizer_variables))]
             epochs_done = int(archive["epochs_done"])
     except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable checkpoint ({exc}); pass --overwrite to start "
+        raise InputError(f"{path}: unreadable checkpoint ({exc}); pass overwrite=True to start "
                          f"again") from None
     try:
         model.set_weights(weights)
@@ -164,7 +170,7 @@ def load_checkpoint(model, path) -> int:
             variable.assign(value)
     except ValueError as exc:
         raise InputError(f"{path}: the checkpoint does not fit this model ({exc}); pass "
-                         f"--overwrite to start again") from None
+                         f"overwrite=True to start again") from None
     return epochs_done
 
 
@@ -261,10 +267,7 @@ def _append_history(path: Path, epoch: int, lr: float, logs: dict) -> None:
     row = {"epoch": epoch + 1, "learning_rate": lr}
     row.update({k: float(logs[k]) for k in HISTORY_COLUMNS[2:] if k in logs})
     rows.append(row)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv_atomic(path, HISTORY_COLUMNS, ([r.get(c) for c in HISTORY_COLUMNS] for r in rows))
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -475,7 +478,7 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, c
         epoch, batch = nan_guard.failed_at
         raise TrainingFailed(
             f"the training loss became NaN in epoch {epoch + 1}, batch {batch + 1}; try a lower "
-            f"--learning-rate (the last completed epoch is kept in {out_dir / 'checkpoint'})")
+            f"learning_rate (the last completed epoch is kept in {out_dir / 'checkpoint'})")
     return model, config.epochs - epochs_done
 
 

@@ -146,10 +146,10 @@ def test_cli_generate_and_preview(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
-    (["--num-images", "0"], "--num-images must be at least 1"),
-    (["--num-images", "-5"], "--num-images must be at least 1"),
-    (["--image-size", "31"], "--image-size must be at least 32"),
-    (["--annotators", "-1"], "--annotators must be 0 or more"),
+    (["--num-images", "0"], "Expected --num-images >= 1. Received: --num-images 0"),
+    (["--num-images", "-5"], "Expected --num-images >= 1. Received: --num-images -5"),
+    (["--image-size", "31"], "Expected --image-size >= 32"),
+    (["--annotators", "-1"], "Expected --annotators >= 0. Received: --annotators -1"),
 ])
 def test_cli_refuses_bad_options(tmp_path, args, fragment):
     result = _run(tmp_path / "d", *args)
@@ -282,3 +282,13 @@ def test_check_dataset_reports_the_pixel_estimate(tmp_path):
             f"KL {kl:.4f}") in result.output
     quiet = CliRunner().invoke(main, ["check-dataset", str(inside), "--no-decode"])
     assert quiet.exit_code == 0 and "read back" not in quiet.output
+
+
+def test_library_errors_name_the_parameter(tmp_path):
+    """A Python caller reads its own parameter names; only the CLI speaks of flags."""
+    with pytest.raises(synthetic.InputError, match=r"Expected num_images >= 1\. Received: num_images=0"):
+        generate_dataset(tmp_path / "d", num_images=0)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("mine")
+    with pytest.raises(synthetic.InputError, match=r"pass overwrite=True to replace it"):
+        generate_dataset(tmp_path / "full", num_images=5, image_size=32)

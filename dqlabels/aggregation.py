@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dqlabels._parallel import PARALLEL_CELLS, by_row_blocks, num_workers, pool
+from dqlabels._parallel import BLOCK_CELLS, PARALLEL_CELLS, by_row_blocks, pool
 from dqlabels.annotations import Annotations
 from dqlabels.errors import InputError
 
@@ -150,6 +150,7 @@ class DawidSkene:
     Args:
         max_iter: most EM iterations.
         tol: stop when the log-likelihood improves by less than ``tol`` per annotation.
+        posterior_tol: stop as well when no posterior moves by more than this in an iteration.
         smoothing: pseudo-count added to every confusion-matrix cell and class prior, so that an
             annotator who never gave a label does not get probability 0 for it.
 
@@ -173,10 +174,12 @@ class DawidSkene:
         [0, 1]
     """
 
-    def __init__(self, max_iter: int = 100, tol: float = 1e-6, smoothing: float = 0.01):
+    def __init__(self, max_iter: int = 100, tol: float = 1e-6, smoothing: float = 0.01,
+                 posterior_tol: float = 1e-4):
         self.max_iter = max_iter
         self.tol = tol
         self.smoothing = smoothing
+        self.posterior_tol = posterior_tol
 
     def fit(self, annotations: Annotations) -> DawidSkene:
         """Run EM on annotations that carry annotator ids, starting from the soft labels."""
@@ -191,68 +194,94 @@ class DawidSkene:
 
         num_items, num_classes = annotations.counts.shape
         num_annotators = len(annotations.annotators)
-        size = num_annotators * num_classes
-        # indicator[i, a * K + l] = how often annotator a gave label l to item i. The E-step is
-        # indicator @ log_confusion and the M-step indicator.T @ posteriors: two sparse
-        # products over the annotations per iteration.
+        # indicator[i, a * K + l] = how often annotator a gave label l to item i. The E-step of
+        # a block of items is block @ log_confusion (rows gathered from a table that stays in
+        # cache), the M-step block.T @ posteriors (a CSC product that reads the block's
+        # posteriors in order and adds into the small confusion table). Fused per block, the
+        # block's posteriors never leave the cache between the two, and blocks run on all
+        # cores (scipy and numpy release the GIL).
         columns = annotations.annotator_index.astype(np.int64) * num_classes + \
             annotations.label_index
         indicator = sparse.csr_matrix(
-            (np.ones(columns.size), (annotations.item_index, columns)), shape=(num_items, size))
-        # The M-step sums over items: one transposed slice per core, added up afterwards.
-        workers = num_workers() if num_items * num_classes >= PARALLEL_CELLS else 1
-        edges = np.linspace(0, num_items, workers + 1).astype(int)
-        indicator_t = [(slice(a, b), indicator[a:b].T.tocsr())
-                       for a, b in zip(edges[:-1], edges[1:])]
+            (np.ones(columns.size), (annotations.item_index, columns)),
+            shape=(num_items, num_annotators * num_classes))
+        rows = max(1, BLOCK_CELLS // (4 * num_classes))
+        blocks = []
+        for start in range(0, num_items, rows):
+            block = indicator[start:start + rows]
+            blocks.append((slice(start, start + rows), block, block.T))
+        parallel = num_items * num_classes >= PARALLEL_CELLS and len(blocks) > 1
         num_annotations = columns.size
 
         posteriors = soft_labels(annotations.counts)
+        counts = indicator.T @ posteriors
         previous = -np.inf
         self.converged_ = False
         self.n_iter_ = 0
         while self.n_iter_ < self.max_iter:
             self.n_iter_ += 1
-            priors, log_confusion, _ = self._m_step(posteriors, indicator_t, num_annotators,
-                                                    num_classes)
-            # Normalise in place: on a million items the temporaries cost more than the product.
-            posteriors = indicator @ log_confusion
-            posteriors += np.log(priors)
-            row_max = posteriors.max(axis=1)
-            posteriors -= row_max[:, None]
-            np.exp(posteriors, out=posteriors)
-            evidence = posteriors.sum(axis=1)
-            posteriors /= evidence[:, None]
-            log_likelihood = float(np.log(evidence).sum() + row_max.sum())
-            if log_likelihood - previous < self.tol * max(num_annotations, 1):
+            priors, log_confusion = self._parameters(counts, posteriors, num_annotators)
+            log_priors = np.log(priors)
+
+            def em_step(job, log_confusion=log_confusion, log_priors=log_priors):
+                """E-step of one block (its posteriors replaced in place), then its share of the
+                M-step counts; returns them with the block's log evidence and movement."""
+                where, block, block_t = job
+                updated = block @ log_confusion
+                updated += log_priors
+                updated, log_evidence = _normalise_log(updated)
+                moved = float(np.abs(updated - posteriors[where]).max(initial=0.0))
+                posteriors[where] = updated
+                return block_t @ updated, log_evidence, moved
+
+            parts = list(pool().map(em_step, blocks)) if parallel else [em_step(b) for b in blocks]
+            counts = sum(part[0] for part in parts)
+            log_likelihood = sum(part[1] for part in parts)
+            moved = max(part[2] for part in parts)
+            # Stop when the likelihood stops improving or the posteriors stop moving (on data
+            # without structure the likelihood creeps up for many iterations while no
+            # posterior changes in its fourth decimal).
+            if log_likelihood - previous < self.tol * max(num_annotations, 1) or \
+                    moved < self.posterior_tol:
                 self.converged_ = True
                 break
             previous = log_likelihood
-        priors, log_confusion, confusion_counts = self._m_step(
-            posteriors, indicator_t, num_annotators, num_classes)
+        priors, log_confusion = self._parameters(counts, posteriors, num_annotators)
         self.posteriors_ = posteriors
         self.labels_ = argmax_lowest(posteriors)
         self.class_priors_ = priors
         self.confusion_matrices_ = np.exp(log_confusion).reshape(
             num_annotators, num_classes, num_classes).transpose(0, 2, 1).copy()
-        raw = confusion_counts.reshape(num_annotators, num_classes, num_classes)  # [a, l, k]
+        raw = counts.reshape(num_annotators, num_classes, num_classes)  # [a, l, k]
         given = raw.sum(axis=(1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
             self.annotator_accuracy_ = np.trace(raw, axis1=1, axis2=2) / given
         self.log_likelihood_ = log_likelihood
         return self
 
-    def _m_step(self, posteriors, indicator_t, num_annotators, num_classes):
-        """Priors, log confusion table ``[annotator * K + label, true class]`` and the raw
-        (unsmoothed) expected counts behind it."""
-        if len(indicator_t) == 1:
-            counts = indicator_t[0][1] @ posteriors
-        else:
-            parts = pool().map(lambda part: part[1] @ posteriors[part[0]], indicator_t)
-            counts = sum(parts)
+    def _parameters(self, counts, posteriors, num_annotators):
+        """The M-step's result from the expected counts ``[annotator * K + label, true class]``:
+        class priors and the log confusion table, both smoothed."""
+        num_classes = posteriors.shape[1]
         # Normalise over labels l for each (annotator, true class k).
         per_annotator = (counts + self.smoothing).reshape(num_annotators, num_classes, num_classes)
         totals = per_annotator.sum(axis=1, keepdims=True)
         log_confusion = np.log(per_annotator / totals).reshape(-1, num_classes)
         priors = posteriors.sum(axis=0) + self.smoothing
         priors /= priors.sum()
-        return priors, log_confusion, counts
+        return priors, log_confusion
+
+
+def _normalise_log(log_values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Rows of log-probabilities → probabilities (in place) and the total log evidence.
+
+    The row sums are a product with a ones vector: numpy's axis-1 sum over rows of a few
+    classes costs several times more.
+    """
+    num_classes = log_values.shape[1]
+    row_max = log_values.max(axis=1) if len(log_values) else np.zeros(0)
+    log_values -= row_max[:, None]
+    np.exp(log_values, out=log_values)
+    evidence = log_values @ np.ones(num_classes)
+    log_values /= evidence[:, None]
+    return log_values, float(np.log(evidence).sum() + row_max.sum())

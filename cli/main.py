@@ -166,6 +166,10 @@ def _quiet_tensorflow() -> None:
               help="Write the full report as JSON to this file.")
 @click.option("--labels", "labels_path", type=click.Path(path_type=str), default=None,
               help="Write the hard/soft (and Dawid–Skene) label table as CSV to this file.")
+@click.option("--annotators", "annotators_path", type=click.Path(path_type=str), default=None,
+              help="Write the annotator table as CSV (quality, agreements), least reliable first.")
+@click.option("--html", "html_path", type=click.Path(path_type=str), default=None,
+              help="Write the audit as one self-contained HTML page to share.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=str), default=None,
               help="Write PNG figures into this folder.")
 @click.option("--dawid-skene/--no-dawid-skene", default=True, show_default=True,
@@ -177,8 +181,9 @@ def _quiet_tensorflow() -> None:
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")
 @handle_errors
 def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labels_path,
-             plots_dir, dawid_skene, ds_max_iter, overwrite, quiet):
-    """Audit ANNOTATIONS: hard vs soft labels, ties, ambiguity, agreement, annotators.
+             annotators_path, html_path, plots_dir, dawid_skene, ds_max_iter, overwrite, quiet):
+    """Audit ANNOTATIONS: hard vs soft labels, ties, ambiguity, agreement, annotators
+    (CrowdTruth quality when annotator ids are known).
 
     ANNOTATIONS is a CSV, TSV, Parquet, .npy or DCIC annotations.json file in long, wide,
     counts or probs format. Exit status 0 on success, 2 on bad input.
@@ -188,6 +193,7 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
     summary = run_evaluate(
         annotations, format=fmt, classes=classes, duplicates=duplicates,
         predictions=predictions, json_path=json_path, labels_path=labels_path,
+        annotators_path=annotators_path, html_path=html_path,
         plots_dir=plots_dir, dawid_skene=dawid_skene, ds_max_iter=ds_max_iter,
         overwrite=overwrite,
     )
@@ -206,6 +212,13 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
 @click.option("--annotators", type=int, default=0, show_default=True,
               help="Also write N simulated annotations per image, drawn from its soft label "
                    "(simulated_annotations.csv, long format).")
+@click.option("--annotator-pool", type=int, default=None,
+              help="Draw each image's N annotators from a pool of this many (default: the same "
+                   "N annotators label every image).")
+@click.option("--annotator-noise", default="0,0", show_default=True, metavar="LO,HI",
+              help="Each simulated annotator answers uniformly at random with probability "
+                   "ε ~ U(LO, HI), recorded in annotators.csv (noise; the soft label is "
+                   "ambiguity).")
 @click.option("--placement", type=click.Choice(config.PLACEMENTS), default=config.PLACEMENTS[0],
               show_default=True,
               help="inside: every shape lies inside the frame, so the pixels determine the label; "
@@ -217,8 +230,8 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace OUT_DIR (and the preview file) if they exist.")
 @handle_errors
-def generate(out_dir, num_images, image_size, seed, annotators, placement, preview_path, workers,
-             overwrite):
+def generate(out_dir, num_images, image_size, seed, annotators, annotator_pool, annotator_noise,
+             placement, preview_path, workers, overwrite):
     """Generate the paper's synthetic dataset (coloured circles and ellipses) into OUT_DIR.
 
     40% of the images are pure, 60% interpolate colour, shape or both; annotations.csv holds
@@ -227,9 +240,18 @@ def generate(out_dir, num_images, image_size, seed, annotators, placement, previ
     import time
 
     from dqlabels._io import check_output_file
-    from dqlabels.synthetic import check_generate_options, generate_dataset
+    from dqlabels.errors import InputError
+    from dqlabels.synthetic import SimulatedCrowd, check_generate_options, generate_dataset
 
-    check_generate_options(out_dir, num_images, image_size, annotators, overwrite)
+    try:
+        noise = tuple(float(v) for v in annotator_noise.split(","))
+        if len(noise) != 2:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"Expected annotator_noise as two numbers LO,HI. "
+                         f"Received: annotator_noise={annotator_noise}") from None
+    crowd = SimulatedCrowd(annotators, annotator_pool, noise)
+    check_generate_options(out_dir, num_images, image_size, crowd, overwrite)
     if preview_path is not None:
         Path(preview_path).absolute().parent.mkdir(parents=True, exist_ok=True)
         check_output_file(preview_path, overwrite=overwrite)
@@ -237,7 +259,7 @@ def generate(out_dir, num_images, image_size, seed, annotators, placement, previ
     with click.progressbar(length=max(num_images, 0), label="Generating images",
                            file=sys.stderr, show_pos=True) as bar:
         path = generate_dataset(out_dir, num_images=num_images, image_size=image_size, seed=seed,
-                                annotators=annotators, overwrite=overwrite, workers=workers,
+                                annotators=crowd, overwrite=overwrite, workers=workers,
                                 progress=bar.update, placement=placement)
     click.echo(f"Wrote {num_images:,} images of {image_size}×{image_size} px to {path} "
                f"in {time.perf_counter() - start:.1f} s.")

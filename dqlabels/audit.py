@@ -19,9 +19,10 @@ import numpy as np
 
 from dqlabels import scores
 from dqlabels._io import atomic_path, write_csv_atomic
-from dqlabels.aggregation import DawidSkene, majority_vote, soft_labels
+from dqlabels.aggregation import DawidSkene, argmax_lowest, majority_vote, soft_labels
 from dqlabels.annotations import Annotations
 from dqlabels.config import DS_MAX_ITER
+from dqlabels.crowdtruth import CrowdTruth, item_agreement
 from dqlabels.errors import InputError
 
 NUM_AMBIGUOUS = 10
@@ -32,6 +33,7 @@ def audit_report(
     predictions: np.ndarray | None = None,
     prediction_items: np.ndarray | None = None,
     dawid_skene: DawidSkene | None = None,
+    crowdtruth: CrowdTruth | None = None,
 ) -> dict:
     """Everything the audit knows, as a JSON-ready dict (keys of SPEC §5 and more).
 
@@ -42,6 +44,9 @@ def audit_report(
         prediction_items: row index into ``annotations.items`` of each prediction row.
         dawid_skene: a fitted :class:`~dqlabels.DawidSkene`; its annotator accuracies and the
             items where it disagrees with the majority vote are reported.
+        crowdtruth: fitted :class:`~dqlabels.crowdtruth.CrowdTruth` metrics: item, annotator
+            and class quality and the worker-weighted soft labels. Without them (annotators
+            unknown), the item quality is the unweighted pair agreement.
     """
     counts = annotations.counts
     classes = list(annotations.classes)
@@ -83,6 +88,7 @@ def audit_report(
             for i in order
         ],
     }
+    _add_quality(report, annotations, crowdtruth)
     if annotations.is_distribution:
         # Probabilities carry no annotations: unanimity and agreement mean "one class has all
         # the mass", which the reader should not mistake for annotator agreement.
@@ -99,10 +105,17 @@ def audit_report(
                 {"annotator": str(name), "num_annotations": int(g),
                  "agreement": _finite(float(a)),
                  **({} if dawid_skene is None else
-                    {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))})}
+                    {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))}),
+                 **({} if crowdtruth is None else {
+                     "quality": _finite(float(crowdtruth.annotator_quality_[j])),
+                     "annotator_agreement": _finite(float(
+                         crowdtruth.annotator_annotator_agreement_[j])),
+                     "item_agreement": _finite(float(crowdtruth.annotator_item_agreement_[j]))})}
                 for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
             ],
         }
+        report["annotator_disagreements"] = _disagreements(annotations, vote, crowdtruth,
+                                                           report["annotators"])
     if dawid_skene is not None:
         report["dawid_skene"] = {
             "iterations": int(dawid_skene.n_iter_),
@@ -122,11 +135,99 @@ def _finite(value):
     return None if value is None or not np.isfinite(value) else value
 
 
-def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None):
+NUM_EXAMPLES = 5
+
+
+def _disagreements(annotations: Annotations, vote, crowdtruth, table: dict) -> dict:
+    """The least reliable annotators (lowest CrowdTruth quality, else lowest leave-one-out
+    agreement), each with up to NUM_EXAMPLES items where their label differs from the
+    consensus (the argmax of the worker-weighted soft label, else the majority vote)."""
+    key = "quality" if crowdtruth is not None else "agreement"
+    ranked = sorted((a for a in table["per_annotator"] if a[key] is not None),
+                    key=lambda a: (a[key], a["annotator"]))[:NUM_AMBIGUOUS]
+    consensus = (argmax_lowest(crowdtruth.weighted_soft_labels_) if crowdtruth is not None
+                 else vote.labels)
+    classes = np.asarray(annotations.classes, dtype=object)
+    index = {str(name): j for j, name in enumerate(annotations.annotators)}
+    differs = annotations.label_index != consensus[annotations.item_index]
+    out = {"ranked_by": key, "consensus": "weighted soft label" if crowdtruth is not None
+           else "majority vote", "annotators": []}
+    for entry in ranked:
+        j = index[entry["annotator"]]
+        rows = np.flatnonzero(differs & (annotations.annotator_index == j))
+        out["annotators"].append({
+            "annotator": entry["annotator"], key: entry[key],
+            "num_disagreements": int(rows.size),
+            "examples": [{"item": str(annotations.items[annotations.item_index[r]]),
+                          "label": str(classes[annotations.label_index[r]]),
+                          "consensus": str(classes[consensus[annotations.item_index[r]]])}
+                         for r in rows[:NUM_EXAMPLES]]})
+    return out
+
+
+CROWDTRUTH_DEFINITION = (
+    "CrowdTruth 2.0 (Dumitrache et al., 2018): item quality = quality-weighted share of agreeing "
+    "pairs of an item's annotators; annotator quality = agreement with the other annotators of "
+    "the same items x agreement with the rest of each item's annotations; class quality = "
+    "how often annotators choose a class where another one did; weighted soft label = class "
+    "shares with every annotation weighted by its annotator's quality")
+
+
+def fit_crowdtruth(annotations: Annotations) -> CrowdTruth | None:
+    """The CrowdTruth metrics of ``annotations``, or None where they cannot be had (see
+    :func:`_missing_reason`)."""
+    if _missing_reason(annotations) is not None:
+        return None
+    return CrowdTruth().fit(annotations)
+
+
+def _missing_reason(annotations: Annotations) -> str | None:
+    if annotations.annotator_index is None:
+        return ("annotator ids are unknown: item quality is the unweighted agreement of each "
+                "item's annotations; no annotator or class quality")
+    pairs = annotations.item_index.astype(np.int64) * annotations.num_annotators + \
+        annotations.annotator_index
+    if np.unique(pairs).size != pairs.size:
+        return ("an annotator labelled an item more than once (duplicates kept): the "
+                "CrowdTruth metrics need one annotation per (item, annotator) pair")
+    return None
+
+
+def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth | None) -> None:
+    """Item quality for every item, and with the CrowdTruth metrics the weighted class mass and
+    the class quality (new keys; the SPEC §5 keys stay as they are)."""
+    classes = list(annotations.classes)
+    if crowdtruth is not None:
+        quality = crowdtruth.item_quality_
+        report["class_mass"]["weighted"] = {
+            c: float(v) for c, v in zip(classes, crowdtruth.weighted_soft_labels_.mean(axis=0))}
+        report["class_quality"] = {c: float(v) for c, v in zip(classes, crowdtruth.class_quality_)}
+        report["crowdtruth"] = {"available": True, "rounds": int(crowdtruth.n_iter_),
+                                "converged": bool(crowdtruth.converged_),
+                                "definition": CROWDTRUTH_DEFINITION}
+    else:
+        quality = np.full(annotations.num_items, np.nan) if annotations.is_distribution else \
+            item_agreement(annotations.counts)
+        report["crowdtruth"] = {"available": False, "reason": _missing_reason(annotations)}
+    scored = np.isfinite(quality)
+    report["mean_item_quality"] = _finite(float(quality[scored].mean())) if scored.any() else None
+    lowest = np.flatnonzero(scored)[np.argsort(quality[scored], kind="stable")][:NUM_AMBIGUOUS]
+    report["lowest_item_quality"] = [
+        {"item": str(annotations.items[i]), "quality": float(quality[i]),
+         "annotations": {c: int(v) for c, v in zip(classes, annotations.counts[i]) if v}
+         if not annotations.is_distribution else None}
+        for i in lowest]
+
+
+def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None,
+                 crowdtruth: CrowdTruth | None = None):
     """The hard and soft label table of SPEC §5 as a pandas DataFrame.
 
-    Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class, and with a fitted
-    Dawid–Skene model ``ds_label`` and ``ds_<class>`` per class. Rows follow the sorted items.
+    Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class; with a fitted
+    Dawid–Skene model ``ds_label`` and ``ds_<class>`` per class; then ``item_quality``
+    (CrowdTruth's, or the unweighted pair agreement without annotator ids; empty for an item
+    with one annotation) and, with the CrowdTruth metrics, ``weighted_<class>`` per class (the
+    worker-weighted soft label). Rows follow the sorted items.
     """
     import pandas as pd
 
@@ -140,6 +241,12 @@ def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None
         columns["ds_label"] = classes[dawid_skene.labels_]
         for j, name in enumerate(classes):
             columns[f"ds_{name}"] = dawid_skene.posteriors_[:, j]
+    if crowdtruth is not None:
+        columns["item_quality"] = crowdtruth.item_quality_
+        for j, name in enumerate(classes):
+            columns[f"weighted_{name}"] = crowdtruth.weighted_soft_labels_[:, j]
+    elif not annotations.is_distribution:
+        columns["item_quality"] = item_agreement(annotations.counts)
     return pd.DataFrame(columns)
 
 
@@ -161,10 +268,12 @@ def format_summary(report: dict) -> str:
         add(f"  dropped {report['num_dropped']:,} annotations without a label; "
             f"excluded {report['num_empty_items']:,} items with no annotation")
     add("")
-    add("Class balance (share of items)     hard      soft")
+    mass = report["class_mass"]
+    weighted = "weighted" in mass
+    add("Class balance (share of items)     hard      soft" + ("  weighted" if weighted else ""))
     for c in report["classes"]:
-        add(f"  {c[:30]:<30} {report['class_mass']['hard'][c]:>8.3f}  "
-            f"{report['class_mass']['soft'][c]:>8.3f}")
+        add(f"  {c[:30]:<30} {mass['hard'][c]:>8.3f}  {mass['soft'][c]:>8.3f}"
+            + (f"  {mass['weighted'][c]:>8.3f}" if weighted else ""))
     add("")
     n = report["num_items"]
     add("Agreement")
@@ -191,11 +300,32 @@ def format_summary(report: dict) -> str:
             f"{'' if ds['converged'] else ' (not converged)'}, differs from the majority vote on "
             f"{ds['num_disagree_with_majority']:,} items")
     add("")
+    crowd = report["crowdtruth"]
+    if crowd["available"]:
+        add(f"CrowdTruth quality ({crowd['rounds']} rounds"
+            f"{'' if crowd['converged'] else ', not converged'})")
+        add(f"  mean item quality {_fmt(report['mean_item_quality'])}; class quality: "
+            + ", ".join(f"{c} {v:.3f}" for c, v in report["class_quality"].items()))
+        worst = report["annotator_disagreements"]["annotators"][:5]
+        add("  least reliable annotators (quality, disagreements with the weighted consensus):")
+        for entry in worst:
+            add(f"    {entry['annotator'][:30]:<30} {entry['quality']:.3f}  "
+                f"{entry['num_disagreements']:,}")
+    else:
+        add(f"Item quality (unweighted pair agreement): mean {_fmt(report['mean_item_quality'])}"
+            f" — {crowd['reason']}")
+    add("")
     add("Most ambiguous items (highest entropy)")
     for entry in report["most_ambiguous"][:5]:
         top = sorted(entry["soft"].items(), key=lambda kv: -kv[1])[:3]
         add(f"  {entry['item'][:30]:<30} H={entry['entropy']:.3f}  "
             + "  ".join(f"{c} {v:.2f}" for c, v in top if v > 0))
+    if report["lowest_item_quality"]:
+        add("Lowest item quality")
+        for entry in report["lowest_item_quality"][:5]:
+            votes = entry["annotations"] or {}
+            add(f"  {entry['item'][:30]:<30} {entry['quality']:.3f}  "
+                + "  ".join(f"{c} {v}" for c, v in sorted(votes.items(), key=lambda kv: -kv[1])))
     if "scores" in report:
         s = report["scores"]
         add("")
@@ -218,10 +348,28 @@ def write_json(report: dict, path) -> None:
         tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+ANNOTATOR_COLUMNS = ("annotator", "num_annotations", "quality", "annotator_agreement",
+                     "item_agreement", "agreement", "ds_accuracy")
+
+
+def write_annotators(report: dict, path) -> None:
+    """The annotator table as CSV (columns :data:`ANNOTATOR_COLUMNS`; ``agreement`` is the
+    leave-one-out one), least reliable first: by CrowdTruth quality when known, else by
+    agreement; empty cells where a score is undefined or not computed."""
+    entries = report.get("annotators", {}).get("per_annotator", [])
+    key = "quality" if any("quality" in e for e in entries) else "agreement"
+    ordered = sorted(entries, key=lambda e: (e.get(key) is None, e.get(key) or 0.0,
+                                             e["annotator"]))
+    write_csv_atomic(path, ANNOTATOR_COLUMNS,
+                     ([e.get(column) for column in ANNOTATOR_COLUMNS] for e in ordered))
+
+
 def write_labels(table, path) -> None:
-    """Write the labels table as CSV atomically (probabilities with 6 significant digits)."""
+    """Write the labels table as CSV atomically (probabilities with 6 significant digits; an
+    undefined value, such as the quality of an item with one annotation, as an empty cell)."""
     columns = [table[name].tolist() for name in table.columns]
-    formatted = [[f"{v:.6g}" for v in column] if table[name].dtype.kind == "f" else column
+    formatted = [["" if v != v else f"{v:.6g}" for v in column] if table[name].dtype.kind == "f"
+                 else column
                  for name, column in zip(table.columns, columns)]
     write_csv_atomic(path, list(table.columns), zip(*formatted))
 
@@ -235,6 +383,8 @@ def run_evaluate(
     predictions=None,
     json_path=None,
     labels_path=None,
+    annotators_path=None,
+    html_path=None,
     plots_dir=None,
     dawid_skene=True,
     ds_max_iter=DS_MAX_ITER,
@@ -242,8 +392,11 @@ def run_evaluate(
 ) -> str:
     """``dqlabels evaluate`` as a function: read, audit, write the requested files.
 
-    Every output is checked before any work starts and written only once everything has been
-    computed, each file atomically, so bad input never leaves a partial output behind.
+    Outputs: ``json_path`` (the report), ``labels_path`` (the labels table),
+    ``annotators_path`` (the annotator table), ``html_path`` (the one-file HTML report) and
+    ``plots_dir`` (PNG figures). Every output is checked before any work starts and written only
+    once everything has been computed, each file atomically, so bad input never leaves a partial
+    output behind.
 
     Returns:
         The readable summary.
@@ -252,13 +405,15 @@ def run_evaluate(
     from dqlabels.annotations import read_annotations
 
     inputs = [path, predictions]
-    if json_path is not None:
-        check_output_file(json_path, overwrite=overwrite, inputs=inputs)
-    if labels_path is not None:
-        check_output_file(labels_path, overwrite=overwrite, inputs=inputs)
-    if json_path is not None and labels_path is not None and \
-            os.path.abspath(json_path) == os.path.abspath(labels_path):
-        raise InputError(f"{json_path}: json_path and labels_path name the same file")
+    outputs = {name: target for name, target in (
+        ("json_path", json_path), ("labels_path", labels_path),
+        ("annotators_path", annotators_path), ("html_path", html_path)) if target is not None}
+    seen = {}
+    for name, target in outputs.items():
+        check_output_file(target, overwrite=overwrite, inputs=inputs)
+        other = seen.setdefault(os.path.abspath(target), name)
+        if other != name:
+            raise InputError(f"{target}: {other} and {name} name the same file")
     if plots_dir is not None:
         from dqlabels.figures import PLOT_FILES
 
@@ -273,13 +428,20 @@ def run_evaluate(
     model = None
     if dawid_skene and annotations.annotator_index is not None:
         model = DawidSkene(max_iter=ds_max_iter).fit(annotations)
-    report = audit_report(annotations, probs, rows, model)
-    table = labels_table(annotations, model) if labels_path is not None else None
+    crowd = fit_crowdtruth(annotations)
+    report = audit_report(annotations, probs, rows, model, crowd)
+    table = labels_table(annotations, model, crowd) if labels_path is not None else None
 
     if json_path is not None:
         write_json(report, json_path)
     if table is not None:
         write_labels(table, labels_path)
+    if annotators_path is not None:
+        write_annotators(report, annotators_path)
+    if html_path is not None:
+        from dqlabels.html_report import write_html_report
+
+        write_html_report(html_path, report, annotations, crowd)
     if plots_dir is not None:
         from dqlabels.figures import write_plots
 

@@ -148,13 +148,26 @@ def expected_calibration_error(y, p, num_bins: int = ECE_BINS) -> float:
     equal-width bins of confidence, (0, 1/B], (1/B, 2/B], ..., ((B−1)/B, 1]; ECE is the
     item-weighted mean over bins of |accuracy − mean confidence|.
     """
+    bins = reliability_bins(y, p, num_bins)
+    return float(sum(abs(b["accuracy"] - b["confidence"]) * b["count"] for b in bins if b["count"])
+                 / max(sum(b["count"] for b in bins), 1))
+
+
+def reliability_bins(y, p, num_bins: int = ECE_BINS) -> list[dict]:
+    """The reliability diagram behind :func:`expected_calibration_error`: per equal-width bin of
+    top-class confidence, its range, the number of items, their mean confidence and accuracy
+    (None for an empty bin)."""
     y, p = _pair(y, p)
     confidence = p.max(axis=1)
     correct = (argmax_lowest(y) == argmax_lowest(p)).astype(np.float64)
     bins = np.clip(np.ceil(confidence * num_bins).astype(np.int64) - 1, 0, num_bins - 1)
+    count = np.bincount(bins, minlength=num_bins)
     conf_sum = np.bincount(bins, weights=confidence, minlength=num_bins)
     correct_sum = np.bincount(bins, weights=correct, minlength=num_bins)
-    return float(np.sum(np.abs(correct_sum - conf_sum)) / y.shape[0])
+    return [{"low": b / num_bins, "high": (b + 1) / num_bins, "count": int(count[b]),
+             "confidence": float(conf_sum[b] / count[b]) if count[b] else None,
+             "accuracy": float(correct_sum[b] / count[b]) if count[b] else None}
+            for b in range(num_bins)]
 
 
 def prediction_scores(y, p) -> dict:
@@ -168,6 +181,7 @@ def prediction_scores(y, p) -> dict:
         "macro_f1": macro_f1(y, p),
         "ece": expected_calibration_error(y, p),
         "ece_bins": ECE_BINS,
+        "reliability": reliability_bins(y, p),
         "js": js_divergence(y, p),
         "total_variation": total_variation(y, p),
         "brier": brier_score(y, p),

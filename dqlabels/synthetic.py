@@ -382,14 +382,66 @@ def _workers(workers, num_chunks) -> int:
     return max(1, min(workers or num_workers(), num_chunks))
 
 
-def simulate_annotations(soft: np.ndarray, num_annotators: int, seed: int) -> np.ndarray:
-    """Draw ``num_annotators`` labels per image from its soft label: (num_images × N) class
-    indices. Uses its own random stream, so the images do not change with N."""
-    rng = np.random.default_rng([seed, 1])
+@dataclass(frozen=True)
+class SimulatedCrowd:
+    """Who annotates the generated images (``generate_dataset(..., annotators=SimulatedCrowd(...))``).
+
+    Attributes:
+        per_image: annotations per image (0: none).
+        pool: number of annotators; each image gets ``per_image`` distinct ones drawn at random.
+            ``None``: exactly ``per_image`` annotators who each label every image.
+        noise: ``(low, high)``: annotator j answers uniformly at random with probability
+            ε_j ~ U(low, high) (noise), else draws from the image's soft label (ambiguity).
+    """
+
+    per_image: int = 0
+    pool: int | None = None
+    noise: tuple[float, float] = (0.0, 0.0)
+
+    def check(self) -> None:
+        if self.per_image < 0:
+            raise InputError(f"Expected annotators >= 0. Received: annotators={self.per_image}")
+        if self.pool is not None and self.pool < max(self.per_image, 1):
+            raise InputError(f"Expected annotator_pool >= {self.per_image} (the annotations per "
+                             f"image). Received: annotator_pool={self.pool}")
+        low, high = self.noise
+        if not 0.0 <= low <= high <= 1.0:
+            raise InputError(f"Expected annotator_noise LO,HI with 0 <= LO <= HI <= 1. "
+                             f"Received: annotator_noise={low},{high}")
+
+    @property
+    def simple(self) -> bool:
+        """Version 1's crowd: the same noise-free annotators on every image."""
+        return self.pool is None and self.noise == (0.0, 0.0)
+
+
+def simulate_annotations(soft: np.ndarray, crowd: SimulatedCrowd, seed: int):
+    """Simulated annotations of every image.
+
+    Returns:
+        ``(labels, annotators, noise)``: ``(num_images × per_image)`` class indices and annotator
+        indices, and each annotator's rate ε of answering at random. Uses random streams of its
+        own, so the images do not change with the crowd; the noise-free crowd without a pool
+        draws exactly as generator version 1 did.
+    """
+    n, k = soft.shape
+    per_image = crowd.per_image
     cumulative = np.cumsum(soft, axis=1)
     cumulative[:, -1] = 1.0
-    draws = rng.random((soft.shape[0], num_annotators))
-    return (draws[:, :, None] > cumulative[:, None, :]).sum(axis=2)
+    if crowd.simple:
+        draws = np.random.default_rng([seed, 1]).random((n, per_image))
+        labels = (draws[:, :, None] > cumulative[:, None, :]).sum(axis=2)
+        return labels, np.broadcast_to(np.arange(per_image), (n, per_image)), np.zeros(per_image)
+    rng = np.random.default_rng([seed, 2])
+    pool = crowd.pool or per_image
+    noise = rng.uniform(*crowd.noise, pool)
+    # per_image distinct annotators per image: the smallest of `pool` random keys
+    annotators = np.argsort(rng.random((n, pool)), axis=1, kind="stable")[:, :per_image]
+    draws = rng.random((n, per_image))
+    labels = (draws[:, :, None] > cumulative[:, None, :]).sum(axis=2)
+    guessing = rng.random((n, per_image)) < noise[annotators]
+    labels = np.where(guessing, rng.integers(0, k, (n, per_image)), labels)
+    return labels, annotators, noise
 
 
 def generate_dataset(
@@ -397,7 +449,8 @@ def generate_dataset(
     num_images: int = GENERATE_NUM_IMAGES,
     image_size: int = GENERATE_IMAGE_SIZE,
     seed: int = 0,
-    annotators: int = 0,
+    annotators: int | SimulatedCrowd = 0,
+    *,
     overwrite: bool = False,
     workers: int | None = None,
     progress=None,
@@ -407,15 +460,16 @@ def generate_dataset(
 
     Writes ``images/NNNNN.png``, ``annotations.csv`` (exact soft labels, probs format),
     ``metadata.csv`` (the generator parameters of each image), ``dataset.json`` and, with
-    ``annotators > 0``, ``simulated_annotations.csv`` (long format, one row per simulated
-    annotation). Everything is written into a temporary folder beside ``out_dir`` and renamed
+    simulated annotators, ``simulated_annotations.csv`` (long format, one row per simulated
+    annotation) and ``annotators.csv`` (each annotator's noise rate). Everything is written into a temporary folder beside ``out_dir`` and renamed
     at the end, so an interrupted run leaves no half-written dataset.
 
     Args:
         out_dir: the folder to create (missing parent folders are created too); refused when
             it exists and is not empty, unless ``overwrite``.
         num_images, image_size, seed: what to make (image_size ≥ 32).
-        annotators: simulated annotations per image (0: none).
+        annotators: simulated annotations per image (0: none), or a :class:`SimulatedCrowd`
+            (a pool of annotators, each with its own rate of random answers).
         placement: ``"inside"`` (every shape inside the frame, the default) or ``"free"``
             (shapes may be cut by the frame, as generator version 1 made them).
         workers: processes for rendering and PNG encoding (default: all cores).
@@ -425,7 +479,8 @@ def generate_dataset(
         The dataset folder.
     """
     out_dir = Path(out_dir)
-    check_generate_options(out_dir, num_images, image_size, annotators, overwrite)
+    crowd = annotators if isinstance(annotators, SimulatedCrowd) else SimulatedCrowd(annotators)
+    check_generate_options(out_dir, num_images, image_size, crowd, overwrite)
     check_placement(placement)
     params = sample_parameters(num_images, seed, placement)
     soft = soft_labels_of(params)
@@ -441,7 +496,7 @@ def generate_dataset(
     try:
         (tmp / "images").mkdir()
         write_images(params, image_size, tmp, names, workers, progress,
-                     meanwhile=lambda: _write_tables(tmp, names, params, soft, annotators, seed))
+                     meanwhile=lambda: _write_tables(tmp, names, params, soft, crowd, seed))
         info = {
             "name": "dqlabels-synthetic",
             "description": "Coloured circles and ellipses with colour and shape interpolations "
@@ -453,8 +508,11 @@ def generate_dataset(
             "image_size": image_size,
             "annotations": "annotations.csv",
             "annotations_format": "probs",
-            "simulated_annotations": "simulated_annotations.csv" if annotators else None,
-            "num_simulated_annotators": annotators,
+            "simulated_annotations": "simulated_annotations.csv" if crowd.per_image else None,
+            "num_simulated_annotators": crowd.per_image,
+            "simulated_crowd": None if not crowd.per_image else {
+                "per_image": crowd.per_image, "pool": crowd.pool or crowd.per_image,
+                "noise_range": list(crowd.noise), "annotators": "annotators.csv"},
             "generator": {
                 "name": "dqlabels.synthetic",
                 "version": GENERATOR_VERSION,
@@ -483,13 +541,13 @@ def generate_dataset(
 def check_generate_options(out_dir, num_images, image_size, annotators=0, overwrite=False) -> None:
     """Raise InputError for options :func:`generate_dataset` would refuse (before any work)."""
     out_dir = Path(out_dir)
+    crowd = annotators if isinstance(annotators, SimulatedCrowd) else SimulatedCrowd(annotators)
     if num_images < 1:
         raise InputError(f"Expected num_images >= 1. Received: num_images={num_images}")
     if image_size < MIN_IMAGE_SIZE:
         raise InputError(f"Expected image_size >= {MIN_IMAGE_SIZE} (the networks' minimum "
                          f"input). Received: image_size={image_size}")
-    if annotators < 0:
-        raise InputError(f"Expected annotators >= 0. Received: annotators={annotators}")
+    crowd.check()
     check_output_folder(out_dir, overwrite=overwrite)
 
 
@@ -500,7 +558,8 @@ def _write_csv(path: Path, header: list[str], columns: list) -> None:
     write_csv_atomic(path, header, zip(*values))
 
 
-def _write_tables(root: Path, names, params: Parameters, soft, annotators, seed) -> None:
+def _write_tables(root: Path, names, params: Parameters, soft, crowd: SimulatedCrowd,
+                  seed) -> None:
     _write_csv(root / "annotations.csv", ["item", *CLASSES], [names, *soft.T])
     kinds = np.asarray(KINDS, dtype=object)
     colours = np.asarray(COLOURS, dtype=object)
@@ -510,11 +569,12 @@ def _write_tables(root: Path, names, params: Parameters, soft, annotators, seed)
                [names, kinds[params.kind], colours[params.colour_a], colours[params.colour_b],
                 params.t, params.s, params.axis_ratio, params.centre_x, params.centre_y,
                 params.radius, params.cos, params.sin])
-    if annotators:
-        labels = simulate_annotations(soft, annotators, seed)
-        width = len(str(annotators))
-        annotator_ids = [f"sim{a:0{width}d}" for a in range(annotators)]
+    if crowd.per_image:
+        labels, annotators, noise = simulate_annotations(soft, crowd, seed)
+        width = len(str(noise.size - 1))
+        annotator_ids = np.asarray([f"sim{a:0{width}d}" for a in range(noise.size)], dtype=object)
         _write_csv(root / "simulated_annotations.csv", ["item", "annotator", "label"],
-                   [np.repeat(np.asarray(names, dtype=object), annotators),
-                    annotator_ids * len(names),
+                   [np.repeat(np.asarray(names, dtype=object), crowd.per_image),
+                    annotator_ids[annotators.reshape(-1)],
                     np.asarray(CLASSES, dtype=object)[labels.reshape(-1)]])
+        _write_csv(root / "annotators.csv", ["annotator", "noise"], [annotator_ids, noise])

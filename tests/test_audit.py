@@ -48,7 +48,11 @@ def test_labels_table(tmp_path):
     _run("--labels", tmp_path / "labels.csv")
     table = pd.read_csv(tmp_path / "labels.csv")
     assert list(table.columns) == ["item", "hard_label", "tied", "soft_cat", "soft_dog",
-                                   "soft_fox", "ds_label", "ds_cat", "ds_dog", "ds_fox"]
+                                   "soft_fox", "ds_label", "ds_cat", "ds_dog", "ds_fox",
+                                   "item_quality", "weighted_cat", "weighted_dog", "weighted_fox"]
+    assert table["item_quality"].between(0, 1).all()
+    weighted = table[["weighted_cat", "weighted_dog", "weighted_fox"]].sum(axis=1)
+    assert weighted.to_numpy() == pytest.approx(1.0, abs=1e-5)
     assert list(table["item"]) == [f"img{i:02d}" for i in range(1, 13)]
     row = table.set_index("item").loc["img04"]
     assert row["hard_label"] == "dog" and bool(row["tied"]) is True
@@ -109,3 +113,48 @@ def test_help_lists_options_with_defaults():
     for option in ("--format", "--classes", "--duplicates", "--predictions", "--json", "--labels",
                    "--plots", "default: error"):
         assert option in result.output
+
+
+def test_noisy_simulated_campaign_end_to_end(tmp_path):
+    """Issue 11's done-when: evaluate a noisy simulated campaign with --html and --labels; the
+    annotator table ranks the annotators by their true reliability (1 − ε)."""
+    from scipy.stats import spearmanr
+
+    generated = CliRunner().invoke(main, [
+        "generate", str(tmp_path / "crowd"), "--num-images", "1500", "--image-size", "32",
+        "--annotators", "10", "--annotator-pool", "50", "--annotator-noise", "0,0.4"])
+    assert generated.exit_code == 0, generated.stderr
+    result = CliRunner().invoke(main, [
+        "evaluate", str(tmp_path / "crowd" / "simulated_annotations.csv"), "--html",
+        str(tmp_path / "report.html"), "--labels", str(tmp_path / "labels.csv"), "--annotators",
+        str(tmp_path / "annotators.csv"), "--json", str(tmp_path / "report.json")])
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(tmp_path / "annotators.csv")
+    truth = pd.read_csv(tmp_path / "crowd" / "annotators.csv").set_index("annotator")["noise"]
+    assert list(table.columns[:3]) == ["annotator", "num_annotations", "quality"]
+    assert table["quality"].is_monotonic_increasing          # least reliable first
+    assert spearmanr(table["quality"], 1 - truth.loc[table["annotator"]]).statistic >= 0.9
+    report = json.loads((tmp_path / "report.json").read_text())
+    worst = report["annotator_disagreements"]["annotators"][0]
+    assert worst["annotator"] == table["annotator"][0]
+    assert f"{worst['annotator']}" in result.output.split("least reliable annotators")[1]
+    assert set(report["class_quality"]) == set(report["classes"])
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert {"item_quality", "weighted_blue_circle"} <= set(labels.columns)
+
+
+def test_without_annotator_ids_item_quality_only(tmp_path):
+    counts = tmp_path / "counts.csv"
+    counts.write_text("item,cat,dog\na,3,1\nb,2,2\nc,4,0\n")
+    result = CliRunner().invoke(main, ["evaluate", str(counts), "--json", str(tmp_path / "r.json"),
+                                       "--labels", str(tmp_path / "l.csv")])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["crowdtruth"]["available"] is False
+    assert "annotator ids are unknown" in report["crowdtruth"]["reason"]
+    assert "annotator ids are unknown" in result.output
+    quality = pd.read_csv(tmp_path / "l.csv").set_index("item")["item_quality"]
+    # pairs agreeing / all pairs: a 3·2/(4·3) = 0.5, b (2+2)/12, c 1
+    assert quality.to_dict() == pytest.approx({"a": 0.5, "b": 4 / 12, "c": 1.0})
+    assert "class_quality" not in report and "annotator_disagreements" not in report

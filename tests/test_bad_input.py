@@ -59,7 +59,8 @@ PREDICTION_CASES = [
 
 def _outputs(tmp_path):
     return ["--json", str(tmp_path / "out.json"), "--labels", str(tmp_path / "labels.csv"),
-            "--plots", str(tmp_path / "plots")]
+            "--annotators", str(tmp_path / "annotators.csv"), "--html",
+            str(tmp_path / "report.html"), "--plots", str(tmp_path / "plots")]
 
 
 def _check(result, tmp_path, fragment, named):
@@ -70,9 +71,8 @@ def _check(result, tmp_path, fragment, named):
     assert fragment in lines[0]
     assert named in lines[0]
     assert "Traceback" not in result.output + result.stderr
-    assert not (tmp_path / "out.json").exists()
-    assert not (tmp_path / "labels.csv").exists()
-    assert not (tmp_path / "plots").exists()
+    for name in ("out.json", "labels.csv", "annotators.csv", "report.html", "plots"):
+        assert not (tmp_path / name).exists(), name
 
 
 def test_corpus_is_big_enough():

@@ -1,0 +1,93 @@
+"""CrowdTruth 2.0 metrics: the reference implementation's numbers, values worked by hand, and
+what they are for (telling noisy annotators from ambiguous items) on simulated campaigns."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from dqlabels import InputError, from_long, read_annotations
+from dqlabels.crowdtruth import CrowdTruth, item_agreement
+from dqlabels.synthetic import SimulatedCrowd, generate_dataset
+
+FIXTURES = Path(__file__).parent / "fixtures" / "crowdtruth"
+SMALL = (["u1", "u1", "u1", "u2", "u2", "u2", "u3", "u3", "u3"],
+         ["cat", "cat", "dog", "dog", "dog", "dog", "cat", "dog", "fox"],
+         ["w1", "w2", "w3", "w1", "w2", "w3", "w1", "w2", "w3"])
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in FIXTURES.glob("campaign*.csv")))
+def test_matches_the_reference_implementation(name):
+    """Fixtures: random campaigns scored by the `crowdtruth` package 2.1 (made by
+    benchmarks/crowdtruth_oracle.py in an environment of its own)."""
+    ref = json.loads((FIXTURES / f"{name}.reference.json").read_text())
+    ann = read_annotations(FIXTURES / f"{name}.csv")
+    ct = CrowdTruth().fit(ann)
+    items, workers, classes = list(ann.items), list(ann.annotators), list(ann.classes)
+    for attribute, key, ids in (("item_quality_", "uqs", items),
+                                ("annotator_quality_", "wqs", workers),
+                                ("annotator_annotator_agreement_", "wwa", workers),
+                                ("annotator_item_agreement_", "wsa", workers),
+                                ("class_quality_", "aqs", classes)):
+        values = getattr(ct, attribute)
+        for name_, expected in ref[key].items():
+            assert values[ids.index(name_)] == pytest.approx(expected, abs=1e-9), (key, name_)
+    for item, scores in ref["uas"].items():
+        for label, expected in scores.items():
+            got = ct.weighted_soft_labels_[items.index(item), classes.index(label)]
+            assert got == pytest.approx(expected, abs=1e-9)
+    # The reference leaves out items with a single annotation: undefined here.
+    single = ann.counts.sum(axis=1) == 1
+    assert np.isnan(ct.item_quality_[single]).all() and not set(ann.items[single]) & set(ref["uqs"])
+
+
+def test_first_round_by_hand():
+    """Round 1 (every quality 1): u1 has 1 agreeing pair of 3, u2 3 of 3, u3 none. Class 'cat':
+    ordered pairs (i, j) where j chose cat on a shared item: (w2, w1) 1 of 2, (w3, w1) 0 of 2,
+    (w1, w2) 1 of 1, (w3, w2) 0 of 1, so 1.5 / 4. Nobody agrees on 'fox': the floor 1e-8."""
+    ct = CrowdTruth(max_iter=1).fit(from_long(*SMALL))
+    np.testing.assert_allclose(ct.item_quality_, [1 / 3, 1.0, 0.0])
+    assert ct.class_quality_[0] == pytest.approx(0.375)
+    assert ct.class_quality_[2] == pytest.approx(1e-8)
+    # Annotator w3 agrees with nobody on u1 and u3: the lowest quality.
+    assert np.argmin(ct.annotator_quality_) == 2
+
+
+def test_item_agreement_without_annotator_ids():
+    np.testing.assert_allclose(item_agreement([[2, 1, 0], [3, 0, 0], [0, 2, 2]]),
+                               [1 / 3, 1.0, 1 / 3])
+    assert np.isnan(item_agreement([[1, 0]])[0])
+
+
+def test_refusals():
+    with pytest.raises(InputError, match="need annotator ids"):
+        CrowdTruth().fit(from_long(["a", "a"], ["x", "y"]))
+    repeated = from_long(["a", "a", "a"], ["x", "y", "x"], ["w1", "w1", "w2"], duplicates="keep")
+    with pytest.raises(InputError, match="one annotation per \\(item, annotator\\) pair"):
+        CrowdTruth().fit(repeated)
+
+
+def _campaign(tmp_path, noise):
+    folder = generate_dataset(tmp_path / f"crowd{noise[1]}", num_images=1500, image_size=32,
+                              seed=4, annotators=SimulatedCrowd(10, pool=50, noise=noise))
+    ann = read_annotations(folder / "simulated_annotations.csv")
+    eps = pd.read_csv(folder / "annotators.csv").set_index("annotator")["noise"]
+    meta = pd.read_csv(folder / "metadata.csv").set_index("item").loc[list(ann.items)]
+    return ann, eps.loc[list(ann.annotators)].to_numpy(), meta, CrowdTruth().fit(ann)
+
+
+def test_noisy_annotators_are_found_and_ambiguous_items_are_told_apart(tmp_path):
+    """Issue 11's campaign: 10 annotators per image from a pool of 50, each answering at
+    random with its own rate ε ~ U(0, 0.4)."""
+    ann, eps, meta, ct = _campaign(tmp_path, (0.0, 0.4))
+    assert spearmanr(ct.annotator_quality_, 1 - eps).statistic >= 0.9
+    pure = (meta["kind"] == "pure").to_numpy()
+    assert ct.item_quality_[pure].mean() > ct.item_quality_[~pure].mean() + 0.1
+    # Without noise nobody stands out: the spread of quality is sampling noise only.
+    _, _, _, clean = _campaign(tmp_path, (0.0, 0.0))
+    spread = clean.annotator_quality_.std() / clean.annotator_quality_.mean()
+    noisy_spread = ct.annotator_quality_.std() / ct.annotator_quality_.mean()
+    assert spread < 0.06 and noisy_spread > 3 * spread

@@ -347,7 +347,7 @@ def _train_options(preset: bool = False):
     options = [
         option("--model", default_name="model", type=click.Choice(config.MODELS),
                help="Backbone: Keras Applications DenseNet121 or ResNet50V2, or densenet-tiny "
-                    "(one layer per dense block, for smoke runs)."),
+                    "(DenseNet with one layer per dense block: the quick study's network)."),
         option("--weights", default_name="weights",
                help="none, imagenet (Keras' download or cache) or a .keras/.weights.h5 file."),
         option("--image-size", default_name="image_size", type=int,

@@ -34,7 +34,8 @@ GENERATE_IMAGE_SIZE = 64
 SPLIT_KINDS = ("random", "dcic")
 
 # Training (SPEC §9).
-MODELS = ("densenet121", "resnet50v2", "densenet-tiny")  # densenet-tiny: tests and smoke runs
+# densenet-tiny: DenseNet with one layer per dense block (the quick study's network, and tests')
+MODELS = ("densenet121", "resnet50v2", "densenet-tiny")
 MIN_IMAGE_SIZE = 32  # at 32 px the last feature map of both networks is 1×1
 LABEL_MODES = ("soft", "hard")
 SCHEDULES = ("cosine", "cosine-restarts")

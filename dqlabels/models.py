@@ -12,7 +12,9 @@ Backbones (:data:`dqlabels.config.MODELS`):
   cache, ``$KERAS_HOME/models`` or ``~/.keras/models``);
 - ``densenet-tiny``: the DenseNet of Keras Applications (same stem, dense and transition
   blocks, growth rate 32) with one layer per dense block instead of 6, 12, 24 and 16: 0.2M
-  parameters instead of 7M, for tests and smoke runs;
+  parameters instead of 7M, about a third of the time per step at 32 px; the quick study's
+  network (DenseNet121 from scratch does not learn shape in the steps a 2-core CPU allows in
+  15 minutes), tests and smoke runs;
 - or any Keras model passed as ``model`` (images in, a 4-D feature map out).
 
 Example:

@@ -55,7 +55,7 @@ from dqlabels.models import FEATURE_LAYER, batchnorm_layers, build_model
 from dqlabels.scores import cross_entropy, kl_divergence, prediction_scores
 from dqlabels.tfdata import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 
-__all__ = ["EpochTimer", "TrainConfig", "TrainingFailed", "compile_model", "extract_features",
+__all__ = ["Deadline", "EpochTimer", "TrainConfig", "TrainingFailed", "compile_model", "extract_features",
            "learning_rate_schedule", "predict", "predict_with_features",
            "recompute_batchnorm_statistics", "targets_for", "train"]
 
@@ -219,6 +219,26 @@ class EpochCheckpoint(keras.callbacks.Callback):
         _append_history(self.out_dir / "history.csv", epoch, float(self.schedule(step)),
                         logs or {})
         save_checkpoint(self.model, self.out_dir / CHECKPOINT, epoch + 1)
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch that ends after ``time.time() >= at``, or
+    before an epoch that would not finish by then (judged by the slowest epoch so far)."""
+
+    def __init__(self, at: float):
+        super().__init__()
+        self.at = at
+        self.longest = 0.0
+        self.stopped_at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.began = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.longest = max(self.longest, time.time() - self.began)
+        if time.time() + self.longest > self.at:
+            self.stopped_at = epoch + 1
+            self.model.stop_training = True
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -425,12 +445,25 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
 
     started = time.time()
     model, epochs_trained = _fit(dataset, split, out_dir, config, verbose, devices, callbacks)
-    _finish(dataset, split, out_dir, model, config)
+    completed = _epochs_done(out_dir)
+    _finish(dataset, split, out_dir, model, config, completed)
     scores = json.loads((out_dir / "scores.json").read_text(encoding="utf-8"))
-    _write_config(out_dir, config, identity, "complete",
+    # A callback may stop training early (the GPU check's deadline): the run keeps its outputs
+    # and says so.
+    _write_config(out_dir, config, identity,
+                  "complete" if completed >= config.epochs else "stopped early",
                   seconds_last_session=round(time.time() - started, 1),
-                  epochs_trained_last_session=epochs_trained)
+                  epochs_trained_last_session=epochs_trained, epochs_completed=completed)
     return scores
+
+
+def _epochs_done(out_dir: Path) -> int:
+    """Epochs completed so far, from the checkpoint (or the history of a finished run)."""
+    checkpoint = out_dir / CHECKPOINT
+    if checkpoint.exists():
+        with np.load(checkpoint, allow_pickle=False) as archive:
+            return int(archive["epochs_done"])
+    return len(_read_history(out_dir / "history.csv"))
 
 
 def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, callbacks=()):
@@ -471,15 +504,15 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, c
     run_callbacks = [nan_guard, EpochCheckpoint(out_dir, schedule, nan_guard), *callbacks]
     if config.tensorboard:
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")))
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=epochs_done,
-              steps_per_epoch=steps, callbacks=run_callbacks, verbose=verbose,
-              shuffle=False)  # the dataset is shuffled already (per epoch, seeded)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                        initial_epoch=epochs_done, steps_per_epoch=steps, callbacks=run_callbacks,
+                        verbose=verbose, shuffle=False)  # shuffled already (per epoch, seeded)
     if nan_guard.failed_at is not None:
         epoch, batch = nan_guard.failed_at
         raise TrainingFailed(
             f"the training loss became NaN in epoch {epoch + 1}, batch {batch + 1}; try a lower "
             f"learning_rate (the last completed epoch is kept in {out_dir / 'checkpoint'})")
-    return model, config.epochs - epochs_done
+    return model, len(history.epoch)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -559,7 +592,8 @@ def _precise_bn(dataset, split, model, config: TrainConfig) -> dict:
 # Outputs
 
 
-def _finish(dataset, split, out_dir: Path, model, config: TrainConfig) -> None:
+def _finish(dataset, split, out_dir: Path, model, config: TrainConfig,
+            epochs_completed: int | None = None) -> None:
     """Precise BatchNorm statistics, then test-split predictions, GAP features, the final model
     and the scores."""
     precise = _precise_bn(dataset, split, model, config) if config.precise_bn else None
@@ -582,7 +616,9 @@ def _finish(dataset, split, out_dir: Path, model, config: TrainConfig) -> None:
         model.save(tmp)
     scores = prediction_scores(soft[test_rows], predictions)
     scores.update({"num_test_items": int(test_rows.size), "label_mode": config.label_mode,
-                   "split": config.split, "precise_bn": precise})
+                   "split": config.split, "precise_bn": precise,
+                   "epochs_completed": config.epochs if epochs_completed is None
+                   else epochs_completed})
     write_text_atomic(out_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
 

@@ -1,4 +1,5 @@
-"""The study: colour mapping, t-SNE, and a tiny end-to-end reproduction (slow)."""
+"""The study: colour mapping, t-SNE, a tiny end-to-end reproduction, and the MiceBone code
+path (slow: ResNet50V2)."""
 
 import json
 import math
@@ -57,8 +58,8 @@ def test_tsne_on_small_random_features():
         embed(features[:3])
 
 
-@pytest.mark.slow
 def test_tiny_study_end_to_end(tmp_path):
+    """The quick preset's network (densenet-tiny) on 48 images, two splits, one epoch."""
     from dqlabels.synthetic import generate_dataset
 
     data = generate_dataset(tmp_path / "data", num_images=48, image_size=32, seed=5)
@@ -68,6 +69,8 @@ def test_tiny_study_end_to_end(tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + result.stderr
     assert "[run 4/4] soft labels, split 1" in result.stderr
+    assert result.stderr.count("left in the study") == 4  # after each run's first epoch
+    assert "image limit (pixel-moment estimate)" in result.output
     for name in ("study.json", "results.md", "results.csv", "results.json", "tsne.png", "tsne.csv"):
         assert (out / name).exists(), name
     results = json.loads((out / "results.json").read_text())
@@ -83,6 +86,24 @@ def test_tiny_study_end_to_end(tmp_path):
     table = pd.read_csv(out / "results.csv")
     assert len(table[table.kind == "run"]) == 4
     assert table[(table.kind == "paper Synthetic") & (table["mode"] == "soft")]["kl"].item() == 0.0394
+    # The image limit: the pixel-moment estimate on each split's test images, scored like the
+    # networks, recomputed here from the split files and the PNGs.
+    from dqlabels.scores import kl_divergence, macro_accuracy
+    from dqlabels.synthetic import estimate_soft_labels_from_files
+
+    soft = pd.read_csv(data / "annotations.csv").set_index("item")
+    for k in (0, 1):
+        split = pd.read_csv(out / "runs" / f"soft-split{k}" / "split.csv")
+        items = split.loc[split["split"] == "test", "item"].tolist()
+        truth = soft.loc[items].to_numpy()
+        estimate = estimate_soft_labels_from_files([data / item for item in items])
+        limit = results["image_limit"]["splits"][str(k)]
+        assert limit["macro_accuracy"] == pytest.approx(macro_accuracy(truth, estimate))
+        assert limit["kl"] == pytest.approx(kl_divergence(truth, estimate))
+        row = table[(table.kind == "image limit") & (table["split"] == k)]
+        assert row["kl"].item() == pytest.approx(limit["kl"])
+    assert results["image_limit"]["kl"]["mean"] == pytest.approx(
+        np.mean([results["image_limit"]["splits"][k]["kl"] for k in ("0", "1")]))
     coordinates = pd.read_csv(out / "tsne.csv")
     assert set(coordinates["mode"]) == {"hard", "soft"}
     assert (out / "tsne.png").read_bytes()[:4] == b"\x89PNG"
@@ -121,6 +142,7 @@ def test_study_on_a_dcic_layout_dataset(tmp_path):
         "--epochs", "1", "--batch-size", "8", "--tsne-max-iter", "250"])
     assert result.exit_code == 0, result.output + result.stderr
     results = json.loads((out / "results.json").read_text())
+    assert results["image_limit"] is None and "image limit" not in (out / "results.md").read_text()
     assert results["settings"]["train"]["model"] == "resnet50v2"
     assert results["settings"]["train"]["schedule"] == "cosine-restarts"
     split = pd.read_csv(out / "runs" / "soft-split0" / "split.csv")

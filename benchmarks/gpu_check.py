@@ -1,0 +1,209 @@
+"""Paper scale on one GPU in ten minutes: throughput, precision and one split of the study.
+
+One command, no network, everything under one output folder (``--out``):
+
+1. the device (TensorFlow's view and ``nvidia-smi``);
+2. training throughput of DenseNet121 at 224 px, batch 128, in float32, mixed precision and
+   mixed precision with XLA, each fed by the real input pipeline (decode, resize 64 → 224,
+   flips/rotations) and, on the same compiled model, by one constant batch already on the
+   device (the compute floor): the pipeline's overhead is their ratio, from one run;
+3. the study at paper scale for one split, hard and soft labels (15,000 generated images,
+   60 epochs, the paper's recipe) in the fastest precision; ImageNet weights when they are in
+   the Keras cache, otherwise from scratch (said in the output); results table, t-SNE figure;
+4. ``gpu_check.json``: every number, with what was stopped early and why.
+
+It keeps to its time budget (``--budget`` seconds, default 570): a configuration that would
+not fit is skipped, each run's epochs stop before the run's share of the time is used up, and
+whatever was measured is written. ``--dry-run`` runs every step on the CPU with tiny settings
+(a few hundred 32-px images, the tiny DenseNet, two epochs) in under two minutes.
+
+    python benchmarks/gpu_check.py --out gpu-check            # on the GPU machine
+    python benchmarks/gpu_check.py --out /tmp/dry --dry-run   # anywhere
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PAPER = {"num_images": 15_000, "generate_size": 64, "model": "densenet121", "image_size": 224,
+         "batch_size": 128, "epochs": 60, "throughput_steps": 20, "warmup_steps": 3,
+         "tsne_max_iter": 1000}
+DRY = {"num_images": 320, "generate_size": 32, "model": "densenet-tiny", "image_size": 32,
+       "batch_size": 16, "epochs": 2, "throughput_steps": 3, "warmup_steps": 1,
+       "tsne_max_iter": 250}
+PRECISIONS = (("float32", False, False), ("mixed", True, False), ("mixed+xla", True, True))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("gpu-check"))
+    parser.add_argument("--budget", type=float, default=570.0,
+                        help="seconds for everything (default 570: ten minutes with a margin)")
+    parser.add_argument("--dry-run", action="store_true", help="tiny settings, on the CPU")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    started = time.time()
+    deadline = started + args.budget
+    settings = DRY if args.dry_run else PAPER
+    out = args.out
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    report = {"dry_run": args.dry_run, "budget_s": args.budget, "settings": settings,
+              "notes": []}
+
+    def save():
+        report["elapsed_s"] = round(time.time() - started, 1)
+        (out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    def say(message):
+        print(f"[{time.time() - started:6.1f} s] {message}", flush=True)
+
+    report["device"] = device_report()
+    say(f"device: {report['device']['summary']}")
+    save()
+
+    from dqlabels.synthetic import generate_dataset
+
+    data_dir = generate_dataset(out / "data", settings["num_images"], settings["generate_size"],
+                                seed=0)
+    say(f"generated {settings['num_images']:,} images at {settings['generate_size']} px")
+
+    # 2. Throughput, fastest precision. The study needs most of the budget: each precision is
+    #    measured only while at least 70% of the budget remains for what follows.
+    report["throughput"] = []
+    for name, mixed, xla in PRECISIONS:
+        if not args.dry_run and time.time() > started + 0.3 * args.budget:
+            report["notes"].append(f"throughput of {name} skipped: no time left for it")
+            continue
+        result = throughput(data_dir, settings, mixed, xla)
+        result["precision"] = name
+        report["throughput"].append(result)
+        say(f"{name}: pipeline {result['pipeline_images_per_s']:.0f} img/s, floor "
+            f"{result['floor_images_per_s']:.0f} img/s, overhead {result['overhead']:+.1%}")
+        save()
+    fastest = max(report["throughput"], key=lambda r: r["pipeline_images_per_s"])
+    report["chosen_precision"] = fastest["precision"]
+
+    # 3. The study, one split, hard and soft, sharing what time is left.
+    weights = "imagenet" if imagenet_available(settings["model"]) else "none"
+    if weights == "none":
+        report["notes"].append(
+            f"ImageNet weights for {settings['model']} are not in the Keras cache: trained from "
+            f"scratch (the paper fine-tuned a pre-trained DenseNet121)")
+    say(f"study: {fastest['precision']}, weights {weights}")
+    report["study"] = study(out / "study", data_dir, settings, fastest, weights, deadline,
+                            report["notes"])
+    save()
+    say("done: " + json.dumps({m: report["study"]["summary"][m] for m in ("hard", "soft")}))
+    for note in report["notes"]:
+        say(f"note: {note}")
+    return report
+
+
+def device_report() -> dict:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    details = [tf.config.experimental.get_device_details(g) for g in gpus]
+    smi = None
+    if shutil.which("nvidia-smi"):
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True).stdout
+    names = [d.get("device_name", "GPU") for d in details]
+    return {"tensorflow": tf.__version__, "gpus": names, "nvidia_smi": smi,
+            "summary": ", ".join(names) if names else "no GPU: CPU only"}
+
+
+def imagenet_available(model: str) -> bool:
+    from dqlabels.models import keras_cache_dir
+
+    files = {"densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+    return model in files and (keras_cache_dir() / files[model]).is_file()
+
+
+def throughput(data_dir, settings, mixed: bool, xla: bool) -> dict:
+    """Images/s of training steps fed by the real pipeline and by one constant batch on the
+    device, on the same compiled model (one trace), measured floor → pipeline → floor."""
+    import keras
+    import tensorflow as tf
+
+    from dqlabels.config import TrainConfig
+    from dqlabels.datasets import load_dataset
+    from dqlabels.models import build_model
+    from dqlabels.tfdata import make_training_dataset
+    from dqlabels.training import compile_model
+
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    data = load_dataset(data_dir)
+    size, batch = settings["image_size"], settings["batch_size"]
+    steps, warmup = settings["throughput_steps"], settings["warmup_steps"]
+    model = build_model(settings["model"], len(data.classes), size)
+    compile_model(model, TrainConfig(xla=xla, mixed_precision=mixed, batch_size=batch,
+                                     epochs=1), steps=100, num_classes=len(data.classes))
+    # The steady state of training: epoch 1 decodes and fills the cache, later epochs read it.
+    # Here an "epoch" is the warm-up's worth of images, so the warm-up fills the cache.
+    subset = warmup * batch
+    pipeline = make_training_dataset(data.paths[:subset], data.soft_labels[:subset], size, batch,
+                                     epochs=2 * steps // warmup + 3, drop_remainder=True,
+                                     cache="memory")
+    images, targets = next(iter(pipeline))
+    floor = tf.data.Dataset.from_tensors((images, targets)).repeat()
+
+    def timed(dataset, n):
+        begin = time.perf_counter()
+        model.fit(dataset, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
+        return time.perf_counter() - begin
+
+    trace = timed(floor, warmup)  # compiles; the pipeline's cache fills below
+    timed(pipeline, warmup)
+    floor_s = (timed(floor, steps) + timed(floor, steps)) / 2
+    pipeline_s = timed(pipeline, steps)
+    keras.mixed_precision.set_global_policy("float32")
+    return {"first_steps_s": round(trace, 1), "steps": steps, "batch_size": batch,
+            "floor_images_per_s": steps * batch / floor_s,
+            "pipeline_images_per_s": steps * batch / pipeline_s,
+            "overhead": pipeline_s / floor_s - 1}
+
+
+def study(out, data_dir, settings, precision, weights, deadline, notes) -> dict:
+    from dqlabels.study import reproduce
+    from dqlabels.training import Deadline
+
+    margin = 150.0 if settings is PAPER else 20.0  # predictions, t-SNE and writing
+    runs_left = {"n": 2}
+    stops = []
+
+    def callbacks(mode, split):
+        share = (deadline - margin - time.time()) / runs_left["n"]
+        runs_left["n"] -= 1
+        stop = Deadline(time.time() + max(share, 0.0))
+        stops.append((mode, stop))
+        return [stop]
+
+    overrides = {"model": settings["model"], "image_size": settings["image_size"],
+                 "batch_size": settings["batch_size"], "epochs": settings["epochs"],
+                 "weights": weights, "mixed_precision": precision["precision"] != "float32",
+                 "xla": precision["precision"] == "mixed+xla", "deterministic": False}
+    results = reproduce(out, "paper", dataset=data_dir, overrides=overrides, splits=1,
+                        tsne_max_iter=settings["tsne_max_iter"], log=print, verbose=2,
+                        callbacks=callbacks)
+    for mode, stop in stops:
+        if stop.stopped_at is not None:
+            notes.append(f"{mode} run stopped after epoch {stop.stopped_at} of "
+                         f"{settings['epochs']} to keep to the time budget")
+    if settings["tsne_max_iter"] < 5000:
+        notes.append(f"t-SNE ran {settings['tsne_max_iter']} iterations (the paper: 5,000) to "
+                     f"keep to the time budget")
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

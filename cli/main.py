@@ -176,12 +176,15 @@ def _quiet_tensorflow() -> None:
               help="Fit Dawid–Skene when annotator ids are known.")
 @click.option("--ds-max-iter", type=click.IntRange(min=1), default=config.DS_MAX_ITER,
               show_default=True, help="Most Dawid–Skene EM iterations.")
+@click.option("--crowdtruth/--no-crowdtruth", default=True, show_default=True,
+              help="CrowdTruth 2.0 item, annotator and class quality when annotator ids are known.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace output files that already exist.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")
 @handle_errors
 def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labels_path,
-             annotators_path, html_path, plots_dir, dawid_skene, ds_max_iter, overwrite, quiet):
+             annotators_path, html_path, plots_dir, dawid_skene, ds_max_iter, crowdtruth, overwrite,
+             quiet):
     """Audit ANNOTATIONS: hard vs soft labels, ties, ambiguity, agreement, annotators
     (CrowdTruth quality when annotator ids are known).
 
@@ -195,6 +198,7 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
         predictions=predictions, json_path=json_path, labels_path=labels_path,
         annotators_path=annotators_path, html_path=html_path,
         plots_dir=plots_dir, dawid_skene=dawid_skene, ds_max_iter=ds_max_iter,
+        crowdtruth=crowdtruth,
         overwrite=overwrite,
     )
     if not quiet:

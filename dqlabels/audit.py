@@ -208,7 +208,8 @@ def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth 
     else:
         quality = np.full(annotations.num_items, np.nan) if annotations.is_distribution else \
             item_agreement(annotations.counts)
-        report["crowdtruth"] = {"available": False, "reason": _missing_reason(annotations)}
+        report["crowdtruth"] = {"available": False, "reason": _missing_reason(annotations)
+                                or "not computed (switched off)"}
     scored = np.isfinite(quality)
     report["mean_item_quality"] = _finite(float(quality[scored].mean())) if scored.any() else None
     lowest = np.flatnonzero(scored)[np.argsort(quality[scored], kind="stable")][:NUM_AMBIGUOUS]
@@ -388,6 +389,7 @@ def run_evaluate(
     plots_dir=None,
     dawid_skene=True,
     ds_max_iter=DS_MAX_ITER,
+    crowdtruth=True,
     overwrite=False,
 ) -> str:
     """``dqlabels evaluate`` as a function: read, audit, write the requested files.
@@ -428,7 +430,7 @@ def run_evaluate(
     model = None
     if dawid_skene and annotations.annotator_index is not None:
         model = DawidSkene(max_iter=ds_max_iter).fit(annotations)
-    crowd = fit_crowdtruth(annotations)
+    crowd = fit_crowdtruth(annotations) if crowdtruth else None
     report = audit_report(annotations, probs, rows, model, crowd)
     table = labels_table(annotations, model, crowd) if labels_path is not None else None
 

@@ -176,8 +176,11 @@ def _quiet_tensorflow() -> None:
               help="Fit Dawid–Skene when annotator ids are known.")
 @click.option("--ds-max-iter", type=click.IntRange(min=1), default=config.DS_MAX_ITER,
               show_default=True, help="Most Dawid–Skene EM iterations.")
-@click.option("--crowdtruth/--no-crowdtruth", default=True, show_default=True,
-              help="CrowdTruth 2.0 item, annotator and class quality when annotator ids are known.")
+@click.option("--crowdtruth/--no-crowdtruth", default=None,
+              help="CrowdTruth 2.0 item, annotator and class quality when annotator ids are "
+                   f"known. Default: up to {config.CROWDTRUTH_MAX_PAIRS:,} ordered pairs of "
+                   "annotations on the same item (90 million for 10 million annotations, 10 "
+                   "per item); --crowdtruth at any size.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace output files that already exist.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")

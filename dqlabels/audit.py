@@ -21,8 +21,8 @@ from dqlabels import scores
 from dqlabels._io import atomic_path, write_csv_atomic
 from dqlabels.aggregation import DawidSkene, argmax_lowest, majority_vote, soft_labels
 from dqlabels.annotations import Annotations
-from dqlabels.config import DS_MAX_ITER
-from dqlabels.crowdtruth import CrowdTruth, item_agreement
+from dqlabels.config import CROWDTRUTH_MAX_PAIRS, DS_MAX_ITER
+from dqlabels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.errors import InputError
 
 NUM_AMBIGUOUS = 10
@@ -34,6 +34,8 @@ def audit_report(
     prediction_items: np.ndarray | None = None,
     dawid_skene: DawidSkene | None = None,
     crowdtruth: CrowdTruth | None = None,
+    *,
+    crowdtruth_reason: str | None = None,
 ) -> dict:
     """Everything the audit knows, as a JSON-ready dict (keys of SPEC §5 and more).
 
@@ -47,6 +49,8 @@ def audit_report(
         crowdtruth: fitted :class:`~dqlabels.crowdtruth.CrowdTruth` metrics: item, annotator
             and class quality and the worker-weighted soft labels. Without them (annotators
             unknown), the item quality is the unweighted pair agreement.
+        crowdtruth_reason: why ``crowdtruth`` is missing, when the caller knows better than
+            the annotations tell (switched off, too large).
     """
     counts = annotations.counts
     classes = list(annotations.classes)
@@ -88,7 +92,7 @@ def audit_report(
             for i in order
         ],
     }
-    _add_quality(report, annotations, crowdtruth)
+    _add_quality(report, annotations, crowdtruth, crowdtruth_reason)
     if annotations.is_distribution:
         # Probabilities carry no annotations: unanimity and agreement mean "one class has all
         # the mass", which the reader should not mistake for annotator agreement.
@@ -173,27 +177,39 @@ CROWDTRUTH_DEFINITION = (
     "shares with every annotation weighted by its annotator's quality")
 
 
-def fit_crowdtruth(annotations: Annotations) -> CrowdTruth | None:
-    """The CrowdTruth metrics of ``annotations``, or None where they cannot be had (see
-    :func:`_missing_reason`)."""
-    if _missing_reason(annotations) is not None:
-        return None
-    return CrowdTruth().fit(annotations)
+def fit_crowdtruth(annotations: Annotations, crowdtruth: bool | None = None
+                   ) -> tuple[CrowdTruth | None, str | None]:
+    """The CrowdTruth metrics of ``annotations`` and None, or None and why they are missing.
+
+    ``crowdtruth``: True computes them whenever they can be had, False never, None (``dqlabels
+    evaluate``'s default) up to ``CROWDTRUTH_MAX_PAIRS`` ordered pairs of annotations on the same
+    item, so that the audit of a very large campaign stays fast and within memory.
+    """
+    if crowdtruth is False:
+        return None, "not computed (switched off)"
+    reason = _missing_reason(annotations)
+    if reason is not None:
+        return None, reason
+    pairs = annotation_pairs(annotations)
+    if crowdtruth is None and pairs > CROWDTRUTH_MAX_PAIRS:
+        return None, (f"not computed: {pairs:,} pairs of annotations on the same items, over the "
+                      f"default limit of {CROWDTRUTH_MAX_PAIRS:,} (about 12 bytes and 1 s per "
+                      f"10 million pairs and round); ask for them (--crowdtruth) to compute them")
+    return CrowdTruth().fit(annotations), None
 
 
 def _missing_reason(annotations: Annotations) -> str | None:
     if annotations.annotator_index is None:
         return ("annotator ids are unknown: item quality is the unweighted agreement of each "
                 "item's annotations; no annotator or class quality")
-    pairs = annotations.item_index.astype(np.int64) * annotations.num_annotators + \
-        annotations.annotator_index
-    if np.unique(pairs).size != pairs.size:
+    if annotations.has_repeated_pairs:
         return ("an annotator labelled an item more than once (duplicates kept): the "
                 "CrowdTruth metrics need one annotation per (item, annotator) pair")
     return None
 
 
-def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth | None) -> None:
+def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth | None,
+                 reason: str | None = None) -> None:
     """Item quality for every item, and with the CrowdTruth metrics the weighted class mass and
     the class quality (new keys; the SPEC §5 keys stay as they are)."""
     classes = list(annotations.classes)
@@ -208,8 +224,8 @@ def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth 
     else:
         quality = np.full(annotations.num_items, np.nan) if annotations.is_distribution else \
             item_agreement(annotations.counts)
-        report["crowdtruth"] = {"available": False, "reason": _missing_reason(annotations)
-                                or "not computed (switched off)"}
+        report["crowdtruth"] = {"available": False, "reason": reason
+                                or _missing_reason(annotations) or "not computed"}
     scored = np.isfinite(quality)
     report["mean_item_quality"] = _finite(float(quality[scored].mean())) if scored.any() else None
     lowest = np.flatnonzero(scored)[np.argsort(quality[scored], kind="stable")][:NUM_AMBIGUOUS]
@@ -389,7 +405,7 @@ def run_evaluate(
     plots_dir=None,
     dawid_skene=True,
     ds_max_iter=DS_MAX_ITER,
-    crowdtruth=True,
+    crowdtruth=None,
     overwrite=False,
 ) -> str:
     """``dqlabels evaluate`` as a function: read, audit, write the requested files.
@@ -398,7 +414,9 @@ def run_evaluate(
     ``annotators_path`` (the annotator table), ``html_path`` (the one-file HTML report) and
     ``plots_dir`` (PNG figures). Every output is checked before any work starts and written only
     once everything has been computed, each file atomically, so bad input never leaves a partial
-    output behind.
+    output behind. ``crowdtruth``: True, False, or None for the CrowdTruth metrics up to
+    ``CROWDTRUTH_MAX_PAIRS`` ordered pairs of annotations on the same item (see
+    :func:`fit_crowdtruth`).
 
     Returns:
         The readable summary.
@@ -430,8 +448,8 @@ def run_evaluate(
     model = None
     if dawid_skene and annotations.annotator_index is not None:
         model = DawidSkene(max_iter=ds_max_iter).fit(annotations)
-    crowd = fit_crowdtruth(annotations) if crowdtruth else None
-    report = audit_report(annotations, probs, rows, model, crowd)
+    crowd, reason = fit_crowdtruth(annotations, crowdtruth)
+    report = audit_report(annotations, probs, rows, model, crowd, crowdtruth_reason=reason)
     table = labels_table(annotations, model, crowd) if labels_path is not None else None
 
     if json_path is not None:

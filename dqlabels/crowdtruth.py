@@ -42,10 +42,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from dqlabels._parallel import num_workers, pool
 from dqlabels.annotations import Annotations
 from dqlabels.errors import InputError
 
 SMALL = 1e-8  # the reference's SMALL_NUMBER_CONST
+BLOCK = 1 << 22  # pairs of annotations listed at a time
+PARALLEL_RECORDS = 1 << 23  # from this many pairs, list them on every core
+KEY_BITS = 63  # a sort key: group, "i chose k" and item packed in one int64
 
 
 def item_agreement(counts) -> np.ndarray:
@@ -62,6 +66,13 @@ def item_agreement(counts) -> np.ndarray:
     pairs = total * (total - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pairs > 0, (counts * (counts - 1)).sum(axis=1) / pairs, np.nan)
+
+
+def annotation_pairs(annotations: Annotations) -> int:
+    """Ordered pairs of annotations on the same item, Σ n(n − 1) over items: what the time and
+    memory of :class:`CrowdTruth` grow with (about 12 bytes per pair)."""
+    per_item = np.asarray(annotations.counts.sum(axis=1), dtype=np.int64)
+    return int((per_item * (per_item - 1)).sum())
 
 
 class CrowdTruth:
@@ -95,21 +106,20 @@ class CrowdTruth:
                              f"the input has no annotator column")
         if self.max_iter < 1:
             raise InputError(f"Expected max_iter >= 1. Received: max_iter={self.max_iter}")
-        item = annotations.item_index.astype(np.int64)
-        worker = annotations.annotator_index.astype(np.int64)
-        label = annotations.label_index.astype(np.int64)
+        item, worker, label = (annotations.item_index, annotations.annotator_index,
+                               annotations.label_index)
         num_items, num_classes = annotations.counts.shape
         num_workers = len(annotations.annotators)
-        pair = item * num_workers + worker
-        if np.unique(pair).size != pair.size:
+        if annotations.has_repeated_pairs:
             raise InputError(f"{annotations.source}: the CrowdTruth metrics need one annotation "
                              f"per (item, annotator) pair; read the file with duplicates=last")
         # As the reference does, items with a single annotation take no part: nobody agrees or
         # disagrees with it. Their quality is undefined (NaN), as is the quality of annotators
         # who labelled only such items.
         shared = np.bincount(item, minlength=num_items)[item] >= 2
-        campaign = _Campaign(item[shared], worker[shared], label[shared], num_items, num_classes,
-                             num_workers)
+        if not shared.all():
+            item, worker, label = item[shared], worker[shared], label[shared]
+        campaign = _Campaign(item, worker, label, num_items, num_classes, num_workers)
 
         uqs = np.ones(num_items)
         wqs = np.ones(num_workers)
@@ -118,9 +128,7 @@ class CrowdTruth:
         self.n_iter_ = 0
         while self.n_iter_ < self.max_iter:
             self.n_iter_ += 1
-            new_aqs = campaign.class_quality(uqs, wqs)
-            new_uqs = campaign.item_quality(wqs)
-            wwa, wua = campaign.annotator_agreements(uqs, wqs, aqs)
+            new_aqs, new_uqs, wwa, wua = campaign.round(uqs, wqs, aqs)
             new_wqs = wwa * wua
             moved = max(np.abs(new_aqs - aqs).max(initial=0), np.abs(new_uqs - uqs).max(initial=0),
                         np.abs(new_wqs - wqs).max(initial=0))
@@ -146,22 +154,130 @@ class CrowdTruth:
 
 
 class _Campaign:
-    """The annotation arrays and the per-round computations on them."""
+    """The annotation arrays, the pairs of annotations that share an item, and one round of the
+    metrics computed from them.
+
+    Class quality needs, for every ordered pair of annotators (i, j) and class k that j chose on
+    an item they share (a group), two sums over those items: of the item qualities (D) and of
+    the item qualities where i chose k too (N). Which items enter each sum never changes, only
+    the item qualities do, so the pairs of annotations on each item (records) are listed once,
+    sorted by group, as a sparse matrix of ones with two rows per group, one for the records
+    where i did not choose k and one for those where it did (``shared``, in bands of rows). A round is then two sparse products
+    with the item qualities, and the pair-weighted means two more with the annotator
+    qualities. The work of a round grows with Σ over items of n(n − 1) for n annotations.
+    """
 
     def __init__(self, item, worker, label, num_items, num_classes, num_workers):
-        from scipy import sparse
-
         self.item, self.worker, self.label = item, worker, label
         self.num_items, self.num_classes, self.num_workers = num_items, num_classes, num_workers
-        self.cell = item * num_classes + label
-        ones = np.ones(item.size)
-        # worker × item incidence (every annotation) and, per class, the annotations of it
-        self.incidence = sparse.csr_matrix((ones, (worker, item)), shape=(num_workers, num_items))
-        self.by_class = []
-        for k in range(num_classes):
-            rows = label == k
-            self.by_class.append(sparse.csr_matrix(
-                (ones[rows], (worker[rows], item[rows])), shape=(num_workers, num_items)))
+        self.cell = item.astype(np.int64) * num_classes + label
+        self._list_pairs()
+
+    def _list_pairs(self) -> None:
+        """Build ``shared`` (rows: groups ordered by (i, j, k), two each) and ``group_column`` (j·K + k of each group) with ``group_rows`` (where annotator i's groups
+        start). Annotations are taken annotator by annotator (i), in blocks of about ``BLOCK``
+        records sorted on their own, on every core for large campaigns."""
+        from scipy import sparse
+
+        position = np.int32 if self.item.size < 2**31 else np.int64
+        by_item = np.argsort(self.item, kind="stable").astype(position)
+        size = np.bincount(self.item, minlength=self.num_items)
+        start = np.concatenate(([0], np.cumsum(size)[:-1])).astype(position)
+        place = np.empty(self.item.size, dtype=position)  # where each annotation is in by_item
+        place[by_item] = np.arange(self.item.size, dtype=position)
+        # the annotations of an item side by side: its partners are read from one cache line
+        worker_by_item, label_by_item = self.worker[by_item], self.label[by_item]
+        # the i side, annotator by annotator
+        by_worker = np.argsort(self.worker, kind="stable")
+        item_w, worker_w, label_w = (self.item[by_worker], self.worker[by_worker],
+                                     self.label[by_worker])
+        first_w = start[item_w]
+        own_w = place[by_worker] - first_w
+        partners = size[item_w] - 1
+        del by_item, place, by_worker
+        ends = np.cumsum(partners)
+        records = int(ends[-1]) if ends.size else 0
+        # Blocks end at an annotator's last annotation, so that a group lies in one block.
+        worker_end = np.flatnonzero(np.diff(worker_w, append=-1) != 0) + 1
+        cuts = [0]
+        for target in range(BLOCK, records, BLOCK):
+            at = int(worker_end[np.searchsorted(ends[worker_end - 1], target)])
+            if at > cuts[-1]:
+                cuts.append(at)
+        if cuts[-1] < worker_w.size or len(cuts) == 1:
+            cuts.append(worker_w.size)
+        item_bits = max(int(self.num_items - 1).bit_length(), 1)
+        width = self.num_workers * self.num_classes  # group = i·W·K + j·K + k
+
+        def block(lo, hi):
+            count = partners[lo:hi]
+            n = int(count.sum())
+            base = int(worker_w[lo]) * width if n else 0
+            t = np.arange(n) - np.repeat(np.cumsum(count) - count, count)
+            b = np.repeat(first_w[lo:hi], count) + t + (t >= np.repeat(own_w[lo:hi], count))
+            del t
+            k = label_by_item[b]  # each other annotation of the item: annotator j, class k
+            group = np.repeat(worker_w[lo:hi].astype(np.int64) * width - base, count) + \
+                worker_by_item[b] * self.num_classes + k
+            same = (np.repeat(label_w[lo:hi], count) == k).astype(np.int64)
+            item = np.repeat(item_w[lo:hi].astype(np.int64), count)
+            del b, k
+            if int(group.max(initial=0)).bit_length() + item_bits + 1 <= KEY_BITS:
+                keys = group
+                keys <<= item_bits + 1
+                keys |= same << item_bits
+                keys |= item
+                del group, same, item
+                keys.sort()
+                item = (keys & ((1 << item_bits) - 1)).astype(np.int32)
+                keys >>= item_bits
+                same = (keys & 1).astype(bool)
+                keys >>= 1
+                group = keys
+            else:  # too many annotators and classes for one 63-bit key: sort with a permutation
+                order = np.lexsort((item, same, group))
+                group, same, item = group[order], same[order].astype(bool), \
+                    item[order].astype(np.int32)
+            new = np.flatnonzero(np.diff(group, prepend=-1))
+            # rows 2g (i did not choose k) and 2g + 1 (it did): the not-chosen ones sort first
+            total = np.diff(np.append(new, n))
+            chose = np.add.reduceat(same, new, dtype=np.int64) if n else total
+            offset = int(ends[lo - 1]) if lo else 0
+            indices[offset:offset + n] = item
+            sizes = np.empty(2 * new.size, dtype=np.int64)
+            sizes[0::2], sizes[1::2] = total - chose, chose
+            return sizes, group[new] + base
+
+        indices = np.empty(records, dtype=np.int32)
+        if records >= PARALLEL_RECORDS:
+            parts = list(pool().map(block, cuts[:-1], cuts[1:]))
+        else:
+            parts = [block(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])]
+        # free the per-annotation arrays (the blocks are done) before the matrices are built
+        item_w = worker_w = label_w = first_w = own_w = partners = ends = None
+        index = np.int32 if records < 2**31 else np.int64
+        indptr = np.zeros(1 + sum(part[0].size for part in parts), dtype=index)
+        at, total = 1, 0
+        for part in parts:  # the row pointers, one block at a time (no full-size temporary)
+            sizes = part[0]
+            np.cumsum(sizes, out=sizes)
+            sizes += total
+            indptr[at:at + sizes.size] = sizes
+            at += sizes.size
+            total = int(sizes[-1]) if sizes.size else total
+        group = np.concatenate([part[1] for part in parts])
+        del parts
+        self.group_column = (group % width).astype(np.int32)
+        self.group_rows = np.searchsorted(group // width, np.arange(self.num_workers + 1))
+        del group
+        # the shared items as a (2 · groups) × items matrix of ones, in row bands for the cores
+        ones = np.ones(records)
+        bands = np.linspace(0, self.group_column.size, num_workers() + 1
+                            if records >= PARALLEL_RECORDS else 2).astype(np.int64) * 2
+        self.shared = [sparse.csr_matrix(
+            (ones[indptr[lo]:indptr[hi]], indices[indptr[lo]:indptr[hi]],
+             indptr[lo:hi + 1] - indptr[lo] if lo else indptr[:hi + 1]),
+            shape=(hi - lo, self.num_items), copy=False) for lo, hi in zip(bands[:-1], bands[1:])]
 
     def class_sums(self, weights) -> np.ndarray:
         """``[item, class]``: the summed weights of the annotators who chose the class."""
@@ -169,22 +285,24 @@ class _Campaign:
                            minlength=self.num_items * self.num_classes).reshape(
             self.num_items, self.num_classes)
 
-    def item_quality(self, wqs) -> np.ndarray:
-        """UQS: Σ over pairs i<j of an item of [same class]·wᵢwⱼ / Σ over its pairs of wᵢwⱼ."""
-        s = self.class_sums(wqs)
-        q = self.class_sums(wqs * wqs)
-        same = (s * s - q).sum(axis=1) / 2
-        total_sum = s.sum(axis=1)
-        every = (total_sum * total_sum - q.sum(axis=1)) / 2
-        return same / np.maximum(every, SMALL)
-
-    def annotator_agreements(self, uqs, wqs, aqs) -> tuple[np.ndarray, np.ndarray]:
-        """WWA and WUA of every annotator, from the previous round's qualities."""
+    def round(self, uqs, wqs, aqs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                              np.ndarray]:
+        """One round from the previous round's qualities: class quality, item quality, WWA and
+        WUA (annotator quality is their product)."""
         s = self.class_sums(wqs)  # the items' annotation vectors, weighted by annotator quality
+        q = self.class_sums(wqs * wqs)
+        ones = np.ones(self.num_classes)
+        total = s @ ones
+        # UQS: Σ over pairs of an item's annotators of [same class]·wᵢwⱼ / Σ over pairs of wᵢwⱼ
+        same_pairs = ((s * s) @ ones - q @ ones) / 2
+        every_pair = (total * total - q @ ones) / 2
+        new_uqs = same_pairs / np.maximum(every_pair, SMALL)
+
         own = wqs[self.worker]
         item_uqs = uqs[self.item]
-        same = s[self.item, self.label] - own  # the others of the item who chose the same class
-        others = s.sum(axis=1)[self.item] - own
+        cell_sum = s.ravel()[self.cell]
+        same = cell_sum - own  # the others of the item who chose the same class
+        others = total[self.item] - own
         wwa = (np.bincount(self.worker, weights=item_uqs * same, minlength=self.num_workers)
                / np.maximum(np.bincount(self.worker, weights=item_uqs * others,
                                         minlength=self.num_workers), SMALL))
@@ -192,36 +310,40 @@ class _Campaign:
         # rest of the item's vector, class weights aqs.
         a = aqs[self.label]
         rest_sq = (s * s) @ aqs  # Σ_k aqs_k s_k² per item
-        rest = rest_sq[self.item] - 2 * a * s[self.item, self.label] * own + a * own * own
+        rest = rest_sq[self.item] - 2 * a * cell_sum * own + a * own * own
         numerator = a * own * same
         norm = np.sqrt(a * own * own * np.maximum(rest, 0.0))
         cosine = np.where(norm < SMALL, SMALL, numerator / np.where(norm < SMALL, 1.0, norm))
         wua = (np.bincount(self.worker, weights=cosine * item_uqs, minlength=self.num_workers)
                / np.maximum(np.bincount(self.worker, weights=item_uqs,
                                         minlength=self.num_workers), SMALL))
-        return wwa, wua
+        return self.class_quality(uqs, wqs), new_uqs, wwa, wua
 
     def class_quality(self, uqs, wqs) -> np.ndarray:
         """AQS: over ordered pairs (i, j) of different annotators who share an item where j chose
-        the class, P(i chose it | j did) on their shared items (items weighted by UQS), averaged
-        with pair weights wᵢwⱼ."""
+        the class k, P(i chose k | j did) on their shared items (items weighted by UQS),
+        averaged with pair weights wᵢwⱼ."""
         from scipy import sparse
 
-        scale = sparse.diags(uqs)
-        weighted_incidence = self.incidence @ scale
-        quality = np.empty(self.num_classes)
-        for k, chose in enumerate(self.by_class):
-            chose_t = chose.T.tocsr()
-            numerator = (chose @ scale) @ chose_t      # Σ_u uqs_u [i chose k][j chose k]
-            denominator = weighted_incidence @ chose_t  # Σ_u uqs_u [i on u][j chose k]
-            denominator.eliminate_zeros()
-            denominator.setdiag(0)
-            denominator.eliminate_zeros()
-            ratio = numerator.multiply(denominator.power(-1.0)).tocsr()
-            ratio.setdiag(0)
-            top = wqs @ (ratio @ wqs)
-            present = denominator.copy()
-            present.data[:] = 1.0
-            bottom = wqs @ (present @ wqs)
-            quality[k] = top / bottom if bottom > SMALL else SMALL
+        if self.group_column.size == 0:
+            return np.full(self.num_classes, SMALL)
+        if len(self.shared) > 1:
+            sums = np.concatenate(list(pool().map(lambda band: band @ uqs, self.shared)))
+        else:
+            sums = self.shared[0] @ uqs
+        numerator = sums[1::2]  # items where i chose k as well
+        denominator = sums[0::2] + numerator
+        present = denominator > 0  # an item of quality 0 counts as not shared
+        ratio = numerator / np.where(present, denominator, 1.0)
+        shape = (self.num_workers, self.num_workers * self.num_classes)
+
+        def weighted(values):  # Σ over groups of class k of wᵢ wⱼ · value, for every k
+            pairs = sparse.csr_matrix((values, self.group_column, self.group_rows), shape=shape,
+                                      copy=False)
+            by_j = (pairs.T @ wqs).reshape(self.num_workers, self.num_classes)
+            return wqs @ by_j
+
+        top = weighted(ratio)
+        bottom = weighted(present.astype(np.float64))
+        quality = np.where(bottom > SMALL, top / np.where(bottom > SMALL, bottom, 1.0), SMALL)
         return np.maximum(quality, SMALL)

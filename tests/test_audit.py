@@ -158,3 +158,29 @@ def test_without_annotator_ids_item_quality_only(tmp_path):
     # pairs agreeing / all pairs: a 3·2/(4·3) = 0.5, b (2+2)/12, c 1
     assert quality.to_dict() == pytest.approx({"a": 0.5, "b": 4 / 12, "c": 1.0})
     assert "class_quality" not in report and "annotator_disagreements" not in report
+
+
+def test_crowdtruth_skipped_above_the_default_size_and_forced_on_request(tmp_path, monkeypatch):
+    """Above CROWDTRUTH_MAX_PAIRS ordered pairs of annotations on the same item, evaluate says
+    why the metrics are missing instead of spending minutes and gigabytes; --crowdtruth
+    computes them anyway. Here 2 items × 3 annotations = 12 pairs, the limit set to 11."""
+    from dqlabels import audit
+
+    long = tmp_path / "long.csv"
+    long.write_text("item,annotator,label\n" + "".join(
+        f"{i},w{w},{'cat' if (i + w) % 3 else 'dog'}\n" for i in range(2) for w in range(3)))
+    monkeypatch.setattr(audit, "CROWDTRUTH_MAX_PAIRS", 11)
+    result = CliRunner().invoke(main, ["evaluate", str(long), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["crowdtruth"]["available"] is False
+    assert "12 pairs of annotations" in report["crowdtruth"]["reason"]
+    assert "--crowdtruth" in result.output
+    forced = CliRunner().invoke(main, ["evaluate", str(long), "--crowdtruth", "--json",
+                                       str(tmp_path / "f.json")])
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads((tmp_path / "f.json").read_text())["crowdtruth"]["available"] is True
+    monkeypatch.setattr(audit, "CROWDTRUTH_MAX_PAIRS", 12)
+    from dqlabels import read_annotations
+
+    assert audit.fit_crowdtruth(read_annotations(long))[0] is not None

@@ -91,3 +91,31 @@ def test_noisy_annotators_are_found_and_ambiguous_items_are_told_apart(tmp_path)
     spread = clean.annotator_quality_.std() / clean.annotator_quality_.mean()
     noisy_spread = ct.annotator_quality_.std() / ct.annotator_quality_.mean()
     assert spread < 0.06 and noisy_spread > 3 * spread
+
+
+@pytest.mark.parametrize("block, parallel, key_bits", [(7, 0, 63), (1, 1 << 40, 63), (64, 0, 8)])
+def test_every_way_of_listing_the_pairs_gives_the_same_metrics(monkeypatch, block, parallel,
+                                                                key_bits):
+    """Small blocks (annotators split across many), the thread pool, and the sort with a
+    permutation used when a packed key would not fit in 63 bits: the same numbers as one
+    block, to the last bits, on a campaign with items of 1 to 6 annotations."""
+    from dqlabels import crowdtruth
+
+    rng = np.random.default_rng(3)
+    items, labels, workers = [], [], []
+    for item in range(120):
+        for worker in rng.choice(9, size=rng.integers(1, 7), replace=False):
+            items.append(f"u{item}")
+            workers.append(f"w{worker}")
+            labels.append(f"c{rng.integers(0, 4)}")
+    ann = from_long(items, labels, workers)
+    expected = CrowdTruth().fit(ann)
+    monkeypatch.setattr(crowdtruth, "BLOCK", block)
+    monkeypatch.setattr(crowdtruth, "PARALLEL_RECORDS", parallel)
+    monkeypatch.setattr(crowdtruth, "KEY_BITS", key_bits)
+    got = CrowdTruth().fit(ann)
+    for attribute in ("item_quality_", "annotator_quality_", "class_quality_",
+                      "weighted_soft_labels_"):
+        np.testing.assert_allclose(getattr(got, attribute), getattr(expected, attribute),
+                                   rtol=1e-12, atol=0)
+    assert got.n_iter_ == expected.n_iter_

@@ -70,7 +70,7 @@ def item_agreement(counts) -> np.ndarray:
 
 def annotation_pairs(annotations: Annotations) -> int:
     """Ordered pairs of annotations on the same item, Σ n(n − 1) over items: what the time and
-    memory of :class:`CrowdTruth` grow with (about 12 bytes per pair)."""
+    memory of :class:`CrowdTruth` grow with (about 40 bytes per pair at the peak)."""
     per_item = np.asarray(annotations.counts.sum(axis=1), dtype=np.int64)
     return int((per_item * (per_item - 1)).sum())
 
@@ -162,9 +162,10 @@ class _Campaign:
     the item qualities where i chose k too (N). Which items enter each sum never changes, only
     the item qualities do, so the pairs of annotations on each item (records) are listed once,
     sorted by group, as a sparse matrix of ones with two rows per group, one for the records
-    where i did not choose k and one for those where it did (``shared``, in bands of rows). A round is then two sparse products
-    with the item qualities, and the pair-weighted means two more with the annotator
-    qualities. The work of a round grows with Σ over items of n(n − 1) for n annotations.
+    where i did not choose k and one for those where it did (``shared``, in bands of rows). A
+    round is then a sparse product with the item qualities, and the pair-weighted means two more
+    with the annotator qualities. The work of a round grows with Σ over items of n(n − 1) for n
+    annotations.
     """
 
     def __init__(self, item, worker, label, num_items, num_classes, num_workers):
@@ -174,8 +175,8 @@ class _Campaign:
         self._list_pairs()
 
     def _list_pairs(self) -> None:
-        """Build ``shared`` (rows: groups ordered by (i, j, k), two each) and ``group_column`` (j·K + k of each group) with ``group_rows`` (where annotator i's groups
-        start). Annotations are taken annotator by annotator (i), in blocks of about ``BLOCK``
+        """Build ``shared`` (rows: groups ordered by (i, j, k), two each), ``group_column``
+        (j·K + k of each group) and ``group_rows`` (where annotator i's groups start). Annotations are taken annotator by annotator (i), in blocks of about ``BLOCK``
         records sorted on their own, on every core for large campaigns."""
         from scipy import sparse
 
@@ -285,8 +286,7 @@ class _Campaign:
                            minlength=self.num_items * self.num_classes).reshape(
             self.num_items, self.num_classes)
 
-    def round(self, uqs, wqs, aqs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                              np.ndarray]:
+    def round(self, uqs, wqs, aqs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """One round from the previous round's qualities: class quality, item quality, WWA and
         WUA (annotator quality is their product)."""
         s = self.class_sums(wqs)  # the items' annotation vectors, weighted by annotator quality

@@ -47,8 +47,9 @@ from dqlabels.annotations import Annotations
 from dqlabels.errors import InputError
 
 SMALL = 1e-8  # the reference's SMALL_NUMBER_CONST
-BLOCK = 1 << 22  # pairs of annotations listed at a time
+BLOCK = 1 << 20  # pairs of annotations listed at a time (arrays of 8 MB: reused, not mapped anew)
 PARALLEL_RECORDS = 1 << 23  # from this many pairs, list them on every core
+ANNOTATION_BLOCK = 1 << 18  # annotations per block of a round's per-annotation work
 KEY_BITS = 63  # a sort key: group, "i chose k" and item packed in one int64
 
 
@@ -272,7 +273,8 @@ class _Campaign:
         self.group_rows = np.searchsorted(group // width, np.arange(self.num_workers + 1))
         del group
         # the shared items as a (2 · groups) × items matrix of ones, in row bands for the cores
-        ones = np.ones(records)
+        ones = self.ones = np.ones(records)  # records >= groups: its start serves them too
+        self.ratio = self.present = None
         bands = np.linspace(0, self.group_column.size, num_workers() + 1
                             if records >= PARALLEL_RECORDS else 2).astype(np.int64) * 2
         self.shared = [sparse.csr_matrix(
@@ -298,25 +300,34 @@ class _Campaign:
         every_pair = (total * total - q @ ones) / 2
         new_uqs = same_pairs / np.maximum(every_pair, SMALL)
 
-        own = wqs[self.worker]
-        item_uqs = uqs[self.item]
-        cell_sum = s.ravel()[self.cell]
-        same = cell_sum - own  # the others of the item who chose the same class
-        others = total[self.item] - own
-        wwa = (np.bincount(self.worker, weights=item_uqs * same, minlength=self.num_workers)
-               / np.maximum(np.bincount(self.worker, weights=item_uqs * others,
-                                        minlength=self.num_workers), SMALL))
-        # WUA: weighted cosine of the annotator's (quality-scaled) one-hot vector with the
-        # rest of the item's vector, class weights aqs.
-        a = aqs[self.label]
+        # WWA and WUA: per annotation, then summed per annotator, in cache-sized blocks of
+        # annotations on every core
         rest_sq = (s * s) @ aqs  # Σ_k aqs_k s_k² per item
-        rest = rest_sq[self.item] - 2 * a * cell_sum * own + a * own * own
-        numerator = a * own * same
-        norm = np.sqrt(a * own * own * np.maximum(rest, 0.0))
-        cosine = np.where(norm < SMALL, SMALL, numerator / np.where(norm < SMALL, 1.0, norm))
-        wua = (np.bincount(self.worker, weights=cosine * item_uqs, minlength=self.num_workers)
-               / np.maximum(np.bincount(self.worker, weights=item_uqs,
-                                        minlength=self.num_workers), SMALL))
+        flat = s.ravel()
+
+        def sums(part):
+            worker, item = self.worker[part], self.item[part]
+            own = wqs[worker]
+            item_uqs = uqs[item]
+            cell_sum = flat[self.cell[part]]
+            same = cell_sum - own  # the others of the item who chose the same class
+            others = total[item] - own
+            # WUA: weighted cosine of the annotator's (quality-scaled) one-hot vector with
+            # the rest of the item's vector, class weights aqs
+            a = aqs[self.label[part]]
+            rest = rest_sq[item] - 2 * a * cell_sum * own + a * own * own
+            numerator = a * own * same
+            norm = np.sqrt(a * own * own * np.maximum(rest, 0.0))
+            cosine = np.where(norm < SMALL, SMALL, numerator / np.where(norm < SMALL, 1.0, norm))
+            return np.stack([np.bincount(worker, weights=w, minlength=self.num_workers) for w in
+                             (item_uqs * same, item_uqs * others, cosine * item_uqs, item_uqs)])
+
+        n = self.worker.size
+        step = max(ANNOTATION_BLOCK, 8 * self.num_workers)  # per-block sums stay small
+        parts = [slice(lo, min(lo + step, n)) for lo in range(0, n, step)] or [slice(0, 0)]
+        totals = sum(pool().map(sums, parts) if len(parts) > 1 else map(sums, parts))
+        wwa = totals[0] / np.maximum(totals[1], SMALL)
+        wua = totals[2] / np.maximum(totals[3], SMALL)
         return self.class_quality(uqs, wqs), new_uqs, wwa, wua
 
     def class_quality(self, uqs, wqs) -> np.ndarray:
@@ -327,14 +338,28 @@ class _Campaign:
 
         if self.group_column.size == 0:
             return np.full(self.num_classes, SMALL)
-        if len(self.shared) > 1:
-            sums = np.concatenate(list(pool().map(lambda band: band @ uqs, self.shared)))
-        else:
-            sums = self.shared[0] @ uqs
-        numerator = sums[1::2]  # items where i chose k as well
-        denominator = sums[0::2] + numerator
-        present = denominator > 0  # an item of quality 0 counts as not shared
-        ratio = numerator / np.where(present, denominator, 1.0)
+        num_groups = self.group_column.size
+        if self.ratio is None:  # buffers kept across rounds (large arrays mapped anew are slow)
+            self.ratio, self.present = np.empty(num_groups), np.empty(num_groups)
+
+        def band_ratio(band, first):  # P(i chose k | j did) of the band's groups
+            sums = band @ uqs
+            numerator = sums[1::2]  # items where i chose k as well
+            denominator = sums[0::2]
+            denominator += numerator
+            present = denominator > 0  # an item of quality 0 counts as not shared
+            ratio = self.ratio[first:first + numerator.size]
+            if present.all():
+                np.divide(numerator, denominator, out=ratio)
+            else:
+                np.divide(numerator, np.where(present, denominator, 1.0), out=ratio)
+            self.present[first:first + numerator.size] = present
+            return bool(present.all())
+
+        firsts = np.cumsum([0] + [band.shape[0] // 2 for band in self.shared[:-1]])
+        # every band finished (a list, not all(): that would stop at the first False)
+        every = all(list(pool().map(band_ratio, self.shared, firsts) if len(self.shared) > 1
+                         else map(band_ratio, self.shared, firsts)))
         shape = (self.num_workers, self.num_workers * self.num_classes)
 
         def weighted(values):  # Σ over groups of class k of wᵢ wⱼ · value, for every k
@@ -343,7 +368,7 @@ class _Campaign:
             by_j = (pairs.T @ wqs).reshape(self.num_workers, self.num_classes)
             return wqs @ by_j
 
-        top = weighted(ratio)
-        bottom = weighted(present.astype(np.float64))
+        top = weighted(self.ratio)
+        bottom = weighted(self.ones[:num_groups] if every else self.present)
         quality = np.where(bottom > SMALL, top / np.where(bottom > SMALL, bottom, 1.0), SMALL)
         return np.maximum(quality, SMALL)

@@ -119,7 +119,7 @@ def audit_report(
             ],
         }
         report["annotator_disagreements"] = _disagreements(annotations, vote, crowdtruth,
-                                                           report["annotators"])
+                                                           report)
     if dawid_skene is not None:
         report["dawid_skene"] = {
             "iterations": int(dawid_skene.n_iter_),
@@ -142,23 +142,22 @@ def _finite(value):
 NUM_EXAMPLES = 5
 
 
-def _disagreements(annotations: Annotations, vote, crowdtruth, table: dict) -> dict:
+def _disagreements(annotations: Annotations, vote, crowdtruth, report: dict) -> dict:
     """The least reliable annotators (lowest CrowdTruth quality, else lowest leave-one-out
     agreement), each with up to NUM_EXAMPLES items where their label differs from the
     consensus (the argmax of the worker-weighted soft label, else the majority vote)."""
-    key = "quality" if crowdtruth is not None else "agreement"
-    ranked = sorted((a for a in table["per_annotator"] if a[key] is not None),
-                    key=lambda a: (a[key], a["annotator"]))[:NUM_AMBIGUOUS]
+    key, ordered = annotators_by_reliability(report)
+    ranked = [a for a in ordered if a[key] is not None][:NUM_AMBIGUOUS]
     consensus = (argmax_lowest(crowdtruth.weighted_soft_labels_) if crowdtruth is not None
                  else vote.labels)
     classes = np.asarray(annotations.classes, dtype=object)
     index = {str(name): j for j, name in enumerate(annotations.annotators)}
-    differs = annotations.label_index != consensus[annotations.item_index]
+    differs = np.flatnonzero(annotations.label_index != consensus[annotations.item_index])
+    by_whom = annotations.annotator_index[differs]
     out = {"ranked_by": key, "consensus": "weighted soft label" if crowdtruth is not None
            else "majority vote", "annotators": []}
     for entry in ranked:
-        j = index[entry["annotator"]]
-        rows = np.flatnonzero(differs & (annotations.annotator_index == j))
+        rows = differs[by_whom == index[entry["annotator"]]]
         out["annotators"].append({
             "annotator": entry["annotator"], key: entry[key],
             "num_disagreements": int(rows.size),
@@ -208,13 +207,24 @@ def _missing_reason(annotations: Annotations) -> str | None:
     return None
 
 
+def item_quality(annotations: Annotations, crowdtruth: CrowdTruth | None = None
+                 ) -> np.ndarray | None:
+    """Each item's quality: CrowdTruth's when fitted, else the unweighted share of agreeing
+    pairs of its annotations (NaN for a single annotation); None for probabilities."""
+    if crowdtruth is not None:
+        return crowdtruth.item_quality_
+    return None if annotations.is_distribution else item_agreement(annotations.counts)
+
+
 def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth | None,
                  reason: str | None = None) -> None:
     """Item quality for every item, and with the CrowdTruth metrics the weighted class mass and
     the class quality (new keys; the SPEC §5 keys stay as they are)."""
     classes = list(annotations.classes)
+    quality = item_quality(annotations, crowdtruth)
+    if quality is None:  # probabilities: no annotations to agree
+        quality = np.full(annotations.num_items, np.nan)
     if crowdtruth is not None:
-        quality = crowdtruth.item_quality_
         report["class_mass"]["weighted"] = {
             c: float(v) for c, v in zip(classes, crowdtruth.weighted_soft_labels_.mean(axis=0))}
         report["class_quality"] = {c: float(v) for c, v in zip(classes, crowdtruth.class_quality_)}
@@ -222,8 +232,6 @@ def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth 
                                 "converged": bool(crowdtruth.converged_),
                                 "definition": CROWDTRUTH_DEFINITION}
     else:
-        quality = np.full(annotations.num_items, np.nan) if annotations.is_distribution else \
-            item_agreement(annotations.counts)
         report["crowdtruth"] = {"available": False, "reason": reason
                                 or _missing_reason(annotations) or "not computed"}
     scored = np.isfinite(quality)
@@ -258,12 +266,12 @@ def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None
         columns["ds_label"] = classes[dawid_skene.labels_]
         for j, name in enumerate(classes):
             columns[f"ds_{name}"] = dawid_skene.posteriors_[:, j]
+    quality = item_quality(annotations, crowdtruth)
+    if quality is not None:
+        columns["item_quality"] = quality
     if crowdtruth is not None:
-        columns["item_quality"] = crowdtruth.item_quality_
         for j, name in enumerate(classes):
             columns[f"weighted_{name}"] = crowdtruth.weighted_soft_labels_[:, j]
-    elif not annotations.is_distribution:
-        columns["item_quality"] = item_agreement(annotations.counts)
     return pd.DataFrame(columns)
 
 
@@ -369,14 +377,21 @@ ANNOTATOR_COLUMNS = ("annotator", "num_annotations", "quality", "annotator_agree
                      "item_agreement", "agreement", "ds_accuracy")
 
 
+def annotators_by_reliability(report: dict) -> tuple[str, list[dict]]:
+    """The report's annotator entries, least reliable first, and the score they are ordered by:
+    CrowdTruth ``quality`` when computed, else the leave-one-out ``agreement``; annotators
+    without that score last, ties by name."""
+    entries = report.get("annotators", {}).get("per_annotator", [])
+    key = "quality" if any("quality" in e for e in entries) else "agreement"
+    return key, sorted(entries, key=lambda e: (e.get(key) is None, e.get(key) or 0.0,
+                                               e["annotator"]))
+
+
 def write_annotators(report: dict, path) -> None:
     """The annotator table as CSV (columns :data:`ANNOTATOR_COLUMNS`; ``agreement`` is the
     leave-one-out one), least reliable first: by CrowdTruth quality when known, else by
     agreement; empty cells where a score is undefined or not computed."""
-    entries = report.get("annotators", {}).get("per_annotator", [])
-    key = "quality" if any("quality" in e for e in entries) else "agreement"
-    ordered = sorted(entries, key=lambda e: (e.get(key) is None, e.get(key) or 0.0,
-                                             e["annotator"]))
+    _, ordered = annotators_by_reliability(report)
     write_csv_atomic(path, ANNOTATOR_COLUMNS,
                      ([e.get(column) for column in ANNOTATOR_COLUMNS] for e in ordered))
 

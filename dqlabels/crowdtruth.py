@@ -118,9 +118,9 @@ class CrowdTruth:
         # disagrees with it. Their quality is undefined (NaN), as is the quality of annotators
         # who labelled only such items.
         shared = np.bincount(item, minlength=num_items)[item] >= 2
-        if not shared.all():
-            item, worker, label = item[shared], worker[shared], label[shared]
-        campaign = _Campaign(item, worker, label, num_items, num_classes, num_workers)
+        campaign = _Campaign(*((item, worker, label) if shared.all() else
+                               (item[shared], worker[shared], label[shared])),
+                             num_items, num_classes, num_workers)
 
         uqs = np.ones(num_items)
         wqs = np.ones(num_workers)
@@ -148,7 +148,7 @@ class CrowdTruth:
         # out of the metrics weighs as much as the mean scored annotator.
         weights = np.where(scored_workers, wqs, np.nanmean(wqs[scored_workers])
                            if scored_workers.any() else 1.0)
-        weighted = np.bincount(item * num_classes + label, weights=weights[worker],
+        weighted = np.bincount(item.astype(np.int64) * num_classes + label, weights=weights[worker],
                                minlength=num_items * num_classes).reshape(num_items, num_classes)
         self.weighted_soft_labels_ = weighted / np.maximum(weighted.sum(axis=1), SMALL)[:, None]
         return self

@@ -89,6 +89,83 @@ def write_plots(report: dict, annotations, directory) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------------------------
+# The one-page HTML report (dqlabels evaluate --html): figures as inline PNG
+
+
+def png_data_uri(fig, dpi: int = 90) -> str:
+    """``fig`` as a PNG data URI, and closed (matplotlib draws labels as pixels: nothing in it
+    to escape)."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    _pyplot().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def class_mass_bars(classes, series: dict):
+    """Grouped bars of the share of items per class, one group member per entry of ``series``
+    (name → shares in ``classes`` order)."""
+    plt = _pyplot()
+    x = np.arange(len(classes))
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.55 * len(classes) + 2.5), 3.2))
+    for k, (name, values) in enumerate(series.items()):
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=name)
+    ax.set_xticks(x, [str(c) for c in classes], rotation=45 if len(classes) > 5 else 0,
+                  ha="right" if len(classes) > 5 else "center")
+    ax.set_ylabel("share of items")
+    ax.legend(fontsize=8, ncols=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def ambiguity_histograms(entropy: np.ndarray, quality: np.ndarray | None):
+    """Histograms of the items' soft-label entropy and, when given, their quality."""
+    plt = _pyplot()
+    panels = 2 if quality is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.0), squeeze=False)
+    axes[0, 0].hist(entropy, bins=30, color="#2f6fb2")
+    axes[0, 0].set_xlabel("entropy of the soft label (nats)")
+    axes[0, 0].set_ylabel("items")
+    if quality is not None:
+        axes[0, 1].hist(quality[np.isfinite(quality)], bins=30, range=(0, 1), color="#55a868")
+        axes[0, 1].set_xlabel("item quality")
+    fig.tight_layout()
+    return fig
+
+
+def annotator_histogram(values, score: str):
+    """Histogram of one score over the annotators."""
+    fig, ax = _pyplot().subplots(figsize=(5.2, 3.0))
+    ax.hist(values, bins=min(30, max(5, len(values) // 2)), color="#8172b2")
+    ax.set_xlabel(f"annotator {score}")
+    ax.set_ylabel("annotators")
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(bins: list[dict]):
+    """Accuracy per top-class confidence bin (:func:`dqlabels.scores.reliability_bins`)."""
+    fig, ax = _pyplot().subplots(figsize=(4.2, 3.6))
+    filled = [b for b in bins if b["count"]]
+    ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
+    ax.bar([(b["low"] + b["high"]) / 2 for b in filled], [b["accuracy"] for b in filled],
+           width=1 / len(bins) * 0.9, color="#2f6fb2", alpha=0.8, label="accuracy")
+    ax.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], "o",
+            color="#b2452f", ms=4, label="mean confidence")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("top-class confidence")
+    ax.set_ylabel("accuracy vs argmax of the soft label")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
 # t-SNE (dqlabels tsne, dqlabels reproduce)
 
 

@@ -21,14 +21,14 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import io
 from html import escape
 
 import numpy as np
 
+from dqlabels import figures
 from dqlabels._io import write_text_atomic
 from dqlabels.aggregation import soft_labels
+from dqlabels.audit import annotators_by_reliability, item_quality
 from dqlabels.scores import item_entropy
 
 CSS = """
@@ -111,8 +111,8 @@ def _balance(report: dict) -> str:
     mass = report["class_mass"]
     kinds = [k for k in ("hard", "soft", "weighted") if k in mass]
     rows = [[escape(c)] + [_num(mass[k][c], 3) for k in kinds] for c in report["classes"]]
-    figure = _figure(_bars(report["classes"], {k: [mass[k][c] for c in report["classes"]]
-                                               for k in kinds}),
+    figure = _figure(figures.class_mass_bars(
+        report["classes"], {k: [mass[k][c] for c in report["classes"]] for k in kinds}),
                      "Share of items per class: hard (majority vote), soft (annotation shares)"
                      + (", weighted (annotations weighted by annotator quality)"
                         if "weighted" in kinds else ""))
@@ -144,43 +144,26 @@ def _agreement(report: dict) -> str:
 
 
 def _ambiguity(report: dict, annotations, crowdtruth) -> str:
-    soft = soft_labels(annotations.counts)
-    entropy = item_entropy(soft)
-    quality = None
-    if crowdtruth is not None:
-        quality = crowdtruth.item_quality_
-    elif report.get("mean_item_quality") is not None:
-        from dqlabels.crowdtruth import item_agreement
-
-        quality = item_agreement(annotations.counts)
-    plt = _pyplot()
-    panels = 2 if quality is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.0), squeeze=False)
-    axes[0, 0].hist(entropy, bins=30, color="#2f6fb2")
-    axes[0, 0].set_xlabel("entropy of the soft label (nats)")
-    axes[0, 0].set_ylabel("items")
-    if quality is not None:
-        axes[0, 1].hist(quality[np.isfinite(quality)], bins=30, range=(0, 1), color="#55a868")
-        axes[0, 1].set_xlabel("item quality")
-    fig.tight_layout()
+    entropy = item_entropy(soft_labels(annotations.counts))
+    quality = item_quality(annotations, crowdtruth)
+    if crowdtruth is None and quality is not None and not np.isfinite(quality).any():
+        quality = None  # no item with two annotations
+    fig = figures.ambiguity_histograms(entropy, quality)
     return ("<h2>Item ambiguity</h2>\n"
-            + _figure(_png(fig), "Per item: entropy of the soft label (0 = unanimous) and "
-                                 "quality (1 = every pair of annotators agrees)"))
+            + _figure(fig, "Per item: entropy of the soft label (0 = unanimous) and "
+                           "quality (1 = every pair of annotators agrees)"))
 
 
 def _annotators(report: dict) -> str:
     if "annotators" not in report:
         return ("<h2>Annotators</h2>\n<p class=\"note\">Annotator ids are unknown in this input: "
                 "no per-annotator scores.</p>")
-    entries = report["annotators"]["per_annotator"]
-    has_quality = any("quality" in e for e in entries)
-    key = "quality" if has_quality else "agreement"
-    ordered = sorted(entries, key=lambda e: (e[key] is None, e[key] if e[key] is not None else 0,
-                                             e["annotator"]))
+    key, ordered = annotators_by_reliability(report)
+    has_quality = key == "quality"
     headers = ["annotator", "annotations", "leave-one-out agreement"]
     if has_quality:
         headers += ["quality", "agreement with annotators", "agreement with items"]
-    if any("ds_accuracy" in e for e in entries):
+    if any("ds_accuracy" in e for e in ordered):
         headers.append("Dawid–Skene accuracy")
     values = [e[key] for e in ordered if e[key] is not None]
     cut = float(np.quantile(values, 0.1)) if values else None
@@ -202,18 +185,13 @@ def _annotators(report: dict) -> str:
                              f"(consensus {escape(x['consensus'])})" for x in entry["examples"])
         detail.append([escape(entry["annotator"]), f"{entry['num_disagreements']:,}",
                        examples or "–"])
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.2, 3.0))
-    ax.hist(values, bins=min(30, max(5, len(values) // 2)), color="#8172b2")
-    ax.set_xlabel("annotator " + ("quality" if has_quality else "agreement"))
-    ax.set_ylabel("annotators")
-    fig.tight_layout()
+    fig = figures.annotator_histogram(values, key)
     return ("<h2>Annotators</h2>\n<p class=\"note\">Ordered by "
             + ("CrowdTruth quality (agreement with the other annotators of the same items × "
                "agreement with the rest of each item's annotations), least reliable first; the "
                "lowest tenth in red." if has_quality else
                "agreement with the leave-one-out majority, lowest first.") + "</p>\n"
-            + "<div class=\"grid2\">" + _figure(_png(fig), "Distribution over annotators")
+            + "<div class=\"grid2\">" + _figure(fig, "Distribution over annotators")
             + "</div>\n" + _table(headers, rows, numeric=range(1, len(headers)), id_column=0)
             + "<h3>Disagreements of the least reliable annotators</h3>\n"
             + f"<p class=\"note\">Items where the annotator's label differs from the "
@@ -247,23 +225,10 @@ def _predictions(report: dict) -> str:
         ("accuracy", "accuracy"), ("macro F1", "macro_f1"), (f"ECE ({s['ece_bins']} bins)", "ece"),
         ("Jensen–Shannon", "js"), ("total variation", "total_variation"), ("Brier", "brier"),
         ("cross-entropy", "cross_entropy"))]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    bins = [b for b in s["reliability"] if b["count"]]
-    ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
-    ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["accuracy"] for b in bins],
-           width=1 / len(s["reliability"]) * 0.9, color="#2f6fb2", alpha=0.8, label="accuracy")
-    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o", color="#b2452f",
-            ms=4, label="mean confidence")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("top-class confidence")
-    ax.set_ylabel("accuracy vs argmax of the soft label")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+    fig = figures.reliability_diagram(s["reliability"])
     return (f"<h2>Predictions ({report['num_scored_items']:,} items)</h2>\n<div class=\"grid2\">"
             + _table(["score vs the soft labels", "value"], rows, numeric=[1])
-            + _figure(_png(fig), "Reliability diagram: accuracy per confidence bin") + "</div>")
+            + _figure(fig, "Reliability diagram: accuracy per confidence bin") + "</div>")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,42 +247,9 @@ def _table(headers, rows, numeric=(), id_column=None) -> str:
     return f"<div class=\"scroll\"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
-def _figure(data_uri: str, caption: str) -> str:
-    return (f"<figure><img src=\"{data_uri}\" alt=\"{escape(caption)}\">"
+def _figure(fig, caption: str) -> str:
+    return (f"<figure><img src=\"{figures.png_data_uri(fig)}\" alt=\"{escape(caption)}\">"
             f"<figcaption>{escape(caption)}</figcaption></figure>")
-
-
-def _bars(classes, series: dict) -> str:
-    plt = _pyplot()
-    x = np.arange(len(classes))
-    width = 0.8 / max(len(series), 1)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.55 * len(classes) + 2.5), 3.2))
-    for k, (name, values) in enumerate(series.items()):
-        ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=name)
-    ax.set_xticks(x, [str(c) for c in classes], rotation=45 if len(classes) > 5 else 0,
-                  ha="right" if len(classes) > 5 else "center")
-    ax.set_ylabel("share of items")
-    ax.legend(fontsize=8, ncols=len(series), loc="lower center", bbox_to_anchor=(0.5, 1.0),
-              frameon=False)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _png(fig) -> str:
-    """A figure as a PNG data URI (matplotlib draws labels as pixels: no markup to escape)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    _pyplot().close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _num(value, digits: int) -> str:

@@ -148,7 +148,11 @@ def expected_calibration_error(y, p, num_bins: int = ECE_BINS) -> float:
     equal-width bins of confidence, (0, 1/B], (1/B, 2/B], ..., ((B−1)/B, 1]; ECE is the
     item-weighted mean over bins of |accuracy − mean confidence|.
     """
-    bins = reliability_bins(y, p, num_bins)
+    return _calibration_error(reliability_bins(y, p, num_bins))
+
+
+def _calibration_error(bins: list[dict]) -> float:
+    """ECE from :func:`reliability_bins`: the count-weighted mean |accuracy − confidence|."""
     return float(sum(abs(b["accuracy"] - b["confidence"]) * b["count"] for b in bins if b["count"])
                  / max(sum(b["count"] for b in bins), 1))
 
@@ -173,15 +177,16 @@ def reliability_bins(y, p, num_bins: int = ECE_BINS) -> list[dict]:
 def prediction_scores(y, p) -> dict:
     """Every prediction score of SPEC §4 as a dict (the ``scores`` of the audit JSON)."""
     y, p = _pair(y, p)
+    bins = reliability_bins(y, p)
     return {
         "kl": kl_divergence(y, p),
         "kl_dcic": kl_divergence(y, p, convention="dcic"),
         "macro_accuracy": macro_accuracy(y, p),
         "accuracy": accuracy(y, p),
         "macro_f1": macro_f1(y, p),
-        "ece": expected_calibration_error(y, p),
+        "ece": _calibration_error(bins),
         "ece_bins": ECE_BINS,
-        "reliability": reliability_bins(y, p),
+        "reliability": bins,
         "js": js_divergence(y, p),
         "total_variation": total_variation(y, p),
         "brier": brier_score(y, p),

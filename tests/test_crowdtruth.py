@@ -119,3 +119,12 @@ def test_every_way_of_listing_the_pairs_gives_the_same_metrics(monkeypatch, bloc
         np.testing.assert_allclose(getattr(got, attribute), getattr(expected, attribute),
                                    rtol=1e-12, atol=0)
     assert got.n_iter_ == expected.n_iter_
+
+
+def test_an_item_with_one_annotation_keeps_its_label_as_weighted_soft_label():
+    """Items with one annotation take no part in the metrics (NaN quality), but their
+    worker-weighted soft label is still their one label, weighted by a scored annotator."""
+    ann = from_long(["a", "a", "a", "b"], ["cat", "cat", "dog", "dog"], ["u1", "u2", "u3", "u1"])
+    ct = CrowdTruth().fit(ann)
+    assert np.isnan(ct.item_quality_[1])
+    assert ct.weighted_soft_labels_[1].tolist() == [0.0, 1.0]

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dqlabels._parallel import BLOCK_CELLS, PARALLEL_CELLS, by_row_blocks, pool
+from dqlabels._parallel import BLOCK_CELLS, PARALLEL_CELLS, by_row_blocks, num_workers, pool
 from dqlabels.annotations import Annotations
+from dqlabels.config import DS_COMPILED_MIN_ANNOTATIONS, DS_ENGINES
 from dqlabels.errors import InputError
 
 TIES = ("lowest", "random")
@@ -153,6 +154,13 @@ class DawidSkene:
         posterior_tol: stop as well when no posterior moves by more than this in an iteration.
         smoothing: pseudo-count added to every confusion-matrix cell and class prior, so that an
             annotator who never gave a label does not get probability 0 for it.
+        engine: how an iteration runs. ``"numba"``: one compiled pass over the annotations
+            (about one ``bincount`` pass per iteration; numba's import and its compiled code,
+            cached once per machine, cost under a second per process). ``"numpy"``: two sparse
+            products per block of items (no compilation; several times slower on large
+            campaigns). ``"auto"`` (default): numba from
+            ``dqlabels.config.DS_COMPILED_MIN_ANNOTATIONS`` annotations on, numpy below. Both
+            give the same result up to rounding.
 
     Attributes:
         posteriors_: ``(num_items, num_classes)`` item posteriors over the true class.
@@ -175,11 +183,20 @@ class DawidSkene:
     """
 
     def __init__(self, max_iter: int = 100, tol: float = 1e-6, smoothing: float = 0.01,
-                 posterior_tol: float = 1e-4):
+                 posterior_tol: float = 1e-4, engine: str = "auto"):
         self.max_iter = max_iter
         self.tol = tol
         self.smoothing = smoothing
         self.posterior_tol = posterior_tol
+        self.engine = engine
+
+    def _compiled(self, num_annotations: int) -> bool:
+        """Whether to run the compiled iteration (see ``engine``)."""
+        if self.engine not in DS_ENGINES:
+            raise InputError(f"Expected engine in {DS_ENGINES}. Received: engine={self.engine!r}")
+        if self.engine == "auto":
+            return num_annotations >= DS_COMPILED_MIN_ANNOTATIONS
+        return self.engine == "numba"
 
     def fit(self, annotations: Annotations) -> DawidSkene:
         """Run EM on annotations that carry annotator ids, starting from the soft labels."""
@@ -190,54 +207,29 @@ class DawidSkene:
                              f"has no annotator column")
         if self.max_iter < 1:
             raise InputError(f"Expected max_iter >= 1. Received: max_iter={self.max_iter}")
-        from scipy import sparse
-
         num_items, num_classes = annotations.counts.shape
         num_annotators = len(annotations.annotators)
-        # indicator[i, a * K + l] = how often annotator a gave label l to item i. The E-step of
-        # a block of items is block @ log_confusion (rows gathered from a table that stays in
-        # cache), the M-step block.T @ posteriors (a CSC product that reads the block's
-        # posteriors in order and adds into the small confusion table). Fused per block, the
-        # block's posteriors never leave the cache between the two, and blocks run on all
-        # cores (scipy and numpy release the GIL).
+        # Column a * K + l of an annotation (annotator a, label l) names the row of the log
+        # confusion table it reads: the E-step gathers, for each item, the rows its annotations
+        # point to, the M-step adds the item's posteriors back into those rows.
         columns = annotations.annotator_index.astype(np.int64) * num_classes + \
             annotations.label_index
-        indicator = sparse.csr_matrix(
-            (np.ones(columns.size), (annotations.item_index, columns)),
-            shape=(num_items, num_annotators * num_classes))
-        rows = max(1, BLOCK_CELLS // (4 * num_classes))
-        blocks = []
-        for start in range(0, num_items, rows):
-            block = indicator[start:start + rows]
-            blocks.append((slice(start, start + rows), block, block.T))
-        parallel = num_items * num_classes >= PARALLEL_CELLS and len(blocks) > 1
         num_annotations = columns.size
+        engine = _compiled_engine if self._compiled(num_annotations) else _numpy_engine
+        em_steps, confusion_counts = engine(
+            annotations.item_index, columns, num_items, num_annotators * num_classes, num_classes)
 
         posteriors = soft_labels(annotations.counts)
-        counts = indicator.T @ posteriors
+        counts = confusion_counts(posteriors)
+        class_totals = posteriors.sum(axis=0)
         previous = -np.inf
         self.converged_ = False
         self.n_iter_ = 0
         while self.n_iter_ < self.max_iter:
             self.n_iter_ += 1
-            priors, log_confusion = self._parameters(counts, posteriors, num_annotators)
-            log_priors = np.log(priors)
-
-            def em_step(job, log_confusion=log_confusion, log_priors=log_priors):
-                """E-step of one block (its posteriors replaced in place), then its share of the
-                M-step counts; returns them with the block's log evidence and movement."""
-                where, block, block_t = job
-                updated = block @ log_confusion
-                updated += log_priors
-                updated, log_evidence = _normalise_log(updated)
-                moved = float(np.abs(updated - posteriors[where]).max(initial=0.0))
-                posteriors[where] = updated
-                return block_t @ updated, log_evidence, moved
-
-            parts = list(pool().map(em_step, blocks)) if parallel else [em_step(b) for b in blocks]
-            counts = sum(part[0] for part in parts)
-            log_likelihood = sum(part[1] for part in parts)
-            moved = max(part[2] for part in parts)
+            priors, log_confusion = self._parameters(counts, class_totals, num_annotators)
+            counts, class_totals, log_likelihood, moved = em_steps(
+                posteriors, log_confusion, np.log(priors))
             # Stop when the likelihood stops improving or the posteriors stop moving (on data
             # without structure the likelihood creeps up for many iterations while no
             # posterior changes in its fourth decimal).
@@ -246,7 +238,7 @@ class DawidSkene:
                 self.converged_ = True
                 break
             previous = log_likelihood
-        priors, log_confusion = self._parameters(counts, posteriors, num_annotators)
+        priors, log_confusion = self._parameters(counts, class_totals, num_annotators)
         self.posteriors_ = posteriors
         self.labels_ = argmax_lowest(posteriors)
         self.class_priors_ = priors
@@ -259,17 +251,119 @@ class DawidSkene:
         self.log_likelihood_ = log_likelihood
         return self
 
-    def _parameters(self, counts, posteriors, num_annotators):
-        """The M-step's result from the expected counts ``[annotator * K + label, true class]``:
-        class priors and the log confusion table, both smoothed."""
-        num_classes = posteriors.shape[1]
+    def _parameters(self, counts, class_totals, num_annotators):
+        """The M-step's result from the expected counts ``[annotator * K + label, true class]``
+        and the posteriors' sum per class: class priors and the log confusion table, both
+        smoothed."""
+        num_classes = len(class_totals)
         # Normalise over labels l for each (annotator, true class k).
         per_annotator = (counts + self.smoothing).reshape(num_annotators, num_classes, num_classes)
         totals = per_annotator.sum(axis=1, keepdims=True)
         log_confusion = np.log(per_annotator / totals).reshape(-1, num_classes)
-        priors = posteriors.sum(axis=0) + self.smoothing
+        priors = class_totals + self.smoothing
         priors /= priors.sum()
         return priors, log_confusion
+
+
+def _numpy_engine(items, columns, num_items, num_columns, num_classes):
+    """EM iterations as sparse products: per cache-sized block of items, the E-step is
+    ``block @ log_confusion`` and the M-step ``block.T @ posteriors`` (a CSC product that reads
+    the block's posteriors in order and adds into the small confusion table). Fused per block,
+    the block's posteriors never leave the cache between the two, and blocks run on all cores
+    (scipy and numpy release the GIL).
+
+    Returns ``em_steps(posteriors, log_confusion, log_priors)`` (one iteration: posteriors
+    replaced in place; returns the new confusion counts, the class totals, the log-likelihood
+    and the largest change of a posterior) and ``confusion_counts(posteriors)``.
+    """
+    from scipy import sparse
+
+    # indicator[i, a * K + l] = how often annotator a gave label l to item i.
+    indicator = sparse.csr_matrix((np.ones(columns.size), (items, columns)),
+                                  shape=(num_items, num_columns))
+    rows = max(1, BLOCK_CELLS // (4 * num_classes))
+    blocks = []
+    for start in range(0, num_items, rows):
+        block = indicator[start:start + rows]
+        blocks.append((slice(start, start + rows), block, block.T))
+    parallel = num_items * num_classes >= PARALLEL_CELLS and len(blocks) > 1
+
+    def em_steps(posteriors, log_confusion, log_priors):
+        def em_step(job):
+            """E-step of one block (its posteriors replaced in place), then its share of the
+            M-step counts; returns them with the block's log evidence and movement."""
+            where, block, block_t = job
+            updated = block @ log_confusion
+            updated += log_priors
+            updated, log_evidence = _normalise_log(updated)
+            moved = float(np.abs(updated - posteriors[where]).max(initial=0.0))
+            posteriors[where] = updated
+            return block_t @ updated, np.ones(len(updated)) @ updated, log_evidence, moved
+
+        parts = pool().map(em_step, blocks) if parallel else map(em_step, blocks)
+        return _add_parts(parts)
+
+    return em_steps, lambda posteriors: indicator.T @ posteriors
+
+
+def _compiled_engine(items, columns, num_items, num_columns, num_classes):
+    """EM iterations as one compiled pass per band of items (``_compiled.dawid_skene_block``),
+    the annotations listed by item (CSR without values: an annotation given twice is listed
+    twice). Each band adds into its own confusion table; the tables are summed in band order,
+    so results do not depend on timing. Same interface as :func:`_numpy_engine`."""
+    from dqlabels import _compiled
+
+    index = np.int32 if max(columns.size, num_columns) < np.iinfo(np.int32).max else np.int64
+    if columns.size > 1 and bool(np.any(items[1:] < items[:-1])):
+        columns = columns[np.argsort(items, kind="stable")]
+    columns = columns.astype(index)
+    indptr = np.zeros(num_items + 1, index)
+    np.cumsum(np.bincount(items, minlength=num_items), out=indptr[1:])
+    # Bands with equal numbers of annotations, one per core.
+    num_bands = num_workers() if num_items * num_classes >= PARALLEL_CELLS else 1
+    cuts = np.searchsorted(indptr, np.linspace(0, columns.size, num_bands + 1))
+    cuts[0], cuts[-1] = 0, num_items
+    bands = [(int(start), int(stop), np.empty((num_columns, num_classes)))
+             for start, stop in zip(cuts[:-1], cuts[1:]) if stop > start or num_bands == 1]
+
+    def run(step):
+        parts = pool().map(step, bands) if len(bands) > 1 else map(step, bands)
+        return _add_parts(parts)
+
+    def em_steps(posteriors, log_confusion, log_priors):
+        log_priors = tuple(float(value) for value in log_priors)
+
+        def em_step(band):
+            start, stop, counts = band
+            counts.fill(0.0)
+            log_evidence, moved, totals = _compiled.dawid_skene_block(
+                start, stop, indptr, columns, log_confusion, log_priors, posteriors, counts)
+            return counts, np.array(totals), log_evidence, moved
+
+        return run(em_step)
+
+    def confusion_counts(posteriors):
+        def add(band):
+            start, stop, counts = band
+            counts.fill(0.0)
+            _compiled.add_confusion_counts(start, stop, indptr, columns, posteriors, counts)
+            return counts, 0.0, 0.0, 0.0
+
+        return run(add)[0]
+
+    return em_steps, confusion_counts
+
+
+def _add_parts(parts):
+    """Sum the blocks' (counts, class totals, log evidence, movement) in block order, keeping
+    one counts array."""
+    counts, totals, log_likelihood, moved = None, 0.0, 0.0, 0.0
+    for part_counts, part_totals, part_evidence, part_moved in parts:
+        counts = part_counts.copy() if counts is None else np.add(counts, part_counts, out=counts)
+        totals = totals + part_totals
+        log_likelihood += part_evidence
+        moved = max(moved, part_moved)
+    return counts, totals, log_likelihood, moved
 
 
 def _normalise_log(log_values: np.ndarray) -> tuple[np.ndarray, float]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -45,7 +46,9 @@ def audit_report(
             class order of ``annotations``.
         prediction_items: row index into ``annotations.items`` of each prediction row.
         dawid_skene: a fitted :class:`~dqlabels.DawidSkene`; its annotator accuracies and the
-            items where it disagrees with the majority vote are reported.
+            items where it disagrees with the majority vote are reported. It may also be a
+            ``concurrent.futures.Future`` of one, waited for only when the report needs it (as
+            :func:`run_evaluate` does: the fit then overlaps the rest of the report).
         crowdtruth: fitted :class:`~dqlabels.crowdtruth.CrowdTruth` metrics: item, annotator
             and class quality and the worker-weighted soft labels. Without them (annotators
             unknown), the item quality is the unweighted pair agreement.
@@ -100,6 +103,9 @@ def audit_report(
     if annotations.annotator_index is not None:
         agreement, num_scored = scores.annotator_agreement(annotations)
         given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
+    if isinstance(dawid_skene, Future):
+        dawid_skene = dawid_skene.result()
+    if annotations.annotator_index is not None:
         report["annotators"] = {
             "agreement_definition": "mean credit vs the leave-one-out majority of the other "
                                     "annotations of the item (1/t for a t-way tie)",
@@ -461,10 +467,14 @@ def run_evaluate(
 
         probs, rows = read_predictions(predictions, annotations)
     model = None
-    if dawid_skene and annotations.annotator_index is not None:
-        model = DawidSkene(max_iter=ds_max_iter).fit(annotations)
-    crowd, reason = fit_crowdtruth(annotations, crowdtruth)
-    report = audit_report(annotations, probs, rows, model, crowd, crowdtruth_reason=reason)
+    with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
+        if dawid_skene and annotations.annotator_index is not None:
+            # Fitted on its own thread (its blocks on the shared pool) while the report is
+            # computed: the fit's start (numba's import, for a large campaign) runs on one core.
+            model = background.submit(DawidSkene(max_iter=ds_max_iter).fit, annotations)
+        crowd, reason = fit_crowdtruth(annotations, crowdtruth)
+        report = audit_report(annotations, probs, rows, model, crowd, crowdtruth_reason=reason)
+        model = model.result() if model is not None else None
     table = labels_table(annotations, model, crowd) if labels_path is not None else None
 
     if json_path is not None:

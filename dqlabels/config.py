@@ -24,6 +24,10 @@ DUPLICATE_RULES = ("error", "keep", "last")
 
 # The audit (SPEC §5).
 DS_MAX_ITER = 50
+# Dawid–Skene runs its compiled (numba) iteration from this many annotations on: below, numba's
+# import (about 0.3 s per process) costs more than the numpy iteration it would save.
+DS_ENGINES = ("auto", "numpy", "numba")
+DS_COMPILED_MIN_ANNOTATIONS = 1_000_000
 # ``dqlabels evaluate`` computes the CrowdTruth metrics by default up to this many ordered pairs
 # of annotations on the same item (Σ n(n − 1) over items). Measured on 2 cores: about 40 bytes
 # of memory per pair at the peak, 70-150 ns per pair to list them once and about 10 ns per pair

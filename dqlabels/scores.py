@@ -36,10 +36,11 @@ def _clip_renormalise(p):
 
 
 def _xlogy(x, y):
-    """x * ln(y) with 0 * ln(anything) = 0."""
-    out = np.zeros_like(x)
-    nonzero = x > 0
-    out[nonzero] = x[nonzero] * np.log(y[nonzero])
+    """x * ln(y) with 0 * ln(anything) = 0 (one log per cell: faster than indexing the
+    nonzero cells)."""
+    with np.errstate(divide="ignore"):
+        out = np.log(np.where(x > 0, y, 1.0))
+    out *= x
     return out
 
 
@@ -82,7 +83,8 @@ def entropy(y) -> float:
 def item_entropy(y) -> np.ndarray:
     """Shannon entropy of each row of ``y`` (nats)."""
     y = np.asarray(y, dtype=np.float64)
-    return -np.sum(_xlogy(y, y), axis=1)
+    # A product with a ones vector sums short rows several times faster than sum(axis=1).
+    return -(_xlogy(y, y) @ np.ones(y.shape[1])) if y.ndim == 2 else -np.sum(_xlogy(y, y), axis=-1)
 
 
 def js_divergence(y, p) -> float:

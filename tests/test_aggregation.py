@@ -71,10 +71,11 @@ def _simulated(seed=0, n_items=60, k=3):
     return truth, np.array(items), np.array(annots), np.array(labels)
 
 
-def test_dawid_skene_matches_reference_implementation():
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_dawid_skene_matches_reference_implementation(engine):
     truth, items, annots, labels = _simulated()
     ann = from_long([f"{i:03d}" for i in items], labels, [f"a{a}" for a in annots])
-    model = DawidSkene(max_iter=7, tol=-np.inf, smoothing=0.01).fit(ann)
+    model = DawidSkene(max_iter=7, tol=-np.inf, smoothing=0.01, engine=engine).fit(ann)
     assert model.n_iter_ == 7
     assert ann.num_items == items.max() + 1  # every item annotated: codes equal item numbers
     post, _, _ = _reference_dawid_skene(items, annots, labels, ann.num_items, 4, 3, 7, 0.01)
@@ -100,6 +101,73 @@ def test_dawid_skene_finds_the_reliable_annotator():
     mv_acc = np.mean(majority_vote(ann).labels == truth)
     assert ds_acc > mv_acc
     np.testing.assert_allclose(model.posteriors_.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3, 7])
+def test_both_engines_give_the_same_fit(num_classes, monkeypatch):
+    """Rows in shuffled order (the compiled engine sorts by item), an annotator who labels an
+    item twice (listed twice, counted twice by the sparse indicator), items with one
+    annotation, and the work split in bands over threads."""
+    import dqlabels.aggregation as aggregation
+
+    monkeypatch.setattr(aggregation, "PARALLEL_CELLS", 1)  # bands on every core
+    rng = np.random.default_rng(num_classes)
+    truth, items, annots, labels = _simulated(seed=num_classes, n_items=500, k=num_classes)
+    items, annots, labels = (np.concatenate([column, column[:40]])
+                             for column in (items, annots, labels))  # repeated pairs
+    labels[-40:] = rng.integers(0, num_classes, 40)
+    items, annots, labels = (np.append(column, extra) for column, extra in
+                             zip((items, annots, labels), (1000, 3, 0)))  # a lone annotation
+    order = rng.permutation(len(items))
+    ann = from_long(items[order], labels[order], annots[order], duplicates="keep")
+    assert ann.has_repeated_pairs
+    fits = {engine: DawidSkene(max_iter=30, engine=engine).fit(ann)
+            for engine in ("numpy", "numba")}
+    numpy_fit, numba_fit = fits["numpy"], fits["numba"]
+    assert numba_fit.n_iter_ == numpy_fit.n_iter_ and numba_fit.converged_ == numpy_fit.converged_
+    for name in ("posteriors_", "class_priors_", "confusion_matrices_", "annotator_accuracy_"):
+        np.testing.assert_allclose(getattr(numba_fit, name), getattr(numpy_fit, name),
+                                   rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(numba_fit.log_likelihood_, numpy_fit.log_likelihood_, rtol=1e-12)
+    np.testing.assert_array_equal(numba_fit.labels_, numpy_fit.labels_)
+
+
+def test_auto_engine_compiles_from_the_configured_size(monkeypatch):
+    import dqlabels.aggregation as aggregation
+
+    used = []
+    for name in ("_numpy_engine", "_compiled_engine"):
+        original = getattr(aggregation, name)
+        monkeypatch.setattr(aggregation, name, lambda *args, _f=original, _n=name:
+                            used.append(_n) or _f(*args))
+    _, items, annots, labels = _simulated(n_items=50)
+    ann = from_long(items, labels, annots)
+    monkeypatch.setattr(aggregation, "DS_COMPILED_MIN_ANNOTATIONS", len(items) + 1)
+    DawidSkene().fit(ann)
+    monkeypatch.setattr(aggregation, "DS_COMPILED_MIN_ANNOTATIONS", len(items))
+    DawidSkene().fit(ann)
+    assert used == ["_numpy_engine", "_compiled_engine"]
+    with pytest.raises(InputError, match="engine=.*'gpu'"):
+        DawidSkene(engine="gpu").fit(ann)
+
+
+def test_compiled_exp_is_within_an_ulp_of_numpy():
+    from dqlabels._compiled import exp_nonpositive
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([-rng.exponential(3.0, 100_000), -rng.uniform(0, 708, 100_000),
+                        [0.0, -0.0, -1e-300, -np.log(2) / 2, -np.log(2), -700.5, -708.0]])
+    values = x.copy()
+    exp_nonpositive(values, len(values))
+    expected = np.exp(x)
+    assert np.all(np.abs(values - expected) <= np.spacing(expected))
+    assert values[-7:-5].tolist() == [1.0, 1.0]
+    # Below -708 (and NaN) the result is clamped to e^-708, a normal double; only the first
+    # `count` values are touched.
+    clamped = np.array([-709.0, -1e6, np.nan, -1.0])
+    exp_nonpositive(clamped, 3)
+    np.testing.assert_allclose(clamped[:3], np.exp(-708.0), rtol=1e-15)
+    assert clamped[3] == -1.0
 
 
 def test_dawid_skene_needs_annotators():

@@ -13,6 +13,7 @@ def test_import_dqlabels_does_not_import_tensorflow():
     modules = _modules_after("import dqlabels, dqlabels.audit")
     assert "dqlabels" in modules
     assert "tensorflow" not in modules and "keras" not in modules
+    assert "numba" not in modules  # imported by large Dawid–Skene fits only
 
 
 def test_evaluate_command_does_not_import_tensorflow(tmp_path):

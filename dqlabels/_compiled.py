@@ -3,8 +3,8 @@
 Imported only when a large fit needs them: numba's start-up costs about 0.7 s per process (its
 import, then its typing context and the cached machine code at the first call), and the very
 first call on a machine compiles for a few seconds more (the result is cached beside this file
-or in numba's user cache directory). Every kernel releases the GIL, so blocks run on the shared thread pool of
-:mod:`dqlabels._parallel`.
+or in numba's user cache directory). Every kernel releases the GIL, so blocks run on the shared
+thread pool of :mod:`dqlabels._parallel`.
 
 The number of classes ``K`` reaches the kernels as the length of a tuple, so numba compiles one
 version per ``K`` with the class loops unrolled and an item's ``K`` values kept in registers.

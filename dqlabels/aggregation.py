@@ -145,8 +145,9 @@ class DawidSkene:
 
     The E-step adds, for every annotation, the log probability that its annotator gives its label
     under each true class; the M-step re-estimates the class priors and each annotator's
-    confusion matrix from the posteriors. Each step is one sparse matrix product over the
-    annotations (see ``benchmarks/README.md`` for the time per iteration on 10M annotations).
+    confusion matrix from the posteriors. An iteration is one pass over the annotations: a
+    compiled loop (numba) on large campaigns, two sparse matrix products on small ones (see
+    ``engine``, and ``benchmarks/README.md`` for the time per iteration).
 
     Args:
         max_iter: most EM iterations.

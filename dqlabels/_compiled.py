@@ -18,6 +18,21 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.tuple import tuple_setitem
 
+
+def _jit(**options):
+    """``numba.njit`` with its on-disk cache where one can be written (beside this file or in
+    numba's user cache directory); where neither can, numba refuses ``cache=True``, and the
+    kernels are compiled in every process instead."""
+
+    def decorate(function):
+        try:
+            return njit(cache=True, **options)(function)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(**options)(function)
+
+    return decorate
+
+
 # Items whose log posteriors are exponentiated in one vectorised pass (K values each: a few KB,
 # in L1 cache).
 ITEMS_PER_PASS = 256
@@ -35,7 +50,7 @@ _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13 = (
 _EXP_MIN = -708.0  # e^-708 is still a normal double; below, the result is clamped to it
 
 
-@njit(cache=True, nogil=True, fastmath={"contract"})
+@_jit(nogil=True, fastmath={"contract"})
 def exp_nonpositive(values, count):
     """``values[:count] = exp(values[:count])`` in place, for values <= 0 (NaN and values below
     -708 give e^-708 ≈ 3e-308)."""
@@ -61,7 +76,7 @@ def exp_nonpositive(values, count):
         bits[s] += np.int64(n) << 52
 
 
-@njit(cache=True, nogil=True)
+@_jit(nogil=True)
 def dawid_skene_block(start, stop, indptr, columns, log_confusion, log_priors, posteriors,
                       counts):
     """One EM iteration over items ``start:stop``; item ``i``'s annotations are
@@ -127,7 +142,7 @@ def dawid_skene_block(start, stop, indptr, columns, log_confusion, log_priors, p
     return log_likelihood, moved, totals
 
 
-@njit(cache=True, nogil=True)
+@_jit(nogil=True)
 def add_confusion_counts(start, stop, indptr, columns, posteriors, counts):
     """The M-step alone: ``counts[column] += posteriors[item]`` for each annotation of items
     ``start:stop`` (laid out as in :func:`dawid_skene_block`)."""

@@ -188,3 +188,21 @@ def test_large_matrices_use_row_blocks_with_the_same_results():
     totals = counts.sum(1, keepdims=True)
     expected = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     np.testing.assert_allclose(soft_labels(counts), expected)
+
+
+def test_kernels_compile_without_a_writable_cache(monkeypatch):
+    """Where numba can write no cache (read-only package, no home), it refuses cache=True at
+    decoration time; the kernels are then compiled per process instead of failing to import."""
+    import dqlabels._compiled as compiled
+
+    calls = []
+
+    def fake_njit(**options):
+        calls.append(options)
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return lambda function: ("compiled", function)
+
+    monkeypatch.setattr(compiled, "njit", fake_njit)
+    assert compiled._jit(nogil=True)(len) == ("compiled", len)
+    assert calls == [{"cache": True, "nogil": True}, {"nogil": True}]

@@ -12,7 +12,7 @@ import numpy as np
 
 from dqlabels._parallel import BLOCK_CELLS, PARALLEL_CELLS, by_row_blocks, num_workers, pool
 from dqlabels.annotations import Annotations
-from dqlabels.config import DS_COMPILED_MIN_ANNOTATIONS, DS_ENGINES
+from dqlabels.config import DS_COMPILED_MAX_CLASSES, DS_COMPILED_MIN_ANNOTATIONS, DS_ENGINES
 from dqlabels.errors import InputError
 
 TIES = ("lowest", "random")
@@ -160,8 +160,9 @@ class DawidSkene:
             cached once per machine, cost under a second per process). ``"numpy"``: two sparse
             products per block of items (no compilation; several times slower on large
             campaigns). ``"auto"`` (default): numba from
-            ``dqlabels.config.DS_COMPILED_MIN_ANNOTATIONS`` annotations on, numpy below. Both
-            give the same result up to rounding.
+            ``dqlabels.config.DS_COMPILED_MIN_ANNOTATIONS`` annotations on and up to
+            ``DS_COMPILED_MAX_CLASSES`` classes (beyond, the compiled loop is the slower one),
+            numpy otherwise. Both give the same result up to rounding.
 
     Attributes:
         posteriors_: ``(num_items, num_classes)`` item posteriors over the true class.
@@ -191,12 +192,13 @@ class DawidSkene:
         self.posterior_tol = posterior_tol
         self.engine = engine
 
-    def _compiled(self, num_annotations: int) -> bool:
+    def _compiled(self, num_annotations: int, num_classes: int) -> bool:
         """Whether to run the compiled iteration (see ``engine``)."""
         if self.engine not in DS_ENGINES:
             raise InputError(f"Expected engine in {DS_ENGINES}. Received: engine={self.engine!r}")
         if self.engine == "auto":
-            return num_annotations >= DS_COMPILED_MIN_ANNOTATIONS
+            return (num_annotations >= DS_COMPILED_MIN_ANNOTATIONS
+                    and num_classes <= DS_COMPILED_MAX_CLASSES)
         return self.engine == "numba"
 
     def fit(self, annotations: Annotations) -> DawidSkene:
@@ -216,7 +218,7 @@ class DawidSkene:
         columns = annotations.annotator_index.astype(np.int64) * num_classes + \
             annotations.label_index
         num_annotations = columns.size
-        engine = _compiled_engine if self._compiled(num_annotations) else _numpy_engine
+        engine = _compiled_engine if self._compiled(num_annotations, num_classes) else _numpy_engine
         em_steps, confusion_counts = engine(
             annotations.item_index, columns, num_items, num_annotators * num_classes, num_classes)
 

@@ -29,8 +29,12 @@ DS_MAX_ITER = 50
 # 18 ns per annotation against the sparse products: at 1 million annotations that pays off after
 # some 40 iterations (a campaign that never settles runs 50), at 10 million after 4. In
 # ``evaluate`` the start-up mostly overlaps the rest of the report.
+# The compiled iteration keeps an item's values in registers, one per class: measured per
+# annotation against the sparse products, 8 vs 27 ns at 3 classes, 16 vs 42 at 5, 47 vs 61 at
+# 10, but 122 vs 72 at 12 (registers run out), so above this many classes ``auto`` uses numpy.
 DS_ENGINES = ("auto", "numpy", "numba")
 DS_COMPILED_MIN_ANNOTATIONS = 1_000_000
+DS_COMPILED_MAX_CLASSES = 10
 # ``dqlabels evaluate`` computes the CrowdTruth metrics by default up to this many ordered pairs
 # of annotations on the same item (Σ n(n − 1) over items). Measured on 2 cores: about 40 bytes
 # of memory per pair at the peak, 70-150 ns per pair to list them once and about 10 ns per pair

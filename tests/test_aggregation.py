@@ -146,7 +146,10 @@ def test_auto_engine_compiles_from_the_configured_size(monkeypatch):
     DawidSkene().fit(ann)
     monkeypatch.setattr(aggregation, "DS_COMPILED_MIN_ANNOTATIONS", len(items))
     DawidSkene().fit(ann)
-    assert used == ["_numpy_engine", "_compiled_engine"]
+    monkeypatch.setattr(aggregation, "DS_COMPILED_MAX_CLASSES", ann.num_classes - 1)
+    DawidSkene().fit(ann)  # too many classes for the compiled loop
+    DawidSkene(engine="numba").fit(ann)  # unless asked for
+    assert used == ["_numpy_engine", "_compiled_engine", "_numpy_engine", "_compiled_engine"]
     with pytest.raises(InputError, match="engine=.*'gpu'"):
         DawidSkene(engine="gpu").fit(ann)
 

@@ -184,3 +184,17 @@ def test_crowdtruth_skipped_above_the_default_size_and_forced_on_request(tmp_pat
     from dqlabels import read_annotations
 
     assert audit.fit_crowdtruth(read_annotations(long))[0] is not None
+
+
+def test_a_failing_dawid_skene_fit_stops_evaluate_before_any_output(tmp_path):
+    """evaluate fits Dawid–Skene on its own thread while it computes the report: an error of
+    the fit still reaches the caller, and no output file is written."""
+    from dqlabels import InputError
+    from dqlabels.audit import run_evaluate
+
+    out = tmp_path / "report.json"
+    with pytest.raises(InputError, match="max_iter=0"):
+        run_evaluate(EXAMPLE, json_path=out, ds_max_iter=0)
+    assert not out.exists()
+    run_evaluate(EXAMPLE, json_path=out, ds_max_iter=3)
+    assert json.loads(out.read_text())["dawid_skene"]["iterations"] <= 3

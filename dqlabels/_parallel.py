@@ -7,10 +7,12 @@ a million-item campaign without copying data to other processes.
 from __future__ import annotations
 
 import os
+import threading
 
 PARALLEL_CELLS = 2_000_000  # below this, one thread: the hand-off costs more than it saves
 BLOCK_CELLS = 1 << 18  # 2 MiB of int64: a block stays in cache across its several passes
 _POOL = None
+_POOL_LOCK = threading.Lock()
 
 
 def num_workers() -> int:
@@ -23,12 +25,14 @@ def num_workers() -> int:
 
 
 def pool():
-    """The process-wide thread pool, made on first use."""
+    """The process-wide thread pool, made on first use (by whichever thread asks first:
+    ``evaluate`` fits Dawid–Skene on a thread of its own)."""
     global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
+    with _POOL_LOCK:
+        if _POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(num_workers(), thread_name_prefix="dqlabels")
+            _POOL = ThreadPoolExecutor(num_workers(), thread_name_prefix="dqlabels")
     return _POOL
 
 

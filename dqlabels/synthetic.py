@@ -61,6 +61,7 @@ from dqlabels.config import (
     check_choice,
 )
 from dqlabels.errors import InputError
+from dqlabels.simulated_crowd import SimulatedCrowd, simulate_annotations
 
 CLASSES = ("blue_circle", "blue_ellipse", "green_circle", "green_ellipse", "red_circle",
            "red_ellipse")
@@ -382,68 +383,6 @@ def _workers(workers, num_chunks) -> int:
     return max(1, min(workers or num_workers(), num_chunks))
 
 
-@dataclass(frozen=True)
-class SimulatedCrowd:
-    """Who annotates the generated images (``generate_dataset(..., annotators=SimulatedCrowd(...))``).
-
-    Attributes:
-        per_image: annotations per image (0: none).
-        pool: number of annotators; each image gets ``per_image`` distinct ones drawn at random.
-            ``None``: exactly ``per_image`` annotators who each label every image.
-        noise: ``(low, high)``: annotator j answers uniformly at random with probability
-            ε_j ~ U(low, high) (noise), else draws from the image's soft label (ambiguity).
-    """
-
-    per_image: int = 0
-    pool: int | None = None
-    noise: tuple[float, float] = (0.0, 0.0)
-
-    def check(self) -> None:
-        if self.per_image < 0:
-            raise InputError(f"Expected annotators >= 0. Received: annotators={self.per_image}")
-        if self.pool is not None and self.pool < max(self.per_image, 1):
-            raise InputError(f"Expected annotator_pool >= {self.per_image} (the annotations per "
-                             f"image). Received: annotator_pool={self.pool}")
-        low, high = self.noise
-        if not 0.0 <= low <= high <= 1.0:
-            raise InputError(f"Expected annotator_noise LO,HI with 0 <= LO <= HI <= 1. "
-                             f"Received: annotator_noise={low},{high}")
-
-    @property
-    def simple(self) -> bool:
-        """Version 1's crowd: the same noise-free annotators on every image."""
-        return self.pool is None and self.noise == (0.0, 0.0)
-
-
-def simulate_annotations(soft: np.ndarray, crowd: SimulatedCrowd, seed: int):
-    """Simulated annotations of every image.
-
-    Returns:
-        ``(labels, annotators, noise)``: ``(num_images × per_image)`` class indices and annotator
-        indices, and each annotator's rate ε of answering at random. Uses random streams of its
-        own, so the images do not change with the crowd; the noise-free crowd without a pool
-        draws exactly as generator version 1 did.
-    """
-    n, k = soft.shape
-    per_image = crowd.per_image
-    cumulative = np.cumsum(soft, axis=1)
-    cumulative[:, -1] = 1.0
-    if crowd.simple:
-        draws = np.random.default_rng([seed, 1]).random((n, per_image))
-        labels = (draws[:, :, None] > cumulative[:, None, :]).sum(axis=2)
-        return labels, np.broadcast_to(np.arange(per_image), (n, per_image)), np.zeros(per_image)
-    rng = np.random.default_rng([seed, 2])
-    pool = crowd.pool or per_image
-    noise = rng.uniform(*crowd.noise, pool)
-    # per_image distinct annotators per image: the smallest of `pool` random keys
-    annotators = np.argsort(rng.random((n, pool)), axis=1, kind="stable")[:, :per_image]
-    draws = rng.random((n, per_image))
-    labels = (draws[:, :, None] > cumulative[:, None, :]).sum(axis=2)
-    guessing = rng.random((n, per_image)) < noise[annotators]
-    labels = np.where(guessing, rng.integers(0, k, (n, per_image)), labels)
-    return labels, annotators, noise
-
-
 def generate_dataset(
     out_dir: str | os.PathLike,
     num_images: int = GENERATE_NUM_IMAGES,
@@ -512,7 +451,8 @@ def generate_dataset(
             "num_simulated_annotators": crowd.per_image,
             "simulated_crowd": None if not crowd.per_image else {
                 "per_image": crowd.per_image, "pool": crowd.pool or crowd.per_image,
-                "noise_range": list(crowd.noise), "annotators": "annotators.csv"},
+                "noise_range": list(crowd.noise), "bias": crowd.bias,
+                "annotators": "annotators.csv"},
             "generator": {
                 "name": "dqlabels.synthetic",
                 "version": GENERATOR_VERSION,
@@ -570,11 +510,16 @@ def _write_tables(root: Path, names, params: Parameters, soft, crowd: SimulatedC
                 params.t, params.s, params.axis_ratio, params.centre_x, params.centre_y,
                 params.radius, params.cos, params.sin])
     if crowd.per_image:
-        labels, annotators, noise = simulate_annotations(soft, crowd, seed)
-        width = len(str(noise.size - 1))
-        annotator_ids = np.asarray([f"sim{a:0{width}d}" for a in range(noise.size)], dtype=object)
+        labels, annotators, profiles = simulate_annotations(soft, crowd, seed)
+        width = len(str(crowd.size - 1))
+        annotator_ids = np.asarray([f"sim{a:0{width}d}" for a in range(crowd.size)], dtype=object)
         _write_csv(root / "simulated_annotations.csv", ["item", "annotator", "label"],
                    [np.repeat(np.asarray(names, dtype=object), crowd.per_image),
                     annotator_ids[annotators.reshape(-1)],
                     np.asarray(CLASSES, dtype=object)[labels.reshape(-1)]])
-        _write_csv(root / "annotators.csv", ["annotator", "noise"], [annotator_ids, noise])
+        bias_classes = [" ".join(CLASSES[k] for k in classes)
+                        for classes in profiles["bias_classes"]]
+        _write_csv(root / "annotators.csv",
+                   ["annotator", "noise", "bias", "bias_classes", "bias_strength", "accuracy"],
+                   [annotator_ids, profiles["noise"], profiles["bias"], bias_classes,
+                    profiles["bias_strength"], profiles["accuracy"]])

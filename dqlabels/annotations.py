@@ -26,7 +26,7 @@ counts, so it needs ``format="wide"``.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,9 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dqlabels import importers
 from dqlabels._parallel import PARALLEL_CELLS, pool
 from dqlabels.config import DUPLICATE_RULES, FORMATS, check_choice
 from dqlabels.errors import InputError
+from dqlabels.importers import LongTable
 from dqlabels.tables import (
     ANNOTATOR_ALIASES,
     ITEM_ALIASES,
@@ -53,6 +55,7 @@ from dqlabels.tables import (
     first_line,
     first_non_numeric,
     is_numeric,
+    named_column,
     natural_order,
     normalise_ids,
     read_table,
@@ -79,6 +82,11 @@ class Annotations:
         num_dropped: annotations without a label, dropped.
         empty_items: ids of items that had no annotation, excluded from ``counts``.
         source: where the annotations came from (a path or a short description).
+        gold: ``(num_items,)`` int64 class index of each item's known answer (−1: none), or
+            ``None`` without gold answers. Gold scores annotators and aggregates; it never
+            votes (``counts`` holds the annotations only).
+        skipped: answers an annotation tool marked as not to be used, left out, by reason
+            (``{"rejected assignments": 3}``).
     """
 
     counts: np.ndarray
@@ -92,6 +100,8 @@ class Annotations:
     num_dropped: int = 0
     empty_items: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     source: str = "<memory>"
+    gold: np.ndarray | None = None
+    skipped: dict = field(default_factory=dict)
 
     @property
     def num_items(self) -> int:
@@ -121,6 +131,31 @@ class Annotations:
         """Annotations per item; ``None`` for probabilities."""
         return None if self.is_distribution else self.counts.sum(axis=1)
 
+    @property
+    def num_gold(self) -> int:
+        """Items with a known answer."""
+        return 0 if self.gold is None else int(np.count_nonzero(self.gold >= 0))
+
+    def with_gold(self, gold) -> Annotations:
+        """These annotations with gold answers added: ``gold`` is aligned with ``items`` (class
+        index, −1 for none), e.g. from :func:`dqlabels.gold.read_gold`. An item whose answer
+        the annotations already carry (an export's golden column) must agree."""
+        gold = np.asarray(gold, dtype=np.int64)
+        if gold.shape != (self.num_items,):
+            raise InputError(f"Expected gold of shape ({self.num_items},) aligned with the items. "
+                             f"Received shape {gold.shape}")
+        if np.any((gold < -1) | (gold >= self.num_classes)):
+            raise InputError(f"Expected gold class indices in -1..{self.num_classes - 1}")
+        if self.gold is not None:
+            clash = np.flatnonzero((gold >= 0) & (self.gold >= 0) & (gold != self.gold))
+            if clash.size:
+                i = clash[0]
+                raise InputError(f"gold: item {self.items[i]!r} has the answer "
+                                 f"{self.classes[gold[i]]!r}, but {self.source} gives "
+                                 f"{self.classes[self.gold[i]]!r}")
+            gold = np.where(gold >= 0, gold, self.gold)
+        return dataclasses.replace(self, gold=gold)
+
     @cached_property
     def has_repeated_pairs(self) -> bool:
         """True when an annotator labelled an item more than once (read with
@@ -140,19 +175,31 @@ def read_annotations(
     format: str | None = None,
     classes: list[str] | tuple[str, ...] | None = None,
     duplicates: str = "error",
+    *,
+    item_column: str | None = None,
+    annotator_column: str | None = None,
+    label_column: str | None = None,
 ) -> Annotations:
     """Read an annotation file into :class:`Annotations`.
 
     Args:
-        path: a CSV, TSV, Parquet, ``.npy`` or DCIC ``annotations.json`` file.
-        format: one of ``long``, ``wide``, ``counts``, ``probs``, ``dcic``; ``None`` detects it.
+        path: a CSV, TSV, Parquet, ``.npy``, DCIC ``annotations.json`` file, or an annotation
+            tool's export (Label Studio JSON, Mechanical Turk CSV, Toloka TSV, Prodigy JSONL).
+        format: one of ``long``, ``wide``, ``counts``, ``probs``, ``dcic``, ``label-studio``,
+            ``mturk``, ``toloka``, ``prodigy``; ``None`` detects it.
         classes: class names in the order to use; may include classes nobody chose. By default
             the classes found, sorted (numerically when all are integers).
         duplicates: what to do with a repeated (item, annotator) pair: ``error`` (default),
             ``keep`` (count every annotation) or ``last`` (keep the last one in file order).
+        item_column, annotator_column, label_column: the columns that hold the item, the
+            annotator and the label, when their names are none of the aliases (matched like
+            them: case-insensitively, ignoring ``_``, ``-`` and spaces). A label or annotator
+            column makes the file long format. For tool exports they choose among the export's
+            fields (see :mod:`dqlabels.importers`).
 
     Returns:
-        The annotations, with items sorted and empty items excluded.
+        The annotations, with items sorted and empty items excluded; with an export's gold
+        answers in ``gold`` and the answers it marked as not to be used counted in ``skipped``.
 
     Raises:
         InputError: the file is missing, unreadable or malformed; the message names the file and
@@ -170,21 +217,37 @@ def read_annotations(
         check_choice("format", format, FORMATS)
     check_choice("duplicates", duplicates, DUPLICATE_RULES)
     classes = _check_classes(classes)
+    columns = {"item_column": item_column, "annotator_column": annotator_column,
+               "label_column": label_column}
     path = Path(path)
     check_readable(path)
     kind = file_kind(path)
-    if format == "dcic" or (format is None and kind == "json"):
-        if kind != "json":
-            raise InputError(f"{path}: format 'dcic' needs a JSON annotations file")
-        return _read_dcic(path, classes, duplicates)
-    if kind == "json":
-        raise InputError(f"{path}: a JSON file can only be read as format 'dcic'")
+    if kind in ("json", "jsonl"):
+        if format not in (None, "dcic", "label-studio", "prodigy"):
+            raise InputError(f"{path}: a JSON file is read as format dcic, label-studio or "
+                             f"prodigy, not {format!r}")
+        records, layout = importers.read_json_records(path)
+        if format == "prodigy" or (format is None and layout == "jsonl"):
+            table = importers.read_prodigy(path, records if layout == "jsonl" else None,
+                                           **columns)
+        elif format == "label-studio" or (format is None and importers.json_tool(records)):
+            table = importers.read_label_studio(path, records, **columns)
+        else:
+            table = importers.read_dcic(path, records, **columns)
+        return _from_long_table(table, classes, duplicates)
+    if format in ("dcic", "label-studio", "prodigy"):
+        raise InputError(f"{path}: format {format!r} needs a JSON file")
     if kind == "npy":
         if format not in (None, "counts", "probs"):
             raise InputError(f"{path}: a .npy file holds counts or probs, not format {format!r}")
         return _read_npy(path, format, classes)
     table, where = read_table(path, kind)
-    return _from_table(table, str(path), where, format, classes, duplicates)
+    tool = format if format in importers.TOOL_FORMATS else (
+        importers.table_tool(table.column_names) if format is None else None)
+    if tool is not None:
+        return _from_long_table(importers.read_tool_table(path, table, where, tool, **columns),
+                                classes, duplicates)
+    return _from_table(table, str(path), where, format, classes, duplicates, **columns)
 
 
 def from_long(
@@ -216,6 +279,7 @@ def from_long(
     table = pa.table(columns)
     return _from_table(table, "<arrays>", Location("<arrays>", "entry", 0), "long",
                        _check_classes(classes), duplicates)
+
 
 
 def from_counts(counts, items=None, classes=None) -> Annotations:
@@ -264,18 +328,26 @@ def _check_classes(classes):
 # Tables → counts
 
 
-def _from_table(table, source, where, format, classes, duplicates):
+def _from_table(table, source, where, format, classes, duplicates, item_column=None,
+                annotator_column=None, label_column=None):
     names = table.column_names
-    item_col = find_column(names, ITEM_ALIASES)
-    label_col = find_column(names, LABEL_ALIASES)
-    annot_col = find_column(names, ANNOTATOR_ALIASES)
+
+    def column(chosen, aliases, parameter):
+        if chosen is not None:
+            return named_column(names, chosen, parameter, source)
+        return find_column(names, aliases)
+
+    item_col = column(item_column, ITEM_ALIASES, "item_column")
+    label_col = column(label_column, LABEL_ALIASES, "label_column")
+    annot_col = column(annotator_column, ANNOTATOR_ALIASES, "annotator_column")
+    if format is None and (label_column is not None or annotator_column is not None):
+        format = "long"
 
     if format is None:
         if label_col is not None:
             format = "long"
         elif item_col is not None and annot_col is not None:
-            raise InputError(f"{source}: no label column (expected one of "
-                             f"{', '.join(LABEL_ALIASES)}); found {', '.join(names)}")
+            raise _no_column(source, "label", LABEL_ALIASES, names)
         else:
             id_col = item_col
             if id_col is None and not is_numeric(table.column(names[0]).type):
@@ -291,14 +363,13 @@ def _from_table(table, source, where, format, classes, duplicates):
 
     if format == "long":
         if item_col is None:
-            raise InputError(f"{source}: no item column (expected one of {', '.join(ITEM_ALIASES)}); "
-                             f"found {', '.join(names)}")
+            raise _no_column(source, "item", ITEM_ALIASES, names)
         if label_col is None:
-            raise InputError(f"{source}: no label column (expected one of {', '.join(LABEL_ALIASES)}); "
-                             f"found {', '.join(names)}")
-        return _from_long_columns(table.column(item_col), table.column(label_col),
-                                  None if annot_col is None else table.column(annot_col),
-                                  source, where, classes, duplicates, "long", (item_col, annot_col))
+            raise _no_column(source, "label", LABEL_ALIASES, names)
+        return _from_long_table(LongTable(
+            item=table.column(item_col), label=table.column(label_col),
+            annotator=None if annot_col is None else table.column(annot_col), where=where,
+            columns=(item_col, annot_col), format="long"), classes, duplicates)
 
     # One row per item: the item column is the named one, else the first non-numeric column.
     if item_col is None and not is_numeric(table.column(names[0]).type):
@@ -334,6 +405,13 @@ def _from_table(table, source, where, format, classes, duplicates):
     kind = None if format == "counts-or-probs" else format
     matrix, col_names = _order_class_columns(matrix, [str(n) for n in value_cols], classes, source)
     return _from_matrix(matrix, item_ids, col_names, source, where, kind, sort_columns=classes is None)
+
+
+def _no_column(source, what, aliases, names) -> InputError:
+    """The error for a table without an item or label column: what was looked for, what was
+    found, and the option that names it."""
+    return InputError(f"{source}: no {what} column (none is called {', '.join(aliases[:4])}, …); "
+                      f"found {', '.join(map(str, names))}; name it with {what}_column=NAME")
 
 
 def _order_class_columns(matrix, col_names, classes, source):
@@ -414,7 +492,9 @@ def _unique_item_ids(item_ids, n, where):
         dup = sorted_ids[repeated[0]]
         rows = np.flatnonzero(item_ids == dup)[:2]
         raise InputError(f"{where.row(rows[1])}: item {dup!r} repeats the item of "
-                         f"{where.unit} {rows[0] + where.offset}")
+                         f"{where.unit} {rows[0] + where.offset} (read as one row per item; for "
+                         f"one row per annotation name the columns with item_column=NAME and "
+                         f"label_column=NAME)")
     return item_ids, order
 
 
@@ -442,18 +522,21 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
     )
 
 
-def _from_long_columns(item_column, label_column, annot_column, source, where, classes,
-                       duplicates, fmt, column_names):
+def _from_long_table(table: LongTable, classes, duplicates) -> Annotations:
+    """One row per annotation (a long file, an export) → Annotations, with the export's gold
+    answers and skipped answers."""
+    item_column, label_column, annot_column = table.item, table.label, table.annotator
+    where, source = table.where, table.where.source
     if item_column.null_count:
         row = int(np.flatnonzero(np.asarray(combine(item_column).is_null()))[0])
-        raise InputError(f"{where.row(row)}: missing item id in column {column_names[0]!r}")
+        raise InputError(f"{where.row(row)}: missing item id in column {table.columns[0]!r}")
     if annot_column is not None:
         if annot_column.null_count == len(annot_column):
             annot_column = None
         elif annot_column.null_count:
             row = int(np.flatnonzero(np.asarray(combine(annot_column).is_null()))[0])
             raise InputError(f"{where.row(row)}: missing annotator id in column "
-                             f"{column_names[1]!r}")
+                             f"{table.columns[1]!r}")
     label_column = normalise_ids(label_column)
     if label_column.null_count == len(label_column):
         raise InputError(f"{source}: every label is missing")
@@ -469,8 +552,46 @@ def _from_long_columns(item_column, label_column, annot_column, source, where, c
     annot_codes = annot_names = None
     if annot_column is not None:
         annot_codes, annot_names = encoded[2][0], column_to_str(encoded[2][1])
-    return _build(item_codes, item_names, encoded[1], annot_codes, annot_names, source, where,
-                  classes, duplicates, fmt, row_of=None)
+    annotations = _build(item_codes, item_names, encoded[1], annot_codes, annot_names, source,
+                         where, classes, duplicates, table.format, row_of=None)
+    if table.skipped:
+        annotations = dataclasses.replace(annotations, skipped=dict(table.skipped))
+    if table.gold is not None and table.gold.null_count < len(table.gold):
+        annotations = _with_export_gold(annotations, columns[0], table.gold, where)
+    return annotations
+
+
+def _with_export_gold(annotations: Annotations, items, gold, where) -> Annotations:
+    """The gold answers an export gives per row (Toloka's ``GOLDEN:``), one per item."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = np.flatnonzero(~np.asarray(combine(gold).is_null()))
+    names = pa.array(column_to_str(combine(items).take(pa.array(rows))), type=pa.string())
+    index = pc.index_in(names, value_set=pa.array(annotations.items.tolist(), type=pa.string()))
+    item_rows = np.asarray(index.to_numpy(zero_copy_only=False))
+    answers = column_to_str(combine(gold).take(pa.array(rows)))
+    position = {c: i for i, c in enumerate(annotations.classes)}
+    codes = np.array([position.get(a, -1) for a in answers], dtype=np.int64)  # gold rows only
+    if np.any(codes < 0):
+        bad = int(np.flatnonzero(codes < 0)[0])
+        raise InputError(f"{where.row(rows[bad])}: gold answer {answers[bad]!r} is not one of "
+                         f"the classes ({', '.join(annotations.classes)}); pass classes=... to "
+                         f"add it")
+    valid = ~np.isnan(item_rows.astype(np.float64)) if item_rows.dtype.kind == "f" else \
+        np.ones(item_rows.size, dtype=bool)
+    item_rows = item_rows[valid].astype(np.int64)  # items left out (no labelled annotation)
+    codes, rows = codes[valid], rows[valid]
+    result = np.full(annotations.num_items, -1, dtype=np.int64)
+    result[item_rows] = codes
+    clash = np.flatnonzero(result[item_rows] != codes)
+    if clash.size:
+        i = item_rows[clash[0]]
+        raise InputError(f"{where.row(rows[clash[0]])}: gold answer "
+                         f"{annotations.classes[codes[clash[0]]]!r} for item "
+                         f"{annotations.items[i]!r} contradicts another row's "
+                         f"{annotations.classes[result[i]]!r}")
+    return dataclasses.replace(annotations, gold=result)
 
 
 def _build(item_codes, item_names, labels, annot_codes, annot_names, source, where,
@@ -630,38 +751,3 @@ def _read_npy(path: Path, format, classes):
         raise InputError(f"{path}: {len(classes)} classes given for {matrix.shape[1]} columns")
     return _from_matrix(matrix.astype(np.float64), None, None if classes is None else list(classes),
                         str(path), Location(str(path), "row", 1), format)
-
-
-def _read_dcic(path: Path, classes, duplicates):
-    import pyarrow as pa
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not valid UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: line {exc.lineno} column {exc.colno}: broken JSON ({exc.msg})") from None
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list) or not data:
-        raise InputError(f"{path}: expected a list of annotation sets with 'annotations' lists")
-    images, labels = [], []
-    for s, annotation_set in enumerate(data):
-        entries = annotation_set.get("annotations") if isinstance(annotation_set, dict) else None
-        if not isinstance(entries, list):
-            raise InputError(f"{path}: annotation set {s} has no 'annotations' list")
-        for e, entry in enumerate(entries):
-            if not isinstance(entry, dict) or "image_path" not in entry or "class_label" not in entry:
-                raise InputError(f"{path}: annotation set {s}, entry {e}: expected keys "
-                                 f"'image_path' and 'class_label'")
-            if entry["image_path"] in (None, ""):
-                raise InputError(f"{path}: annotation set {s}, entry {e}: missing image_path")
-            images.append(str(entry["image_path"]))
-            label = entry["class_label"]
-            labels.append(None if label is None or label == "" else str(label))
-    if not images:
-        raise InputError(f"{path}: no annotations found")
-    return _from_long_columns(pa.array(images, type=pa.string()), pa.array(labels, type=pa.string()),
-                              None, str(path), Location(str(path), "annotation", 1), classes,
-                              duplicates, "dcic", ("image_path", None))

@@ -19,11 +19,14 @@ from dataclasses import dataclass, fields
 from dqlabels.errors import InputError
 
 # Annotation input (SPEC §2).
-FORMATS = ("long", "wide", "counts", "probs", "dcic")
+FORMATS = ("long", "wide", "counts", "probs", "dcic", "label-studio", "mturk", "toloka", "prodigy")
 DUPLICATE_RULES = ("error", "keep", "last")
 
 # The audit (SPEC §5).
 DS_MAX_ITER = 50
+# The per-annotator estimate that orders the annotators (auto: Dawid–Skene accuracy when
+# fitted, else CrowdTruth quality, else leave-one-out agreement; benchmarks/bench_ranking.py).
+RANKINGS = ("auto", "dawid-skene", "quality", "agreement", "gold")
 # Dawid–Skene runs its compiled (numba) iteration from this many annotations on. Measured on 2
 # cores: numba's start-up costs about 0.7 s per process and each compiled iteration saves about
 # 18 ns per annotation against the sparse products: at 1 million annotations that pays off after

@@ -106,6 +106,8 @@ def load_dataset(path: str | os.PathLike, annotations: str | None = None, format
         annotations: annotation file inside the folder; default: the one ``dataset.json``
             names, else the first of annotations.csv/.parquet/.tsv/.json found.
         format: annotation format (default: ``dataset.json``'s, else detected).
+            ``dataset.json`` may also name the annotation file's columns, as
+            ``"annotation_columns": {"item": ..., "annotator": ..., "label": ...}``.
         check_images: check that every image file exists (decoding is checked by
             :func:`verify_images`).
 
@@ -130,7 +132,10 @@ def load_dataset(path: str | os.PathLike, annotations: str | None = None, format
     if format is None and annotations is None:
         format = info.get("annotations_format")
     classes = info.get("classes")
-    ann = read_annotations(annotation_path, format=format, classes=classes)
+    columns = info.get("annotation_columns") or {}
+    ann = read_annotations(annotation_path, format=format, classes=classes,
+                           **{f"{role}_column": columns.get(role)
+                              for role in ("item", "annotator", "label")})
     layout = "dcic" if any((root / f"fold{k}").is_dir() for k in range(1, 6)) else "dqlabels"
     paths = _resolve_images(root, ann.items, annotation_path, check_images)
     return Dataset(root=root, annotations=ann, paths=paths, layout=layout, info=info)

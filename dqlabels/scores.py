@@ -84,7 +84,7 @@ def item_entropy(y) -> np.ndarray:
     """Shannon entropy of each row of ``y`` (nats)."""
     y = np.asarray(y, dtype=np.float64)
     # A product with a ones vector sums short rows several times faster than sum(axis=1).
-    return -(_xlogy(y, y) @ np.ones(y.shape[1]))
+    return 0.0 - (_xlogy(y, y) @ np.ones(y.shape[1]))  # 0.0 - x: no -0.0 for a one-hot row
 
 
 def js_divergence(y, p) -> float:

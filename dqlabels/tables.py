@@ -16,9 +16,16 @@ import numpy as np
 
 from dqlabels.errors import InputError
 
-ITEM_ALIASES = ("item", "task", "image", "id", "image_path")
-ANNOTATOR_ALIASES = ("annotator", "worker", "rater", "user")
-LABEL_ALIASES = ("label", "class", "answer", "class_label")
+# Column names real exports use, in order of preference. They match a column's name
+# case-insensitively once ``_``, ``-`` and spaces are dropped (``Worker ID`` is ``workerid``).
+ITEM_ALIASES = ("item", "task", "image", "id", "image_path", "item_id", "task_id", "image_id",
+                "question", "question_id", "unit", "unit_id", "example", "example_id", "document",
+                "doc_id", "file", "filename", "url", "image_url")
+ANNOTATOR_ALIASES = ("annotator", "worker", "rater", "user", "annotator_id", "worker_id",
+                     "rater_id", "user_id", "labeler", "labeller", "labeler_id", "judge",
+                     "participant", "coder")
+LABEL_ALIASES = ("label", "class", "answer", "class_label", "response", "judgment", "judgement",
+                 "category", "label_id", "class_id", "annotation", "rating")
 
 _INTEGER_TEXT = re.compile(r"^-?\d+$")
 
@@ -49,8 +56,8 @@ def check_readable(path: Path) -> None:
 
 
 def file_kind(path: Path) -> str:
-    """``"csv"``, ``"tsv"``, ``"parquet"``, ``"npy"`` or ``"json"``, from the first bytes and the
-    suffix; a binary file of another kind is an InputError."""
+    """``"csv"``, ``"tsv"``, ``"parquet"``, ``"npy"``, ``"json"`` or ``"jsonl"`` (JSON Lines), from
+    the first bytes and the suffix; a binary file of another kind is an InputError."""
     with open(path, "rb") as f:
         head = f.read(65536)
     suffix = path.suffix.lower()
@@ -62,6 +69,8 @@ def file_kind(path: Path) -> str:
         return "npy"
     if suffix == ".json":
         return "json"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
     if b"\x00" in head:
         raise InputError(f"{path}: looks like a binary file, expected CSV, TSV, Parquet, .npy or JSON")
     if suffix in (".tsv", ".tab"):
@@ -175,13 +184,33 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def name_key(name: str) -> str:
+    """A column name as aliases match it: lower case, without ``_``, ``-`` and spaces."""
+    return re.sub(r"[\s_-]+", "", str(name)).lower()
+
+
 def find_column(names, aliases):
-    """The first column of ``names`` that matches one of ``aliases`` (case-insensitive)."""
-    lowered = {n.lower(): n for n in names}
+    """The column of ``names`` that matches the first possible of ``aliases`` (see
+    :func:`name_key`); ``None`` when none does."""
+    keys = {}
+    for name in names:
+        keys.setdefault(name_key(name), name)
     for alias in aliases:
-        if alias in lowered:
-            return lowered[alias]
+        if name_key(alias) in keys:
+            return keys[name_key(alias)]
     return None
+
+
+def named_column(names, name: str, parameter: str, source) -> str:
+    """The column a user named (``item_column="Question"``): exactly, else case-insensitively
+    as :func:`name_key` matches; an InputError that lists the columns found otherwise."""
+    if name in names:
+        return name
+    found = find_column(names, (name,))
+    if found is None:
+        raise InputError(f"{source}: no column {name!r} ({parameter}={name}); found "
+                         f"{', '.join(map(str, names))}")
+    return found
 
 
 def is_numeric(arrow_type) -> bool:

@@ -46,6 +46,14 @@ CASES = [
     ("truncated.npy", [], "not a readable .npy file"),
     ("a_directory", [], "a_directory: is a directory"),
     ("does_not_exist.csv", [], "does_not_exist.csv: no such file"),
+    ("label_studio_no_completed_by.json", [], "task 0 (id 1), annotation 0: missing field "
+                                              "'completed_by'"),
+    ("label_studio_multi_choice.json", [], "2 choices in one result; multi-choice tasks are not"),
+    ("mturk_no_answer.csv", [], "no Answer.* column in the Mechanical Turk results"),
+    ("toloka_no_worker.tsv", [], "missing field 'ASSIGNMENT:worker_id'"),
+    ("prodigy_no_answer.jsonl", [], "line 2: missing field 'answer'"),
+    ("prodigy_no_input_hash.jsonl", [], "line 1: missing field '_input_hash' (name the item with "
+                                        "--item-column KEY)"),
 ]
 
 PREDICTION_CASES = [

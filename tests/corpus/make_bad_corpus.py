@@ -37,6 +37,18 @@ TEXT = {
     "predictions_unknown_item.csv": "item,cat,dog\na,0.5,0.5\nzzz,0.5,0.5\n",
     "predictions_bad_sum.csv": "item,cat,dog\na,0.5,0.7\n",
     "predictions_unknown_label.csv": "item,label\na,owl\n",
+    # Tool exports that are recognised but malformed: the message names the missing field.
+    "label_studio_no_completed_by.json": '[{"id": 1, "data": {"image": "a.jpg"}, '
+                                         '"annotations": [{"result": []}]}]\n',
+    "label_studio_multi_choice.json": '[{"id": 1, "data": {"image": "a.jpg"}, "annotations": '
+                                      '[{"completed_by": 1, "result": [{"type": "choices", '
+                                      '"from_name": "c", "value": {"choices": ["Cat", "Dog"]}}]}]}]\n',
+    "mturk_no_answer.csv": "HITId,WorkerId,AssignmentStatus,Input.image_url\nh1,w1,Approved,a.jpg\n",
+    "toloka_no_worker.tsv": "INPUT:image\tOUTPUT:result\tASSIGNMENT:status\na.jpg\tcat\tACCEPTED\n",
+    "prodigy_no_answer.jsonl": '{"_input_hash": 1, "_session_id": "a", "accept": ["X"], '
+                               '"answer": "accept"}\n{"_input_hash": 2, "_session_id": "a", '
+                               '"accept": ["X"]}\n',
+    "prodigy_no_input_hash.jsonl": '{"_session_id": "a", "accept": ["X"], "answer": "accept"}\n',
 }
 
 

@@ -78,7 +78,7 @@ def exp_nonpositive(values, count):
 
 @_jit(nogil=True)
 def dawid_skene_block(start, stop, indptr, columns, log_confusion, log_priors, posteriors,
-                      counts):
+                      counts, gold):
     """One EM iteration over items ``start:stop``; item ``i``'s annotations are
     ``columns[indptr[i]:indptr[i + 1]]``, each ``annotator * K + label``.
 
@@ -87,8 +87,12 @@ def dawid_skene_block(start, stop, indptr, columns, log_confusion, log_priors, p
     ``posteriors``. M-step: the item's new posterior is added, per annotation, into
     ``counts[annotator * K + label]`` (zeroed by the caller). Returns the block's log evidence,
     the largest change of any posterior, and the sum of its posteriors per class.
+
+    ``gold``: empty, or each item's known class (−1: unknown); a gold item's posterior is its
+    class, and it adds the log-likelihood of its annotations under that class.
     """
     num_classes = len(log_priors)
+    has_gold = gold.size > 0
     scratch = np.empty(ITEMS_PER_PASS * num_classes)
     log_likelihood = 0.0
     moved = 0.0
@@ -108,9 +112,14 @@ def dawid_skene_block(start, stop, indptr, columns, log_confusion, log_priors, p
             top = values[0]
             for k in range(1, num_classes):
                 top = max(top, values[k])
-            log_likelihood += top
-            for k in range(num_classes):
-                scratch[t + k] = values[k] - top
+            if has_gold and gold[item] >= 0:  # its log-likelihood under its known class
+                log_likelihood += values[gold[item]]
+                for k in range(num_classes):
+                    scratch[t + k] = 0.0  # unused: the posterior is the known class
+            else:
+                log_likelihood += top
+                for k in range(num_classes):
+                    scratch[t + k] = values[k] - top
             t += num_classes
         exp_nonpositive(scratch, t)
         # Normalise, then the M-step. The evidences (each in [1, K]) are multiplied and their
@@ -118,9 +127,12 @@ def dawid_skene_block(start, stop, indptr, columns, log_confusion, log_priors, p
         t = 0
         product = 1.0
         for item in range(first, last):
+            known = gold[item] if has_gold else -1
             evidence = 0.0
             for k in range(num_classes):
                 evidence += scratch[t + k]
+            if known >= 0:
+                evidence = 1.0
             product *= evidence
             if product > 1e250:
                 log_likelihood += math.log(product)
@@ -129,6 +141,8 @@ def dawid_skene_block(start, stop, indptr, columns, log_confusion, log_priors, p
             values = log_priors
             for k in range(num_classes):
                 value = scratch[t + k] * inverse
+                if known >= 0:
+                    value = 1.0 if k == known else 0.0
                 moved = max(moved, abs(value - posteriors[item, k]))
                 posteriors[item, k] = value
                 values = tuple_setitem(values, k, value)

@@ -155,6 +155,10 @@ class DawidSkene:
         posterior_tol: stop as well when no posterior moves by more than this in an iteration.
         smoothing: pseudo-count added to every confusion-matrix cell and class prior, so that an
             annotator who never gave a label does not get probability 0 for it.
+        gold: known answers, fixed in every E-step: an array aligned with the items of the
+            annotations to fit, the class index of each item's known answer or −1 (as
+            ``Annotations.gold``). A gold item's posterior is its answer, so it teaches the
+            annotators' confusion matrices and the class priors; the others are estimated.
         engine: how an iteration runs. ``"numba"``: one compiled pass over the annotations
             (about one ``bincount`` pass per iteration; numba's import and its compiled code,
             cached once per machine, cost under a second per process). ``"numpy"``: two sparse
@@ -185,12 +189,26 @@ class DawidSkene:
     """
 
     def __init__(self, max_iter: int = 100, tol: float = 1e-6, smoothing: float = 0.01,
-                 posterior_tol: float = 1e-4, engine: str = "auto"):
+                 posterior_tol: float = 1e-4, engine: str = "auto", gold=None):
         self.max_iter = max_iter
         self.tol = tol
         self.smoothing = smoothing
         self.posterior_tol = posterior_tol
         self.engine = engine
+        self.gold = gold
+
+    def _gold_of(self, annotations: Annotations) -> np.ndarray | None:
+        """``gold`` checked against the annotations; None when no item has a known answer."""
+        if self.gold is None:
+            return None
+        gold = np.asarray(self.gold)
+        if gold.shape != (annotations.num_items,) or gold.dtype.kind not in "iu":
+            raise InputError(f"Expected gold as {annotations.num_items} integer class indices "
+                             f"aligned with the items (-1: no known answer). Received: an array "
+                             f"of shape {gold.shape}, dtype {gold.dtype}")
+        if np.any((gold < -1) | (gold >= annotations.num_classes)):
+            raise InputError(f"Expected gold class indices in -1..{annotations.num_classes - 1}")
+        return gold.astype(np.int64) if np.any(gold >= 0) else None
 
     def _compiled(self, num_annotations: int, num_classes: int) -> bool:
         """Whether to run the compiled iteration (see ``engine``)."""
@@ -218,11 +236,17 @@ class DawidSkene:
         columns = annotations.annotator_index.astype(np.int64) * num_classes + \
             annotations.label_index
         num_annotations = columns.size
+        gold = self._gold_of(annotations)
         engine = _compiled_engine if self._compiled(num_annotations, num_classes) else _numpy_engine
         em_steps, confusion_counts = engine(
-            annotations.item_index, columns, num_items, num_annotators * num_classes, num_classes)
+            annotations.item_index, columns, num_items, num_annotators * num_classes, num_classes,
+            gold)
 
         posteriors = soft_labels(annotations.counts)
+        if gold is not None:
+            known = np.flatnonzero(gold >= 0)
+            posteriors[known] = 0.0
+            posteriors[known, gold[known]] = 1.0
         counts = confusion_counts(posteriors)
         class_totals = posteriors.sum(axis=0)
         previous = -np.inf
@@ -268,7 +292,7 @@ class DawidSkene:
         return priors, log_confusion
 
 
-def _numpy_engine(items, columns, num_items, num_columns, num_classes):
+def _numpy_engine(items, columns, num_items, num_columns, num_classes, gold=None):
     """EM iterations as sparse products: per cache-sized block of items, the E-step is
     ``block @ log_confusion`` and the M-step ``block.T @ posteriors`` (a CSC product that reads
     the block's posteriors in order and adds into the small confusion table). Fused per block,
@@ -278,6 +302,10 @@ def _numpy_engine(items, columns, num_items, num_columns, num_classes):
     Returns ``em_steps(posteriors, log_confusion, log_priors)`` (one iteration: posteriors
     replaced in place; returns the new confusion counts, the class totals, the log-likelihood
     and the largest change of a posterior) and ``confusion_counts(posteriors)``.
+
+    ``gold`` (per item, −1: unknown): a gold item's log posterior keeps only its known class
+    (the others −∞), so it normalises to its answer and adds the log-likelihood of its
+    annotations under that class.
     """
     from scipy import sparse
 
@@ -288,16 +316,25 @@ def _numpy_engine(items, columns, num_items, num_columns, num_classes):
     blocks = []
     for start in range(0, num_items, rows):
         block = indicator[start:start + rows]
-        blocks.append((slice(start, start + rows), block, block.T))
+        known = None
+        if gold is not None:
+            local = np.flatnonzero(gold[start:start + rows] >= 0)
+            known = (local, gold[start + local]) if local.size else None
+        blocks.append((slice(start, start + rows), block, block.T, known))
     parallel = num_items * num_classes >= PARALLEL_CELLS and len(blocks) > 1
 
     def em_steps(posteriors, log_confusion, log_priors):
         def em_step(job):
             """E-step of one block (its posteriors replaced in place), then its share of the
             M-step counts; returns them with the block's log evidence and movement."""
-            where, block, block_t = job
+            where, block, block_t, known = job
             updated = block @ log_confusion
             updated += log_priors
+            if known is not None:
+                rows, answers = known
+                chosen = updated[rows, answers]
+                updated[rows] = -np.inf
+                updated[rows, answers] = chosen
             updated, log_evidence = _normalise_log(updated)
             moved = float(np.abs(updated - posteriors[where]).max(initial=0.0))
             posteriors[where] = updated
@@ -309,7 +346,7 @@ def _numpy_engine(items, columns, num_items, num_columns, num_classes):
     return em_steps, lambda posteriors: indicator.T @ posteriors
 
 
-def _compiled_engine(items, columns, num_items, num_columns, num_classes):
+def _compiled_engine(items, columns, num_items, num_columns, num_classes, gold=None):
     """EM iterations as one compiled pass per band of items (``_compiled.dawid_skene_block``),
     the annotations listed by item (CSR without values: an annotation given twice is listed
     twice). Each band adds into its own confusion table; the tables are summed in band order,
@@ -328,6 +365,7 @@ def _compiled_engine(items, columns, num_items, num_columns, num_classes):
     cuts[0], cuts[-1] = 0, num_items
     bands = [(int(start), int(stop), np.empty((num_columns, num_classes)))
              for start, stop in zip(cuts[:-1], cuts[1:]) if stop > start or num_bands == 1]
+    gold = np.full(0, -1, np.int64) if gold is None else gold.astype(np.int64)
 
     def run(step):
         parts = pool().map(step, bands) if len(bands) > 1 else map(step, bands)
@@ -340,7 +378,7 @@ def _compiled_engine(items, columns, num_items, num_columns, num_classes):
             start, stop, counts = band
             counts.fill(0.0)
             log_evidence, moved, totals = _compiled.dawid_skene_block(
-                start, stop, indptr, columns, log_confusion, log_priors, posteriors, counts)
+                start, stop, indptr, columns, log_confusion, log_priors, posteriors, counts, gold)
             return counts, np.array(totals), log_evidence, moved
 
         return run(em_step)

@@ -159,6 +159,19 @@ def _quiet_tensorflow() -> None:
 @click.option("--duplicates", type=click.Choice(config.DUPLICATE_RULES),
               default=config.DUPLICATE_RULES[0], show_default=True,
               help="What to do with a repeated (item, annotator) pair.")
+@click.option("--item-column", default=None, metavar="NAME",
+              help="The column (or export field) that holds the item. Default: one called item, "
+                   "task, image, id, question, unit_id, … (any case, _ - and spaces ignored).")
+@click.option("--annotator-column", default=None, metavar="NAME",
+              help="The column that holds the annotator. Default: annotator, worker, rater, "
+                   "user, worker_id, … if any.")
+@click.option("--label-column", default=None, metavar="NAME",
+              help="The column that holds the label. Default: label, class, answer, response, "
+                   "judgment, ….")
+@click.option("--gold", type=click.Path(path_type=str), default=None,
+              help="CSV/TSV/Parquet of known answers (item, label): accuracy on gold of every "
+                   "annotator and aggregate; Dawid–Skene fixes these items. Toloka's GOLDEN "
+                   "columns are read without it.")
 @click.option("--predictions", type=click.Path(path_type=str), default=None,
               help="CSV/Parquet of predictions (item + one column per class, or item + label) "
                    "to score against the soft labels.")
@@ -181,27 +194,35 @@ def _quiet_tensorflow() -> None:
                    f"known. Default: up to {config.CROWDTRUTH_MAX_PAIRS:,} ordered pairs of "
                    "annotations on the same item (90 million for 10 million annotations, 10 "
                    "per item); --crowdtruth at any size.")
+@click.option("--rank-by", type=click.Choice(config.RANKINGS), default=config.RANKINGS[0],
+              show_default=True,
+              help="The per-annotator estimate that orders the annotator table and the least "
+                   "reliable list. auto: Dawid–Skene accuracy when fitted (it ranked simulated "
+                   "and real workers best), else CrowdTruth quality, else agreement.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace output files that already exist.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")
 @handle_errors
-def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labels_path,
-             annotators_path, html_path, plots_dir, dawid_skene, ds_max_iter, crowdtruth, overwrite,
-             quiet):
+def evaluate(annotations, fmt, classes, duplicates, item_column, annotator_column, label_column,
+             gold, predictions, json_path, labels_path, annotators_path, html_path, plots_dir,
+             dawid_skene, ds_max_iter, crowdtruth, rank_by, overwrite, quiet):
     """Audit ANNOTATIONS: hard vs soft labels, ties, ambiguity, agreement, annotators
     (CrowdTruth quality when annotator ids are known).
 
     ANNOTATIONS is a CSV, TSV, Parquet, .npy or DCIC annotations.json file in long, wide,
-    counts or probs format. Exit status 0 on success, 2 on bad input.
+    counts or probs format, or an export of Label Studio (JSON), Mechanical Turk (batch
+    results CSV), Toloka (results TSV) or Prodigy (db-out JSONL). Exit status 0 on success, 2 on
+    bad input.
     """
     from dqlabels.audit import run_evaluate
 
     summary = run_evaluate(
         annotations, format=fmt, classes=classes, duplicates=duplicates,
-        predictions=predictions, json_path=json_path, labels_path=labels_path,
+        item_column=item_column, annotator_column=annotator_column, label_column=label_column,
+        gold=gold, predictions=predictions, json_path=json_path, labels_path=labels_path,
         annotators_path=annotators_path, html_path=html_path,
         plots_dir=plots_dir, dawid_skene=dawid_skene, ds_max_iter=ds_max_iter,
-        crowdtruth=crowdtruth,
+        crowdtruth=crowdtruth, rank_by=rank_by,
         overwrite=overwrite,
     )
     if not quiet:
@@ -226,6 +247,10 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
               help="Each simulated annotator answers uniformly at random with probability "
                    "ε ~ U(LO, HI), recorded in annotators.csv (noise; the soft label is "
                    "ambiguity).")
+@click.option("--annotator-bias", type=float, default=0.0, show_default=True, metavar="SHARE",
+              help="Share of the annotators who err systematically: swap two classes, favour "
+                   "one, or flip to the next (recorded with each one's true accuracy in "
+                   "annotators.csv).")
 @click.option("--placement", type=click.Choice(config.PLACEMENTS), default=config.PLACEMENTS[0],
               show_default=True,
               help="inside: every shape lies inside the frame, so the pixels determine the label; "
@@ -238,7 +263,7 @@ def evaluate(annotations, fmt, classes, duplicates, predictions, json_path, labe
               help="Replace OUT_DIR (and the preview file) if they exist.")
 @handle_errors
 def generate(out_dir, num_images, image_size, seed, annotators, annotator_pool, annotator_noise,
-             placement, preview_path, workers, overwrite):
+             annotator_bias, placement, preview_path, workers, overwrite):
     """Generate the paper's synthetic dataset (coloured circles and ellipses) into OUT_DIR.
 
     40% of the images are pure, 60% interpolate colour, shape or both; annotations.csv holds
@@ -257,7 +282,7 @@ def generate(out_dir, num_images, image_size, seed, annotators, annotator_pool, 
     except ValueError:
         raise InputError(f"Expected annotator_noise as two numbers LO,HI. "
                          f"Received: annotator_noise={annotator_noise}") from None
-    crowd = SimulatedCrowd(annotators, annotator_pool, noise)
+    crowd = SimulatedCrowd(annotators, annotator_pool, noise, annotator_bias)
     check_generate_options(out_dir, num_images, image_size, crowd, overwrite)
     if preview_path is not None:
         Path(preview_path).absolute().parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from dqlabels import scores
 from dqlabels._io import atomic_path, write_csv_atomic
 from dqlabels.aggregation import DawidSkene, argmax_lowest, majority_vote, soft_labels
 from dqlabels.annotations import Annotations
-from dqlabels.config import CROWDTRUTH_MAX_PAIRS, DS_MAX_ITER
+from dqlabels.config import CROWDTRUTH_MAX_PAIRS, DS_MAX_ITER, RANKINGS, check_choice
 from dqlabels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.errors import InputError
 
@@ -37,6 +37,7 @@ def audit_report(
     crowdtruth: CrowdTruth | None = None,
     *,
     crowdtruth_reason: str | None = None,
+    rank_by: str = "auto",
 ) -> dict:
     """Everything the audit knows, as a JSON-ready dict (keys of SPEC §5 and more).
 
@@ -54,6 +55,16 @@ def audit_report(
             unknown), the item quality is the unweighted pair agreement.
         crowdtruth_reason: why ``crowdtruth`` is missing, when the caller knows better than
             the annotations tell (switched off, too large).
+        rank_by: the per-annotator estimate that orders the annotators, least reliable first
+            (:data:`RANKINGS`): ``auto`` (Dawid–Skene accuracy when fitted, else CrowdTruth
+            quality, else leave-one-out agreement: the order of their Spearman correlation
+            with true accuracy in ``benchmarks/bench_ranking.py``), ``dawid-skene``,
+            ``quality``, ``agreement`` or ``gold`` (accuracy on gold answers).
+
+    With gold answers (``annotations.gold``) the report gains each annotator's accuracy on gold
+    (with the number of answers and a 95% Wilson interval) and the accuracy on gold of the
+    majority vote, the CrowdTruth-weighted label and Dawid–Skene; Dawid–Skene's is measured by
+    fits that did not see those answers (:func:`dqlabels.gold.held_out_labels`).
     """
     counts = annotations.counts
     classes = list(annotations.classes)
@@ -75,6 +86,7 @@ def audit_report(
         "num_annotators": annotations.num_annotators,
         "num_dropped": annotations.num_dropped,
         "num_empty_items": int(len(annotations.empty_items)),
+        "skipped": dict(annotations.skipped),
         "annotations_per_item": None if per_item is None else {
             "min": int(per_item.min()), "mean": float(per_item.mean()), "max": int(per_item.max())},
         "num_ties": vote.num_ties,
@@ -106,26 +118,33 @@ def audit_report(
     if isinstance(dawid_skene, Future):
         dawid_skene = dawid_skene.result()
     if annotations.annotator_index is not None:
+        per_annotator = [
+            {"annotator": str(name), "num_annotations": int(g),
+             "agreement": _finite(float(a)),
+             **({} if dawid_skene is None else
+                {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))}),
+             **({} if crowdtruth is None else {
+                 "quality": _finite(float(crowdtruth.annotator_quality_[j])),
+                 "annotator_agreement": _finite(float(
+                     crowdtruth.annotator_annotator_agreement_[j])),
+                 "item_agreement": _finite(float(crowdtruth.annotator_item_agreement_[j]))})}
+            for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
+        ]
+        if annotations.gold is not None:
+            _add_gold_answers(per_annotator, annotations)
+        below = _below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
         report["annotators"] = {
             "agreement_definition": "mean credit vs the leave-one-out majority of the other "
                                     "annotations of the item (1/t for a t-way tie)",
             "mean_agreement": _finite(float(np.nanmean(agreement)) if np.any(num_scored) else
                                       float("nan")),
-            "per_annotator": [
-                {"annotator": str(name), "num_annotations": int(g),
-                 "agreement": _finite(float(a)),
-                 **({} if dawid_skene is None else
-                    {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))}),
-                 **({} if crowdtruth is None else {
-                     "quality": _finite(float(crowdtruth.annotator_quality_[j])),
-                     "annotator_agreement": _finite(float(
-                         crowdtruth.annotator_annotator_agreement_[j])),
-                     "item_agreement": _finite(float(crowdtruth.annotator_item_agreement_[j]))})}
-                for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
-            ],
+            "ranked_by": _ranking_key(rank_by, per_annotator),
+            "ranking_definition": RANKING_DEFINITIONS[_ranking_key(rank_by, per_annotator)],
+            "below_chance": below,
+            "per_annotator": per_annotator,
         }
         report["annotator_disagreements"] = _disagreements(annotations, vote, crowdtruth,
-                                                           report)
+                                                           dawid_skene, report)
     if dawid_skene is not None:
         report["dawid_skene"] = {
             "iterations": int(dawid_skene.n_iter_),
@@ -134,6 +153,8 @@ def audit_report(
             "class_priors": {c: float(v) for c, v in zip(classes, dawid_skene.class_priors_)},
             "num_disagree_with_majority": int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
         }
+    if annotations.gold is not None and annotations.num_gold:
+        report["gold"] = _gold_report(annotations, vote, dawid_skene, crowdtruth)
     if predictions is not None:
         rows = np.arange(len(predictions)) if prediction_items is None else prediction_items
         report["scores"] = scores.prediction_scores(soft[rows], predictions)
@@ -148,20 +169,25 @@ def _finite(value):
 NUM_EXAMPLES = 5
 
 
-def _disagreements(annotations: Annotations, vote, crowdtruth, report: dict) -> dict:
-    """The least reliable annotators (lowest CrowdTruth quality, else lowest leave-one-out
-    agreement), each with up to NUM_EXAMPLES items where their label differs from the
-    consensus (the argmax of the worker-weighted soft label, else the majority vote)."""
+def _disagreements(annotations: Annotations, vote, crowdtruth, dawid_skene, report: dict
+                   ) -> dict:
+    """The least reliable annotators (by the report's ranking), each with up to NUM_EXAMPLES
+    items where their label differs from the consensus: the Dawid–Skene label when fitted,
+    else the argmax of the worker-weighted soft label, else the majority vote."""
     key, ordered = annotators_by_reliability(report)
-    ranked = [a for a in ordered if a[key] is not None][:NUM_AMBIGUOUS]
-    consensus = (argmax_lowest(crowdtruth.weighted_soft_labels_) if crowdtruth is not None
-                 else vote.labels)
+    ranked = [a for a in ordered if a.get(key) is not None][:NUM_AMBIGUOUS]
+    if dawid_skene is not None:
+        consensus, name = dawid_skene.labels_, "Dawid–Skene label"
+    elif crowdtruth is not None:
+        consensus = argmax_lowest(crowdtruth.weighted_soft_labels_)
+        name = "weighted soft label"
+    else:
+        consensus, name = vote.labels, "majority vote"
     classes = np.asarray(annotations.classes, dtype=object)
     index = {str(name): j for j, name in enumerate(annotations.annotators)}
     differs = np.flatnonzero(annotations.label_index != consensus[annotations.item_index])
     by_whom = annotations.annotator_index[differs]
-    out = {"ranked_by": key, "consensus": "weighted soft label" if crowdtruth is not None
-           else "majority vote", "annotators": []}
+    out = {"ranked_by": key, "consensus": name, "annotators": []}
     for entry in ranked:
         rows = differs[by_whom == index[entry["annotator"]]]
         out["annotators"].append({
@@ -172,6 +198,93 @@ def _disagreements(annotations: Annotations, vote, crowdtruth, report: dict) -> 
                           "consensus": str(classes[consensus[annotations.item_index[r]]])}
                          for r in rows[:NUM_EXAMPLES]]})
     return out
+
+
+# The report key of each per-annotator estimate that can order the annotators.
+RANKING_KEYS = {"dawid-skene": "ds_accuracy", "quality": "quality", "agreement": "agreement",
+                "gold": "gold_accuracy"}
+RANKING_DEFINITIONS = {
+    "ds_accuracy": "Dawid–Skene accuracy: the expected share of the annotator's labels that "
+                   "equal the true class, from their estimated confusion matrix",
+    "quality": "CrowdTruth quality: agreement with the other annotators of the same items x "
+               "agreement with the rest of each item's annotations",
+    "agreement": "agreement with the leave-one-out majority of the other annotations",
+    "gold_accuracy": "accuracy on the gold answers",
+}
+
+
+def _ranking_key(rank_by: str, entries: list[dict]) -> str:
+    """The report key that orders the annotators: ``rank_by``'s, or for ``auto`` the best
+    estimate computed (Dawid–Skene accuracy, else CrowdTruth quality, else agreement)."""
+    check_choice("rank_by", rank_by, RANKINGS)
+    if rank_by == "auto":
+        return next((key for key in ("ds_accuracy", "quality")
+                     if any(key in e for e in entries)), "agreement")
+    key = RANKING_KEYS[rank_by]
+    if not any(key in e for e in entries):
+        raise InputError(f"rank_by={rank_by}: that estimate is not computed for this campaign "
+                         f"(Dawid–Skene and CrowdTruth need annotator ids and must not be "
+                         f"switched off; gold needs gold answers)")
+    return key
+
+
+def _add_gold_answers(entries: list[dict], annotations: Annotations) -> None:
+    """Each annotator's accuracy on gold, with the number of answers and a Wilson interval."""
+    from dqlabels.gold import annotator_gold_answers, wilson_interval
+
+    right, answered = annotator_gold_answers(annotations)
+    low, high = wilson_interval(right, answered)
+    for j, entry in enumerate(entries):
+        n = int(answered[j])
+        entry["gold_accuracy"] = float(right[j] / n) if n else None
+        entry["gold_answers"] = n
+        entry["gold_interval"] = [float(low[j]), float(high[j])] if n else None
+
+
+def _below_chance(entries: list[dict], num_classes: int) -> list[str]:
+    """Annotators whose Dawid–Skene accuracy is below chance (1/K) beyond doubt: the upper end
+    of its 95% Wilson interval over their annotations is below 1/K. Flipped binary answers, or
+    answers systematically moved to another class, look like this; each entry is marked."""
+    from dqlabels.gold import wilson_interval
+
+    flagged = []
+    for entry in entries:
+        accuracy = entry.get("ds_accuracy")
+        if accuracy is None:
+            continue
+        n = entry["num_annotations"]
+        entry["below_chance"] = bool(wilson_interval(accuracy * n, n)[1] < 1 / num_classes)
+        if entry["below_chance"]:
+            flagged.append(entry["annotator"])
+    return flagged
+
+
+def _gold_report(annotations: Annotations, vote, dawid_skene, crowdtruth) -> dict:
+    """Accuracy on gold of every label the audit makes."""
+    from dqlabels.gold import HELD_OUT_FOLDS, accuracy_on_gold, held_out_labels
+
+    gold = annotations.gold
+    aggregates = {"majority_vote": accuracy_on_gold(vote.labels, gold)}
+    if crowdtruth is not None:
+        aggregates["crowdtruth_weighted"] = accuracy_on_gold(
+            argmax_lowest(crowdtruth.weighted_soft_labels_), gold)
+    if dawid_skene is not None:
+        params = {name: getattr(dawid_skene, name) for name in
+                  ("max_iter", "tol", "smoothing", "posterior_tol", "engine")}
+
+        def fit(hidden):
+            return DawidSkene(**params, gold=hidden).fit(annotations).labels_
+
+        aggregates["dawid_skene"] = {
+            **accuracy_on_gold(held_out_labels(annotations, fit), gold),
+            "held_out": f"{HELD_OUT_FOLDS}-fold: each gold item labelled by a fit that did not "
+                        f"see its answer (the fit used for the labels sees them all)"}
+    return {"num_items": annotations.num_gold,
+            "num_annotations_on_gold": int(np.count_nonzero(
+                gold[annotations.item_index] >= 0)) if annotations.item_index is not None
+            else None,
+            "aggregates": aggregates,
+            "interval": "95% Wilson score interval"}
 
 
 CROWDTRUTH_DEFINITION = (
@@ -257,8 +370,9 @@ def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None
     Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class; with a fitted
     Dawid–Skene model ``ds_label`` and ``ds_<class>`` per class; then ``item_quality``
     (CrowdTruth's, or the unweighted pair agreement without annotator ids; empty for an item
-    with one annotation) and, with the CrowdTruth metrics, ``weighted_<class>`` per class (the
-    worker-weighted soft label). Rows follow the sorted items.
+    with one annotation), with the CrowdTruth metrics ``weighted_<class>`` per class (the
+    worker-weighted soft label) and, with gold answers, ``gold_label`` (empty where none).
+    Rows follow the sorted items.
     """
     import pandas as pd
 
@@ -278,6 +392,9 @@ def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None
     if crowdtruth is not None:
         for j, name in enumerate(classes):
             columns[f"weighted_{name}"] = crowdtruth.weighted_soft_labels_[:, j]
+    if annotations.gold is not None:
+        columns["gold_label"] = np.where(annotations.gold >= 0,
+                                         classes[np.maximum(annotations.gold, 0)], "")
     return pd.DataFrame(columns)
 
 
@@ -298,6 +415,9 @@ def format_summary(report: dict) -> str:
     if report["num_dropped"] or report["num_empty_items"]:
         add(f"  dropped {report['num_dropped']:,} annotations without a label; "
             f"excluded {report['num_empty_items']:,} items with no annotation")
+    if report.get("skipped"):
+        add("  left out " + ", ".join(f"{n:,} {what}" for what, n in report["skipped"].items())
+            + " (as the tool marked them)")
     add("")
     mass = report["class_mass"]
     weighted = "weighted" in mass
@@ -337,14 +457,13 @@ def format_summary(report: dict) -> str:
             f"{'' if crowd['converged'] else ', not converged'})")
         add(f"  mean item quality {_fmt(report['mean_item_quality'])}; class quality: "
             + ", ".join(f"{c} {v:.3f}" for c, v in report["class_quality"].items()))
-        worst = report["annotator_disagreements"]["annotators"][:5]
-        add("  least reliable annotators (quality, disagreements with the weighted consensus):")
-        for entry in worst:
-            add(f"    {entry['annotator'][:30]:<30} {entry['quality']:.3f}  "
-                f"{entry['num_disagreements']:,}")
     else:
         add(f"Item quality (unweighted pair agreement): mean {_fmt(report['mean_item_quality'])}"
             f" — {crowd['reason']}")
+    if "annotator_disagreements" in report:
+        _format_annotators(report, add)
+    if "gold" in report:
+        _format_gold(report["gold"], add)
     add("")
     add("Most ambiguous items (highest entropy)")
     for entry in report["most_ambiguous"][:5]:
@@ -369,6 +488,38 @@ def format_summary(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _format_annotators(report: dict, add) -> None:
+    section, worst = report["annotators"], report["annotator_disagreements"]
+    key = worst["ranked_by"]
+    add("")
+    add(f"Annotators, least reliable first (by {RANKING_DEFINITIONS[key].split(':')[0]})")
+    add(f"  least reliable annotators ({key}, disagreements with the {worst['consensus']}):")
+    by_name = {e["annotator"]: e for e in section["per_annotator"]}
+    for entry in worst["annotators"][:5]:
+        gold = by_name[entry["annotator"]].get("gold_accuracy")
+        add(f"    {entry['annotator'][:30]:<30} {entry[key]:.3f}  "
+            f"{entry['num_disagreements']:,}"
+            + ("" if gold is None else
+               f"  gold {gold:.3f} ({by_name[entry['annotator']]['gold_answers']})"))
+    if section.get("below_chance"):
+        add(f"  below chance (1/{report['num_classes']}) by Dawid–Skene: "
+            + ", ".join(section["below_chance"][:10])
+            + " — flipped or systematically wrong answers; check them")
+
+
+def _format_gold(gold: dict, add) -> None:
+    add("")
+    add(f"Gold answers: {gold['num_items']:,} items"
+        + (f", {gold['num_annotations_on_gold']:,} annotations on them"
+           if gold.get("num_annotations_on_gold") is not None else ""))
+    names = {"majority_vote": "majority vote", "dawid_skene": "Dawid–Skene (held out)",
+             "crowdtruth_weighted": "CrowdTruth-weighted"}
+    for key, entry in gold["aggregates"].items():
+        low, high = entry["interval"]
+        add(f"  accuracy on gold, {names[key]:<24} {entry['accuracy']:.3f} "
+            f"[{low:.3f}, {high:.3f}]")
+
+
 def _fmt(value):
     return "n/a" if value is None else f"{value:.4f}"
 
@@ -380,26 +531,35 @@ def write_json(report: dict, path) -> None:
 
 
 ANNOTATOR_COLUMNS = ("annotator", "num_annotations", "quality", "annotator_agreement",
-                     "item_agreement", "agreement", "ds_accuracy")
+                     "item_agreement", "agreement", "ds_accuracy", "gold_accuracy",
+                     "gold_answers", "gold_low", "gold_high", "below_chance")
 
 
 def annotators_by_reliability(report: dict) -> tuple[str, list[dict]]:
-    """The report's annotator entries, least reliable first, and the score they are ordered by:
-    CrowdTruth ``quality`` when computed, else the leave-one-out ``agreement``; annotators
-    without that score last, ties by name."""
-    entries = report.get("annotators", {}).get("per_annotator", [])
-    key = "quality" if any("quality" in e for e in entries) else "agreement"
+    """The report's annotator entries, least reliable first, and the score they are ordered by
+    (the report's ``ranked_by``); annotators without that score last, ties by name."""
+    section = report.get("annotators", {})
+    entries = section.get("per_annotator", [])
+    key = section.get("ranked_by", "agreement")
     return key, sorted(entries, key=lambda e: (e.get(key) is None, e.get(key) or 0.0,
                                                e["annotator"]))
 
 
 def write_annotators(report: dict, path) -> None:
     """The annotator table as CSV (columns :data:`ANNOTATOR_COLUMNS`; ``agreement`` is the
-    leave-one-out one), least reliable first: by CrowdTruth quality when known, else by
-    agreement; empty cells where a score is undefined or not computed."""
+    leave-one-out one; ``gold_low``/``gold_high`` the 95% Wilson interval of
+    ``gold_accuracy``), least reliable first by the report's ranking; empty cells where a score
+    is undefined or not computed."""
     _, ordered = annotators_by_reliability(report)
+
+    def cell(entry, column):
+        if column in ("gold_low", "gold_high"):
+            interval = entry.get("gold_interval")
+            return None if interval is None else interval[column == "gold_high"]
+        return entry.get(column)
+
     write_csv_atomic(path, ANNOTATOR_COLUMNS,
-                     ([e.get(column) for column in ANNOTATOR_COLUMNS] for e in ordered))
+                     ([cell(e, column) for column in ANNOTATOR_COLUMNS] for e in ordered))
 
 
 def write_labels(table, path) -> None:
@@ -418,6 +578,10 @@ def run_evaluate(
     format=None,
     classes=None,
     duplicates="error",
+    item_column=None,
+    annotator_column=None,
+    label_column=None,
+    gold=None,
     predictions=None,
     json_path=None,
     labels_path=None,
@@ -427,6 +591,7 @@ def run_evaluate(
     dawid_skene=True,
     ds_max_iter=DS_MAX_ITER,
     crowdtruth=None,
+    rank_by="auto",
     overwrite=False,
 ) -> str:
     """``dqlabels evaluate`` as a function: read, audit, write the requested files.
@@ -444,8 +609,9 @@ def run_evaluate(
     """
     from dqlabels._io import check_output_file, check_output_folder
     from dqlabels.annotations import read_annotations
+    from dqlabels.gold import read_gold
 
-    inputs = [path, predictions]
+    inputs = [path, predictions, gold]
     outputs = {name: target for name, target in (
         ("json_path", json_path), ("labels_path", labels_path),
         ("annotators_path", annotators_path), ("html_path", html_path)) if target is not None}
@@ -460,7 +626,11 @@ def run_evaluate(
 
         check_output_folder(plots_dir, overwrite=overwrite, own_files=PLOT_FILES)
 
-    annotations = read_annotations(path, format=format, classes=classes, duplicates=duplicates)
+    annotations = read_annotations(path, format=format, classes=classes, duplicates=duplicates,
+                                   item_column=item_column, annotator_column=annotator_column,
+                                   label_column=label_column)
+    if gold is not None:
+        annotations = annotations.with_gold(read_gold(gold, annotations))
     probs = rows = None
     if predictions is not None:
         from dqlabels.predictions import read_predictions
@@ -471,9 +641,11 @@ def run_evaluate(
         if dawid_skene and annotations.annotator_index is not None:
             # Fitted on its own thread (its blocks on the shared pool) while the report is
             # computed: the fit's start (numba's import, for a large campaign) runs on one core.
-            model = background.submit(DawidSkene(max_iter=ds_max_iter).fit, annotations)
+            model = background.submit(DawidSkene(max_iter=ds_max_iter,
+                                                 gold=annotations.gold).fit, annotations)
         crowd, reason = fit_crowdtruth(annotations, crowdtruth)
-        report = audit_report(annotations, probs, rows, model, crowd, crowdtruth_reason=reason)
+        report = audit_report(annotations, probs, rows, model, crowd, crowdtruth_reason=reason,
+                              rank_by=rank_by)
         model = model.result() if model is not None else None
     table = labels_table(annotations, model, crowd) if labels_path is not None else None
 

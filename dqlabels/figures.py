@@ -141,7 +141,7 @@ def annotator_histogram(values, score: str):
     """Histogram of one score over the annotators."""
     fig, ax = _pyplot().subplots(figsize=(5.2, 3.0))
     ax.hist(values, bins=min(30, max(5, len(values) // 2)), color="#8172b2")
-    ax.set_xlabel(f"annotator {score}")
+    ax.set_xlabel(f"annotator {score.replace('_', ' ')}")
     ax.set_ylabel("annotators")
     fig.tight_layout()
     return fig

@@ -6,9 +6,10 @@ figures shrink). Every text that comes from the data (item ids, class and annota
 file name) is HTML-escaped: a class called ``<script>`` stays text.
 
 Sections: headline numbers; class balance by hard, soft and worker-weighted label; agreement
-(κ, α, ties, unanimity); item ambiguity (entropy and item quality); annotators ordered by
-quality with their disagreements; the most ambiguous and lowest-quality items; with
-predictions, their scores against the soft labels and a reliability diagram.
+(κ, α, ties, unanimity); item ambiguity (entropy and item quality); annotators ordered by the
+report's ranking (Dawid–Skene accuracy by default) with their disagreements, those below chance
+marked; the most ambiguous and lowest-quality items; with gold answers, the accuracy on gold of
+every label; with predictions, their scores against the soft labels and a reliability diagram.
 
 Example:
     >>> from dqlabels import from_long
@@ -72,6 +73,8 @@ def html_page(report: dict, annotations, crowdtruth=None) -> str:
     """The audit report as one self-contained HTML document."""
     parts = [_header(report), _balance(report), _agreement(report),
              _ambiguity(report, annotations, crowdtruth), _annotators(report), _items(report)]
+    if "gold" in report:
+        parts.append(_gold(report))
     if "scores" in report:
         parts.append(_predictions(report))
     body = "\n".join(p for p in parts if p)
@@ -159,24 +162,30 @@ def _annotators(report: dict) -> str:
         return ("<h2>Annotators</h2>\n<p class=\"note\">Annotator ids are unknown in this input: "
                 "no per-annotator scores.</p>")
     key, ordered = annotators_by_reliability(report)
-    has_quality = key == "quality"
-    headers = ["annotator", "annotations", "leave-one-out agreement"]
-    if has_quality:
-        headers += ["quality", "agreement with annotators", "agreement with items"]
-    if any("ds_accuracy" in e for e in ordered):
-        headers.append("Dawid–Skene accuracy")
-    values = [e[key] for e in ordered if e[key] is not None]
+    columns = [(name, label) for name, label in (
+        ("ds_accuracy", "Dawid–Skene accuracy"), ("quality", "CrowdTruth quality"),
+        ("annotator_agreement", "agreement with annotators"),
+        ("item_agreement", "agreement with items"),
+        ("agreement", "leave-one-out agreement"), ("gold_accuracy", "accuracy on gold"))
+        if any(name in e for e in ordered)]
+    headers = ["annotator", "annotations"] + [label for _, label in columns]
+    values = [e[key] for e in ordered if e.get(key) is not None]
     cut = float(np.quantile(values, 0.1)) if values else None
     rows = []
     for e in ordered:
-        row = [escape(e["annotator"]), f"{e['num_annotations']:,}", _num(e["agreement"], 3)]
-        if has_quality:
-            flag = e["quality"] is not None and cut is not None and e["quality"] <= cut
-            quality = _num(e["quality"], 3)
-            row += [f"<span class=\"low\">{quality}</span>" if flag else quality,
-                    _num(e.get("annotator_agreement"), 3), _num(e.get("item_agreement"), 3)]
-        if "Dawid–Skene accuracy" in headers:
-            row.append(_num(e.get("ds_accuracy"), 3))
+        row = [escape(e["annotator"]), f"{e['num_annotations']:,}"]
+        for name, _ in columns:
+            text = _num(e.get(name), 3)
+            if name == "gold_accuracy" and e.get("gold_interval"):
+                low, high = e["gold_interval"]
+                text += f" [{low:.2f}, {high:.2f}] n={e['gold_answers']}"
+            low_score = name == key and e.get(key) is not None and cut is not None and \
+                e[key] <= cut
+            if low_score or (name == "ds_accuracy" and e.get("below_chance")):
+                text = f"<span class=\"low\">{text}</span>"
+            if name == "ds_accuracy" and e.get("below_chance"):
+                text += " <span class=\"low\">below chance</span>"
+            row.append(text)
         rows.append(row)
     disagreements = report.get("annotator_disagreements", {})
     detail = []
@@ -185,12 +194,15 @@ def _annotators(report: dict) -> str:
                              f"(consensus {escape(x['consensus'])})" for x in entry["examples"])
         detail.append([escape(entry["annotator"]), f"{entry['num_disagreements']:,}",
                        examples or "–"])
+    below = report["annotators"].get("below_chance") or []
+    warning = ("" if not below else
+               f"<p class=\"low\">Below chance (1/{report['num_classes']}) by Dawid–Skene, "
+               f"beyond its 95% interval: {escape(', '.join(below))}. Their answers look flipped "
+               f"or systematically moved to another class.</p>\n")
     fig = figures.annotator_histogram(values, key)
     return ("<h2>Annotators</h2>\n<p class=\"note\">Ordered by "
-            + ("CrowdTruth quality (agreement with the other annotators of the same items × "
-               "agreement with the rest of each item's annotations), least reliable first; the "
-               "lowest tenth in red." if has_quality else
-               "agreement with the leave-one-out majority, lowest first.") + "</p>\n"
+            + escape(report["annotators"]["ranking_definition"])
+            + ", least reliable first; the lowest tenth in red.</p>\n" + warning
             + "<div class=\"grid2\">" + _figure(fig, "Distribution over annotators")
             + "</div>\n" + _table(headers, rows, numeric=range(1, len(headers)), id_column=0)
             + "<h3>Disagreements of the least reliable annotators</h3>\n"
@@ -198,6 +210,21 @@ def _annotators(report: dict) -> str:
               f"{escape(disagreements.get('consensus', 'consensus'))}.</p>\n"
             + _table(["annotator", "disagreements", "examples (item: label)"], detail,
                      numeric=[1], id_column=0))
+
+
+def _gold(report: dict) -> str:
+    gold = report["gold"]
+    names = {"majority_vote": "majority vote", "crowdtruth_weighted": "CrowdTruth-weighted label",
+             "dawid_skene": "Dawid–Skene label (held out)"}
+    rows = [[names[key], _num(entry["accuracy"], 3),
+             f"[{entry['interval'][0]:.3f}, {entry['interval'][1]:.3f}]",
+             f"{entry['num_items']:,}"] for key, entry in gold["aggregates"].items()]
+    return (f"<h2>Gold answers ({gold['num_items']:,} items)</h2>\n"
+            + _table(["label", "accuracy on gold", "95% interval", "items"], rows,
+                     numeric=[1, 2, 3])
+            + "<p class=\"note\">Gold answers never vote. Dawid–Skene fixes the gold items to "
+              "their answers; its accuracy here comes from fits that did not see the answer of "
+              "the item scored (5-fold), so that it cannot flatter itself.</p>")
 
 
 def _items(report: dict) -> str:

@@ -132,9 +132,11 @@ def test_noisy_simulated_campaign_end_to_end(tmp_path):
     table = pd.read_csv(tmp_path / "annotators.csv")
     truth = pd.read_csv(tmp_path / "crowd" / "annotators.csv").set_index("annotator")["noise"]
     assert list(table.columns[:3]) == ["annotator", "num_annotations", "quality"]
-    assert table["quality"].is_monotonic_increasing          # least reliable first
-    assert spearmanr(table["quality"], 1 - truth.loc[table["annotator"]]).statistic >= 0.9
+    assert table["ds_accuracy"].is_monotonic_increasing      # least reliable first
+    for estimate in ("ds_accuracy", "quality"):
+        assert spearmanr(table[estimate], 1 - truth.loc[table["annotator"]]).statistic >= 0.9
     report = json.loads((tmp_path / "report.json").read_text())
+    assert report["annotators"]["ranked_by"] == "ds_accuracy"
     worst = report["annotator_disagreements"]["annotators"][0]
     assert worst["annotator"] == table["annotator"][0]
     assert f"{worst['annotator']}" in result.output.split("least reliable annotators")[1]

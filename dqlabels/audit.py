@@ -112,6 +112,9 @@ def audit_report(
         # Probabilities carry no annotations: unanimity and agreement mean "one class has all
         # the mass", which the reader should not mistake for annotator agreement.
         report["fleiss_kappa"] = report["krippendorff_alpha"] = None
+        report["agreement_note"] = ("soft labels given as probabilities carry no annotations "
+                                    "to agree: Fleiss' kappa and Krippendorff's alpha are "
+                                    "undefined")
     if annotations.annotator_index is not None:
         agreement, num_scored = scores.annotator_agreement(annotations)
         given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
@@ -435,6 +438,8 @@ def format_summary(report: dict) -> str:
     add(f"  mean entropy                {report['mean_entropy']:.3f} nats "
         f"(median {report['entropy_quantiles']['0.5']:.3f}, 90th pct "
         f"{report['entropy_quantiles']['0.9']:.3f})")
+    if "agreement_note" in report:
+        add(f"  ({report['agreement_note']})")
     add(f"  Fleiss' kappa               {_fmt(report['fleiss_kappa'])}")
     add(f"  Krippendorff's alpha        {_fmt(report['krippendorff_alpha'])}")
     if "annotators" in report:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,13 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+def needs(available: bool, what: str) -> None:
+    """Skip a test whose outside resource is missing (Chromium, ../shared/data), except in CI
+    (the CI variable set), where a missing resource fails the run instead of hiding a test."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing in CI (.ci/run must provide it)")
+    pytest.skip(f"{what} is missing")

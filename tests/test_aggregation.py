@@ -209,3 +209,76 @@ def test_kernels_compile_without_a_writable_cache(monkeypatch):
     monkeypatch.setattr(compiled, "njit", fake_njit)
     assert compiled._jit(nogil=True)(len) == ("compiled", len)
     assert calls == [{"cache": True, "nogil": True}, {"nogil": True}]
+
+
+def test_float_rows_half_a_billionth_apart_are_not_tied():
+    """The float tie bound is 1e-12 relative: 0.5 ± 1e-9 is a clear winner (a bound of 1e-4
+    would call it a tie and give it to the lowest index)."""
+    vote = majority_vote(np.array([[0.5 - 1e-9, 0.5 + 1e-9], [0.5 + 1e-9, 0.5 - 1e-9]]))
+    assert vote.labels.tolist() == [1, 0] and vote.tied.tolist() == [False, False]
+
+
+def test_ties_go_to_the_lowest_index_beyond_255_classes():
+    """More than 255 classes take another code path (the uint8 tie count cannot hold them)."""
+    counts = np.zeros((2, 300), dtype=np.int64)
+    counts[0, [7, 120, 299]] = 4   # a three-way tie
+    counts[1, [3, 280]] = [1, 2]
+    vote = majority_vote(counts)
+    assert vote.labels.tolist() == [7, 280] and vote.tied.tolist() == [True, False]
+
+
+def _loop_dawid_skene_trace(items, annotators, labels, n_items, n_annot, k, max_iter,
+                            smoothing=0.01, tol=1e-6, posterior_tol=1e-4):
+    """Plain-loop EM with the documented stopping rules: stop after the first iteration whose
+    log-likelihood improves on the previous one by less than tol per annotation, or in which
+    no posterior moves by more than posterior_tol. Returns (iterations, converged, trace)."""
+    post = np.zeros((n_items, k))
+    for i, l in zip(items, labels):
+        post[i, l] += 1
+    post /= post.sum(1, keepdims=True)
+    previous, trace = -np.inf, []
+    for iteration in range(1, max_iter + 1):
+        conf = np.full((n_annot, k, k), smoothing)
+        for i, a, l in zip(items, annotators, labels):
+            conf[a, :, l] += post[i]
+        conf /= conf.sum(axis=2, keepdims=True)
+        prior = post.sum(0) + smoothing
+        prior /= prior.sum()
+        logp = np.tile(np.log(prior), (n_items, 1))
+        for i, a, l in zip(items, annotators, labels):
+            logp[i] += np.log(conf[a, :, l])
+        log_likelihood = float(np.sum(np.log(np.exp(logp).sum(1))))
+        new = np.exp(logp)
+        new /= new.sum(1, keepdims=True)
+        moved = float(np.abs(new - post).max())
+        post = new
+        trace.append((log_likelihood, moved))
+        if log_likelihood - previous < tol * len(items) or moved < posterior_tol:
+            return iteration, True, trace
+        previous = log_likelihood
+    return max_iter, False, trace
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+@pytest.mark.parametrize(("accuracy", "seed", "stops_at"), [(0.97, 0, 3), (0.8, 1, 35)])
+def test_dawid_skene_stops_where_the_documented_rules_say(accuracy, seed, stops_at, engine):
+    """Default tolerances and pseudo-count; 40 items × 4 annotators of one accuracy. On the
+    reliable campaign the posteriors stop moving (iteration 3) while the log-likelihood still
+    improves (the likelihood rule alone stops at 4); on the noisier one the likelihood rule
+    stops at 35 (unscaled by the 160 annotations it would stop at 47). Dropping either rule or
+    the scaling changes n_iter_."""
+    rng = np.random.default_rng(seed)
+    n, annotators, k = 40, 4, 3
+    items = np.repeat(np.arange(n), annotators)
+    annots = np.tile(np.arange(annotators), n)
+    truth = rng.integers(0, k, n)
+    labels = np.where(rng.random(n * annotators) < accuracy, truth[items],
+                      rng.integers(0, k, n * annotators))
+    ann = from_long([f"{i:03d}" for i in items], labels, [f"a{a}" for a in annots],
+                    classes=["0", "1", "2"])
+    expected, converged, trace = _loop_dawid_skene_trace(items, annots, labels, n, annotators,
+                                                         k, max_iter=200)
+    assert (expected, converged) == (stops_at, True)  # the reference itself, as described
+    model = DawidSkene(max_iter=200, engine=engine).fit(ann)
+    assert (model.n_iter_, model.converged_) == (expected, converged), trace
+    assert model.log_likelihood_ == pytest.approx(trace[-1][0], rel=1e-9)

@@ -200,3 +200,62 @@ def test_a_failing_dawid_skene_fit_stops_evaluate_before_any_output(tmp_path):
     assert not out.exists()
     run_evaluate(EXAMPLE, json_path=out, ds_max_iter=3)
     assert json.loads(out.read_text())["dawid_skene"]["iterations"] <= 3
+
+
+def test_an_unexpected_failure_exits_1_with_one_line(tmp_path, monkeypatch):
+    from dqlabels import audit
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(audit, "run_evaluate", broken)
+    result = CliRunner().invoke(main, ["evaluate", str(EXAMPLE)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "dqlabels: error: unexpected RuntimeError: disk on fire (set DQLABELS_DEBUG=1 for details)"]
+
+
+def test_switching_off_dawid_skene_and_crowdtruth(tmp_path):
+    _run("--no-dawid-skene", "--no-crowdtruth", "--json", tmp_path / "r.json", "--labels",
+         tmp_path / "l.csv", "--annotators", tmp_path / "a.csv")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "dawid_skene" not in report
+    assert report["crowdtruth"] == {"available": False, "reason": "not computed (switched off)"}
+    assert report["annotators"]["ranked_by"] == "agreement"
+    entries = report["annotators"]["per_annotator"]
+    assert not any("ds_accuracy" in e or "quality" in e for e in entries)
+    labels = pd.read_csv(tmp_path / "l.csv")
+    assert not any(c.startswith(("ds_", "weighted_")) for c in labels.columns)
+    table = pd.read_csv(tmp_path / "a.csv")
+    assert table["ds_accuracy"].isna().all() and table["quality"].isna().all()
+    assert table["agreement"].is_monotonic_increasing
+
+
+def test_annotator_table_has_the_columns_the_readme_lists(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `--annotators FILE`"))
+    listed = row.split("least reliable first: `", 1)[1].split("`", 1)[0].split(", ")
+    _run("--annotators", tmp_path / "a.csv")
+    assert list(pd.read_csv(tmp_path / "a.csv").columns) == listed
+
+
+def test_evaluate_with_every_output_never_imports_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    preds = tmp_path / "p.csv"
+    preds.write_text("item,cat,dog,fox\nimg01,0.8,0.1,0.1\nimg02,0.2,0.6,0.2\n")
+    code = (
+        "import sys\n"
+        "from dqlabels_cli.main import main\n"
+        "try:\n"
+        f"    main(['evaluate', {str(EXAMPLE)!r}, '--predictions', {str(preds)!r}, '--html',\n"
+        f"          {str(tmp_path / 'r.html')!r}, '--plots', {str(tmp_path / 'plots')!r},\n"
+        f"          '--json', {str(tmp_path / 'r.json')!r}, '--quiet'])\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code in (0, None), exit.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert (tmp_path / "r.html").exists() and (tmp_path / "plots" / "entropy.png").exists()

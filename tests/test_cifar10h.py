@@ -3,15 +3,14 @@
 import numpy as np
 import pytest
 
-from conftest import CIFAR10H
+from conftest import CIFAR10H, needs
 from dqlabels import read_annotations, scores, soft_labels
 from dqlabels.aggregation import majority_vote
-
-pytestmark = pytest.mark.skipif(not CIFAR10H.exists(), reason="../shared/data/cifar10h absent")
 
 
 @pytest.fixture(scope="module")
 def cifar():
+    needs(CIFAR10H.exists(), "../shared/data/cifar10h")
     return read_annotations(CIFAR10H)
 
 

@@ -34,11 +34,11 @@ def test_matches_the_reference_implementation(name):
                                 ("class_quality_", "aqs", classes)):
         values = getattr(ct, attribute)
         for name_, expected in ref[key].items():
-            assert values[ids.index(name_)] == pytest.approx(expected, abs=1e-9), (key, name_)
+            assert values[ids.index(name_)] == pytest.approx(expected, abs=1e-15), (key, name_)
     for item, scores in ref["uas"].items():
         for label, expected in scores.items():
             got = ct.weighted_soft_labels_[items.index(item), classes.index(label)]
-            assert got == pytest.approx(expected, abs=1e-9)
+            assert got == pytest.approx(expected, abs=1e-15)
     # The reference leaves out items with a single annotation: undefined here.
     single = ann.counts.sum(axis=1) == 1
     assert np.isnan(ct.item_quality_[single]).all() and not set(ann.items[single]) & set(ref["uqs"])

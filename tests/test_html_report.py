@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from conftest import needs
 from dqlabels_cli.main import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -69,10 +70,10 @@ def test_page_is_self_contained_and_escapes_names(report):
                for src in re.findall(r'<img src="([^"]*)"', page))
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
 def test_chromium_renders_the_report(report, tmp_path):
     import json
 
+    needs(CHROMIUM is not None, "Chromium")
     data = json.loads((report / "r.json").read_text())
     url = (report / "report.html").as_uri()
     dom = _browser(tmp_path, "--dump-dom", "--enable-logging=stderr", "--v=0", url)

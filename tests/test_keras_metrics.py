@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import pytest
-
-keras = pytest.importorskip("keras")
 
 from dqlabels import scores  # noqa: E402
 from dqlabels.keras import KLDivergence, MacroAccuracy  # noqa: E402

@@ -2,10 +2,9 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
-
-keras = pytest.importorskip("keras")
 
 from dqlabels import InputError  # noqa: E402
 from dqlabels.models import (  # noqa: E402
@@ -168,3 +167,12 @@ def test_cosine_restarts_end_cycles_at_epochs_20_and_60():
     assert _lr(schedule, 400) == pytest.approx(0.05, rel=1e-5)             # middle of cycle 2 (400 steps)
     # float32 near the end of a cycle: compare absolutely
     assert _lr(schedule, 599) == pytest.approx(0.05 * (1 + math.cos(math.pi * 399 / 400)), abs=1e-6)
+
+
+def test_load_model_runs_no_code_from_the_file(tmp_path):
+    """A .keras file with a Lambda layer (Python code) is refused: safe mode."""
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="safe_mode"):
+        load_model(tmp_path / "lambda.keras")

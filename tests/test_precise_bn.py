@@ -1,10 +1,8 @@
 """Precise BatchNorm statistics (issue 9): the moving averages become the mean of the batch
 statistics under the final weights; nothing else changes."""
 
+import keras
 import numpy as np
-import pytest
-
-keras = pytest.importorskip("keras")
 
 from dqlabels.training import recompute_batchnorm_statistics  # noqa: E402
 

@@ -122,3 +122,54 @@ def test_annotator_agreement_against_brute_force():
     total, n = total[present], n[present]
     np.testing.assert_array_equal(num, n)
     np.testing.assert_allclose(got, total / n)
+
+
+# ----------------------------------------------------------------------------------------------
+# Boundaries that separate the documented behaviour from a plausible bug (issue 22). Expected
+# values are worked out by hand here, never by the function under test.
+
+
+def test_kl_renormalises_floored_predictions_at_a_thousand_classes():
+    """p = y = one-hot over 1,000 classes: floored at 1e-7 and renormalised, p̂₀ = 1 / (1 +
+    999e-7), so KL = ln(1 + 999e-7) (without the renormalisation it would be 0)."""
+    y = np.zeros((1, 1000))
+    y[0, 0] = 1.0
+    assert scores.kl_divergence(y, y) == pytest.approx(math.log1p(999e-7), rel=1e-9)
+
+
+def test_kl_dcic_clips_a_zero_in_the_ground_truth():
+    """y = [0.2, 0.8, 0]: the DCIC variant clips y to [1e-5, 1 − 1e-5], so the zero adds
+    1e-5·ln(1e-5 / 0.1) (negative) to the sum."""
+    y, p = [[0.2, 0.8, 0.0]], [[0.3, 0.6, 0.1]]
+    expected = 0.2 * math.log(0.2 / 0.3) + 0.8 * math.log(0.8 / 0.6) + 1e-5 * math.log(1e-5 / 0.1)
+    assert scores.kl_divergence(y, p, convention="dcic") == pytest.approx(expected, rel=1e-12)
+
+
+def test_ece_bins_are_closed_on_the_right():
+    """Confidences 0.6 (right) and 0.65 (wrong) fall in (0.5, 0.6] and (0.6, 0.7]: ECE =
+    (|1 − 0.6| + |0 − 0.65|) / 2. With [a, b) bins both would share [0.6, 0.7): 0.125."""
+    y = np.eye(2)[[0, 0]]
+    p = np.array([[0.6, 0.4], [0.35, 0.65]])
+    assert scores.expected_calibration_error(y, p) == pytest.approx((0.4 + 0.65) / 2)
+    bins = scores.reliability_bins(y, p)
+    assert [b["count"] for b in bins[5:7]] == [1, 1]
+
+
+def test_fleiss_kappa_leaves_out_single_annotation_items():
+    """Two items with 3 annotations, [3, 0] and [1, 2]: P̄ = (1 + 1/3) / 2 = 2/3, p = (4/6,
+    2/6), Pₑ = 5/9, κ = (2/3 − 5/9) / (4/9) = 1/4. An extra item with one annotation changes
+    nothing (it would move p and P̄ if counted)."""
+    counts = [[3, 0], [1, 2]]
+    assert scores.fleiss_kappa(counts) == pytest.approx(0.25)
+    assert scores.fleiss_kappa(counts + [[0, 1]]) == pytest.approx(0.25)
+
+
+def test_agreement_is_null_for_probabilities(write):
+    from dqlabels import read_annotations
+    from dqlabels.audit import audit_report
+
+    ann = read_annotations(write("p.csv", "item,cat,dog\na,0.5,0.5\nb,0.9,0.1\nc,1.0,0.0\n"))
+    assert ann.is_distribution
+    report = audit_report(ann)
+    assert report["fleiss_kappa"] is None and report["krippendorff_alpha"] is None
+    assert "carry no annotations" in report["agreement_note"]  # null, and why

@@ -172,3 +172,62 @@ def test_refusals(tmp_path):
     result = runner.invoke(main, ["reproduce", "--dataset", str(hard_only), "--out",
                                   str(tmp_path / "s2")])
     assert result.exit_code == 2 and "has no soft labels" in result.stderr
+
+
+def test_presets_hold_the_values_the_readme_states():
+    """The README's preset table, value by value."""
+    from dqlabels.study import study_settings
+
+    quick = study_settings("quick")
+    assert quick["generate"]["num_images"] == 3000 and quick["generate"]["image_size"] == 32
+    assert quick["generate"]["placement"] == "inside" and quick["splits"] == 3
+    assert {k: quick["train"][k] for k in ("model", "weights", "image_size", "epochs",
+                                           "batch_size", "learning_rate", "schedule",
+                                           "weight_decay", "bn_momentum", "precise_bn")} == {
+        "model": "densenet-tiny", "weights": "none", "image_size": 32, "epochs": 40,
+        "batch_size": 128, "learning_rate": 0.1, "schedule": "cosine", "weight_decay": 5e-4,
+        "bn_momentum": 0.9, "precise_bn": True}
+    paper = study_settings("paper")
+    assert paper["generate"]["num_images"] == 15000 and paper["generate"]["image_size"] == 64
+    assert paper["splits"] == 3
+    assert {k: paper["train"][k] for k in ("model", "weights", "image_size", "epochs",
+                                           "batch_size", "learning_rate", "schedule",
+                                           "weight_decay", "momentum", "precise_bn")} == {
+        "model": "densenet121", "weights": "imagenet", "image_size": 224, "epochs": 60,
+        "batch_size": 128, "learning_rate": 0.1, "schedule": "cosine", "weight_decay": 5e-4,
+        "momentum": 0.9, "precise_bn": True}
+
+
+def test_a_study_killed_mid_run_continues_where_it_stopped(tmp_path):
+    """Interrupted in its second run after that run's first epoch: started again, the first run
+    is reused as it is and the second continues from its checkpoint (one epoch left)."""
+    import keras
+
+    from dqlabels.study import reproduce
+    from dqlabels.synthetic import generate_dataset
+
+    data = generate_dataset(tmp_path / "data", num_images=48, image_size=32, seed=5)
+    out = tmp_path / "study"
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # after the run's checkpoint callback
+            raise KeyboardInterrupt
+
+    def callbacks(mode, split):
+        return [Interrupt()] if mode == "soft" else []
+
+    settings = dict(dataset=data, overrides={"epochs": 2, "batch_size": 16}, splits=1,
+                    tsne_max_iter=250, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(out, "quick", callbacks=callbacks, log=lambda message: None, **settings)
+    hard_scores = (out / "runs" / "hard-split0" / "scores.json").read_bytes()
+    hard_model = (out / "runs" / "hard-split0" / "model.keras").stat().st_mtime_ns
+    assert not (out / "runs" / "soft-split0" / "scores.json").exists()
+    lines = []
+    results = reproduce(out, "quick", log=lines.append, **settings)
+    assert any("hard labels, split 0 (finished before: reused)" in line for line in lines)
+    assert (out / "runs" / "hard-split0" / "scores.json").read_bytes() == hard_scores
+    assert (out / "runs" / "hard-split0" / "model.keras").stat().st_mtime_ns == hard_model
+    soft = json.loads((out / "runs" / "soft-split0" / "config.json").read_text())
+    assert soft["status"] == "complete" and soft["epochs_trained_last_session"] == 1
+    assert len(results["runs"]) == 2

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
-
-tf = pytest.importorskip("tensorflow")
 
 from dqlabels.tfdata import (  # noqa: E402
     augment,

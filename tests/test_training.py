@@ -89,20 +89,70 @@ def test_soft_training_moves_predictions_toward_the_soft_targets(soft_run):
     assert {"val_kl", "val_macro_accuracy", "learning_rate"} <= set(history.columns)
 
 
-def test_hard_run(tiny, tmp_path):
+def test_hard_targets_are_one_hot_lowest_index_majority_votes():
+    """Counts by hand: a clear majority, a two-way tie (to the lowest class index) and a
+    unanimous item."""
+    from dqlabels import from_counts
+    from dqlabels.datasets import Dataset
+    from dqlabels.training import targets_for
+
+    ann = from_counts([[1, 3, 0], [2, 0, 2], [0, 0, 5]], classes=["a", "b", "c"])
+    data = Dataset(root=None, annotations=ann, paths=np.array(["x", "y", "z"]))
+    np.testing.assert_array_equal(targets_for(data, "hard"),
+                                  [[0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    np.testing.assert_allclose(targets_for(data, "soft"),
+                               [[0.25, 0.75, 0], [0.5, 0, 0.5], [0, 0, 1]])
+
+
+def test_hard_run(tiny, tmp_path, soft_run):
     _train(tiny, tmp_path / "hard", "--hard")
     config = json.loads((tmp_path / "hard" / "config.json").read_text())
     assert config["config"]["label_mode"] == "hard"
     scores = json.loads((tmp_path / "hard" / "scores.json").read_text())
     assert scores["label_mode"] == "hard" and np.isfinite(scores["kl"])
+    # Same data, split, seed and settings as the soft run: only the targets differ, so the
+    # predictions must too (training hard on the soft labels would give the same bytes).
+    hard = pd.read_csv(tmp_path / "hard" / "predictions.csv").set_index("item")
+    soft = pd.read_csv(soft_run / "predictions.csv").set_index("item")
+    assert np.abs(hard.to_numpy() - soft.loc[hard.index].to_numpy()).max() > 1e-3
+
+
+def test_every_training_batch_is_full(soft_run):
+    """30 training images in batches of 16: one full batch per epoch (the partial one is
+    dropped), so over 3 epochs the per-step cosine schedule is logged at steps 0, 1, 2 of 3:
+    0.01, 0.01·(1 + cos(π/3))/2, 0.01·(1 + cos(2π/3))/2. With the partial batch kept there
+    would be 6 steps, and epoch 1 would end at step 1 of 6."""
+    split = pd.read_csv(soft_run / "split.csv")
+    assert (split["split"] == "train").sum() == 30
+    history = pd.read_csv(soft_run / "history.csv")
+    expected = [0.01 * (1 + math.cos(math.pi * step / 3)) / 2 for step in range(3)]
+    np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-6)
+
+
+def test_the_run_model_loads_in_keras_safe_mode(soft_run, tiny):
+    """model.keras holds only built-in layers: Keras itself loads it with safe_mode=True, and it
+    predicts the test images as predictions.csv says (after precise BatchNorm)."""
+    code = ("import sys, json, numpy as np, keras\n"
+            "import dqlabels.keras\n"
+            "from PIL import Image\n"
+            "model = keras.saving.load_model(sys.argv[1], safe_mode=True)\n"
+            "x = np.stack([np.asarray(Image.open(p).convert('RGB')) for p in sys.argv[2:]])\n"
+            "print(json.dumps(model.predict(x, verbose=0).tolist()))\n")
+    predictions = pd.read_csv(soft_run / "predictions.csv")
+    paths = [str(tiny / item) for item in predictions["item"]]
+    proc = subprocess.run([sys.executable, "-c", code, str(soft_run / "model.keras"), *paths],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(got, predictions.iloc[:, 1:].to_numpy(), atol=1e-5)
 
 
 def test_finished_run_is_not_retrained_and_other_settings_are_refused(soft_run, tiny):
     before = (soft_run / "model.keras").stat().st_mtime_ns
-    start = time.perf_counter()
+    history = (soft_run / "history.csv").read_bytes()
     proc = _train(tiny, soft_run, "--soft")
-    assert time.perf_counter() - start < 60
     assert (soft_run / "model.keras").stat().st_mtime_ns == before
+    assert (soft_run / "history.csv").read_bytes() == history
     assert "test macro accuracy" in proc.stdout
     proc = _train(tiny, soft_run, "--hard", check=False)
     assert proc.returncode == 2 and "holds a run with other settings" in proc.stderr
@@ -173,6 +223,40 @@ def test_nan_loss_stops_with_a_clear_message(tiny, tmp_path):
                   check=False)
     assert proc.returncode == 1
     assert "loss became NaN" in proc.stderr and "Traceback" not in proc.stderr
+
+
+NAN_IN_EPOCH_TWO = """
+import sys, numpy as np, keras
+from dqlabels.errors import TrainingFailed
+from dqlabels.training import TrainConfig, train
+
+
+class Poison(keras.callbacks.Callback):  # the loss becomes NaN in the second epoch
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            kernel = self.model.get_layer("predictions").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+
+
+try:
+    train(sys.argv[1], sys.argv[2], TrainConfig(label_mode="soft", model="densenet-tiny",
+          epochs=3, batch_size=16, learning_rate=0.01), verbose=0, callbacks=[Poison()])
+except TrainingFailed as error:
+    print(error)
+"""
+
+
+def test_a_nan_run_keeps_the_last_good_checkpoint(tiny, tmp_path):
+    out = tmp_path / "nan2"
+    proc = subprocess.run([sys.executable, "-c", NAN_IN_EPOCH_TWO, str(tiny), str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "loss became NaN in epoch 2" in proc.stdout
+    with np.load(out / "checkpoint" / "state.npz", allow_pickle=False) as checkpoint:
+        assert int(checkpoint["epochs_done"]) == 1
+        arrays = [checkpoint[name] for name in checkpoint.files if name != "epochs_done"]
+    assert arrays and all(np.isfinite(a).all() for a in arrays if a.dtype.kind == "f")
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1]
 
 
 def _refused(dataset, out, *extra):

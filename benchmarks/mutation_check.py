@@ -1,0 +1,147 @@
+"""Does the test suite catch plausible bugs? A small mutation check, run before a release.
+
+Each mutant is one plausible bug: a line of the library replaced by a wrong one. The check copies
+the working tree to a temporary folder, runs the tests that guard each mutant on the clean copy
+(they must pass), then applies the mutant, runs those tests again (they must fail: the mutant is
+"caught") and restores the file. Not part of CI: about four minutes on a 2-core machine, most of it
+in the few mutants that need a training run. The result is recorded in benchmarks/README.md.
+
+The tests run in the copy (its folder is the current directory, so ``import dqlabels`` and every
+``python -m dqlabels_cli`` a test starts load the mutated library).
+
+Usage: python benchmarks/mutation_check.py [--only SUBSTRING]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+T = "tests/"
+MUTANTS = [
+    Mutant("--hard trains on the soft labels", "dqlabels/training.py",
+           'if label_mode == "soft":', 'if label_mode in ("soft", "hard"):',
+           (T + "test_training.py::test_hard_targets_are_one_hot_lowest_index_majority_votes",)),
+    Mutant("KL without renormalising floored predictions", "dqlabels/scores.py",
+           "return p / p.sum(axis=1, keepdims=True)", "return p", (T + "test_scores.py",)),
+    Mutant("DCIC KL without clipping the ground truth", "dqlabels/scores.py",
+           "y = np.clip(y, DCIC_EPSILON, 1 - DCIC_EPSILON)", "y = np.clip(y, 0.0, 1.0)",
+           (T + "test_scores.py",)),
+    Mutant("ECE bins [a, b) instead of (a, b]", "dqlabels/scores.py",
+           "np.ceil(confidence * num_bins).astype(np.int64) - 1",
+           "np.floor(confidence * num_bins).astype(np.int64)", (T + "test_scores.py",)),
+    Mutant("float tie bound 1e-4 instead of 1e-12", "dqlabels/aggregation.py",
+           "row_max - 1e-12 * np.maximum", "row_max - 1e-4 * np.maximum",
+           (T + "test_aggregation.py",)),
+    Mutant("ties beyond 255 classes to the highest index", "dqlabels/aggregation.py",
+           "labels, tied = np.argmax(is_top, axis=1),",
+           "labels, tied = is_top.shape[1] - 1 - np.argmax(is_top[:, ::-1], axis=1),",
+           (T + "test_aggregation.py",)),
+    Mutant("Dawid–Skene tolerance not scaled per annotation", "dqlabels/aggregation.py",
+           "self.tol * max(num_annotations, 1)", "self.tol", (T + "test_aggregation.py",)),
+    Mutant("Dawid–Skene without the posterior-movement stop", "dqlabels/aggregation.py",
+           "moved < self.posterior_tol:", "moved < -1.0:", (T + "test_aggregation.py",)),
+    Mutant("Fleiss' κ counts single-annotation items", "dqlabels/scores.py",
+           "c, n = c[n >= 2], n[n >= 2]\n    if c.shape[0] == 0:\n        return float(\"nan\")\n"
+           "    p_i",
+           "c, n = c[n >= 1], n[n >= 1]\n    if c.shape[0] == 0:\n        return float(\"nan\")\n"
+           "    p_i", (T + "test_scores.py",)),
+    # With probabilities every row sums to 1, so κ and α are undefined (null) even without
+    # their own branch; the branch adds why, and dropping it is what the test catches.
+    Mutant("κ and α of probabilities not reported as null (and why)", "dqlabels/audit.py",
+           "    if annotations.is_distribution:\n        # Probabilities carry",
+           "    if False:\n        # Probabilities carry", (T + "test_scores.py",)),
+    # Promises of the README.
+    Mutant("partial training batches kept", "dqlabels/training.py",
+           "drop_remainder = train_rows.size >= config.batch_size", "drop_remainder = False",
+           (T + "test_training.py::test_every_training_batch_is_full",)),
+    Mutant("models loaded without Keras' safe mode", "dqlabels/models.py",
+           "load_model(path, safe_mode=True)", "load_model(path, safe_mode=False)",
+           (T + "test_models.py::test_load_model_runs_no_code_from_the_file",)),
+    Mutant("gold answers not fixed in Dawid–Skene's E-step", "dqlabels/aggregation.py",
+           "updated[rows] = -np.inf", "pass",
+           (T + "test_gold.py::test_gold_aware_dawid_skene_matches_a_plain_loop_reference",)),
+    Mutant("annotators ranked by CrowdTruth quality by default", "dqlabels/audit.py",
+           'for key in ("ds_accuracy", "quality")', 'for key in ("quality", "ds_accuracy")',
+           (T + "test_audit.py::test_noisy_simulated_campaign_end_to_end",)),
+    Mutant("cancelled Label Studio annotations counted", "dqlabels/importers.py",
+           'if entry.get("was_cancelled"):', "if False:",
+           (T + "test_importers.py::test_label_studio_export",)),
+]
+
+
+def pytest(copy: Path, tests) -> tuple[bool, float, str]:
+    """Run ``tests`` in the copy; (passed, seconds, last lines of output)."""
+    started = time.perf_counter()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                           "-o", "addopts=", *tests], cwd=copy, env=env, capture_output=True,
+                          text=True)
+    tail = "\n".join(proc.stdout.strip().splitlines()[-3:])
+    return proc.returncode == 0, time.perf_counter() - started, tail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=None, help="run the mutants whose name has this text")
+    args = parser.parse_args()
+    mutants = [m for m in MUTANTS if args.only is None or args.only in m.name]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="dqlabels-mutants-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(
+            ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache"))
+        probe = subprocess.run([sys.executable, "-c", "import dqlabels; print(dqlabels.__file__)"],
+                               cwd=copy, capture_output=True, text=True, check=True)
+        assert probe.stdout.startswith(str(copy)), probe.stdout  # the copy is what gets tested
+        every_test = sorted({t for m in mutants for t in m.tests})
+        passed, seconds, tail = pytest(copy, every_test)
+        if not passed:
+            print(f"the guarding tests fail on the clean copy:\n{tail}")
+            return 1
+        print(f"clean copy: the guarding tests pass ({seconds:.0f} s)\n")
+        print("| mutant | file | caught | seconds |")
+        print("|---|---|---|---:|")
+        caught = 0
+        for mutant in mutants:
+            target = copy / mutant.path
+            original = target.read_text(encoding="utf-8")
+            if original.count(mutant.old) != 1:
+                print(f"| {mutant.name} | {mutant.path} | the line to mutate is not found "
+                      f"exactly once | |")
+                continue
+            target.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+            try:
+                passed, seconds, _ = pytest(copy, mutant.tests)
+            finally:
+                target.write_text(original, encoding="utf-8")
+            caught += not passed
+            print(f"| {mutant.name} | `{mutant.path}` | {'yes' if not passed else '**no**'} | "
+                  f"{seconds:.0f} |", flush=True)
+        print(f"\ncaught {caught} of {len(mutants)} mutants")
+        return 0 if caught == len(mutants) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,8 +14,9 @@ Example:
     [0, 1]
 """
 
-from dqlabels.aggregation import DawidSkene, MajorityVote, majority_vote, soft_labels
+from dqlabels.aggregation import MajorityVote, majority_vote, soft_labels
 from dqlabels.annotations import Annotations, from_counts, from_long, read_annotations
+from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 from dqlabels.scores import (
     accuracy,

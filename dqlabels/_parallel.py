@@ -1,15 +1,23 @@
-"""One shared thread pool for the memory-bound numpy, scipy and pyarrow kernels.
+"""Array work on all cores: one shared thread pool, one size rule, and the row-sum trick.
 
-These kernels release the GIL, so plain threads put both cores of a small machine to work on
-a million-item campaign without copying data to other processes.
+The numpy, scipy, pyarrow and numba kernels the library runs release the GIL, so plain threads
+put both cores of a small machine to work on a million-item campaign without copying data to
+other processes.
+
+One rule decides when work goes to the pool (:func:`map_blocks`): when it comes in more than one
+part and touches at least :data:`PARALLEL_CELLS` array elements in all; below that, handing the
+parts to threads costs more than it saves (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
-PARALLEL_CELLS = 2_000_000  # below this, one thread: the hand-off costs more than it saves
+import numpy as np
+
+PARALLEL_CELLS = 2_000_000  # elements of work from which the pool pays off
 BLOCK_CELLS = 1 << 18  # 2 MiB of int64: a block stays in cache across its several passes
 _POOL = None
 _POOL_LOCK = threading.Lock()
@@ -24,32 +32,45 @@ def num_workers() -> int:
     return max(1, min(cores, 8))
 
 
-def pool():
+def pool() -> ThreadPoolExecutor:
     """The process-wide thread pool, made on first use (by whichever thread asks first:
     ``evaluate`` fits Dawid–Skene on a thread of its own)."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             _POOL = ThreadPoolExecutor(num_workers(), thread_name_prefix="dqlabels")
     return _POOL
 
 
+def map_blocks(function, *parts, size: int) -> list:
+    """``[function(*args) for args in zip(*parts)]``, on the shared pool when the work is worth
+    it: more than one part, at least :data:`PARALLEL_CELLS` elements of work in all (``size``,
+    the caller's estimate), and more than one core. Results keep the parts' order.
+
+    Example:
+        >>> map_blocks(sum, [[1, 2], [3]], size=3)
+        [3, 3]
+    """
+    parts = [list(p) for p in parts]
+    if min(len(p) for p in parts) > 1 and size >= PARALLEL_CELLS and num_workers() > 1:
+        return list(pool().map(function, *parts))
+    return [function(*args) for args in zip(*parts)]
+
+
 def by_row_blocks(shape, block) -> None:
-    """Call ``block(slice)`` over cache-sized row blocks, on all cores for large matrices.
+    """Call ``block(slice)`` over cache-sized row blocks of a ``shape`` matrix.
 
     Each block is read from memory once and reused from cache by the passes that follow.
-    Small inputs run in one call on the calling thread.
     """
     rows, cols = shape
-    if rows * cols < PARALLEL_CELLS:
-        block(slice(0, rows))
-        return
     step = max(1, BLOCK_CELLS // max(cols, 1))
-    slices = [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
-    if num_workers() == 1:
-        for part in slices:
-            block(part)
-        return
-    list(pool().map(block, slices))
+    slices = [slice(start, min(start + step, rows)) for start in range(0, rows, step)] or \
+        [slice(0, 0)]
+    map_blocks(block, slices, size=rows * cols)
+
+
+def row_sums(matrix: np.ndarray, dtype=None) -> np.ndarray:
+    """Sums of the rows of a 2-D array, as a product with a ones vector: several times faster
+    than ``matrix.sum(axis=1)`` on the short rows (a few classes) this library sums."""
+    matrix = np.asarray(matrix)
+    return matrix @ np.ones(matrix.shape[1], dtype=dtype or matrix.dtype)

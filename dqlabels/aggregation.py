@@ -1,28 +1,95 @@
-"""Aggregating annotations into labels: soft, majority vote, and Dawid–Skene (SPEC §3).
+"""Aggregating annotations into labels (SPEC §3): one estimator shape, and the short forms.
 
-All functions take a counts matrix (items × classes) or an :class:`~dqlabels.Annotations`, and
-return arrays aligned with its rows, so results never depend on the order of the input rows.
+Every aggregator follows scikit-learn's and crowd-kit's conventions on one small base,
+:class:`Aggregator`: the constructor only stores parameters, :meth:`~Aggregator.fit` checks
+them (an :class:`~dqlabels.InputError` naming the parameter), learns from the annotations and
+returns ``self``; learned state ends in ``_``: ``labels_`` (one class index per item, ties to
+the lowest index) and, where the method has them, ``soft_labels_`` or ``posteriors_``.
+:meth:`~Aggregator.fit_predict` returns ``labels_``.
+
+- :class:`MajorityVote` (here) and its short form :func:`majority_vote`; :func:`soft_labels`,
+  the mean of the one-hot annotations;
+- :class:`~dqlabels.dawid_skene.DawidSkene` (its own module);
+- :class:`~dqlabels.crowdtruth.CrowdTruth` (the CrowdTruth 2.0 metrics and weighted labels).
+
+All take a counts matrix (items × classes) or an :class:`~dqlabels.Annotations` and return
+arrays aligned with its rows, so results never depend on the order of the input rows.
+
+Example:
+    >>> vote = MajorityVote().fit([[2, 2, 1], [0, 1, 3]])
+    >>> vote.labels_.tolist(), vote.tied_.tolist()
+    ([0, 2], [True, False])
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from dqlabels._parallel import BLOCK_CELLS, PARALLEL_CELLS, by_row_blocks, num_workers, pool
+from dqlabels._parallel import by_row_blocks, row_sums
 from dqlabels.annotations import Annotations
-from dqlabels.config import DS_COMPILED_MAX_CLASSES, DS_COMPILED_MIN_ANNOTATIONS, DS_ENGINES
 from dqlabels.errors import InputError
 
 TIES = ("lowest", "random")
+# Relative distance within which two probabilities count as tied (0.1 + 0.2 ties 0.3).
+FLOAT_TIE = 1e-12
 
 
-def _counts_of(data) -> np.ndarray:
+def check_counts(data, name: str = "counts") -> np.ndarray:
+    """The counts matrix of ``data`` (an :class:`~dqlabels.Annotations` or an array-like): 2-D
+    and numeric, else an InputError that names ``name``. The values are not scanned (that
+    would cost a pass over millions of cells); :mod:`dqlabels.annotations` checks them when it
+    reads a file."""
     counts = data.counts if isinstance(data, Annotations) else np.asarray(data)
     if counts.ndim != 2:
-        raise InputError(f"Expected a 2-D counts matrix (items × classes). Received shape {counts.shape}")
+        raise InputError(f"Expected {name} to be a 2-D matrix (items × classes). Received shape "
+                         f"{counts.shape}")
+    if counts.dtype.kind not in "iufb":
+        raise InputError(f"Expected {name} to hold numbers. Received dtype {counts.dtype}")
     return counts
+
+
+class Aggregator:
+    """The shape every aggregator shares.
+
+    Subclasses list their constructor parameters' checks in :meth:`_check_params` and learn in
+    :meth:`_fit`; :meth:`fit` runs both.
+    """
+
+    def fit(self, annotations) -> Aggregator:
+        """Check the parameters, learn from ``annotations`` and return ``self``."""
+        self._check_params()
+        self._fit(annotations)
+        return self
+
+    def fit_predict(self, annotations) -> np.ndarray:
+        """:meth:`fit`, then the label of each item (``labels_``)."""
+        return self.fit(annotations).labels_
+
+    def _check_params(self) -> None:
+        """Raise InputError for a constructor argument out of range (Keras-style message)."""
+
+    def _fit(self, annotations) -> None:
+        raise NotImplementedError  # each aggregator defines it
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                           if not k.endswith("_") and not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+def check_number(name: str, value, low=None, high=None, integer: bool = False,
+                 low_open: bool = False) -> None:
+    """Raise InputError unless ``value`` is a (whole, if ``integer``) number within
+    [``low``, ``high``] (``(low, …`` with ``low_open``), naming the parameter."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or np.isnan(value):
+        what = "an integer" if integer else "a number"
+        raise InputError(f"Expected {name} to be {what}. Received: {name}={value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise InputError(f"Expected {name} {'>' if low_open else '>='} {low}. "
+                         f"Received: {name}={value!r}")
+    if high is not None and value > high:
+        raise InputError(f"Expected {name} <= {high}. Received: {name}={value!r}")
 
 
 def soft_labels(data) -> np.ndarray:
@@ -38,13 +105,12 @@ def soft_labels(data) -> np.ndarray:
         >>> soft_labels([[3, 1], [0, 2]]).tolist()
         [[0.75, 0.25], [0.0, 1.0]]
     """
-    counts = _counts_of(data)
+    counts = check_counts(data)
     soft = np.empty(counts.shape, dtype=np.float64)
 
     def block(rows):
         part = counts[rows]
-        # A product with ones sums short rows several times faster than .sum(axis=1).
-        totals = part @ np.ones(part.shape[1], dtype=part.dtype)
+        totals = row_sums(part)
         with np.errstate(divide="ignore"):
             scale = np.where(totals > 0, 1.0 / totals, 0.0)
         np.multiply(part, scale[:, None], out=soft[rows])
@@ -53,30 +119,13 @@ def soft_labels(data) -> np.ndarray:
     return soft
 
 
-@dataclass(frozen=True)
-class MajorityVote:
-    """Result of :func:`majority_vote`.
-
-    Attributes:
-        labels: ``(num_items,)`` int64 index of the chosen class.
-        tied: ``(num_items,)`` bool, True where two or more classes share the top count.
-    """
-
-    labels: np.ndarray
-    tied: np.ndarray
-
-    @property
-    def num_ties(self) -> int:
-        return int(np.count_nonzero(self.tied))
-
-
 def top_mask(values: np.ndarray) -> np.ndarray:
-    """Boolean mask of the entries equal to their row maximum (exact for counts; within 1e-12
-    relative for float rows, so 0.1 + 0.2 and 0.3 tie)."""
+    """Boolean mask of the entries equal to their row maximum (exact for counts; within
+    :data:`FLOAT_TIE` relative for float rows, so 0.1 + 0.2 and 0.3 tie)."""
     values = np.asarray(values)
     row_max = values.max(axis=1, keepdims=True)
     if values.dtype.kind == "f":
-        return values >= row_max - 1e-12 * np.maximum(np.abs(row_max), 1.0)
+        return values >= row_max - FLOAT_TIE * np.maximum(np.abs(row_max), 1.0)
     return values == row_max
 
 
@@ -88,335 +137,101 @@ def argmax_lowest(values: np.ndarray) -> np.ndarray:
     return np.argmax(values, axis=1)  # numpy returns the first maximum
 
 
-def majority_vote(data, ties: str = "lowest", seed: int | None = 0) -> MajorityVote:
+class MajorityVote(Aggregator):
     """Majority (plurality) vote per item.
 
     Args:
-        data: counts matrix or :class:`~dqlabels.Annotations`.
         ties: ``"lowest"`` gives a tie to the lowest class index (deterministic, the default);
             ``"random"`` picks uniformly among the tied classes with ``seed``.
         seed: seed for ``ties="random"``.
 
+    Attributes:
+        labels_: ``(num_items,)`` int64 index of the chosen class.
+        tied_: ``(num_items,)`` bool, True where two or more classes share the top count.
+        soft_labels_: ``(num_items, num_classes)`` the soft labels the vote is taken on.
+
+    ``labels``, ``tied`` and ``num_ties`` (without ``_``) are the names of the result that
+    :func:`majority_vote` returned before the estimator existed; they keep working.
+    """
+
+    def __init__(self, ties: str = "lowest", seed: int | None = 0):
+        self.ties = ties
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        if self.ties not in TIES:
+            raise InputError(f"Expected ties to be 'lowest' or 'random'. "
+                             f"Received: ties={self.ties!r}")
+        if self.seed is not None:
+            check_number("seed", self.seed, low=0, integer=True)
+
+    def _fit(self, data) -> None:
+        counts = check_counts(data)
+        labels = np.empty(counts.shape[0], dtype=np.int64)
+        tied = np.empty(counts.shape[0], dtype=bool)
+
+        def block(rows):
+            part = counts[rows]
+            if part.dtype.kind == "f":
+                is_top = top_mask(part)
+                labels[rows] = np.argmax(is_top, axis=1)
+            else:
+                labels[rows] = np.argmax(part, axis=1)  # the first maximum: lowest index
+                top = part[np.arange(part.shape[0]), labels[rows]]
+                is_top = part == top[:, None]
+            tied[rows] = row_sums(is_top.view(np.uint8)) > 1  # a uint8 count of the tops
+
+        if counts.shape[1] > 255:  # more tied classes than a uint8 count holds
+            is_top = top_mask(counts)
+            labels, tied = np.argmax(is_top, axis=1), np.count_nonzero(is_top, axis=1) > 1
+        else:
+            by_row_blocks(counts.shape, block)
+        if self.ties == "random":
+            rows = np.flatnonzero(tied)
+            if rows.size:
+                rng = np.random.default_rng(self.seed)
+                scores = rng.random((rows.size, counts.shape[1])) * top_mask(counts[rows])
+                labels[rows] = np.argmax(scores, axis=1)
+        self.labels_, self.tied_ = labels, tied
+        self._counts = counts
+
+    @property
+    def soft_labels_(self) -> np.ndarray:
+        return soft_labels(self._counts)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.labels_
+
+    @property
+    def tied(self) -> np.ndarray:
+        return self.tied_
+
+    @property
+    def num_ties(self) -> int:
+        """Items whose top count is shared."""
+        return int(np.count_nonzero(self.tied_))
+
+
+def majority_vote(data, ties: str = "lowest", seed: int | None = 0) -> MajorityVote:
+    """Majority (plurality) vote per item: ``MajorityVote(ties, seed).fit(data)``.
+
     Returns:
-        :class:`MajorityVote` with ``labels`` and the ``tied`` mask.
+        The fitted :class:`MajorityVote`: ``labels`` and the ``tied`` mask.
 
     Example:
         >>> vote = majority_vote([[2, 2, 1], [0, 1, 3]])
         >>> vote.labels.tolist(), vote.tied.tolist()
         ([0, 2], [True, False])
     """
-    if ties not in TIES:
-        raise InputError(f"Expected ties to be 'lowest' or 'random'. Received: ties={ties!r}")
-    counts = _counts_of(data)
-    labels = np.empty(counts.shape[0], dtype=np.int64)
-    tied = np.empty(counts.shape[0], dtype=bool)
-
-    def block(rows):
-        part = counts[rows]
-        if part.dtype.kind == "f":
-            is_top = top_mask(part)
-            labels[rows] = np.argmax(is_top, axis=1)
-        else:
-            labels[rows] = np.argmax(part, axis=1)  # the first maximum: lowest index
-            top = part[np.arange(part.shape[0]), labels[rows]]
-            is_top = part == top[:, None]
-        # Number of tied classes per row, by a uint8 product (faster than a bool row sum).
-        tied[rows] = (is_top.view(np.uint8) @ np.ones(part.shape[1], dtype=np.uint8)) > 1
-
-    if counts.shape[1] > 255:
-        is_top = top_mask(counts)
-        labels, tied = np.argmax(is_top, axis=1), np.count_nonzero(is_top, axis=1) > 1
-    else:
-        by_row_blocks(counts.shape, block)
-    if ties == "random":
-        rows = np.flatnonzero(tied)
-        if rows.size:
-            rng = np.random.default_rng(seed)
-            scores = rng.random((rows.size, counts.shape[1])) * top_mask(counts[rows])
-            labels[rows] = np.argmax(scores, axis=1)
-    return MajorityVote(labels=labels, tied=tied)
+    return MajorityVote(ties=ties, seed=seed).fit(data)
 
 
-class DawidSkene:
-    """Dawid & Skene (1979) EM aggregation with one confusion matrix per annotator.
+def __getattr__(name: str):
+    """``dqlabels.aggregation.DawidSkene``: the estimator lives in :mod:`dqlabels.dawid_skene`
+    (imported on first use: it builds on this module)."""
+    if name == "DawidSkene":
+        from dqlabels.dawid_skene import DawidSkene
 
-    Follows the scikit-learn estimator conventions: the constructor only stores parameters,
-    :meth:`fit` returns ``self``, and learned state ends in ``_``.
-
-    The E-step adds, for every annotation, the log probability that its annotator gives its label
-    under each true class; the M-step re-estimates the class priors and each annotator's
-    confusion matrix from the posteriors. An iteration is one pass over the annotations: a
-    compiled loop (numba) on large campaigns, two sparse matrix products on small ones (see
-    ``engine``, and ``benchmarks/README.md`` for the time per iteration).
-
-    Args:
-        max_iter: most EM iterations.
-        tol: stop when the log-likelihood improves by less than ``tol`` per annotation.
-        posterior_tol: stop as well when no posterior moves by more than this in an iteration.
-        smoothing: pseudo-count added to every confusion-matrix cell and class prior, so that an
-            annotator who never gave a label does not get probability 0 for it.
-        gold: known answers, fixed in every E-step: an array aligned with the items of the
-            annotations to fit, the class index of each item's known answer or −1 (as
-            ``Annotations.gold``). A gold item's posterior is its answer, so it teaches the
-            annotators' confusion matrices and the class priors; the others are estimated.
-        engine: how an iteration runs. ``"numba"``: one compiled pass over the annotations
-            (about one ``bincount`` pass per iteration; numba's import and its compiled code,
-            cached once per machine, cost under a second per process). ``"numpy"``: two sparse
-            products per block of items (no compilation; several times slower on large
-            campaigns). ``"auto"`` (default): numba from
-            ``dqlabels.config.DS_COMPILED_MIN_ANNOTATIONS`` annotations on and up to
-            ``DS_COMPILED_MAX_CLASSES`` classes (beyond, the compiled loop is the slower one),
-            numpy otherwise. Both give the same result up to rounding.
-
-    Attributes:
-        posteriors_: ``(num_items, num_classes)`` item posteriors over the true class.
-        labels_: ``(num_items,)`` argmax of the posteriors (lowest index on ties).
-        class_priors_: ``(num_classes,)`` estimated class priors.
-        confusion_matrices_: ``(num_annotators, num_classes, num_classes)``;
-            ``[a, k, l]`` = P(annotator a says l | true class k).
-        annotator_accuracy_: ``(num_annotators,)`` expected fraction of each annotator's labels
-            that equal the true class.
-        log_likelihood_: final log-likelihood (nats).
-        n_iter_: iterations run.
-        converged_: whether the tolerance was reached before ``max_iter``.
-
-    Example:
-        >>> from dqlabels import from_long
-        >>> ann = from_long(["a", "a", "a", "b", "b", "b"], [0, 0, 1, 1, 1, 1],
-        ...                 ["u1", "u2", "u3", "u1", "u2", "u3"])
-        >>> DawidSkene().fit(ann).labels_.tolist()
-        [0, 1]
-    """
-
-    def __init__(self, max_iter: int = 100, tol: float = 1e-6, smoothing: float = 0.01,
-                 posterior_tol: float = 1e-4, engine: str = "auto", gold=None):
-        self.max_iter = max_iter
-        self.tol = tol
-        self.smoothing = smoothing
-        self.posterior_tol = posterior_tol
-        self.engine = engine
-        self.gold = gold
-
-    def _gold_of(self, annotations: Annotations) -> np.ndarray | None:
-        """``gold`` checked against the annotations; None when no item has a known answer."""
-        if self.gold is None:
-            return None
-        gold = np.asarray(self.gold)
-        if gold.shape != (annotations.num_items,) or gold.dtype.kind not in "iu":
-            raise InputError(f"Expected gold as {annotations.num_items} integer class indices "
-                             f"aligned with the items (-1: no known answer). Received: an array "
-                             f"of shape {gold.shape}, dtype {gold.dtype}")
-        if np.any((gold < -1) | (gold >= annotations.num_classes)):
-            raise InputError(f"Expected gold class indices in -1..{annotations.num_classes - 1}")
-        return gold.astype(np.int64) if np.any(gold >= 0) else None
-
-    def _compiled(self, num_annotations: int, num_classes: int) -> bool:
-        """Whether to run the compiled iteration (see ``engine``)."""
-        if self.engine not in DS_ENGINES:
-            raise InputError(f"Expected engine in {DS_ENGINES}. Received: engine={self.engine!r}")
-        if self.engine == "auto":
-            return (num_annotations >= DS_COMPILED_MIN_ANNOTATIONS
-                    and num_classes <= DS_COMPILED_MAX_CLASSES)
-        return self.engine == "numba"
-
-    def fit(self, annotations: Annotations) -> DawidSkene:
-        """Run EM on annotations that carry annotator ids, starting from the soft labels."""
-        if not isinstance(annotations, Annotations):
-            raise InputError("DawidSkene.fit expects an Annotations object (see read_annotations)")
-        if annotations.annotator_index is None:
-            raise InputError(f"{annotations.source}: Dawid–Skene needs annotator ids; the input "
-                             f"has no annotator column")
-        if self.max_iter < 1:
-            raise InputError(f"Expected max_iter >= 1. Received: max_iter={self.max_iter}")
-        num_items, num_classes = annotations.counts.shape
-        num_annotators = len(annotations.annotators)
-        # Column a * K + l of an annotation (annotator a, label l) names the row of the log
-        # confusion table it reads: the E-step gathers, for each item, the rows its annotations
-        # point to, the M-step adds the item's posteriors back into those rows.
-        columns = annotations.annotator_index.astype(np.int64) * num_classes + \
-            annotations.label_index
-        num_annotations = columns.size
-        gold = self._gold_of(annotations)
-        engine = _compiled_engine if self._compiled(num_annotations, num_classes) else _numpy_engine
-        em_steps, confusion_counts = engine(
-            annotations.item_index, columns, num_items, num_annotators * num_classes, num_classes,
-            gold)
-
-        posteriors = soft_labels(annotations.counts)
-        if gold is not None:
-            known = np.flatnonzero(gold >= 0)
-            posteriors[known] = 0.0
-            posteriors[known, gold[known]] = 1.0
-        counts = confusion_counts(posteriors)
-        class_totals = posteriors.sum(axis=0)
-        previous = -np.inf
-        self.converged_ = False
-        self.n_iter_ = 0
-        while self.n_iter_ < self.max_iter:
-            self.n_iter_ += 1
-            priors, log_confusion = self._parameters(counts, class_totals, num_annotators)
-            counts, class_totals, log_likelihood, moved = em_steps(
-                posteriors, log_confusion, np.log(priors))
-            # Stop when the likelihood stops improving or the posteriors stop moving (on data
-            # without structure the likelihood creeps up for many iterations while no
-            # posterior changes in its fourth decimal).
-            if log_likelihood - previous < self.tol * max(num_annotations, 1) or \
-                    moved < self.posterior_tol:
-                self.converged_ = True
-                break
-            previous = log_likelihood
-        priors, log_confusion = self._parameters(counts, class_totals, num_annotators)
-        self.posteriors_ = posteriors
-        self.labels_ = argmax_lowest(posteriors)
-        self.class_priors_ = priors
-        self.confusion_matrices_ = np.exp(log_confusion).reshape(
-            num_annotators, num_classes, num_classes).transpose(0, 2, 1).copy()
-        raw = counts.reshape(num_annotators, num_classes, num_classes)  # [a, l, k]
-        given = raw.sum(axis=(1, 2))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.annotator_accuracy_ = np.trace(raw, axis1=1, axis2=2) / given
-        self.log_likelihood_ = log_likelihood
-        return self
-
-    def _parameters(self, counts, class_totals, num_annotators):
-        """The M-step's result from the expected counts ``[annotator * K + label, true class]``
-        and the posteriors' sum per class: class priors and the log confusion table, both
-        smoothed."""
-        num_classes = len(class_totals)
-        # Normalise over labels l for each (annotator, true class k).
-        per_annotator = (counts + self.smoothing).reshape(num_annotators, num_classes, num_classes)
-        totals = per_annotator.sum(axis=1, keepdims=True)
-        log_confusion = np.log(per_annotator / totals).reshape(-1, num_classes)
-        priors = class_totals + self.smoothing
-        priors /= priors.sum()
-        return priors, log_confusion
-
-
-def _numpy_engine(items, columns, num_items, num_columns, num_classes, gold=None):
-    """EM iterations as sparse products: per cache-sized block of items, the E-step is
-    ``block @ log_confusion`` and the M-step ``block.T @ posteriors`` (a CSC product that reads
-    the block's posteriors in order and adds into the small confusion table). Fused per block,
-    the block's posteriors never leave the cache between the two, and blocks run on all cores
-    (scipy and numpy release the GIL).
-
-    Returns ``em_steps(posteriors, log_confusion, log_priors)`` (one iteration: posteriors
-    replaced in place; returns the new confusion counts, the class totals, the log-likelihood
-    and the largest change of a posterior) and ``confusion_counts(posteriors)``.
-
-    ``gold`` (per item, −1: unknown): a gold item's log posterior keeps only its known class
-    (the others −∞), so it normalises to its answer and adds the log-likelihood of its
-    annotations under that class.
-    """
-    from scipy import sparse
-
-    # indicator[i, a * K + l] = how often annotator a gave label l to item i.
-    indicator = sparse.csr_matrix((np.ones(columns.size), (items, columns)),
-                                  shape=(num_items, num_columns))
-    rows = max(1, BLOCK_CELLS // (4 * num_classes))
-    blocks = []
-    for start in range(0, num_items, rows):
-        block = indicator[start:start + rows]
-        known = None
-        if gold is not None:
-            local = np.flatnonzero(gold[start:start + rows] >= 0)
-            known = (local, gold[start + local]) if local.size else None
-        blocks.append((slice(start, start + rows), block, block.T, known))
-    parallel = num_items * num_classes >= PARALLEL_CELLS and len(blocks) > 1
-
-    def em_steps(posteriors, log_confusion, log_priors):
-        def em_step(job):
-            """E-step of one block (its posteriors replaced in place), then its share of the
-            M-step counts; returns them with the block's log evidence and movement."""
-            where, block, block_t, known = job
-            updated = block @ log_confusion
-            updated += log_priors
-            if known is not None:
-                rows, answers = known
-                chosen = updated[rows, answers]
-                updated[rows] = -np.inf
-                updated[rows, answers] = chosen
-            updated, log_evidence = _normalise_log(updated)
-            moved = float(np.abs(updated - posteriors[where]).max(initial=0.0))
-            posteriors[where] = updated
-            return block_t @ updated, np.ones(len(updated)) @ updated, log_evidence, moved
-
-        parts = pool().map(em_step, blocks) if parallel else map(em_step, blocks)
-        return _add_parts(parts)
-
-    return em_steps, lambda posteriors: indicator.T @ posteriors
-
-
-def _compiled_engine(items, columns, num_items, num_columns, num_classes, gold=None):
-    """EM iterations as one compiled pass per band of items (``_compiled.dawid_skene_block``),
-    the annotations listed by item (CSR without values: an annotation given twice is listed
-    twice). Each band adds into its own confusion table; the tables are summed in band order,
-    so results do not depend on timing. Same interface as :func:`_numpy_engine`."""
-    from dqlabels import _compiled
-
-    index = np.int32 if max(columns.size, num_columns) < np.iinfo(np.int32).max else np.int64
-    if columns.size > 1 and bool(np.any(items[1:] < items[:-1])):
-        columns = columns[np.argsort(items, kind="stable")]
-    columns = columns.astype(index)
-    indptr = np.zeros(num_items + 1, index)
-    np.cumsum(np.bincount(items, minlength=num_items), out=indptr[1:])
-    # Bands with equal numbers of annotations, one per core.
-    num_bands = num_workers() if num_items * num_classes >= PARALLEL_CELLS else 1
-    cuts = np.searchsorted(indptr, np.linspace(0, columns.size, num_bands + 1))
-    cuts[0], cuts[-1] = 0, num_items
-    bands = [(int(start), int(stop), np.empty((num_columns, num_classes)))
-             for start, stop in zip(cuts[:-1], cuts[1:]) if stop > start or num_bands == 1]
-    gold = np.full(0, -1, np.int64) if gold is None else gold.astype(np.int64)
-
-    def run(step):
-        parts = pool().map(step, bands) if len(bands) > 1 else map(step, bands)
-        return _add_parts(parts)
-
-    def em_steps(posteriors, log_confusion, log_priors):
-        log_priors = tuple(float(value) for value in log_priors)
-
-        def em_step(band):
-            start, stop, counts = band
-            counts.fill(0.0)
-            log_evidence, moved, totals = _compiled.dawid_skene_block(
-                start, stop, indptr, columns, log_confusion, log_priors, posteriors, counts, gold)
-            return counts, np.array(totals), log_evidence, moved
-
-        return run(em_step)
-
-    def confusion_counts(posteriors):
-        def add(band):
-            start, stop, counts = band
-            counts.fill(0.0)
-            _compiled.add_confusion_counts(start, stop, indptr, columns, posteriors, counts)
-            return counts, 0.0, 0.0, 0.0
-
-        return run(add)[0]
-
-    return em_steps, confusion_counts
-
-
-def _add_parts(parts):
-    """Sum the blocks' (counts, class totals, log evidence, movement) in block order, keeping
-    one counts array."""
-    counts, totals, log_likelihood, moved = None, 0.0, 0.0, 0.0
-    for part_counts, part_totals, part_evidence, part_moved in parts:
-        counts = part_counts.copy() if counts is None else np.add(counts, part_counts, out=counts)
-        totals = totals + part_totals
-        log_likelihood += part_evidence
-        moved = max(moved, part_moved)
-    return counts, totals, log_likelihood, moved
-
-
-def _normalise_log(log_values: np.ndarray) -> tuple[np.ndarray, float]:
-    """Rows of log-probabilities → probabilities (in place) and the total log evidence.
-
-    The row sums are a product with a ones vector: numpy's axis-1 sum over rows of a few
-    classes costs several times more.
-    """
-    num_classes = log_values.shape[1]
-    row_max = log_values.max(axis=1) if len(log_values) else np.zeros(0)
-    log_values -= row_max[:, None]
-    np.exp(log_values, out=log_values)
-    evidence = log_values @ np.ones(num_classes)
-    log_values /= evidence[:, None]
-    return log_values, float(np.log(evidence).sum() + row_max.sum())
+        return DawidSkene
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

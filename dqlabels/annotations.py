@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from dqlabels import importers
-from dqlabels._parallel import PARALLEL_CELLS, pool
+from dqlabels._parallel import map_blocks
 from dqlabels.config import DUPLICATE_RULES, FORMATS, check_choice
 from dqlabels.errors import InputError
 from dqlabels.importers import LongTable
@@ -544,10 +544,7 @@ def _from_long_table(table: LongTable, classes, duplicates) -> Annotations:
     if annot_column is not None:
         columns.append(normalise_ids(annot_column))
     # Hash-encoding a column is single-threaded in pyarrow; encode the columns side by side.
-    if len(item_column) >= PARALLEL_CELLS:
-        encoded = list(pool().map(encode, columns))
-    else:
-        encoded = [encode(column) for column in columns]
+    encoded = map_blocks(encode, columns, size=len(item_column) * len(columns))
     item_codes, item_names = encoded[0][0], column_to_str(encoded[0][1])
     annot_codes = annot_names = None
     if annot_column is not None:

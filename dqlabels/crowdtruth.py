@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from dqlabels._parallel import num_workers, pool
+from dqlabels import _parallel
+from dqlabels._parallel import map_blocks, num_workers, row_sums
+from dqlabels.aggregation import Aggregator, argmax_lowest, check_number
 from dqlabels.annotations import Annotations
 from dqlabels.errors import InputError
 
 SMALL = 1e-8  # the reference's SMALL_NUMBER_CONST
 BLOCK = 1 << 20  # pairs of annotations listed at a time (arrays of 8 MB: reused, not mapped anew)
-PARALLEL_RECORDS = 1 << 23  # from this many pairs, list them on every core
 ANNOTATION_BLOCK = 1 << 18  # annotations per block of a round's per-annotation work
 KEY_BITS = 63  # a sort key: group, "i chose k" and item packed in one int64
 
@@ -76,8 +77,8 @@ def annotation_pairs(annotations: Annotations) -> int:
     return int((per_item * (per_item - 1)).sum())
 
 
-class CrowdTruth:
-    """The CrowdTruth 2.0 metrics, as an estimator (scikit-learn conventions).
+class CrowdTruth(Aggregator):
+    """The CrowdTruth 2.0 metrics, as an :class:`~dqlabels.aggregation.Aggregator`.
 
     Args:
         tol: stop when no item, annotator or class quality moves by more than this in a round
@@ -93,6 +94,8 @@ class CrowdTruth:
         class_quality_: ``(num_classes,)`` AQS.
         weighted_soft_labels_: ``(num_items, num_classes)`` UAS with the final annotator
             qualities (rows sum to 1).
+        labels_: ``(num_items,)`` argmax of the weighted soft label (lowest index on ties).
+        soft_labels_: the weighted soft labels (``weighted_soft_labels_``).
         n_iter_: rounds run. converged_: whether ``tol`` was reached.
     """
 
@@ -100,13 +103,22 @@ class CrowdTruth:
         self.tol = tol
         self.max_iter = max_iter
 
+    def _check_params(self) -> None:
+        check_number("tol", self.tol, low=0)
+        check_number("max_iter", self.max_iter, low=1, integer=True)
+
     def fit(self, annotations: Annotations) -> CrowdTruth:
         """Compute the metrics of ``annotations`` (which need annotator ids)."""
+        return super().fit(annotations)
+
+    @property
+    def soft_labels_(self) -> np.ndarray:
+        return self.weighted_soft_labels_
+
+    def _fit(self, annotations: Annotations) -> None:
         if annotations.annotator_index is None:
             raise InputError(f"{annotations.source}: the CrowdTruth metrics need annotator ids; "
                              f"the input has no annotator column")
-        if self.max_iter < 1:
-            raise InputError(f"Expected max_iter >= 1. Received: max_iter={self.max_iter}")
         item, worker, label = (annotations.item_index, annotations.annotator_index,
                                annotations.label_index)
         num_items, num_classes = annotations.counts.shape
@@ -151,7 +163,7 @@ class CrowdTruth:
         weighted = np.bincount(item.astype(np.int64) * num_classes + label, weights=weights[worker],
                                minlength=num_items * num_classes).reshape(num_items, num_classes)
         self.weighted_soft_labels_ = weighted / np.maximum(weighted.sum(axis=1), SMALL)[:, None]
-        return self
+        self.labels_ = argmax_lowest(self.weighted_soft_labels_)
 
 
 class _Campaign:
@@ -251,10 +263,7 @@ class _Campaign:
             return sizes, group[new] + base
 
         indices = np.empty(records, dtype=np.int32)
-        if records >= PARALLEL_RECORDS:
-            parts = list(pool().map(block, cuts[:-1], cuts[1:]))
-        else:
-            parts = [block(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])]
+        parts = map_blocks(block, cuts[:-1], cuts[1:], size=records)
         # free the per-annotation arrays (the blocks are done) before the matrices are built
         item_w = worker_w = label_w = first_w = own_w = partners = ends = None
         index = np.int32 if records < 2**31 else np.int64
@@ -276,7 +285,7 @@ class _Campaign:
         ones = self.ones = np.ones(records)  # records >= groups: its start serves them too
         self.ratio = self.present = None
         bands = np.linspace(0, self.group_column.size, num_workers() + 1
-                            if records >= PARALLEL_RECORDS else 2).astype(np.int64) * 2
+                            if records >= _parallel.PARALLEL_CELLS else 2).astype(np.int64) * 2
         self.shared = [sparse.csr_matrix(
             (ones[indptr[lo]:indptr[hi]], indices[indptr[lo]:indptr[hi]],
              indptr[lo:hi + 1] - indptr[lo] if lo else indptr[:hi + 1]),
@@ -293,11 +302,11 @@ class _Campaign:
         WUA (annotator quality is their product)."""
         s = self.class_sums(wqs)  # the items' annotation vectors, weighted by annotator quality
         q = self.class_sums(wqs * wqs)
-        ones = np.ones(self.num_classes)
-        total = s @ ones
+        total = row_sums(s)
         # UQS: Σ over pairs of an item's annotators of [same class]·wᵢwⱼ / Σ over pairs of wᵢwⱼ
-        same_pairs = ((s * s) @ ones - q @ ones) / 2
-        every_pair = (total * total - q @ ones) / 2
+        q_total = row_sums(q)
+        same_pairs = (row_sums(s * s) - q_total) / 2
+        every_pair = (total * total - q_total) / 2
         new_uqs = same_pairs / np.maximum(every_pair, SMALL)
 
         # WWA and WUA: per annotation, then summed per annotator, in cache-sized blocks of
@@ -325,7 +334,8 @@ class _Campaign:
         n = self.worker.size
         step = max(ANNOTATION_BLOCK, 8 * self.num_workers)  # per-block sums stay small
         parts = [slice(lo, min(lo + step, n)) for lo in range(0, n, step)] or [slice(0, 0)]
-        totals = sum(pool().map(sums, parts) if len(parts) > 1 else map(sums, parts))
+        # about ten array passes over each annotation
+        totals = sum(map_blocks(sums, parts, size=10 * n))
         wwa = totals[0] / np.maximum(totals[1], SMALL)
         wua = totals[2] / np.maximum(totals[3], SMALL)
         return self.class_quality(uqs, wqs), new_uqs, wwa, wua
@@ -357,9 +367,9 @@ class _Campaign:
             return bool(present.all())
 
         firsts = np.cumsum([0] + [band.shape[0] // 2 for band in self.shared[:-1]])
-        # every band finished (a list, not all(): that would stop at the first False)
-        every = all(list(pool().map(band_ratio, self.shared, firsts) if len(self.shared) > 1
-                         else map(band_ratio, self.shared, firsts)))
+        # every band finished (a list, not all() over a generator: that would stop at the first
+        # False)
+        every = all(map_blocks(band_ratio, self.shared, firsts, size=self.ones.size))
         shape = (self.num_workers, self.num_workers * self.num_classes)
 
         def weighted(values):  # Σ over groups of class k of wᵢ wⱼ · value, for every k

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from dqlabels._io import write_csv_atomic
+from dqlabels._parallel import map_blocks
 from dqlabels.aggregation import majority_vote, soft_labels
 from dqlabels.annotations import Annotations, read_annotations
 from dqlabels.errors import InputError
@@ -193,13 +194,12 @@ def _from_fold(root: Path, item: str) -> Path | None:
     return None
 
 
-def verify_images(dataset: Dataset, workers: int | None = None) -> None:
-    """Decode every image; raise InputError naming the first that cannot be decoded."""
-    from dqlabels._parallel import pool
+def verify_images(dataset: Dataset) -> None:
+    """Decode every image (on every core for many); raise InputError naming the first that
+    cannot be decoded."""
+    from PIL import Image, UnidentifiedImageError
 
     def check(index):
-        from PIL import Image, UnidentifiedImageError
-
         try:
             with Image.open(dataset.paths[index]) as image:
                 image.load()
@@ -207,8 +207,8 @@ def verify_images(dataset: Dataset, workers: int | None = None) -> None:
             return index, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return index, None
 
-    indices = range(dataset.num_items)
-    results = pool().map(check, indices) if dataset.num_items > 64 else map(check, indices)
+    side = int(dataset.info.get("image_size") or 224)  # the work: pixel values to decode
+    results = map_blocks(check, range(dataset.num_items), size=dataset.num_items * side * side * 3)
     for index, problem in results:
         if problem is not None:
             raise InputError(f"{dataset.paths[index]}: image cannot be decoded ({problem})")

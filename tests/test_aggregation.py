@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -108,9 +110,9 @@ def test_both_engines_give_the_same_fit(num_classes, monkeypatch):
     """Rows in shuffled order (the compiled engine sorts by item), an annotator who labels an
     item twice (listed twice, counted twice by the sparse indicator), items with one
     annotation, and the work split in bands over threads."""
-    import dqlabels.aggregation as aggregation
+    import dqlabels._parallel as parallel
 
-    monkeypatch.setattr(aggregation, "PARALLEL_CELLS", 1)  # bands on every core
+    monkeypatch.setattr(parallel, "PARALLEL_CELLS", 1)  # bands on every core
     rng = np.random.default_rng(num_classes)
     truth, items, annots, labels = _simulated(seed=num_classes, n_items=500, k=num_classes)
     items, annots, labels = (np.concatenate([column, column[:40]])
@@ -133,7 +135,7 @@ def test_both_engines_give_the_same_fit(num_classes, monkeypatch):
 
 
 def test_auto_engine_compiles_from_the_configured_size(monkeypatch):
-    import dqlabels.aggregation as aggregation
+    import dqlabels.dawid_skene as aggregation
 
     used = []
     for name in ("_numpy_engine", "_compiled_engine"):
@@ -155,7 +157,7 @@ def test_auto_engine_compiles_from_the_configured_size(monkeypatch):
 
 
 def test_compiled_exp_is_within_an_ulp_of_numpy():
-    from dqlabels._compiled import exp_nonpositive
+    from dqlabels._kernels import exp_nonpositive
 
     rng = np.random.default_rng(0)
     x = np.concatenate([-rng.exponential(3.0, 100_000), -rng.uniform(0, 708, 100_000),
@@ -196,7 +198,7 @@ def test_large_matrices_use_row_blocks_with_the_same_results():
 def test_kernels_compile_without_a_writable_cache(monkeypatch):
     """Where numba can write no cache (read-only package, no home), it refuses cache=True at
     decoration time; the kernels are then compiled per process instead of failing to import."""
-    import dqlabels._compiled as compiled
+    import dqlabels._kernels as compiled
 
     calls = []
 
@@ -282,3 +284,43 @@ def test_dawid_skene_stops_where_the_documented_rules_say(accuracy, seed, stops_
     model = DawidSkene(max_iter=200, engine=engine).fit(ann)
     assert (model.n_iter_, model.converged_) == (expected, converged), trace
     assert model.log_likelihood_ == pytest.approx(trace[-1][0], rel=1e-9)
+
+
+def test_every_aggregator_has_one_shape():
+    """fit returns self, fit_predict the labels_, and soft_labels_ or posteriors_ where the
+    method has them; labels agree with the short forms."""
+    from dqlabels.aggregation import Aggregator, MajorityVote
+    from dqlabels.crowdtruth import CrowdTruth
+
+    ann = from_long(list("aaabbbccc"), list("xxyyyyxyx"), ["u1", "u2", "u3"] * 3)
+    for aggregator in (MajorityVote(), DawidSkene(), CrowdTruth()):
+        assert isinstance(aggregator, Aggregator)
+        assert aggregator.fit(ann) is aggregator
+        labels = aggregator.fit_predict(ann)
+        assert labels.shape == (3,) and labels.tolist() == aggregator.labels_.tolist()
+        distribution = getattr(aggregator, "posteriors_", None)
+        if distribution is None:
+            distribution = aggregator.soft_labels_
+        np.testing.assert_allclose(distribution.sum(axis=1), 1.0)
+    assert MajorityVote().fit_predict(ann).tolist() == majority_vote(ann).labels.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize(("make", "fragment"), [
+    (lambda: DawidSkene(max_iter=0), "Expected max_iter >= 1. Received: max_iter=0"),
+    (lambda: DawidSkene(max_iter=2.5), "Expected max_iter to be an integer"),
+    (lambda: DawidSkene(tol="small"), "Expected tol to be a number. Received: tol='small'"),
+    (lambda: DawidSkene(smoothing=0), "Expected smoothing > 0. Received: smoothing=0"),
+    (lambda: DawidSkene(posterior_tol=float("nan")), "Expected posterior_tol to be a number"),
+    (lambda: DawidSkene(engine="gpu"), "Expected engine to be one of auto, numpy, numba"),
+    (lambda: __import__("dqlabels.crowdtruth").crowdtruth.CrowdTruth(tol=-1),
+     "Expected tol >= 0. Received: tol=-1"),
+    (lambda: __import__("dqlabels.crowdtruth").crowdtruth.CrowdTruth(max_iter=0),
+     "Expected max_iter >= 1"),
+    (lambda: __import__("dqlabels").MajorityVote(ties="first"),
+     "Expected ties to be 'lowest' or 'random'. Received: ties='first'"),
+    (lambda: __import__("dqlabels").MajorityVote(seed=-3), "Expected seed >= 0"),
+])
+def test_a_bad_constructor_argument_is_an_input_error_naming_it(make, fragment):
+    ann = from_long(["a", "a"], ["x", "y"], ["u1", "u2"])
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        make().fit(ann)

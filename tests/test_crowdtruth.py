@@ -99,7 +99,7 @@ def test_every_way_of_listing_the_pairs_gives_the_same_metrics(monkeypatch, bloc
     """Small blocks (annotators split across many), the thread pool, and the sort with a
     permutation used when a packed key would not fit in 63 bits: the same numbers as one
     block, to the last bits, on a campaign with items of 1 to 6 annotations."""
-    from dqlabels import crowdtruth
+    from dqlabels import _parallel, crowdtruth
 
     rng = np.random.default_rng(3)
     items, labels, workers = [], [], []
@@ -111,7 +111,7 @@ def test_every_way_of_listing_the_pairs_gives_the_same_metrics(monkeypatch, bloc
     ann = from_long(items, labels, workers)
     expected = CrowdTruth().fit(ann)
     monkeypatch.setattr(crowdtruth, "BLOCK", block)
-    monkeypatch.setattr(crowdtruth, "PARALLEL_RECORDS", parallel)
+    monkeypatch.setattr(_parallel, "PARALLEL_CELLS", parallel)
     monkeypatch.setattr(crowdtruth, "KEY_BITS", key_bits)
     got = CrowdTruth().fit(ann)
     for attribute in ("item_quality_", "annotator_quality_", "class_quality_",

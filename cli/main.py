@@ -151,7 +151,7 @@ def _quiet_tensorflow() -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("annotations", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", type=click.Choice(config.FORMATS), default=None,
+@click.option("--format", "format", type=click.Choice(config.FORMATS), default=None,
               help="Input format. Default: detected from the file.")
 @click.option("--classes", default=None, metavar="A,B,...",
               help="Comma-separated class names in the order to use (may include classes "
@@ -203,9 +203,7 @@ def _quiet_tensorflow() -> None:
               help="Replace output files that already exist.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")
 @handle_errors
-def evaluate(annotations, fmt, classes, duplicates, item_column, annotator_column, label_column,
-             gold, predictions, json_path, labels_path, annotators_path, html_path, plots_dir,
-             dawid_skene, ds_max_iter, crowdtruth, rank_by, overwrite, quiet):
+def evaluate(annotations, quiet, **options):
     """Audit ANNOTATIONS: hard vs soft labels, ties, ambiguity, agreement, annotators
     (CrowdTruth quality when annotator ids are known).
 
@@ -214,17 +212,9 @@ def evaluate(annotations, fmt, classes, duplicates, item_column, annotator_colum
     results CSV), Toloka (results TSV) or Prodigy (db-out JSONL). Exit status 0 on success, 2 on
     bad input.
     """
-    from dqlabels.audit import run_evaluate
+    from dqlabels.evaluate import EvaluateConfig, run_evaluate
 
-    summary = run_evaluate(
-        annotations, format=fmt, classes=classes, duplicates=duplicates,
-        item_column=item_column, annotator_column=annotator_column, label_column=label_column,
-        gold=gold, predictions=predictions, json_path=json_path, labels_path=labels_path,
-        annotators_path=annotators_path, html_path=html_path,
-        plots_dir=plots_dir, dawid_skene=dawid_skene, ds_max_iter=ds_max_iter,
-        crowdtruth=crowdtruth, rank_by=rank_by,
-        overwrite=overwrite,
-    )
+    summary = run_evaluate(annotations, EvaluateConfig(**options))
     if not quiet:
         click.echo(summary)
 

@@ -1,76 +1,140 @@
-"""The data-quality audit of an annotation campaign (SPEC §5): report, text, JSON, labels.
+"""The data-quality audit of an annotation campaign (SPEC §5): the computation.
+
+:func:`audit` computes everything once and returns an :class:`Audit`: the arrays (soft labels,
+entropy, majority vote, item quality, the fitted Dawid–Skene and CrowdTruth models) and the
+JSON-ready report drawn from them. The text summary (:func:`format_summary`), the labels table
+(:func:`labels_table`), the HTML page (:mod:`dqlabels.html_report`) and the figures
+(:mod:`dqlabels.figures`) are drawn from an ``Audit`` alone; ``dqlabels evaluate`` (reading the
+file, the options, writing the files) is :mod:`dqlabels.evaluate`.
 
 Example:
     >>> from dqlabels import from_long
     >>> ann = from_long(["a", "a", "b", "b"], ["cat", "dog", "dog", "dog"], ["u1", "u2", "u1", "u2"])
-    >>> report = audit_report(ann)
-    >>> report["num_items"], report["num_ties"], report["num_unanimous"]
+    >>> result = audit(ann)
+    >>> result["num_items"], result["num_ties"], result["num_unanimous"]
     (2, 1, 1)
-    >>> print(format_summary(report).splitlines()[1])
+    >>> result.soft.tolist()
+    [[0.5, 0.5], [0.0, 1.0]]
+    >>> print(format_summary(result).splitlines()[1])
       items 2   classes 2   annotations 4   annotators 2
 """
 
 from __future__ import annotations
 
-import json
-import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
+from dqlabels import gold as gold_answers
 from dqlabels import scores
-from dqlabels._io import atomic_path, write_csv_atomic
-from dqlabels.aggregation import DawidSkene, argmax_lowest, majority_vote, soft_labels
+from dqlabels.aggregation import MajorityVote, argmax_lowest, majority_vote, soft_labels
 from dqlabels.annotations import Annotations
-from dqlabels.config import CROWDTRUTH_MAX_PAIRS, DS_MAX_ITER, RANKINGS, check_choice
+from dqlabels.config import CROWDTRUTH_MAX_PAIRS, RANKINGS, check_choice
 from dqlabels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
+from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 
 NUM_AMBIGUOUS = 10
 
 
-def audit_report(
+@dataclass(frozen=True, eq=False)
+class ItemLabels:
+    """What every item's annotations say, computed once: ``soft`` labels, the majority ``vote``
+    and the ``entropy`` of the soft label (nats)."""
+
+    soft: np.ndarray
+    vote: MajorityVote
+    entropy: np.ndarray
+
+
+def item_labels(annotations: Annotations) -> ItemLabels:
+    """The soft labels, majority vote and entropy of every item."""
+    soft = soft_labels(annotations)
+    return ItemLabels(soft=soft, vote=majority_vote(annotations), entropy=scores.item_entropy(soft))
+
+
+@dataclass(frozen=True, eq=False)
+class Audit(Mapping):
+    """An audit's arrays and its JSON-ready report.
+
+    Reads as the report (``audit["num_items"]``, ``dict(audit)``); the arrays are attributes:
+
+    Attributes:
+        annotations: the campaign.
+        soft, vote, entropy: each item's soft label, majority vote and entropy (nats).
+        quality: each item's quality (CrowdTruth's, else the unweighted pair agreement; NaN for
+            a single annotation), or None for probabilities.
+        dawid_skene_model, crowdtruth_model: the fitted models, or None.
+        predictions, prediction_rows: the scored predictions and their rows in the items.
+        report: the JSON-ready dict (SPEC §5 keys and more).
+    """
+
+    annotations: Annotations
+    soft: np.ndarray
+    vote: MajorityVote
+    entropy: np.ndarray
+    quality: np.ndarray | None
+    dawid_skene_model: DawidSkene | None
+    crowdtruth_model: CrowdTruth | None
+    predictions: np.ndarray | None
+    prediction_rows: np.ndarray | None
+    report: dict
+
+    def __getitem__(self, key):
+        return self.report[key]
+
+    def __iter__(self):
+        return iter(self.report)
+
+    def __len__(self) -> int:
+        return len(self.report)
+
+
+def audit(
     annotations: Annotations,
-    predictions: np.ndarray | None = None,
-    prediction_items: np.ndarray | None = None,
-    dawid_skene: DawidSkene | None = None,
-    crowdtruth: CrowdTruth | None = None,
     *,
+    labels: ItemLabels | None = None,
+    predictions: np.ndarray | None = None,
+    prediction_rows: np.ndarray | None = None,
+    dawid_skene_model: DawidSkene | None = None,
+    crowdtruth_model: CrowdTruth | None = None,
     crowdtruth_reason: str | None = None,
     rank_by: str = "auto",
-) -> dict:
-    """Everything the audit knows, as a JSON-ready dict (keys of SPEC §5 and more).
+) -> Audit:
+    """Everything the audit knows about a campaign (SPEC §5 and more).
 
     Args:
         annotations: the campaign.
+        labels: :func:`item_labels` of ``annotations``, when the caller computed them already.
         predictions: optional ``(num_scored, num_classes)`` predicted distributions, in the
-            class order of ``annotations``.
-        prediction_items: row index into ``annotations.items`` of each prediction row.
-        dawid_skene: a fitted :class:`~dqlabels.DawidSkene`; its annotator accuracies and the
-            items where it disagrees with the majority vote are reported. It may also be a
-            ``concurrent.futures.Future`` of one, waited for only when the report needs it (as
-            :func:`run_evaluate` does: the fit then overlaps the rest of the report).
-        crowdtruth: fitted :class:`~dqlabels.crowdtruth.CrowdTruth` metrics: item, annotator
-            and class quality and the worker-weighted soft labels. Without them (annotators
-            unknown), the item quality is the unweighted pair agreement.
-        crowdtruth_reason: why ``crowdtruth`` is missing, when the caller knows better than
-            the annotations tell (switched off, too large).
+            class order of ``annotations``, scored against the soft labels.
+        prediction_rows: row index into ``annotations.items`` of each prediction row.
+        dawid_skene_model: a fitted :class:`~dqlabels.DawidSkene`; its annotator accuracies and
+            the items where it disagrees with the majority vote are reported.
+        crowdtruth_model: fitted :class:`~dqlabels.crowdtruth.CrowdTruth` metrics: item,
+            annotator and class quality and the worker-weighted soft labels. Without them
+            (annotators unknown), the item quality is the unweighted pair agreement.
+        crowdtruth_reason: why ``crowdtruth_model`` is missing, when the caller knows better
+            than the annotations tell (switched off, too large).
         rank_by: the per-annotator estimate that orders the annotators, least reliable first
-            (:data:`RANKINGS`): ``auto`` (Dawid–Skene accuracy when fitted, else CrowdTruth
-            quality, else leave-one-out agreement: the order of their Spearman correlation
-            with true accuracy in ``benchmarks/bench_ranking.py``), ``dawid-skene``,
-            ``quality``, ``agreement`` or ``gold`` (accuracy on gold answers).
+            (:data:`~dqlabels.config.RANKINGS`): ``auto`` (Dawid–Skene accuracy when fitted,
+            else CrowdTruth quality, else leave-one-out agreement: the order of their Spearman
+            correlation with true accuracy in ``benchmarks/bench_ranking.py``),
+            ``dawid-skene``, ``quality``, ``agreement`` or ``gold`` (accuracy on gold answers).
 
     With gold answers (``annotations.gold``) the report gains each annotator's accuracy on gold
     (with the number of answers and a 95% Wilson interval) and the accuracy on gold of the
     majority vote, the CrowdTruth-weighted label and Dawid–Skene; Dawid–Skene's is measured by
     fits that did not see those answers (:func:`dqlabels.gold.held_out_labels`).
     """
+    check_choice("rank_by", rank_by, RANKINGS)
+    labels = labels or item_labels(annotations)
     counts = annotations.counts
     classes = list(annotations.classes)
-    soft = soft_labels(counts)
-    vote = majority_vote(counts)
-    item_entropy = scores.item_entropy(soft)
+    soft, vote, item_entropy = labels.soft, labels.vote, labels.entropy
+    dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
+    quality = item_quality(annotations, crowdtruth)
     hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
     soft_mass = soft.mean(axis=0)
     per_item = annotations.annotations_per_item
@@ -107,7 +171,7 @@ def audit_report(
             for i in order
         ],
     }
-    _add_quality(report, annotations, crowdtruth, crowdtruth_reason)
+    _add_quality(report, annotations, quality, crowdtruth, crowdtruth_reason)
     if annotations.is_distribution:
         # Probabilities carry no annotations: unanimity and agreement mean "one class has all
         # the mass", which the reader should not mistake for annotator agreement.
@@ -118,8 +182,6 @@ def audit_report(
     if annotations.annotator_index is not None:
         agreement, num_scored = scores.annotator_agreement(annotations)
         given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
-    if isinstance(dawid_skene, Future):
-        dawid_skene = dawid_skene.result()
     if annotations.annotator_index is not None:
         per_annotator = [
             {"annotator": str(name), "num_annotations": int(g),
@@ -134,7 +196,7 @@ def audit_report(
             for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
         ]
         if annotations.gold is not None:
-            _add_gold_answers(per_annotator, annotations)
+            gold_answers.add_annotator_accuracy(per_annotator, annotations)
         below = _below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
         report["annotators"] = {
             "agreement_definition": "mean credit vs the leave-one-out majority of the other "
@@ -157,12 +219,28 @@ def audit_report(
             "num_disagree_with_majority": int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
         }
     if annotations.gold is not None and annotations.num_gold:
-        report["gold"] = _gold_report(annotations, vote, dawid_skene, crowdtruth)
+        report["gold"] = gold_answers.gold_report(annotations, vote.labels, dawid_skene,
+                                                  crowdtruth)
+    rows = None
     if predictions is not None:
-        rows = np.arange(len(predictions)) if prediction_items is None else prediction_items
-        report["scores"] = scores.prediction_scores(soft[rows], predictions)
+        rows = np.arange(len(predictions)) if prediction_rows is None else prediction_rows
+        report["scores"] = scores.prediction_scores(soft[rows], predictions,
+                                                    y_entropy=item_entropy[rows])
         report["num_scored_items"] = int(len(rows))
-    return report
+    return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
+                 quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
+                 predictions=predictions, prediction_rows=rows, report=report)
+
+
+def audit_report(annotations: Annotations, predictions=None, prediction_items=None,
+                 dawid_skene: DawidSkene | None = None, crowdtruth: CrowdTruth | None = None,
+                 **options) -> Audit:
+    """The name :func:`audit` had before: here ``dawid_skene`` and ``crowdtruth`` are the
+    fitted models (``dawid_skene_model``, ``crowdtruth_model`` of :func:`audit`)."""
+    return audit(annotations, predictions=predictions, prediction_rows=prediction_items,
+                 dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth, **options)
+
+
 
 
 def _finite(value):
@@ -219,7 +297,6 @@ RANKING_DEFINITIONS = {
 def _ranking_key(rank_by: str, entries: list[dict]) -> str:
     """The report key that orders the annotators: ``rank_by``'s, or for ``auto`` the best
     estimate computed (Dawid–Skene accuracy, else CrowdTruth quality, else agreement)."""
-    check_choice("rank_by", rank_by, RANKINGS)
     if rank_by == "auto":
         return next((key for key in ("ds_accuracy", "quality")
                      if any(key in e for e in entries)), "agreement")
@@ -229,19 +306,6 @@ def _ranking_key(rank_by: str, entries: list[dict]) -> str:
                          f"(Dawid–Skene and CrowdTruth need annotator ids and must not be "
                          f"switched off; gold needs gold answers)")
     return key
-
-
-def _add_gold_answers(entries: list[dict], annotations: Annotations) -> None:
-    """Each annotator's accuracy on gold, with the number of answers and a Wilson interval."""
-    from dqlabels.gold import annotator_gold_answers, wilson_interval
-
-    right, answered = annotator_gold_answers(annotations)
-    low, high = wilson_interval(right, answered)
-    for j, entry in enumerate(entries):
-        n = int(answered[j])
-        entry["gold_accuracy"] = float(right[j] / n) if n else None
-        entry["gold_answers"] = n
-        entry["gold_interval"] = [float(low[j]), float(high[j])] if n else None
 
 
 def _below_chance(entries: list[dict], num_classes: int) -> list[str]:
@@ -260,34 +324,6 @@ def _below_chance(entries: list[dict], num_classes: int) -> list[str]:
         if entry["below_chance"]:
             flagged.append(entry["annotator"])
     return flagged
-
-
-def _gold_report(annotations: Annotations, vote, dawid_skene, crowdtruth) -> dict:
-    """Accuracy on gold of every label the audit makes."""
-    from dqlabels.gold import HELD_OUT_FOLDS, accuracy_on_gold, held_out_labels
-
-    gold = annotations.gold
-    aggregates = {"majority_vote": accuracy_on_gold(vote.labels, gold)}
-    if crowdtruth is not None:
-        aggregates["crowdtruth_weighted"] = accuracy_on_gold(
-            argmax_lowest(crowdtruth.weighted_soft_labels_), gold)
-    if dawid_skene is not None:
-        params = {name: getattr(dawid_skene, name) for name in
-                  ("max_iter", "tol", "smoothing", "posterior_tol", "engine")}
-
-        def fit(hidden):
-            return DawidSkene(**params, gold=hidden).fit(annotations).labels_
-
-        aggregates["dawid_skene"] = {
-            **accuracy_on_gold(held_out_labels(annotations, fit), gold),
-            "held_out": f"{HELD_OUT_FOLDS}-fold: each gold item labelled by a fit that did not "
-                        f"see its answer (the fit used for the labels sees them all)"}
-    return {"num_items": annotations.num_gold,
-            "num_annotations_on_gold": int(np.count_nonzero(
-                gold[annotations.item_index] >= 0)) if annotations.item_index is not None
-            else None,
-            "aggregates": aggregates,
-            "interval": "95% Wilson score interval"}
 
 
 CROWDTRUTH_DEFINITION = (
@@ -338,12 +374,11 @@ def item_quality(annotations: Annotations, crowdtruth: CrowdTruth | None = None
     return None if annotations.is_distribution else item_agreement(annotations.counts)
 
 
-def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth | None,
-                 reason: str | None = None) -> None:
+def _add_quality(report: dict, annotations: Annotations, quality: np.ndarray | None,
+                 crowdtruth: CrowdTruth | None, reason: str | None = None) -> None:
     """Item quality for every item, and with the CrowdTruth metrics the weighted class mass and
     the class quality (new keys; the SPEC §5 keys stay as they are)."""
     classes = list(annotations.classes)
-    quality = item_quality(annotations, crowdtruth)
     if quality is None:  # probabilities: no annotations to agree
         quality = np.full(annotations.num_items, np.nan)
     if crowdtruth is not None:
@@ -366,9 +401,8 @@ def _add_quality(report: dict, annotations: Annotations, crowdtruth: CrowdTruth 
         for i in lowest]
 
 
-def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None,
-                 crowdtruth: CrowdTruth | None = None):
-    """The hard and soft label table of SPEC §5 as a pandas DataFrame.
+def labels_table(result: Audit):
+    """The hard and soft label table of SPEC §5 as a pandas DataFrame, drawn from an audit.
 
     Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class; with a fitted
     Dawid–Skene model ``ds_label`` and ``ds_<class>`` per class; then ``item_quality``
@@ -379,30 +413,29 @@ def labels_table(annotations: Annotations, dawid_skene: DawidSkene | None = None
     """
     import pandas as pd
 
+    annotations = result.annotations
     classes = np.asarray(annotations.classes, dtype=object)
-    vote = majority_vote(annotations.counts)
-    soft = soft_labels(annotations.counts)
-    columns = {"item": annotations.items, "hard_label": classes[vote.labels], "tied": vote.tied}
+    columns = {"item": annotations.items, "hard_label": classes[result.vote.labels],
+               "tied": result.vote.tied}
     for j, name in enumerate(classes):
-        columns[f"soft_{name}"] = soft[:, j]
-    if dawid_skene is not None:
-        columns["ds_label"] = classes[dawid_skene.labels_]
+        columns[f"soft_{name}"] = result.soft[:, j]
+    if result.dawid_skene_model is not None:
+        columns["ds_label"] = classes[result.dawid_skene_model.labels_]
         for j, name in enumerate(classes):
-            columns[f"ds_{name}"] = dawid_skene.posteriors_[:, j]
-    quality = item_quality(annotations, crowdtruth)
-    if quality is not None:
-        columns["item_quality"] = quality
-    if crowdtruth is not None:
+            columns[f"ds_{name}"] = result.dawid_skene_model.posteriors_[:, j]
+    if result.quality is not None:
+        columns["item_quality"] = result.quality
+    if result.crowdtruth_model is not None:
         for j, name in enumerate(classes):
-            columns[f"weighted_{name}"] = crowdtruth.weighted_soft_labels_[:, j]
+            columns[f"weighted_{name}"] = result.crowdtruth_model.weighted_soft_labels_[:, j]
     if annotations.gold is not None:
         columns["gold_label"] = np.where(annotations.gold >= 0,
                                          classes[np.maximum(annotations.gold, 0)], "")
     return pd.DataFrame(columns)
 
 
-def format_summary(report: dict) -> str:
-    """A readable text summary of an audit report."""
+def format_summary(report) -> str:
+    """A readable text summary of an :class:`Audit` (or of its report dict)."""
     lines = []
     add = lines.append
     per_item = report["annotations_per_item"]
@@ -529,12 +562,6 @@ def _fmt(value):
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def write_json(report: dict, path) -> None:
-    """Write the report as JSON atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 ANNOTATOR_COLUMNS = ("annotator", "num_annotations", "quality", "annotator_agreement",
                      "item_agreement", "agreement", "ds_accuracy", "gold_accuracy",
                      "gold_answers", "gold_low", "gold_high", "below_chance")
@@ -548,124 +575,3 @@ def annotators_by_reliability(report: dict) -> tuple[str, list[dict]]:
     key = section.get("ranked_by", "agreement")
     return key, sorted(entries, key=lambda e: (e.get(key) is None, e.get(key) or 0.0,
                                                e["annotator"]))
-
-
-def write_annotators(report: dict, path) -> None:
-    """The annotator table as CSV (columns :data:`ANNOTATOR_COLUMNS`; ``agreement`` is the
-    leave-one-out one; ``gold_low``/``gold_high`` the 95% Wilson interval of
-    ``gold_accuracy``), least reliable first by the report's ranking; empty cells where a score
-    is undefined or not computed."""
-    _, ordered = annotators_by_reliability(report)
-
-    def cell(entry, column):
-        if column in ("gold_low", "gold_high"):
-            interval = entry.get("gold_interval")
-            return None if interval is None else interval[column == "gold_high"]
-        return entry.get(column)
-
-    write_csv_atomic(path, ANNOTATOR_COLUMNS,
-                     ([cell(e, column) for column in ANNOTATOR_COLUMNS] for e in ordered))
-
-
-def write_labels(table, path) -> None:
-    """Write the labels table as CSV atomically (probabilities with 6 significant digits; an
-    undefined value, such as the quality of an item with one annotation, as an empty cell)."""
-    columns = [table[name].tolist() for name in table.columns]
-    formatted = [["" if v != v else f"{v:.6g}" for v in column] if table[name].dtype.kind == "f"
-                 else column
-                 for name, column in zip(table.columns, columns)]
-    write_csv_atomic(path, list(table.columns), zip(*formatted))
-
-
-def run_evaluate(
-    path,
-    *,
-    format=None,
-    classes=None,
-    duplicates="error",
-    item_column=None,
-    annotator_column=None,
-    label_column=None,
-    gold=None,
-    predictions=None,
-    json_path=None,
-    labels_path=None,
-    annotators_path=None,
-    html_path=None,
-    plots_dir=None,
-    dawid_skene=True,
-    ds_max_iter=DS_MAX_ITER,
-    crowdtruth=None,
-    rank_by="auto",
-    overwrite=False,
-) -> str:
-    """``dqlabels evaluate`` as a function: read, audit, write the requested files.
-
-    Outputs: ``json_path`` (the report), ``labels_path`` (the labels table),
-    ``annotators_path`` (the annotator table), ``html_path`` (the one-file HTML report) and
-    ``plots_dir`` (PNG figures). Every output is checked before any work starts and written only
-    once everything has been computed, each file atomically, so bad input never leaves a partial
-    output behind. ``crowdtruth``: True, False, or None for the CrowdTruth metrics up to
-    ``CROWDTRUTH_MAX_PAIRS`` ordered pairs of annotations on the same item (see
-    :func:`fit_crowdtruth`).
-
-    Returns:
-        The readable summary.
-    """
-    from dqlabels._io import check_output_file, check_output_folder
-    from dqlabels.annotations import read_annotations
-    from dqlabels.gold import read_gold
-
-    inputs = [path, predictions, gold]
-    outputs = {name: target for name, target in (
-        ("json_path", json_path), ("labels_path", labels_path),
-        ("annotators_path", annotators_path), ("html_path", html_path)) if target is not None}
-    seen = {}
-    for name, target in outputs.items():
-        check_output_file(target, overwrite=overwrite, inputs=inputs)
-        other = seen.setdefault(os.path.abspath(target), name)
-        if other != name:
-            raise InputError(f"{target}: {other} and {name} name the same file")
-    if plots_dir is not None:
-        from dqlabels.figures import PLOT_FILES
-
-        check_output_folder(plots_dir, overwrite=overwrite, own_files=PLOT_FILES)
-
-    annotations = read_annotations(path, format=format, classes=classes, duplicates=duplicates,
-                                   item_column=item_column, annotator_column=annotator_column,
-                                   label_column=label_column)
-    if gold is not None:
-        annotations = annotations.with_gold(read_gold(gold, annotations))
-    probs = rows = None
-    if predictions is not None:
-        from dqlabels.predictions import read_predictions
-
-        probs, rows = read_predictions(predictions, annotations)
-    model = None
-    with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
-        if dawid_skene and annotations.annotator_index is not None:
-            # Fitted on its own thread (its blocks on the shared pool) while the report is
-            # computed: the fit's start (numba's import, for a large campaign) runs on one core.
-            model = background.submit(DawidSkene(max_iter=ds_max_iter,
-                                                 gold=annotations.gold).fit, annotations)
-        crowd, reason = fit_crowdtruth(annotations, crowdtruth)
-        report = audit_report(annotations, probs, rows, model, crowd, crowdtruth_reason=reason,
-                              rank_by=rank_by)
-        model = model.result() if model is not None else None
-    table = labels_table(annotations, model, crowd) if labels_path is not None else None
-
-    if json_path is not None:
-        write_json(report, json_path)
-    if table is not None:
-        write_labels(table, labels_path)
-    if annotators_path is not None:
-        write_annotators(report, annotators_path)
-    if html_path is not None:
-        from dqlabels.html_report import write_html_report
-
-        write_html_report(html_path, report, annotations, crowd)
-    if plots_dir is not None:
-        from dqlabels.figures import write_plots
-
-        write_plots(report, annotations, plots_dir)
-    return format_summary(report)

@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from dqlabels._io import atomic_path
-from dqlabels.aggregation import soft_labels
-from dqlabels.scores import item_entropy
 
 
 def _pyplot():
@@ -39,53 +37,30 @@ def save_figure(fig, path, dpi: int = 110, tight: bool = True) -> Path:
 PLOT_FILES = ("entropy.png", "class_mass.png", "annotator_agreement.png")
 
 
-def write_plots(report: dict, annotations, directory) -> list[Path]:
-    """Write the audit figures as PNG into ``directory`` (created if needed).
+def write_plots(result, directory) -> list[Path]:
+    """Write the audit's figures (the ones the HTML page shows) as PNG into ``directory``
+    (created if needed), drawn from an :class:`~dqlabels.audit.Audit` alone.
 
-    Figures: ``entropy.png`` (histogram of per-item entropy), ``class_mass.png`` (class
-    shares by hard vs soft label) and, with annotator ids, ``annotator_agreement.png``.
+    Figures: ``entropy.png`` (per-item entropy of the soft label and item quality),
+    ``class_mass.png`` (class shares by hard, soft and weighted label) and, with annotator ids,
+    ``annotator_agreement.png`` (leave-one-out agreement over the annotators).
     """
-    plt = _pyplot()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    def save(fig, name):
-        written.append(save_figure(fig, directory / name))
-
-    entropy = item_entropy(soft_labels(annotations.counts))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(entropy, bins=40, color="#4c72b0")
-    ax.axvline(np.log(annotations.num_classes), color="k", ls="--", lw=1, label="ln K (uniform)")
-    ax.set_xlabel("entropy of the soft label (nats)")
-    ax.set_ylabel("items")
-    ax.set_title("How ambiguous are the items?")
-    ax.legend()
-    save(fig, "entropy.png")
-
-    classes = report["classes"]
-    x = np.arange(len(classes))
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(classes) + 2), 3.5))
-    ax.bar(x - 0.2, [report["class_mass"]["hard"][c] for c in classes], 0.4, label="hard (majority)")
-    ax.bar(x + 0.2, [report["class_mass"]["soft"][c] for c in classes], 0.4, label="soft (mean)")
-    ax.set_xticks(x, classes, rotation=45 if len(classes) > 6 else 0, ha="right"
-                  if len(classes) > 6 else "center")
-    ax.set_ylabel("share of items")
-    ax.set_title("Class mass: hard vs soft labels")
-    ax.legend()
-    save(fig, "class_mass.png")
-
+    report = result.report
+    mass, classes = report["class_mass"], report["classes"]
+    written = [save_figure(ambiguity_histograms(result.entropy, result.quality),
+                           directory / "entropy.png"),
+               save_figure(class_mass_bars(classes, {k: [mass[k][c] for c in classes]
+                                                     for k in ("hard", "soft", "weighted")
+                                                     if k in mass}),
+                           directory / "class_mass.png")]
     if "annotators" in report:
-        values = np.array([a["agreement"] for a in report["annotators"]["per_annotator"]
-                           if a["agreement"] is not None])
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.hist(values, bins=min(40, max(5, values.size // 2)), color="#55a868")
-        ax.set_xlabel("agreement with the leave-one-out majority")
-        ax.set_ylabel("annotators")
-        ax.set_title("Annotator agreement")
-        save(fig, "annotator_agreement.png")
+        values = [a["agreement"] for a in report["annotators"]["per_annotator"]
+                  if a["agreement"] is not None]
+        written.append(save_figure(annotator_histogram(values, "leave-one-out agreement"),
+                                   directory / "annotator_agreement.png"))
     return written
-
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,8 +98,11 @@ def class_mass_bars(classes, series: dict):
 
 
 def ambiguity_histograms(entropy: np.ndarray, quality: np.ndarray | None):
-    """Histograms of the items' soft-label entropy and, when given, their quality."""
+    """Histograms of the items' soft-label entropy and, when given (and defined for some item),
+    their quality."""
     plt = _pyplot()
+    if quality is not None and not np.isfinite(quality).any():
+        quality = None  # no item with two annotations
     panels = 2 if quality is not None else 1
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.0), squeeze=False)
     axes[0, 0].hist(entropy, bins=30, color="#2f6fb2")

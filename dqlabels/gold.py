@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from dqlabels.annotations import Annotations
+from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 from dqlabels.tables import (
     ITEM_ALIASES,
@@ -164,3 +165,40 @@ def held_out_labels(annotations: Annotations, fit, folds: int = HELD_OUT_FOLDS,
         hidden[part] = -1
         labels[part] = fit(hidden)[part]
     return labels
+
+
+def add_annotator_accuracy(entries: list[dict], annotations: Annotations) -> None:
+    """Add each annotator's accuracy on gold, with the number of answers and a Wilson interval,
+    to the report's per-annotator entries (aligned with ``annotations.annotators``)."""
+    right, answered = annotator_gold_answers(annotations)
+    low, high = wilson_interval(right, answered)
+    for j, entry in enumerate(entries):
+        n = int(answered[j])
+        entry["gold_accuracy"] = float(right[j] / n) if n else None
+        entry["gold_answers"] = n
+        entry["gold_interval"] = [float(low[j]), float(high[j])] if n else None
+
+
+def gold_report(annotations: Annotations, majority_labels: np.ndarray,
+                dawid_skene_model=None, crowdtruth_model=None) -> dict:
+    """Accuracy on gold of every label the audit makes: the majority vote, the CrowdTruth-
+    weighted label and Dawid–Skene (scored by held-out fits with the model's parameters)."""
+    gold = annotations.gold
+    aggregates = {"majority_vote": accuracy_on_gold(majority_labels, gold)}
+    if crowdtruth_model is not None:
+        aggregates["crowdtruth_weighted"] = accuracy_on_gold(crowdtruth_model.labels_, gold)
+    if dawid_skene_model is not None:
+        params = {name: getattr(dawid_skene_model, name) for name in
+                  ("max_iter", "tol", "smoothing", "posterior_tol", "engine")}
+
+        def fit(hidden):
+            return DawidSkene(**params, gold=hidden).fit(annotations).labels_
+
+        aggregates["dawid_skene"] = {
+            **accuracy_on_gold(held_out_labels(annotations, fit), gold),
+            "held_out": f"{HELD_OUT_FOLDS}-fold: each gold item labelled by a fit that did not "
+                        f"see its answer (the fit used for the labels sees them all)"}
+    on_gold = None if annotations.item_index is None else \
+        int(np.count_nonzero(gold[annotations.item_index] >= 0))
+    return {"num_items": annotations.num_gold, "num_annotations_on_gold": on_gold,
+            "aggregates": aggregates, "interval": "95% Wilson score interval"}

@@ -11,11 +11,14 @@ report's ranking (Dawid–Skene accuracy by default) with their disagreements, t
 marked; the most ambiguous and lowest-quality items; with gold answers, the accuracy on gold of
 every label; with predictions, their scores against the soft labels and a reliability diagram.
 
+Everything on the page is drawn from one :class:`~dqlabels.audit.Audit`: its report and its
+arrays, never recomputed from the annotations.
+
 Example:
     >>> from dqlabels import from_long
-    >>> from dqlabels.audit import audit_report
+    >>> from dqlabels.audit import audit
     >>> ann = from_long(["a", "a", "b"], ["<script>", "dog", "dog"], ["u1", "u2", "u1"])
-    >>> page = html_page(audit_report(ann), ann)
+    >>> page = html_page(audit(ann))
     >>> "<script>" in page, "&lt;script&gt;" in page
     (False, True)
 """
@@ -28,9 +31,7 @@ import numpy as np
 
 from dqlabels import figures
 from dqlabels._io import write_text_atomic
-from dqlabels.aggregation import soft_labels
-from dqlabels.audit import annotators_by_reliability, item_quality
-from dqlabels.scores import item_entropy
+from dqlabels.audit import Audit, annotators_by_reliability
 
 CSS = """
 :root { --ink: #1d2430; --muted: #5b6575; --line: #dde2ea; --card: #f6f8fb; --accent: #2f6fb2;
@@ -64,15 +65,16 @@ td.id { overflow-wrap: anywhere; max-width: 28em; }
 """
 
 
-def write_html_report(path, report: dict, annotations, crowdtruth=None) -> None:
+def write_html_report(path, result: Audit) -> None:
     """Write :func:`html_page` to ``path`` atomically."""
-    write_text_atomic(path, html_page(report, annotations, crowdtruth=crowdtruth))
+    write_text_atomic(path, html_page(result))
 
 
-def html_page(report: dict, annotations, crowdtruth=None) -> str:
-    """The audit report as one self-contained HTML document."""
-    parts = [_header(report), _balance(report), _agreement(report),
-             _ambiguity(report, annotations, crowdtruth), _annotators(report), _items(report)]
+def html_page(result: Audit) -> str:
+    """The audit as one self-contained HTML document."""
+    report = result.report
+    parts = [_header(report), _balance(report), _agreement(report), _ambiguity(result),
+             _annotators(report), _items(report)]
     if "gold" in report:
         parts.append(_gold(report))
     if "scores" in report:
@@ -146,12 +148,8 @@ def _agreement(report: dict) -> str:
             + f"<p class=\"note\">{escape(note)}</p>")
 
 
-def _ambiguity(report: dict, annotations, crowdtruth) -> str:
-    entropy = item_entropy(soft_labels(annotations.counts))
-    quality = item_quality(annotations, crowdtruth)
-    if crowdtruth is None and quality is not None and not np.isfinite(quality).any():
-        quality = None  # no item with two annotations
-    fig = figures.ambiguity_histograms(entropy, quality)
+def _ambiguity(result: Audit) -> str:
+    fig = figures.ambiguity_histograms(result.entropy, result.quality)
     return ("<h2>Item ambiguity</h2>\n"
             + _figure(fig, "Per item: entropy of the soft label (0 = unanimous) and "
                            "quality (1 = every pair of annotators agrees)"))

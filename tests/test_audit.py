@@ -4,6 +4,7 @@ examples/annotations.csv (12 items, 4 annotators, 48 rows, one label missing).""
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -192,7 +193,7 @@ def test_a_failing_dawid_skene_fit_stops_evaluate_before_any_output(tmp_path):
     """evaluate fits Dawid–Skene on its own thread while it computes the report: an error of
     the fit still reaches the caller, and no output file is written."""
     from dqlabels import InputError
-    from dqlabels.audit import run_evaluate
+    from dqlabels.evaluate import run_evaluate
 
     out = tmp_path / "report.json"
     with pytest.raises(InputError, match="max_iter=0"):
@@ -203,12 +204,12 @@ def test_a_failing_dawid_skene_fit_stops_evaluate_before_any_output(tmp_path):
 
 
 def test_an_unexpected_failure_exits_1_with_one_line(tmp_path, monkeypatch):
-    from dqlabels import audit
+    from dqlabels import evaluate
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(audit, "run_evaluate", broken)
+    monkeypatch.setattr(evaluate, "run_evaluate", broken)
     result = CliRunner().invoke(main, ["evaluate", str(EXAMPLE)])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
@@ -259,3 +260,30 @@ def test_evaluate_with_every_output_never_imports_tensorflow(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     assert (tmp_path / "r.html").exists() and (tmp_path / "plots" / "entropy.png").exists()
+
+
+def test_evaluate_computes_soft_labels_and_entropy_once(tmp_path, monkeypatch):
+    """Compute once, draw many: with every output asked for, the soft labels, the majority
+    vote and the entropy are computed once, and every writer draws from that one audit."""
+    from dqlabels import audit, evaluate, figures, html_report, scores
+
+    calls = {"soft_labels": 0, "majority_vote": 0, "item_entropy": 0}
+
+    def counting(name, function):
+        def wrapper(data, *args, **kwargs):
+            if np.shape(getattr(data, "counts", data)) == (12, 3):  # of the 12 items, not of the
+                calls[name] += 1                                   # one predicted
+            return function(data, *args, **kwargs)
+        return wrapper
+
+    for module in (audit, evaluate, figures, html_report):
+        for name in ("soft_labels", "majority_vote"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, counting(name, getattr(module, name)))
+    monkeypatch.setattr(scores, "item_entropy", counting("item_entropy", scores.item_entropy))
+    preds = tmp_path / "p.csv"
+    preds.write_text("item,cat,dog,fox\nimg01,0.8,0.1,0.1\n")
+    evaluate.run_evaluate(EXAMPLE, predictions=preds, json_path=tmp_path / "r.json",
+                          labels_path=tmp_path / "l.csv", annotators_path=tmp_path / "a.csv",
+                          html_path=tmp_path / "r.html", plots_dir=tmp_path / "plots")
+    assert calls == {"soft_labels": 1, "majority_vote": 1, "item_entropy": 1}

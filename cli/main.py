@@ -144,9 +144,11 @@ def main():
 
 
 def _quiet_tensorflow() -> None:
-    """Before TensorFlow loads: its C++ start-up lines (a failed cuInit on machines without a GPU
-    among them) are noise on a command line; Python-level errors still surface."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    """Load TensorFlow without its C++ start-up lines (absl's, CUDA's, oneDNN's): noise on a
+    command line. A TF_CPP_MIN_LOG_LEVEL the user set wins; Python-level errors still surface."""
+    from dqlabels._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
 
 
 @main.command(context_settings=CONTEXT)

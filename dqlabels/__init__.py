@@ -16,6 +16,7 @@ Example:
 
 from dqlabels.aggregation import MajorityVote, majority_vote, soft_labels
 from dqlabels.annotations import Annotations, from_counts, from_long, read_annotations
+from dqlabels.config import package_version
 from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 from dqlabels.scores import (
@@ -35,12 +36,7 @@ from dqlabels.scores import (
     total_variation,
 )
 
-try:  # one source of truth: the installed package's metadata (pyproject.toml)
-    from importlib.metadata import PackageNotFoundError, version
-
-    __version__ = version("dqlabels")
-except PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "0+unknown"
+__version__ = package_version()  # one source of truth: the package's metadata (pyproject.toml)
 
 __all__ = [
     "Annotations",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -48,8 +51,6 @@ def write_csv_atomic(path: str | os.PathLike, header, rows) -> None:
     """Write a CSV file atomically with the ``csv`` module (RFC 4180 quoting, so any text in a
     cell, commas, quotes and newlines included, reads back as written; ``\n`` line ends;
     floats as their shortest round-tripping text; None as an empty field)."""
-    import csv
-
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
@@ -58,8 +59,6 @@ def write_csv_atomic(path: str | os.PathLike, header, rows) -> None:
 
 def read_csv_column(path: str | os.PathLike, column: str) -> list[str]:
     """One column of a CSV file written by :func:`write_csv_atomic`, as text (quoting undone)."""
-    import csv
-
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if column not in (reader.fieldnames or ()):
@@ -76,8 +75,6 @@ def read_csv_column(path: str | os.PathLike, column: str) -> list[str]:
 def check_writable_folder(target: str | os.PathLike) -> None:
     """Raise InputError unless entries can be created at ``target``: the folder itself or, where
     it is still to be created, its nearest existing ancestor (tried with a probe folder)."""
-    import tempfile
-
     target = Path(target).absolute()
     folder = target
     while not folder.exists() and folder != folder.parent:
@@ -134,8 +131,6 @@ def check_output_folder(folder: str | os.PathLike, *, overwrite: bool, own_files
 def remove_entries(folder: Path, names) -> None:
     """Delete the named files and folders of ``folder`` (only those: ``--overwrite`` removes
     what dqlabels wrote there, never anything else)."""
-    import shutil
-
     for name in names:
         target = Path(folder) / name
         if target.is_dir() and not target.is_symlink():
@@ -151,8 +146,6 @@ def open_output_folder(folder: Path, record: str, own_files, overwrite: bool, wh
     returns the JSON ``record`` of the earlier work there, or ``None`` after creating the folder
     when there was none. A non-empty folder without the record is someone else's: refused.
     """
-    import json
-
     folder = Path(folder)
     record_path = folder / record
     check_output_folder(folder, overwrite=True)  # a folder, and writable; the rest below

@@ -40,7 +40,7 @@ ITEMS_PER_PASS = 256
 # exp(x) for x <= 0 as 2^n · e^r with n = round(x / ln 2), |r| <= ln 2 / 2: Cody–Waite
 # reduction (ln 2 in two parts, the first exact for |n| < 2^11), e^r by its Taylor series to
 # r^13 (truncation below 5e-18), 2^n added to the exponent bits. Within 1 ulp of libm's exp
-# (tested); unlike libm's it vectorises, which makes it about 4x faster here.
+# (tested); unlike libm's it vectorises, which makes it several times faster here.
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10

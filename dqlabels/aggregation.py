@@ -9,7 +9,8 @@ the lowest index) and, where the method has them, ``soft_labels_`` or ``posterio
 
 - :class:`MajorityVote` (here) and its short form :func:`majority_vote`; :func:`soft_labels`,
   the mean of the one-hot annotations;
-- :class:`~dqlabels.dawid_skene.DawidSkene` (its own module);
+- :class:`~dqlabels.dawid_skene.DawidSkene` (its own module, which builds on this one;
+  ``dqlabels.DawidSkene`` is the short name);
 - :class:`~dqlabels.crowdtruth.CrowdTruth` (the CrowdTruth 2.0 metrics and weighted labels).
 
 All take a counts matrix (items × classes) or an :class:`~dqlabels.Annotations` and return
@@ -225,13 +226,3 @@ def majority_vote(data, ties: str = "lowest", seed: int | None = 0) -> MajorityV
         ([0, 2], [True, False])
     """
     return MajorityVote(ties=ties, seed=seed).fit(data)
-
-
-def __getattr__(name: str):
-    """``dqlabels.aggregation.DawidSkene``: the estimator lives in :mod:`dqlabels.dawid_skene`
-    (imported on first use: it builds on this module)."""
-    if name == "DawidSkene":
-        from dqlabels.dawid_skene import DawidSkene
-
-        return DawidSkene
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

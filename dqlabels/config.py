@@ -15,8 +15,19 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from importlib.metadata import PackageNotFoundError, version
 
 from dqlabels.errors import InputError
+
+
+def package_version() -> str:
+    """dqlabels' version, from the installed package's metadata (pyproject.toml); ``0+unknown``
+    when imported from a source tree that was never installed."""
+    try:
+        return version("dqlabels")
+    except PackageNotFoundError:
+        return "0+unknown"
+
 
 # Annotation input (SPEC §2).
 FORMATS = ("long", "wide", "counts", "probs", "dcic", "label-studio", "mturk", "toloka", "prodigy")
@@ -27,21 +38,15 @@ DS_MAX_ITER = 50
 # The per-annotator estimate that orders the annotators (auto: Dawid–Skene accuracy when
 # fitted, else CrowdTruth quality, else leave-one-out agreement; benchmarks/bench_ranking.py).
 RANKINGS = ("auto", "dawid-skene", "quality", "agreement", "gold")
-# Dawid–Skene runs its compiled (numba) iteration from this many annotations on. Measured on 2
-# cores: numba's start-up costs about 0.7 s per process and each compiled iteration saves about
-# 18 ns per annotation against the sparse products: at 1 million annotations that pays off after
-# some 40 iterations (a campaign that never settles runs 50), at 10 million after 4. In
-# ``evaluate`` the start-up mostly overlaps the rest of the report.
-# The compiled iteration keeps an item's values in registers, one per class: measured per
-# annotation against the sparse products, 8 vs 27 ns at 3 classes, 16 vs 42 at 5, 47 vs 61 at
-# 10, but 122 vs 72 at 12 (registers run out), so above this many classes ``auto`` uses numpy.
+# Dawid–Skene's compiled (numba) iteration from this many annotations on (below, numba's start-up
+# costs more than it saves) and up to this many classes (beyond, its registers run out and the
+# sparse products are faster); the measurements are in benchmarks/README.md.
 DS_ENGINES = ("auto", "numpy", "numba")
 DS_COMPILED_MIN_ANNOTATIONS = 1_000_000
 DS_COMPILED_MAX_CLASSES = 10
 # ``dqlabels evaluate`` computes the CrowdTruth metrics by default up to this many ordered pairs
-# of annotations on the same item (Σ n(n − 1) over items). Measured on 2 cores: about 40 bytes
-# of memory per pair at the peak, 70-150 ns per pair to list them once and about 10 ns per pair
-# and round. 10 million annotations, 10 per item, make 90 million: 22 s and 2.5 GB more.
+# of annotations on the same item (Σ n(n − 1) over items): their time and memory grow with the
+# pairs (benchmarks/README.md, "bench_crowdtruth.py").
 CROWDTRUTH_MAX_PAIRS = 50_000_000
 
 # The synthetic dataset (SPEC §6).

@@ -4,6 +4,8 @@ dataset preview. Matplotlib runs headless (Agg) and every PNG is written atomica
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from pathlib import Path
 
@@ -70,9 +72,6 @@ def write_plots(result, directory) -> list[Path]:
 def png_data_uri(fig, dpi: int = 90) -> str:
     """``fig`` as a PNG data URI, and closed (matplotlib draws labels as pixels: nothing in it
     to escape)."""
-    import base64
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     _pyplot().close(fig)

@@ -33,12 +33,10 @@ from dqlabels.errors import InputError
 from dqlabels.tables import (
     ITEM_ALIASES,
     LABEL_ALIASES,
-    check_readable,
     column_to_str,
-    file_kind,
     find_column,
     normalise_ids,
-    read_table,
+    read_table_file,
 )
 
 GOLD_LABEL_ALIASES = ("gold", "gold_label", "golden", "true_label", "truth", "correct",
@@ -63,11 +61,7 @@ def read_gold(path: str | os.PathLike, annotations: Annotations) -> np.ndarray:
             different answers; the message names them.
     """
     path = Path(path)
-    check_readable(path)
-    kind = file_kind(path)
-    if kind not in ("csv", "tsv", "parquet"):
-        raise InputError(f"{path}: a gold file must be CSV, TSV or Parquet")
-    table, where = read_table(path, kind)
+    table, where = read_table_file(path, "a gold file")
     names = table.column_names
     item_col = find_column(names, ITEM_ALIASES)
     label_col = find_column([n for n in names if n != item_col], GOLD_LABEL_ALIASES)

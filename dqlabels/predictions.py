@@ -23,10 +23,9 @@ from dqlabels.errors import InputError
 from dqlabels.tables import (
     ITEM_ALIASES,
     LABEL_ALIASES,
-    check_readable,
     column_to_str,
-    file_kind,
-    read_table,
+    find_column,
+    read_table_file,
 )
 
 PREDICTION_SUM_TOLERANCE = 1e-3
@@ -47,20 +46,16 @@ def read_predictions(path: str | os.PathLike, annotations: Annotations):
     import pyarrow as pa
 
     path = Path(path)
-    check_readable(path)
-    kind = file_kind(path)
-    if kind not in ("csv", "tsv", "parquet"):
-        raise InputError(f"{path}: predictions must be CSV, TSV or Parquet")
-    table, where = read_table(path, kind)
+    table, where = read_table_file(path, "predictions")
     names = table.column_names
-    lowered = {n.lower(): n for n in names}
-    item_col = next((lowered[a] for a in ITEM_ALIASES if a in lowered), names[0])
+    classes = list(annotations.classes)
+    others = [n for n in names if n not in classes]  # a class may be called like an alias
+    item_col = find_column(others, ITEM_ALIASES) or names[0]
     item_ids = column_to_str(table.column(item_col))
     missing = np.flatnonzero(item_ids == None)  # noqa: E711
     if missing.size:
         raise InputError(f"{where.row(missing[0])}: missing item id")
-    classes = list(annotations.classes)
-    label_col = next((lowered[a] for a in LABEL_ALIASES if a in lowered), None)
+    label_col = find_column(others, LABEL_ALIASES)
     value_cols = [n for n in names if n != item_col]
     if label_col is not None and len(value_cols) == 1:
         labels = column_to_str(table.column(label_col))

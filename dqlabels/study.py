@@ -357,19 +357,11 @@ def write_results(out_dir: Path, results: dict) -> None:
 
 def write_tsne_figure(out_dir: Path, data, tsne: dict) -> Path:
     """t-SNE of split 0's test features, hard and soft side by side (one row each)."""
-    from dqlabels.figures import tsne_figure
-    from dqlabels.tsne import embed, point_colours, run_features
+    from dqlabels.tsne import embed_runs
 
-    panels = {}
-    rows = []
-    for mode in MODES:
-        run_dir = out_dir / "runs" / f"{mode}-split{tsne['split']}"
-        features, items, soft, classes = run_features(run_dir)
-        coordinates = embed(features, tsne["perplexity"], tsne["max_iter"], tsne["seed"])
-        panels[mode] = (coordinates, point_colours(soft, classes))
-        rows += [(mode, item, x, y) for item, (x, y) in zip(items, coordinates.tolist())]
-    write_csv_atomic(out_dir / "tsne.csv", ("mode", "item", "x", "y"), rows)
-    return tsne_figure(out_dir / "tsne.png",
-                       {f"{mode} labels — ": panels[mode] for mode in MODES},
-                       f"t-SNE of the test-set GAP features "
-                       f"({data.info.get('name', data.root.name)}, split {tsne['split']})")
+    runs = {mode: out_dir / "runs" / f"{mode}-split{tsne['split']}" for mode in MODES}
+    return embed_runs(runs, out_dir / "tsne.png", out_dir / "tsne.csv",
+                      f"t-SNE of the test-set GAP features "
+                      f"({data.info.get('name', data.root.name)}, split {tsne['split']})",
+                      panel_titles={mode: f"{mode} labels — " for mode in MODES},
+                      perplexity=tsne["perplexity"], max_iter=tsne["max_iter"], seed=tsne["seed"])

@@ -44,9 +44,11 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -363,9 +365,6 @@ def write_images(params: Parameters, image_size: int, root: Path, names: list[st
             if progress:
                 progress(done)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
         futures = [pool.submit(_encode_chunk, job) for job in chunks]

@@ -8,6 +8,8 @@ arrays and are encoded to integer codes (``encode``): no Python object per row.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 from pathlib import Path
@@ -113,6 +115,17 @@ def read_table(path: Path, kind: str):
     return table.rename_columns(names), where
 
 
+def read_table_file(path, what: str):
+    """A CSV, TSV or Parquet file (a predictions or gold file, say: ``what``) as
+    :func:`read_table` gives it; any other file is an InputError."""
+    path = Path(path)
+    check_readable(path)
+    kind = file_kind(path)
+    if kind not in ("csv", "tsv", "parquet"):
+        raise InputError(f"{path}: {what} must be CSV, TSV or Parquet")
+    return read_table(path, kind)
+
+
 def read_csv(path: Path, delimiter: str):
     """A CSV or TSV file as a pyarrow Table; a row with the wrong number of fields, text that
     is not UTF-8 or a malformed file is one InputError naming the line.
@@ -154,9 +167,6 @@ def read_csv(path: Path, delimiter: str):
 def _find_bad_text_line(path: Path, delimiter: str) -> str | None:
     """Error path only: a message naming the first line that is not UTF-8 text or has another
     number of fields than the header; None when every line is fine."""
-    import csv
-    import io
-
     with open(path, "rb") as f:
         raw = f.read()
     for number, line in enumerate(raw.splitlines(), start=1):

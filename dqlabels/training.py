@@ -35,10 +35,7 @@ Example (the tiny DenseNet, one epoch; the paper's defaults train DenseNet121 fo
 
 from __future__ import annotations
 
-import csv
 import json
-import math
-import shutil
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -46,23 +43,31 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dqlabels._io import atomic_path, open_output_folder, write_csv_atomic, write_text_atomic
+from dqlabels.callbacks import Deadline, EpochCheckpoint, EpochTimer, StopOnNaN
 from dqlabels.config import TrainConfig
 from dqlabels.datasets import load_dataset, make_split, read_split, save_split, verify_images
 from dqlabels.errors import InputError, TrainingFailed
-from dqlabels.keras import KLDivergence, MacroAccuracy
-from dqlabels.models import FEATURE_LAYER, batchnorm_layers, build_model
+from dqlabels.inference import extract_features, predict, predict_with_features
+from dqlabels.metrics import KLDivergence, MacroAccuracy
+from dqlabels.models import batchnorm_layers, build_model
+from dqlabels.run_folder import (
+    CHECKPOINT,
+    build_optimizer,
+    epochs_done,
+    load_checkpoint,
+    prepare_run_dir,
+    read_scores,
+    run_identity,
+    write_config,
+    write_outputs,
+)
 from dqlabels.scores import cross_entropy, kl_divergence, prediction_scores
 from dqlabels.tfdata import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 
-__all__ = ["Deadline", "EpochTimer", "TrainConfig", "TrainingFailed", "compile_model", "extract_features",
-           "learning_rate_schedule", "predict", "predict_with_features",
+__all__ = ["Deadline", "EpochTimer", "TrainConfig", "TrainingFailed", "compile_model",
+           "extract_features", "learning_rate_schedule", "predict", "predict_with_features",
            "recompute_batchnorm_statistics", "targets_for", "train"]
 
-RUN_FILES = ("config.json", "split.csv", "history.csv", "checkpoint", "model.keras",
-             "predictions.csv", "features.npy", "features_items.csv", "scores.json",
-             "tensorboard")
-CHECKPOINT = "checkpoint/state.npz"
 # Precise BatchNorm statistics from at most this many training images, in full batches
 # (fvcore's PreciseBN uses 200 batches; on our data 20 batches of 128 already give the gain).
 PRECISE_BN_IMAGES = 2560
@@ -85,216 +90,6 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecayRestarts(
         config.learning_rate, first_decay_steps=config.first_cycle_epochs * steps_per_epoch,
         t_mul=config.t_mul, m_mul=1.0, alpha=0.0)
-
-
-# ----------------------------------------------------------------------------------------------
-# Run folder
-
-
-def _versions() -> dict:
-    import platform
-
-    import tensorflow as tf
-
-    import dqlabels
-
-    return {"dqlabels": dqlabels.__version__, "keras": keras.__version__,
-            "tensorflow": tf.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
-
-
-def _run_identity(config: TrainConfig, dataset) -> dict:
-    """What must match for a run folder to be resumed or reused."""
-    settings = asdict(config)
-    settings.pop("tensorboard")  # logging only
-    return {"dataset": str(dataset.root), "num_items": dataset.num_items,
-            "classes": list(dataset.classes), "settings": settings}
-
-
-def _prepare_run_dir(out_dir: Path, identity: dict, overwrite: bool) -> str:
-    """Returns ``"new"``, ``"resume"`` or ``"done"``; refuses to mix runs."""
-    previous = open_output_folder(out_dir, "config.json", RUN_FILES, overwrite, "run")
-    if previous is None:
-        return "new"
-    if previous.get("identity") != identity:
-        raise InputError(f"{out_dir}: holds a run with other settings or data; use another "
-                         f"out_dir or pass overwrite=True to start again")
-    if (out_dir / "scores.json").exists():  # written last of the results
-        return "done"
-    return "resume"
-
-
-def _write_config(out_dir: Path, config: TrainConfig, identity: dict, status: str, **extra):
-    payload = {"status": status, "identity": identity, "config": asdict(config),
-               "versions": _versions(), **extra}
-    write_text_atomic(out_dir / "config.json", json.dumps(payload, indent=2) + "\n")
-
-
-# ----------------------------------------------------------------------------------------------
-# Checkpoints: every variable of the model and of its optimiser, in one .npz file
-
-
-def save_checkpoint(model, path, epochs_done: int) -> None:
-    """Write the model's and its optimiser's variables and the epoch count, atomically.
-
-    A plain ``.npz`` of arrays (read back with ``allow_pickle=False``): ten times faster than
-    saving a ``.keras`` file after every epoch, which for DenseNet121 took 2–3 s.
-    """
-    arrays = {f"model_{i}": value for i, value in enumerate(model.get_weights())}
-    arrays.update({f"optimizer_{i}": np.asarray(variable)
-                   for i, variable in enumerate(model.optimizer.variables)})
-    arrays["epochs_done"] = np.int64(epochs_done)
-    path = Path(path)
-    path.parent.mkdir(exist_ok=True)
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
-
-
-def load_checkpoint(model, path) -> int:
-    """Restore a :func:`save_checkpoint` file into ``model`` (compiled, same architecture);
-    returns the number of epochs done."""
-    path = Path(path)
-    _build_optimizer(model)
-    optimizer_variables = model.optimizer.variables
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            weights = [archive[f"model_{i}"] for i in range(len(model.weights))]
-            optimizer_values = [archive[f"optimizer_{i}"] for i in range(len(optimizer_variables))]
-            epochs_done = int(archive["epochs_done"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable checkpoint ({exc}); pass overwrite=True to start "
-                         f"again") from None
-    try:
-        model.set_weights(weights)
-        for variable, value in zip(optimizer_variables, optimizer_values):
-            variable.assign(value)
-    except ValueError as exc:
-        raise InputError(f"{path}: the checkpoint does not fit this model ({exc}); pass "
-                         f"overwrite=True to start again") from None
-    return epochs_done
-
-
-def _build_optimizer(model) -> None:
-    if not model.optimizer.built:
-        with model.distribute_strategy.scope():
-            model.optimizer.build(model.trainable_variables)
-
-
-# ----------------------------------------------------------------------------------------------
-# Callbacks
-
-
-class StopOnNaN(keras.callbacks.TerminateOnNaN):
-    """Keras' TerminateOnNaN that also remembers where: ``failed_at`` = (epoch, batch)."""
-
-    def __init__(self):
-        super().__init__()
-        self.failed_at = None
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)) and self.failed_at is None:
-            self.failed_at = (self.epoch, batch)
-        super().on_batch_end(batch, logs)
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: the log row, then the checkpoint (which holds the epoch count), each
-    written atomically, so a kill at any moment leaves a consistent state to resume from."""
-
-    def __init__(self, out_dir: Path, schedule, nan_guard: StopOnNaN):
-        super().__init__()
-        self.out_dir = Path(out_dir)
-        self.schedule = schedule
-        self.nan_guard = nan_guard
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.nan_guard.failed_at is not None:  # keep the last good epoch
-            return
-        step = max(int(self.model.optimizer.iterations.numpy()) - 1, 0)
-        _append_history(self.out_dir / "history.csv", epoch, float(self.schedule(step)),
-                        logs or {})
-        save_checkpoint(self.model, self.out_dir / CHECKPOINT, epoch + 1)
-
-
-class Deadline(keras.callbacks.Callback):
-    """Stops training at the end of the first epoch that ends after ``time.time() >= at``, or
-    before an epoch that would not finish by then (judged by the slowest epoch so far)."""
-
-    def __init__(self, at: float):
-        super().__init__()
-        self.at = at
-        self.longest = 0.0
-        self.stopped_at = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.began = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.longest = max(self.longest, time.time() - self.began)
-        if time.time() + self.longest > self.at:
-            self.stopped_at = epoch + 1
-            self.model.stop_training = True
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Calls ``report(epoch_seconds, epochs_left)`` once, after the first epoch of ``fit``.
-
-    ``epoch_seconds`` is the steady time of an epoch, validation included: the first batch,
-    where Keras traces the training step (once per process), is left out and the other batches
-    stand in for it.
-    """
-
-    def __init__(self, report):
-        super().__init__()
-        self.report = report
-        self.first_batch_end = None
-        self.batches = 0
-        self.reported = False
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.first_batch_end is None:
-            self.first_batch_end = time.perf_counter()
-        else:
-            self.batches += 1
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_began = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.reported:
-            return
-        self.reported = True
-        now = time.perf_counter()
-        steps = self.params.get("steps") or self.batches + 1
-        if self.batches:
-            seconds = (now - self.first_batch_end) * steps / self.batches
-        else:
-            seconds = now - self.epoch_began
-        self.report(seconds, self.params["epochs"] - epoch - 1)
-
-
-HISTORY_COLUMNS = ("epoch", "learning_rate", "loss", "kl", "macro_accuracy", "val_loss",
-                   "val_kl", "val_macro_accuracy")
-
-
-def _append_history(path: Path, epoch: int, lr: float, logs: dict) -> None:
-    rows = [r for r in _read_history(path) if int(r["epoch"]) < epoch + 1]
-    row = {"epoch": epoch + 1, "learning_rate": lr}
-    row.update({k: float(logs[k]) for k in HISTORY_COLUMNS[2:] if k in logs})
-    rows.append(row)
-    write_csv_atomic(path, HISTORY_COLUMNS, ([r.get(c) for c in HISTORY_COLUMNS] for r in rows))
-
-
-def _read_history(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -323,7 +118,7 @@ def compile_model(model, config: TrainConfig, steps: int, num_classes: int):
 
 
 # The compiled model of the last run in this process, keyed by everything that shapes its graph.
-_compiled: dict = {}
+_model_cache: dict = {}
 
 
 def _graph_key(config: TrainConfig, num_classes: int, steps: int) -> tuple:
@@ -343,36 +138,29 @@ def _fresh_compiled_model(config: TrainConfig, num_classes: int, steps: int, str
         fresh = build_model(config.model, num_classes, config.image_size, config.weights,
                             config.bn_momentum)
     key = _graph_key(config, num_classes, steps)
-    if config.strategy == "default" and _compiled.get("key") == key:
-        model = _compiled["model"]
+    if config.strategy == "default" and _model_cache.get("key") == key:
+        model = _model_cache["model"]
         model.set_weights(fresh.get_weights())
-        for variable, value in zip(model.optimizer.variables, _compiled["optimizer_initial"]):
+        for variable, value in zip(model.optimizer.variables, _model_cache["optimizer_initial"]):
             variable.assign(value)
         return model
-    _compiled.clear()
+    _model_cache.clear()
     with strategy.scope():
         compile_model(fresh, config, steps, num_classes)
-    _build_optimizer(fresh)
+    build_optimizer(fresh)
     if config.strategy == "default":
-        _compiled.update(key=key, model=fresh,
+        _model_cache.update(key=key, model=fresh,
                          optimizer_initial=[np.asarray(v) for v in fresh.optimizer.variables])
     return fresh
 
 
-def _helpers(model) -> dict:
-    """Models that share ``model``'s layers, built once per model: both outputs at once, and the
-    training-mode forward pass of precise BatchNorm."""
-    entry = _compiled.get("helpers")
-    if entry is not None and entry[0] is model:
-        return entry[1]
-    helpers = {
-        "outputs": keras.Model(model.inputs, [model.output, model.get_layer(FEATURE_LAYER).output],
-                               name=f"{model.name}_outputs"),
-        "batch_statistics": _TrainingModeForward(model),
-    }
-    if _compiled.get("model") is model:
-        _compiled["helpers"] = (model, helpers)
-    return helpers
+def _batch_statistics_forward(model) -> keras.Model:
+    """The training-mode forward pass of precise BatchNorm for ``model``, built once per model
+    (a study's runs share one compiled model, and so this one)."""
+    entry = _model_cache.get("batch_statistics")
+    if entry is None or entry[0] is not model:
+        entry = _model_cache["batch_statistics"] = (model, _TrainingModeForward(model))
+    return entry[1]
 
 
 class _TrainingModeForward(keras.Model):
@@ -423,13 +211,13 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
     dataset = load_dataset(dataset_dir)
     if config.image_size is None:
         config = replace(config, image_size=int(dataset.info.get("image_size") or 224))
-    identity = _run_identity(config, dataset)
-    state = _prepare_run_dir(out_dir, identity, overwrite)
+    identity = run_identity(config, dataset)
+    state = prepare_run_dir(out_dir, identity, overwrite)
     if state == "done":
         previous = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
         if previous.get("status") != "complete":  # killed between the scores and this mark
-            _write_config(out_dir, config, identity, "complete")
-        return json.loads((out_dir / "scores.json").read_text(encoding="utf-8"))
+            write_config(out_dir, config, identity, "complete")
+        return read_scores(out_dir)
 
     if config.split_file is not None:
         split = read_split(config.split_file, dataset)
@@ -441,29 +229,19 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
     verify_images(dataset)
     if state == "new" or not (out_dir / "split.csv").exists():
         save_split(out_dir / "split.csv", dataset.items, split)
-    _write_config(out_dir, config, identity, "running")
+    write_config(out_dir, config, identity, "running")
 
     started = time.time()
     model, epochs_trained = _fit(dataset, split, out_dir, config, verbose, devices, callbacks)
-    completed = _epochs_done(out_dir)
-    _finish(dataset, split, out_dir, model, config, completed)
-    scores = json.loads((out_dir / "scores.json").read_text(encoding="utf-8"))
+    completed = epochs_done(out_dir)
+    scores = _finish(dataset, split, out_dir, model, config, completed)
     # A callback may stop training early (the GPU check's deadline): the run keeps its outputs
     # and says so.
-    _write_config(out_dir, config, identity,
-                  "complete" if completed >= config.epochs else "stopped early",
-                  seconds_last_session=round(time.time() - started, 1),
-                  epochs_trained_last_session=epochs_trained, epochs_completed=completed)
+    write_config(out_dir, config, identity,
+                 "complete" if completed >= config.epochs else "stopped early",
+                 seconds_last_session=round(time.time() - started, 1),
+                 epochs_trained_last_session=epochs_trained, epochs_completed=completed)
     return scores
-
-
-def _epochs_done(out_dir: Path) -> int:
-    """Epochs completed so far, from the checkpoint (or the history of a finished run)."""
-    checkpoint = out_dir / CHECKPOINT
-    if checkpoint.exists():
-        with np.load(checkpoint, allow_pickle=False) as archive:
-            return int(archive["epochs_done"])
-    return len(_read_history(out_dir / "history.csv"))
 
 
 def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, callbacks=()):
@@ -488,13 +266,13 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, c
 
     model = _fresh_compiled_model(config, len(dataset.classes), steps, strategy)
     checkpoint = out_dir / CHECKPOINT
-    epochs_done = load_checkpoint(model, checkpoint) if checkpoint.exists() else 0
-    if epochs_done >= config.epochs:
+    done = load_checkpoint(model, checkpoint) if checkpoint.exists() else 0
+    if done >= config.epochs:
         return model, 0
 
     train_ds = make_training_dataset(
         dataset.paths[train_rows], targets[train_rows], config.image_size, config.batch_size,
-        epochs=config.epochs, initial_epoch=epochs_done, seed=config.seed,
+        epochs=config.epochs, initial_epoch=done, seed=config.seed,
         augment_images=config.augment, cache=config.cache, drop_remainder=drop_remainder)
     val_ds = make_evaluation_dataset(dataset.paths[val_rows], soft[val_rows], config.image_size,
                                      config.batch_size, cache=config.cache,
@@ -505,7 +283,7 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, c
     if config.tensorboard:
         run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")))
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        initial_epoch=epochs_done, steps_per_epoch=steps, callbacks=run_callbacks,
+                        initial_epoch=done, steps_per_epoch=steps, callbacks=run_callbacks,
                         verbose=verbose, shuffle=False)  # shuffled already (per epoch, seeded)
     if nan_guard.failed_at is not None:
         epoch, batch = nan_guard.failed_at
@@ -539,8 +317,7 @@ def recompute_batchnorm_statistics(model, batches) -> int:
     layers = batchnorm_layers(model)
     if not layers:
         return 0
-    forward = _helpers(model)["batch_statistics"] if _compiled.get("model") is model \
-        else _TrainingModeForward(model)
+    forward = _batch_statistics_forward(model)
     momenta = [layer.momentum for layer in layers]
     totals = [np.zeros((2, *layer.moving_mean.shape), np.float64) for layer in layers]
     count = 0
@@ -593,9 +370,9 @@ def _precise_bn(dataset, split, model, config: TrainConfig) -> dict:
 
 
 def _finish(dataset, split, out_dir: Path, model, config: TrainConfig,
-            epochs_completed: int | None = None) -> None:
-    """Precise BatchNorm statistics, then test-split predictions, GAP features, the final model
-    and the scores."""
+            epochs_completed: int) -> dict:
+    """Precise BatchNorm statistics, then the test-split predictions, GAP features, the final
+    model and the scores, written to the run folder; returns the scores."""
     precise = _precise_bn(dataset, split, model, config) if config.precise_bn else None
     test_rows = np.flatnonzero(split == "test")
     soft = dataset.soft_labels
@@ -605,41 +382,9 @@ def _finish(dataset, split, out_dir: Path, model, config: TrainConfig,
                                       pad_to_multiple=replicas)
     predictions, features = predict_with_features(model, test_ds)
     predictions, features = predictions[:test_rows.size], features[:test_rows.size]  # no padding
-    items = dataset.items[test_rows]
-
-    write_csv_atomic(out_dir / "predictions.csv", ("item", *dataset.classes),
-                     ((item, *row) for item, row in zip(items, predictions.tolist())))
-    with atomic_path(out_dir / "features.npy", suffix=".npy") as tmp:
-        np.save(tmp, features.astype(np.float32), allow_pickle=False)
-    write_csv_atomic(out_dir / "features_items.csv", ("item",), ((item,) for item in items))
-    with atomic_path(out_dir / "model.keras", suffix=".keras") as tmp:
-        model.save(tmp)
     scores = prediction_scores(soft[test_rows], predictions)
     scores.update({"num_test_items": int(test_rows.size), "label_mode": config.label_mode,
                    "split": config.split, "precise_bn": precise,
-                   "epochs_completed": config.epochs if epochs_completed is None
-                   else epochs_completed})
-    write_text_atomic(out_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
-    shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
-
-
-def _normalised(probabilities) -> np.ndarray:
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    return probabilities / probabilities.sum(axis=1, keepdims=True)
-
-
-def predict(model, data) -> np.ndarray:
-    """Class probabilities (float64, rows renormalised) for a dataset or an image batch."""
-    return _normalised(model.predict(data, verbose=0))
-
-
-def predict_with_features(model, data) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities (as :func:`predict`) and GAP features in one pass over ``data``."""
-    probabilities, features = _helpers(model)["outputs"].predict(data, verbose=0)
-    return _normalised(probabilities), np.asarray(features)
-
-
-def extract_features(model, data) -> np.ndarray:
-    """Global-average-pooling features of ``data`` (a dataset or an image batch)."""
-    return predict_with_features(model, data)[1]
-
+                   "epochs_completed": epochs_completed})
+    return write_outputs(out_dir, model, dataset.items[test_rows], dataset.classes, predictions,
+                         features, scores)

@@ -14,11 +14,12 @@ their largest channel is 1, as the generator mixes colours: a 50/50 red–green 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import read_csv_column, write_csv_atomic
+from dqlabels._io import check_output_file, read_csv_column, write_csv_atomic
 from dqlabels.config import TSNE_MAX_ITER as MAX_ITER
 from dqlabels.config import TSNE_MIN_ITER
 from dqlabels.config import TSNE_PERPLEXITY as PERPLEXITY
@@ -52,7 +53,8 @@ def effective_perplexity(perplexity: float, num_points: int) -> float:
     return float(min(perplexity, (num_points - 1) / 3))
 
 
-def is_synthetic(classes) -> bool:
+def has_synthetic_classes(classes) -> bool:
+    """Whether ``classes`` are the synthetic dataset's six (its two colour panels apply)."""
     return tuple(classes) == SYNTHETIC_CLASSES
 
 
@@ -65,7 +67,7 @@ def point_colours(soft: np.ndarray, classes) -> dict[str, np.ndarray]:
     """Panel title → per-point colours (n × 3 RGB in [0, 1], or n values for a colormap)."""
     soft = np.asarray(soft, dtype=np.float64)
     classes = list(classes)
-    if is_synthetic(classes):
+    if has_synthetic_classes(classes):
         mass = {colour: soft[:, [classes.index(f"{colour}_circle"), classes.index(f"{colour}_ellipse")]].sum(1)
                 for colour in ("red", "green", "blue")}
         rgb = np.stack([mass["red"], mass["green"], mass["blue"]], axis=1)
@@ -82,8 +84,6 @@ def point_colours(soft: np.ndarray, classes) -> dict[str, np.ndarray]:
 
 def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     """Features, item ids, soft labels and classes of a finished training run."""
-    import json
-
     from dqlabels.datasets import load_dataset
 
     run_dir = Path(run_dir)
@@ -103,27 +103,39 @@ def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     return features, np.asarray(items, dtype=object), soft, dataset.classes
 
 
+def embed_runs(run_dirs: dict, out_png, out_csv, title: str, *, panel_titles: dict | None = None,
+               perplexity=PERPLEXITY, max_iter=MAX_ITER, seed=0) -> Path:
+    """The t-SNE of each run's test features (``{name: run_dir}``), one row of panels per run
+    (titled by ``panel_titles[name]``, default the name): the coordinates to ``out_csv``
+    (``item, x, y``; with a leading ``mode`` column, the run's name, when there are several
+    runs) and the figure to ``out_png``."""
+    from dqlabels.figures import tsne_figure
+
+    panels, rows = {}, []
+    for name, run_dir in run_dirs.items():
+        features, items, soft, classes = run_features(run_dir)
+        coordinates = embed(features, perplexity, max_iter, seed)
+        panels[(panel_titles or {}).get(name, name)] = (coordinates,
+                                                        point_colours(soft, classes))
+        rows += [(*(() if len(run_dirs) == 1 else (name,)), item, x, y)
+                 for item, (x, y) in zip(items, coordinates.tolist())]
+    header = ("item", "x", "y") if len(run_dirs) == 1 else ("mode", "item", "x", "y")
+    write_csv_atomic(out_csv, header, rows)
+    return tsne_figure(out_png, panels, title)
+
+
 def tsne_run(run_dir, *, out_png=None, out_csv=None, perplexity=PERPLEXITY, max_iter=MAX_ITER,
              seed=0, overwrite=False) -> tuple[Path, Path]:
     """``dqlabels tsne RUN_DIR``: coordinates (CSV: item, x, y) and the figure (PNG)."""
-    from dqlabels._io import check_output_file
-    from dqlabels.figures import tsne_figure
-
     run_dir = Path(run_dir)
     out_png = Path(out_png or run_dir / "tsne.png")
     out_csv = Path(out_csv or run_dir / "tsne.csv")
     for path in (out_png, out_csv):
         check_output_file(path, overwrite=overwrite)
-    features, items, soft, classes = run_features(run_dir)
-    coordinates = embed(features, perplexity, max_iter, seed)
-    write_coordinates(out_csv, items, coordinates)
-    tsne_figure(out_png, {"": (coordinates, point_colours(soft, classes))},
-                f"t-SNE of the GAP features: {run_dir.name} (perplexity "
-                f"{effective_perplexity(perplexity, len(items)):g}, {max_iter} iterations)")
+    num_items = len(read_csv_column(run_dir / "features_items.csv", "item")) if \
+        (run_dir / "features_items.csv").exists() else 0
+    embed_runs({"": run_dir}, out_png, out_csv,
+               f"t-SNE of the GAP features: {run_dir.name} (perplexity "
+               f"{effective_perplexity(perplexity, max(num_items, 1)):g}, {max_iter} iterations)",
+               perplexity=perplexity, max_iter=max_iter, seed=seed)
     return out_png, out_csv
-
-
-def write_coordinates(path, items, coordinates) -> None:
-    write_csv_atomic(path, ("item", "x", "y"),
-                     ((item, x, y) for item, (x, y) in zip(items, coordinates.tolist())))
-

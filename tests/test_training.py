@@ -105,7 +105,9 @@ def test_hard_targets_are_one_hot_lowest_index_majority_votes():
 
 
 def test_hard_run(tiny, tmp_path, soft_run):
-    _train(tiny, tmp_path / "hard", "--hard")
+    proc = _train(tiny, tmp_path / "hard", "--hard")
+    # A quiet start: none of TensorFlow's C++ start-up lines (absl, CUDA, oneDNN).
+    assert "I0000" not in proc.stderr and "absl::InitializeLog" not in proc.stderr, proc.stderr
     config = json.loads((tmp_path / "hard" / "config.json").read_text())
     assert config["config"]["label_mode"] == "hard"
     scores = json.loads((tmp_path / "hard" / "scores.json").read_text())

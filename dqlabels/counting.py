@@ -1,0 +1,585 @@
+"""From columns to a counts matrix: the :class:`Annotations` type and the machinery under
+:func:`dqlabels.read_annotations` (tables, annotator matrices, long columns, ``.npy``).
+
+Nothing here holds a Python object per annotation: columns are read with pyarrow, encoded to
+integer codes with ``dictionary_encode`` and counted with ``np.bincount``. Only the item ids
+(one per item) and the class and annotator names become Python strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels._parallel import map_blocks
+from dqlabels.errors import InputError
+from dqlabels.importers import LongTable
+from dqlabels.tables import (
+    ANNOTATOR_ALIASES,
+    ITEM_ALIASES,
+    LABEL_ALIASES,
+    Location,
+    cell,
+    column_to_str,
+    combine,
+    encode,
+    find_column,
+    first_line,
+    first_non_numeric,
+    is_numeric,
+    named_column,
+    natural_order,
+    normalise_ids,
+)
+
+PROBS_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Annotations:
+    """Annotations of a campaign, as a counts matrix aligned with item ids and class names.
+
+    Attributes:
+        counts: ``(num_items, num_classes)`` array; int64 counts, or float64 rows that sum to 1
+            for ``probs`` input (``is_distribution``).
+        items: ``(num_items,)`` object array of item ids (str), sorted (numerically when all
+            ids are integers).
+        classes: class names in column order.
+        item_index, label_index: ``(num_annotations,)`` int32 codes of each annotation, for
+            inputs with one row per annotation (long, wide, dcic); ``None`` otherwise.
+        annotator_index: ``(num_annotations,)`` int32 annotator codes, ``None`` when unknown.
+        annotators: annotator ids (str) for ``annotator_index``, ``None`` when unknown.
+        format: the input format that was read.
+        num_dropped: annotations without a label, dropped.
+        empty_items: ids of items that had no annotation, excluded from ``counts``.
+        source: where the annotations came from (a path or a short description).
+        gold: ``(num_items,)`` int64 class index of each item's known answer (−1: none), or
+            ``None`` without gold answers. Gold scores annotators and aggregates; it never
+            votes (``counts`` holds the annotations only).
+        skipped: answers an annotation tool marked as not to be used, left out, by reason
+            (``{"rejected assignments": 3}``).
+    """
+
+    counts: np.ndarray
+    items: np.ndarray
+    classes: tuple[str, ...]
+    item_index: np.ndarray | None = None
+    label_index: np.ndarray | None = None
+    annotator_index: np.ndarray | None = None
+    annotators: np.ndarray | None = None
+    format: str = "counts"
+    num_dropped: int = 0
+    empty_items: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    source: str = "<memory>"
+    gold: np.ndarray | None = None
+    skipped: dict = field(default_factory=dict)
+
+    @property
+    def num_items(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.counts.shape[1])
+
+    @property
+    def is_distribution(self) -> bool:
+        """True when rows are probabilities rather than counts of annotations."""
+        return self.counts.dtype.kind == "f"
+
+    @property
+    def num_annotations(self) -> int | None:
+        """Total number of annotations; ``None`` for probabilities."""
+        return None if self.is_distribution else int(self.counts.sum())
+
+    @property
+    def num_annotators(self) -> int | None:
+        """Number of distinct annotators; ``None`` when annotators are unknown."""
+        return None if self.annotators is None else len(self.annotators)
+
+    @property
+    def annotations_per_item(self) -> np.ndarray | None:
+        """Annotations per item; ``None`` for probabilities."""
+        return None if self.is_distribution else self.counts.sum(axis=1)
+
+    @property
+    def num_gold(self) -> int:
+        """Items with a known answer."""
+        return 0 if self.gold is None else int(np.count_nonzero(self.gold >= 0))
+
+    def with_gold(self, gold) -> Annotations:
+        """These annotations with gold answers added: ``gold`` is aligned with ``items`` (class
+        index, −1 for none), e.g. from :func:`dqlabels.gold.read_gold`. An item whose answer
+        the annotations already carry (an export's golden column) must agree."""
+        gold = np.asarray(gold, dtype=np.int64)
+        if gold.shape != (self.num_items,):
+            raise InputError(f"Expected gold of shape ({self.num_items},) aligned with the items. "
+                             f"Received shape {gold.shape}")
+        if np.any((gold < -1) | (gold >= self.num_classes)):
+            raise InputError(f"Expected gold class indices in -1..{self.num_classes - 1}")
+        if self.gold is not None:
+            clash = np.flatnonzero((gold >= 0) & (self.gold >= 0) & (gold != self.gold))
+            if clash.size:
+                i = clash[0]
+                raise InputError(f"gold: item {self.items[i]!r} has the answer "
+                                 f"{self.classes[gold[i]]!r}, but {self.source} gives "
+                                 f"{self.classes[self.gold[i]]!r}")
+            gold = np.where(gold >= 0, gold, self.gold)
+        return dataclasses.replace(self, gold=gold)
+
+    @cached_property
+    def has_repeated_pairs(self) -> bool:
+        """True when an annotator labelled an item more than once (read with
+        ``duplicates="keep"``); False when annotators are unknown."""
+        if self.annotator_index is None or self.item_index is None:
+            return False
+        return bool(_repeated(_pair_keys(self.item_index, self.annotator_index,
+                                         len(self.annotators))).any())
+
+
+# ----------------------------------------------------------------------------------------------
+# Options
+
+
+def check_classes(classes):
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        classes = [c.strip() for c in classes.split(",")]
+    names = tuple(str(c) for c in classes)
+    if not names or any(not n for n in names):
+        raise InputError(f"Expected classes to be non-empty names. Received: {list(names)!r}")
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"classes: {dup!r} is listed twice")
+    return names
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables → counts
+
+
+def from_table(table, source, where, format, classes, duplicates, item_column=None,
+                annotator_column=None, label_column=None):
+    names = table.column_names
+
+    def column(chosen, aliases, parameter):
+        if chosen is not None:
+            return named_column(names, chosen, parameter, source)
+        return find_column(names, aliases)
+
+    item_col = column(item_column, ITEM_ALIASES, "item_column")
+    label_col = column(label_column, LABEL_ALIASES, "label_column")
+    annot_col = column(annotator_column, ANNOTATOR_ALIASES, "annotator_column")
+    if format is None and (label_column is not None or annotator_column is not None):
+        format = "long"
+
+    if format is None:
+        if label_col is not None:
+            format = "long"
+        elif item_col is not None and annot_col is not None:
+            raise _no_column(source, "label", LABEL_ALIASES, names)
+        else:
+            id_col = item_col
+            if id_col is None and not is_numeric(table.column(names[0]).type):
+                id_col = names[0]
+            rest = [n for n in names if n != id_col]
+            if not rest:
+                raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
+            if all(is_numeric(table.column(n).type) or table.column(n).null_count == len(table)
+                   for n in rest):
+                format = "counts-or-probs"
+            else:
+                format = "wide"
+
+    if format == "long":
+        if item_col is None:
+            raise _no_column(source, "item", ITEM_ALIASES, names)
+        if label_col is None:
+            raise _no_column(source, "label", LABEL_ALIASES, names)
+        return from_long_table(LongTable(
+            item=table.column(item_col), label=table.column(label_col),
+            annotator=None if annot_col is None else table.column(annot_col), where=where,
+            columns=(item_col, annot_col), format="long"), classes, duplicates)
+
+    # One row per item: the item column is the named one, else the first non-numeric column.
+    if item_col is None and not is_numeric(table.column(names[0]).type):
+        item_col = names[0]
+    value_cols = [n for n in names if n != item_col]
+    if not value_cols:
+        raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
+    item_ids = None
+    if item_col is not None:
+        item_ids = column_to_str(table.column(item_col))
+        missing = np.flatnonzero(item_ids == None)  # noqa: E711 - object array comparison
+        if missing.size:
+            raise InputError(f"{where.row(missing[0])}: missing item id in column {item_col!r}")
+
+    if format == "wide":
+        return _from_wide(table, item_ids, value_cols, source, where, classes, duplicates)
+
+    columns = []
+    for name in value_cols:
+        column = table.column(name)
+        if not is_numeric(column.type) and column.null_count != len(table):
+            bad = first_non_numeric(column)
+            raise InputError(f"{where.row(bad)}: column {name!r} holds {cell(column, bad)!r}, "
+                             f"expected a number (counts/probs format)")
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64) if column.null_count != \
+            len(table) else np.full(len(table), np.nan)
+        if column.null_count:
+            row = int(np.flatnonzero(np.isnan(values))[0])
+            raise InputError(f"{where.row(row)}: missing value in column {name!r} (counts and "
+                             f"probs need every cell; an annotator matrix needs format=wide)")
+        columns.append(values)
+    matrix = np.column_stack(columns)
+    kind = None if format == "counts-or-probs" else format
+    matrix, col_names = _order_class_columns(matrix, [str(n) for n in value_cols], classes, source)
+    return from_matrix(matrix, item_ids, col_names, source, where, kind, sort_columns=classes is None)
+
+
+def _no_column(source, what, aliases, names) -> InputError:
+    """The error for a table without an item or label column: what was looked for, what was
+    found, and the option that names it."""
+    return InputError(f"{source}: no {what} column (none is called {', '.join(aliases[:4])}, …); "
+                      f"found {', '.join(map(str, names))}; name it with {what}_column=NAME")
+
+
+def _order_class_columns(matrix, col_names, classes, source):
+    if classes is None:
+        return matrix, col_names
+    unknown = [c for c in col_names if c not in classes]
+    if unknown:
+        raise InputError(f"{source}: column {unknown[0]!r} is not one of the classes given "
+                         f"({', '.join(classes)})")
+    out = np.zeros((matrix.shape[0], len(classes)))
+    position = {c: i for i, c in enumerate(classes)}
+    for j, name in enumerate(col_names):
+        out[:, position[name]] = matrix[:, j]
+    return out, list(classes)
+
+
+def from_matrix(matrix, item_ids, class_names, source, where, kind, sort_columns=False):
+    """Counts or probs matrix → Annotations. ``kind`` None means detect counts vs probs."""
+    n, k = matrix.shape
+    if n == 0:
+        raise InputError(f"{source}: no items")
+    if k == 0:
+        raise InputError(f"{source}: no class columns")
+    if class_names is None:
+        class_names = [str(j) for j in range(k)]
+    if not np.all(np.isfinite(matrix)):
+        r, c = np.argwhere(~np.isfinite(matrix))[0]
+        raise InputError(f"{where.row(r)}: column {class_names[c]!r} is missing or not finite")
+    if np.any(matrix < 0):
+        r, c = np.argwhere(matrix < 0)[0]
+        raise InputError(f"{where.row(r)}: column {class_names[c]!r} is negative ({matrix[r, c]:g})")
+    whole = matrix == np.round(matrix)
+    if kind is None:
+        kind = "counts" if whole.all() else "probs"
+        if kind == "probs" and not np.all(np.abs(matrix.sum(axis=1) - 1) <= PROBS_TOLERANCE):
+            r, c = np.argwhere(~whole)[0]
+            raise InputError(f"{where.row(r)}: column {class_names[c]!r} holds {matrix[r, c]:g}; "
+                             f"counts must be whole numbers, and rows of probabilities must sum to 1")
+    if kind == "counts":
+        if not whole.all():
+            r, c = np.argwhere(~whole)[0]
+            raise InputError(f"{where.row(r)}: column {class_names[c]!r} holds {matrix[r, c]:g}, "
+                             f"expected a whole-number count")
+        matrix = matrix.astype(np.int64)
+    else:
+        sums = matrix.sum(axis=1)
+        bad = np.flatnonzero(np.abs(sums - 1) > PROBS_TOLERANCE)
+        if bad.size:
+            raise InputError(f"{where.row(bad[0])}: probabilities sum to {sums[bad[0]]:.6g}, "
+                             f"expected 1 (within {PROBS_TOLERANCE:g})")
+    item_ids, order = _unique_item_ids(item_ids, n, where)
+    sorted_ids = item_ids[order]
+    matrix = matrix[order]
+    if sort_columns:
+        col_order = natural_order(np.asarray(class_names, dtype=object))
+        matrix = matrix[:, col_order]
+        class_names = [class_names[j] for j in col_order]
+    nonempty = matrix.sum(axis=1) > 0
+    return Annotations(
+        counts=matrix[nonempty],
+        items=sorted_ids[nonempty],
+        classes=tuple(class_names),
+        format=kind,
+        empty_items=sorted_ids[~nonempty],
+        source=source,
+    )
+
+
+def _unique_item_ids(item_ids, n, where):
+    """Item ids of one-row-per-item input (default ``"0"…"n−1"``) and their natural order;
+    an id on two rows is an error naming both."""
+    if item_ids is None:
+        item_ids = np.asarray([str(i) for i in range(n)], dtype=object)
+    order = natural_order(item_ids)
+    sorted_ids = item_ids[order]
+    repeated = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
+    if repeated.size:
+        dup = sorted_ids[repeated[0]]
+        rows = np.flatnonzero(item_ids == dup)[:2]
+        raise InputError(f"{where.row(rows[1])}: item {dup!r} repeats the item of "
+                         f"{where.unit} {rows[0] + where.offset} (read as one row per item; for "
+                         f"one row per annotation name the columns with item_column=NAME and "
+                         f"label_column=NAME)")
+    return item_ids, order
+
+
+def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicates):
+    """Annotator matrix → long columns (annotator = column), then the long path."""
+    import pyarrow as pa
+
+    n = table.num_rows
+    item_ids, _ = _unique_item_ids(item_ids, n, where)
+    item_labels, annot_labels, label_chunks = [], [], []
+    for j, name in enumerate(annotator_cols):
+        cells = pa.array(column_to_str(table.column(name)), type=pa.string())
+        valid = np.flatnonzero(~np.asarray(cells.is_null()))
+        item_labels.append(valid.astype(np.int32))
+        annot_labels.append(np.full(valid.size, j, dtype=np.int32))
+        label_chunks.append(cells.take(pa.array(valid)))
+    rows = np.concatenate(item_labels)
+    return _build(
+        item_codes=rows, item_names=item_ids,
+        labels=encode(pa.chunked_array(label_chunks, type=pa.string())),
+        annot_codes=np.concatenate(annot_labels),
+        annot_names=np.asarray([str(c) for c in annotator_cols], dtype=object),
+        source=source, where=where, classes=classes, duplicates=duplicates, fmt="wide",
+        row_of=rows,
+    )
+
+
+def from_long_table(table: LongTable, classes, duplicates) -> Annotations:
+    """One row per annotation (a long file, an export) → Annotations, with the export's gold
+    answers and skipped answers."""
+    item_column, label_column, annot_column = table.item, table.label, table.annotator
+    where, source = table.where, table.where.source
+    if item_column.null_count:
+        row = int(np.flatnonzero(np.asarray(combine(item_column).is_null()))[0])
+        raise InputError(f"{where.row(row)}: missing item id in column {table.columns[0]!r}")
+    if annot_column is not None:
+        if annot_column.null_count == len(annot_column):
+            annot_column = None
+        elif annot_column.null_count:
+            row = int(np.flatnonzero(np.asarray(combine(annot_column).is_null()))[0])
+            raise InputError(f"{where.row(row)}: missing annotator id in column "
+                             f"{table.columns[1]!r}")
+    label_column = normalise_ids(label_column)
+    if label_column.null_count == len(label_column):
+        raise InputError(f"{source}: every label is missing")
+    columns = [normalise_ids(item_column), label_column]
+    if annot_column is not None:
+        columns.append(normalise_ids(annot_column))
+    # Hash-encoding a column is single-threaded in pyarrow; encode the columns side by side.
+    encoded = map_blocks(encode, columns, size=len(item_column) * len(columns))
+    item_codes, item_names = encoded[0][0], column_to_str(encoded[0][1])
+    annot_codes = annot_names = None
+    if annot_column is not None:
+        annot_codes, annot_names = encoded[2][0], column_to_str(encoded[2][1])
+    annotations = _build(item_codes, item_names, encoded[1], annot_codes, annot_names, source,
+                         where, classes, duplicates, table.format, row_of=None)
+    if table.skipped:
+        annotations = dataclasses.replace(annotations, skipped=dict(table.skipped))
+    if table.gold is not None and table.gold.null_count < len(table.gold):
+        annotations = _with_export_gold(annotations, columns[0], table.gold, where)
+    return annotations
+
+
+def _with_export_gold(annotations: Annotations, items, gold, where) -> Annotations:
+    """The gold answers an export gives per row (Toloka's ``GOLDEN:``), one per item."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = np.flatnonzero(~np.asarray(combine(gold).is_null()))
+    names = pa.array(column_to_str(combine(items).take(pa.array(rows))), type=pa.string())
+    index = pc.index_in(names, value_set=pa.array(annotations.items.tolist(), type=pa.string()))
+    item_rows = np.asarray(index.to_numpy(zero_copy_only=False))
+    answers = column_to_str(combine(gold).take(pa.array(rows)))
+    position = {c: i for i, c in enumerate(annotations.classes)}
+    codes = np.array([position.get(a, -1) for a in answers], dtype=np.int64)  # gold rows only
+    if np.any(codes < 0):
+        bad = int(np.flatnonzero(codes < 0)[0])
+        raise InputError(f"{where.row(rows[bad])}: gold answer {answers[bad]!r} is not one of "
+                         f"the classes ({', '.join(annotations.classes)}); pass classes=... to "
+                         f"add it")
+    valid = ~np.isnan(item_rows.astype(np.float64)) if item_rows.dtype.kind == "f" else \
+        np.ones(item_rows.size, dtype=bool)
+    item_rows = item_rows[valid].astype(np.int64)  # items left out (no labelled annotation)
+    codes, rows = codes[valid], rows[valid]
+    result = np.full(annotations.num_items, -1, dtype=np.int64)
+    result[item_rows] = codes
+    clash = np.flatnonzero(result[item_rows] != codes)
+    if clash.size:
+        i = item_rows[clash[0]]
+        raise InputError(f"{where.row(rows[clash[0]])}: gold answer "
+                         f"{annotations.classes[codes[clash[0]]]!r} for item "
+                         f"{annotations.items[i]!r} contradicts another row's "
+                         f"{annotations.classes[result[i]]!r}")
+    return dataclasses.replace(annotations, gold=result)
+
+
+def _build(item_codes, item_names, labels, annot_codes, annot_names, source, where,
+           classes, duplicates, fmt, row_of):
+    """Shared tail of long, wide and DCIC reading: codes → sorted, checked Annotations.
+
+    ``labels`` is ``(codes, dictionary)`` from :func:`encode`. ``row_of`` maps each annotation
+    to its input row for messages (``None``: the annotation's own position is its row).
+    """
+    label_codes, label_dict = labels
+    found = column_to_str(label_dict)
+
+    def row(i):
+        return where.row(i if row_of is None else row_of[i])
+
+    # Classes: the order given, or the found names sorted.
+    if classes is None:
+        class_order = natural_order(found)
+        class_names = tuple(found[class_order])
+        remap = np.empty(len(found), dtype=np.int64)
+        remap[class_order] = np.arange(len(found))
+    else:
+        position = {c: i for i, c in enumerate(classes)}
+        remap = np.array([position.get(name, -1) for name in found], dtype=np.int64)
+        if np.any(remap < 0):
+            unknown = int(np.flatnonzero(remap < 0)[0])
+            first = int(np.flatnonzero(label_codes == unknown)[0])
+            raise InputError(f"{row(first)}: label {found[unknown]!r} is not one of the classes "
+                             f"given ({', '.join(classes)})")
+        class_names = classes
+    if not class_names:
+        raise InputError(f"{source}: every label is missing")
+
+    labelled = label_codes >= 0
+    num_dropped = int(labelled.size - np.count_nonzero(labelled))
+    keep_rows = None
+    if num_dropped:
+        keep_rows = np.flatnonzero(labelled)
+        label_codes = label_codes[keep_rows]
+        item_codes = item_codes[keep_rows]
+        if annot_codes is not None:
+            annot_codes = annot_codes[keep_rows]
+    label_codes = remap.astype(np.int32)[label_codes]
+
+    # Items sorted naturally; codes follow.
+    item_codes, sorted_items = _sort_codes(item_codes, item_names)
+
+    def original(i):
+        return i if keep_rows is None else keep_rows[i]
+
+    if annot_codes is not None:
+        annot_codes, annot_names = _sort_codes(annot_codes, annot_names)
+        keep = _handle_duplicates(item_codes, annot_codes, len(annot_names), duplicates,
+                                  lambda i: row(original(i)), sorted_items, annot_names)
+        if keep is not None:
+            item_codes, annot_codes, label_codes = item_codes[keep], annot_codes[keep], label_codes[keep]
+
+    num_items, num_classes = len(sorted_items), len(class_names)
+    cell = item_codes.astype(np.int64)
+    cell *= num_classes
+    cell += label_codes
+    counts = np.bincount(cell, minlength=num_items * num_classes).reshape(num_items, num_classes)
+    del cell
+    nonempty = counts.any(axis=1)
+    empty_items = sorted_items[~nonempty]
+    if empty_items.size:
+        new_code = (np.cumsum(nonempty) - 1).astype(np.int32)
+        item_codes = new_code[item_codes]
+        counts = counts[nonempty]
+        sorted_items = sorted_items[nonempty]
+    if counts.shape[0] == 0:
+        raise InputError(f"{source}: no item has a labelled annotation")
+    return Annotations(
+        counts=counts,
+        items=sorted_items,
+        classes=tuple(class_names),
+        item_index=item_codes,
+        label_index=label_codes,
+        annotator_index=annot_codes,
+        annotators=annot_names,
+        format=fmt,
+        num_dropped=num_dropped,
+        empty_items=empty_items,
+        source=source,
+    )
+
+
+def _handle_duplicates(item_codes, annot_codes, num_annotators, policy, row, items, annotators):
+    """Check repeated (item, annotator) pairs; return the annotations to keep (None: all)."""
+    if policy == "keep" or item_codes.size == 0:
+        return None
+    keys = _pair_keys(item_codes, annot_codes, num_annotators)
+    sorted_keys = np.sort(keys)
+    repeated = _repeated(sorted_keys, presorted=True)
+    if not repeated.any():
+        return None
+    if policy == "error":
+        key = sorted_keys[1:][repeated][0]
+        first, second = np.flatnonzero(keys == key)[:2]
+        raise InputError(
+            f"{row(second)}: annotator {annotators[annot_codes[second]]!r} already labelled item "
+            f"{items[item_codes[second]]!r} ({row(first).rsplit(': ', 1)[-1]}); pass "
+            f"duplicates=keep or duplicates=last to accept repeats"
+        )
+    # "last": keep the last occurrence of each pair in input order.
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    is_last = np.ones(ordered.size, dtype=bool)
+    is_last[:-1] = ordered[1:] != ordered[:-1]
+    return np.sort(order[is_last])
+
+
+def _pair_keys(item_codes, annot_codes, num_annotators) -> np.ndarray:
+    """One int64 key per (item, annotator) pair."""
+    keys = item_codes.astype(np.int64)
+    keys *= num_annotators
+    keys += annot_codes
+    return keys
+
+
+def _repeated(keys, presorted=False) -> np.ndarray:
+    """``repeated[i]``: sorted key i + 1 equals key i. A sort, not ``np.unique``: numpy 2.4's
+    hashing ``unique`` is far slower on millions of keys (benchmarks/README.md)."""
+    sorted_keys = keys if presorted else np.sort(keys)
+    return sorted_keys[1:] == sorted_keys[:-1]
+
+
+def _sort_codes(codes: np.ndarray, names: np.ndarray):
+    """Renumber codes so that they follow the natural order of their names."""
+    order = natural_order(names)
+    if np.array_equal(order, np.arange(order.size)):  # already sorted (a common file layout)
+        return codes.astype(np.int32, copy=False), names
+    rank = np.empty(order.size, dtype=np.int32)
+    rank[order] = np.arange(order.size, dtype=np.int32)
+    return rank[codes], names[order]
+
+
+# ----------------------------------------------------------------------------------------------
+# .npy and DCIC JSON
+
+
+def read_npy(path: Path, format, classes):
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputError(f"{path}: holds Python objects (object dtype); expected a numeric "
+                             f"counts or probs matrix") from None
+        raise InputError(f"{path}: not a readable .npy file ({first_line(exc)})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy file ({first_line(exc)})") from None
+    if matrix.ndim != 2:
+        raise InputError(f"{path}: expected a 2-D items × classes matrix, got shape {matrix.shape}")
+    if matrix.dtype.kind not in "iuf" and matrix.dtype.kind != "b":
+        raise InputError(f"{path}: expected numbers, got dtype {matrix.dtype}")
+    if classes is not None and len(classes) != matrix.shape[1]:
+        raise InputError(f"{path}: {len(classes)} classes given for {matrix.shape[1]} columns")
+    return from_matrix(matrix.astype(np.float64), None, None if classes is None else list(classes),
+                        str(path), Location(str(path), "row", 1), format)

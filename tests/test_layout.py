@@ -1,0 +1,81 @@
+"""The house's floors: every module of dqlabels/ sits on one, imports only from its own floor or
+below, no import circle exists, and no private name crosses a module (README, Layout)."""
+
+import ast
+from pathlib import Path
+
+from conftest import REPO
+
+# Bottom to top. A module may import the modules of its own floor and of the floors below.
+FLOORS = [
+    ("foundations", {"errors", "config", "_parallel", "_quiet", "_kernels", "simulated_crowd",
+                     "metrics"}),
+    ("files", {"_io", "tables"}),
+    ("reading", {"importers", "counting", "annotations"}),
+    ("labels and scores", {"aggregation", "dawid_skene", "crowdtruth", "scores", "predictions",
+                           "gold"}),
+    ("audit and data", {"audit", "figures", "synthetic"}),
+    ("commands without TensorFlow", {"datasets", "html_report", "evaluate", "tsne"}),
+    ("learning", {"models", "tfdata", "inference", "run_folder", "callbacks", "keras"}),
+    ("training", {"training"}),
+    ("studies", {"study"}),
+]
+
+
+def _imports() -> dict[str, set[str]]:
+    """Module → the dqlabels modules it imports (anywhere in the file)."""
+    graph = {}
+    for path in sorted((REPO / "dqlabels").glob("*.py")):
+        if path.stem == "__init__":
+            continue
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.split(".")[0] == "dqlabels":
+                parts = node.module.split(".")
+                found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    if parts[0] == "dqlabels":
+                        found.add(parts[1] if len(parts) > 1 else "__init__")
+        graph[path.stem] = found - {path.stem}
+    return graph
+
+
+def test_every_module_sits_on_a_floor_and_imports_only_downward():
+    floor = {module: level for level, (_, modules) in enumerate(FLOORS) for module in modules}
+    graph = _imports()
+    assert set(graph) == set(floor), "place new modules on a floor (and in the README's Layout)"
+    upward = [(module, dependency) for module, dependencies in graph.items()
+              for dependency in dependencies if floor[dependency] > floor[module]]
+    assert upward == []
+
+
+def test_no_import_circle():
+    graph = _imports()
+    state = {}
+
+    def visit(module, path):
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", f"import circle: {' -> '.join(path + [module])}"
+        state[module] = "open"
+        for dependency in sorted(graph[module]):
+            visit(dependency, path + [module])
+        state[module] = "done"
+
+    for module in graph:
+        visit(module, [])
+
+
+def test_no_private_name_crosses_a_module():
+    modules = {p.stem for p in (REPO / "dqlabels").glob("*.py")}
+    crossing = []
+    for path in sorted((REPO / "dqlabels").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.startswith("dqlabels"):
+                crossing += [(path.stem, node.module, a.name) for a in node.names
+                             if a.name.startswith("_") and a.name not in modules]
+    assert crossing == []

@@ -39,19 +39,29 @@ NUM_AMBIGUOUS = 10
 
 
 @dataclass(frozen=True, eq=False)
-class ItemLabels:
-    """What every item's annotations say, computed once: ``soft`` labels, the majority ``vote``
-    and the ``entropy`` of the soft label (nats)."""
+class Tallies:
+    """What the annotations say before any model, computed once: each item's ``soft`` label,
+    majority ``vote`` and ``entropy`` (nats); Fleiss' ``kappa`` and Krippendorff's ``alpha``;
+    each annotator's leave-one-out ``agreement`` and the annotations it scored (None without
+    annotator ids)."""
 
     soft: np.ndarray
     vote: MajorityVote
     entropy: np.ndarray
+    kappa: float
+    alpha: float
+    agreement: tuple[np.ndarray, np.ndarray] | None
 
 
-def item_labels(annotations: Annotations) -> ItemLabels:
-    """The soft labels, majority vote and entropy of every item."""
+def tally(annotations: Annotations) -> Tallies:
+    """The :class:`Tallies` of ``annotations`` (``dqlabels evaluate`` computes them while
+    Dawid–Skene fits)."""
     soft = soft_labels(annotations)
-    return ItemLabels(soft=soft, vote=majority_vote(annotations), entropy=scores.item_entropy(soft))
+    counts = annotations.counts
+    return Tallies(soft=soft, vote=majority_vote(annotations), entropy=scores.item_entropy(soft),
+                   kappa=scores.fleiss_kappa(counts), alpha=scores.krippendorff_alpha(counts),
+                   agreement=None if annotations.annotator_index is None
+                   else scores.annotator_agreement(annotations))
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +104,7 @@ class Audit(Mapping):
 def audit(
     annotations: Annotations,
     *,
-    labels: ItemLabels | None = None,
+    tallies: Tallies | None = None,
     predictions: np.ndarray | None = None,
     prediction_rows: np.ndarray | None = None,
     dawid_skene_model: DawidSkene | None = None,
@@ -106,7 +116,7 @@ def audit(
 
     Args:
         annotations: the campaign.
-        labels: :func:`item_labels` of ``annotations``, when the caller computed them already.
+        tallies: :func:`tally` of ``annotations``, when the caller computed it already.
         predictions: optional ``(num_scored, num_classes)`` predicted distributions, in the
             class order of ``annotations``, scored against the soft labels.
         prediction_rows: row index into ``annotations.items`` of each prediction row.
@@ -129,10 +139,10 @@ def audit(
     fits that did not see those answers (:func:`dqlabels.gold.held_out_labels`).
     """
     check_choice("rank_by", rank_by, RANKINGS)
-    labels = labels or item_labels(annotations)
+    tallies = tallies or tally(annotations)
     counts = annotations.counts
     classes = list(annotations.classes)
-    soft, vote, item_entropy = labels.soft, labels.vote, labels.entropy
+    soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
     quality = item_quality(annotations, crowdtruth)
     hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
@@ -159,8 +169,8 @@ def audit(
         "entropy_quantiles": {str(q): float(np.quantile(item_entropy, q))
                               for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)},
         "mean_top_probability": float(soft.max(axis=1).mean()),
-        "fleiss_kappa": _finite(scores.fleiss_kappa(counts)),
-        "krippendorff_alpha": _finite(scores.krippendorff_alpha(counts)),
+        "fleiss_kappa": _finite(tallies.kappa),
+        "krippendorff_alpha": _finite(tallies.alpha),
         "class_mass": {
             "hard": {c: float(v) for c, v in zip(classes, hard_mass)},
             "soft": {c: float(v) for c, v in zip(classes, soft_mass)},
@@ -180,7 +190,7 @@ def audit(
                                     "to agree: Fleiss' kappa and Krippendorff's alpha are "
                                     "undefined")
     if annotations.annotator_index is not None:
-        agreement, num_scored = scores.annotator_agreement(annotations)
+        agreement, num_scored = tallies.agreement
         given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
     if annotations.annotator_index is not None:
         per_annotator = [
@@ -312,18 +322,13 @@ def _below_chance(entries: list[dict], num_classes: int) -> list[str]:
     """Annotators whose Dawid–Skene accuracy is below chance (1/K) beyond doubt: the upper end
     of its 95% Wilson interval over their annotations is below 1/K. Flipped binary answers, or
     answers systematically moved to another class, look like this; each entry is marked."""
-    from dqlabels.gold import wilson_interval
-
-    flagged = []
-    for entry in entries:
-        accuracy = entry.get("ds_accuracy")
-        if accuracy is None:
-            continue
-        n = entry["num_annotations"]
-        entry["below_chance"] = bool(wilson_interval(accuracy * n, n)[1] < 1 / num_classes)
-        if entry["below_chance"]:
-            flagged.append(entry["annotator"])
-    return flagged
+    scored = [e for e in entries if e.get("ds_accuracy") is not None]
+    accuracy = np.array([e["ds_accuracy"] for e in scored])
+    given = np.array([e["num_annotations"] for e in scored])
+    high = gold_answers.wilson_interval(accuracy * given, given)[1] if scored else []
+    for entry, upper in zip(scored, high):
+        entry["below_chance"] = bool(upper < 1 / num_classes)
+    return [e["annotator"] for e in scored if e["below_chance"]]
 
 
 CROWDTRUTH_DEFINITION = (

@@ -31,8 +31,8 @@ from dqlabels.audit import (
     audit,
     fit_crowdtruth,
     format_summary,
-    item_labels,
     labels_table,
+    tally,
 )
 from dqlabels.config import DS_MAX_ITER
 from dqlabels.dawid_skene import DawidSkene
@@ -106,14 +106,15 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     fit = config.dawid_skene and annotations.annotator_index is not None
     with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
         # Dawid–Skene fits on its own thread (its blocks on the shared pool) while CrowdTruth and
-        # the labels are computed: its start (numba's import, for a large campaign) uses one core.
+        # the tallies are computed: its start (numba's import, for a large campaign) uses one
+        # core.
         model = background.submit(DawidSkene(max_iter=config.ds_max_iter,
                                              gold=annotations.gold).fit,
                                   annotations) if fit else None
         crowd, reason = fit_crowdtruth(annotations, config.crowdtruth)
-        labels = item_labels(annotations)
+        tallies = tally(annotations)
         model = model.result() if model is not None else None
-    result = audit(annotations, labels=labels, predictions=probabilities, prediction_rows=rows,
+    result = audit(annotations, tallies=tallies, predictions=probabilities, prediction_rows=rows,
                    dawid_skene_model=model, crowdtruth_model=crowd, crowdtruth_reason=reason,
                    rank_by=config.rank_by)
     write_outputs(result, config)

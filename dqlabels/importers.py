@@ -363,10 +363,7 @@ def read_mturk(path, table=None, where=None, *, item_column=None, label_column=N
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    path = Path(path)
-    source = str(path)
-    if table is None:
-        table, where = read_table(path, "csv")
+    path, source, table, where = _export_table(path, table, where, "csv")
     names = table.column_names
     worker = named_column(names, annotator_column or "WorkerId", "annotator_column", source)
     item = _prefixed(names, "Input.", item_column, "item_column", source, "HITId")
@@ -383,6 +380,14 @@ def read_mturk(path, table=None, where=None, *, item_column=None, label_column=N
     keep, skipped = _accepted(table, "AssignmentStatus", "rejected assignments",
                               ("rejected",))
     return _table_rows(table, item, label, worker, keep, where, "mturk", skipped)
+
+
+def _export_table(path, table, where, kind):
+    """The path, its name in messages, and the table (read from the file unless given)."""
+    path = Path(path)
+    if table is None:
+        table, where = read_table(path, kind)
+    return path, str(path), table, where
 
 
 def _prefixed(names, prefix, chosen, parameter, source, fallback=None):
@@ -441,10 +446,7 @@ def _radio_group(table, answers, where, source):
 def read_toloka(path, table=None, where=None, *, item_column=None, label_column=None,
                 annotator_column=None) -> LongTable:
     """A Toloka results TSV (see the module docstring)."""
-    path = Path(path)
-    source = str(path)
-    if table is None:
-        table, where = read_table(path, "tsv")
+    path, source, table, where = _export_table(path, table, where, "tsv")
     names = table.column_names
     if annotator_column is None and "ASSIGNMENT:worker_id" not in names:
         raise InputError(f"{source}: missing field 'ASSIGNMENT:worker_id' in the Toloka results")

@@ -37,12 +37,22 @@ def test_unknown_tie_rule():
         majority_vote([[1, 1]], ties="first")
 
 
-def _reference_dawid_skene(items, annotators, labels, n_items, n_annot, k, n_iter, s):
-    """Textbook EM written with plain loops, independent of the vectorised code."""
+def _reference_dawid_skene(items, annotators, labels, n_items, n_annot, k, n_iter, s, gold=None):
+    """Textbook EM written with plain loops, independent of the vectorised code. With ``gold``
+    (per item, -1: unknown), gold items' posteriors are fixed to their answers before the first
+    M-step and after every E-step."""
     counts = np.zeros((n_items, k))
     for i, l in zip(items, labels):
         counts[i, l] += 1
     post = counts / counts.sum(1, keepdims=True)
+
+    def fix_gold(post):
+        for i in range(n_items):
+            if gold is not None and gold[i] >= 0:
+                post[i] = np.eye(k)[gold[i]]
+        return post
+
+    post = fix_gold(post)
     for _ in range(n_iter):
         conf = np.full((n_annot, k, k), s)
         for i, a, l in zip(items, annotators, labels):
@@ -56,7 +66,7 @@ def _reference_dawid_skene(items, annotators, labels, n_items, n_annot, k, n_ite
             for t in range(k):
                 logp[i, t] += np.log(conf[a, t, l])
         post = np.exp(logp - logp.max(1, keepdims=True))
-        post /= post.sum(1, keepdims=True)
+        post = fix_gold(post / post.sum(1, keepdims=True))
     return post, conf, prior
 
 

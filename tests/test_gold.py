@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_aggregation import _reference_dawid_skene
 
 from conftest import REPO
 from dqlabels import DawidSkene, InputError, from_long, read_annotations
@@ -93,36 +94,6 @@ def test_export_gold_and_a_gold_file_must_agree(tmp_path):
     assert ann.with_gold(other).gold.tolist() == ann.gold.tolist()
 
 
-def _reference_gold_dawid_skene(items, annotators, labels, gold, n_items, n_annot, k, n_iter, s):
-    """Textbook EM with plain loops, gold items' posteriors fixed to their answers before the
-    first M-step and after every E-step."""
-    post = np.zeros((n_items, k))
-    for i, l in zip(items, labels):
-        post[i, l] += 1
-    post /= post.sum(1, keepdims=True)
-    for i in range(n_items):
-        if gold[i] >= 0:
-            post[i] = np.eye(k)[gold[i]]
-    for _ in range(n_iter):
-        conf = np.full((n_annot, k, k), s)
-        for i, a, l in zip(items, annotators, labels):
-            for t in range(k):
-                conf[a, t, l] += post[i, t]
-        conf /= conf.sum(axis=2, keepdims=True)
-        prior = post.sum(0) + s
-        prior /= prior.sum()
-        logp = np.tile(np.log(prior), (n_items, 1))
-        for i, a, l in zip(items, annotators, labels):
-            for t in range(k):
-                logp[i, t] += np.log(conf[a, t, l])
-        post = np.exp(logp - logp.max(1, keepdims=True))
-        post /= post.sum(1, keepdims=True)
-        for i in range(n_items):
-            if gold[i] >= 0:
-                post[i] = np.eye(k)[gold[i]]
-    return post, conf, prior
-
-
 @pytest.mark.parametrize("engine", ["numpy", "numba"])
 def test_gold_aware_dawid_skene_matches_a_plain_loop_reference(engine):
     rng = np.random.default_rng(5)
@@ -138,8 +109,7 @@ def test_gold_aware_dawid_skene_matches_a_plain_loop_reference(engine):
     assert ann.num_items == n_items
     gold = np.where(rng.random(n_items) < 0.25, truth, -1)
     model = DawidSkene(max_iter=6, tol=-np.inf, engine=engine, gold=gold).fit(ann)
-    post, _, _ = _reference_gold_dawid_skene(items, annots, labels, gold, n_items, 4, k,
-                                                    6, 0.01)
+    post, _, _ = _reference_dawid_skene(items, annots, labels, n_items, 4, k, 6, 0.01, gold=gold)
     assert model.n_iter_ == 6
     np.testing.assert_allclose(model.posteriors_, post, atol=1e-10)
     # The reported priors come from one more M-step on those posteriors.

@@ -2,7 +2,6 @@
 below, no import circle exists, and no private name crosses a module (README, Layout)."""
 
 import ast
-from pathlib import Path
 
 from conftest import REPO
 

@@ -76,8 +76,11 @@ def main(argv=None):
                                 seed=0)
     say(f"generated {settings['num_images']:,} images at {settings['generate_size']} px")
 
-    # 2. Throughput, fastest precision. The study needs most of the budget: each precision is
+    # 2. Numerics of mixed precision on this device, then throughput, fastest precision. The study needs most of the budget: each precision is
     #    measured only while at least 70% of the budget remains for what follows.
+    report["numerics"] = numerics(settings)
+    say(f"mixed precision: soft-label loss {report['numerics']['mixed_loss']:.5f} vs float32 "
+        f"{report['numerics']['float32_loss']:.5f}")
     report["throughput"] = []
     for name, mixed, xla in PRECISIONS:
         if not args.dry_run and time.time() > started + 0.3 * args.budget:
@@ -157,9 +160,12 @@ def throughput(data_dir, settings, mixed: bool, xla: bool) -> dict:
     images, targets = next(iter(pipeline))
     floor = tf.data.Dataset.from_tensors((images, targets)).repeat()
 
+    losses = []
+
     def timed(dataset, n):
         begin = time.perf_counter()
-        model.fit(dataset, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
+        history = model.fit(dataset, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
+        losses.append(float(history.history["loss"][-1]))
         return time.perf_counter() - begin
 
     trace = timed(floor, warmup)  # compiles; the pipeline's cache fills below
@@ -170,7 +176,36 @@ def throughput(data_dir, settings, mixed: bool, xla: bool) -> dict:
     return {"first_steps_s": round(trace, 1), "steps": steps, "batch_size": batch,
             "floor_images_per_s": steps * batch / floor_s,
             "pipeline_images_per_s": steps * batch / pipeline_s,
-            "overhead": pipeline_s / floor_s - 1}
+            "overhead": pipeline_s / floor_s - 1, "losses": losses}
+
+
+def numerics(settings) -> dict:
+    """The soft-label cross-entropy of one batch under float32 and under mixed precision
+    (float16 compute, float32 softmax head), with the same weights: they must agree."""
+    import keras
+    import numpy as np
+
+    from dqlabels.models import build_model
+
+    rng = np.random.default_rng(0)
+    size = min(settings["image_size"], 64)
+    x = rng.integers(0, 256, (16, size, size, 3)).astype("uint8")
+    y = rng.dirichlet(np.ones(4), 16).astype("float32")
+    keras.utils.set_random_seed(1)
+    reference = build_model("densenet-tiny", 4, size)
+    loss = keras.losses.CategoricalCrossentropy()
+    out = {"float32_loss": float(loss(y, reference(x, training=False)))}
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = build_model("densenet-tiny", 4, size)
+        mixed.set_weights(reference.get_weights())
+        probabilities = mixed(x, training=False)
+        out["mixed_output_dtype"] = keras.backend.standardize_dtype(probabilities.dtype)
+        out["mixed_loss"] = float(loss(y, probabilities))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    out["relative_difference"] = abs(out["mixed_loss"] / out["float32_loss"] - 1)
+    return out
 
 
 def study(out, data_dir, settings, precision, weights, deadline, notes) -> dict:

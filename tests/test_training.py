@@ -326,27 +326,20 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
 REUSE = """
 import sys
 from dqlabels.training import TrainConfig, train
-settings = dict(model="densenet-tiny", epochs=2, batch_size=16, learning_rate=0.05)
+settings = dict(model="densenet-tiny", epochs=3, batch_size=16, learning_rate=0.01)
 for mode, out in zip(("hard", "soft"), sys.argv[2:]):
     train(sys.argv[1], out, TrainConfig(label_mode=mode, **settings), verbose=0)
 """
 
 
-def test_runs_in_one_process_equal_runs_in_fresh_ones(tiny, tmp_path):
+def test_runs_in_one_process_equal_runs_in_fresh_ones(tiny, tmp_path, soft_run):
     """A study trains its runs in one process, reusing the compiled model: the second run (soft
-    labels, after a hard-label run) must equal the same run in a process of its own, bit for
-    bit."""
+    labels, after a hard-label run) must equal the same run in a process of its own (the
+    soft_run fixture, the command line with the same settings), bit for bit."""
     outs = [tmp_path / name for name in ("hard", "soft")]
     proc = subprocess.run([sys.executable, "-c", REUSE, str(tiny), *map(str, outs)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    settings = ["--model", "densenet-tiny", "--epochs", "2", "--batch-size", "16",
-                "--learning-rate", "0.05"]
-    for mode, shared in (("soft", outs[1]),):
-        alone = tmp_path / f"alone-{mode}"
-        proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", "train", str(tiny), "--out",
-                               str(alone), f"--{mode}", *settings],
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+    for mode, shared, alone in (("soft", outs[1], soft_run),):
         for name in ("predictions.csv", "features.npy", "history.csv"):
             assert (shared / name).read_bytes() == (alone / name).read_bytes(), (mode, name)

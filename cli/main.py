@@ -151,25 +151,36 @@ def _quiet_tensorflow() -> None:
     import_tensorflow_quietly()
 
 
+def _reading_options(command):
+    """The options that say how to read an annotation file (evaluate's and plan's)."""
+    options = [
+        click.option("--format", "format", type=click.Choice(config.FORMATS), default=None,
+                     help="Input format. Default: detected from the file."),
+        click.option("--classes", default=None, metavar="A,B,...",
+                     help="Comma-separated class names in the order to use (may include "
+                          "classes nobody chose). Default: the labels found, sorted."),
+        click.option("--duplicates", type=click.Choice(config.DUPLICATE_RULES),
+                     default=config.DUPLICATE_RULES[0], show_default=True,
+                     help="What to do with a repeated (item, annotator) pair."),
+        click.option("--item-column", default=None, metavar="NAME",
+                     help="The column (or export field) that holds the item. Default: one "
+                          "called item, task, image, id, question, unit_id, … (any case, _ - "
+                          "and spaces ignored)."),
+        click.option("--annotator-column", default=None, metavar="NAME",
+                     help="The column that holds the annotator. Default: annotator, worker, "
+                          "rater, user, worker_id, … if any."),
+        click.option("--label-column", default=None, metavar="NAME",
+                     help="The column that holds the label. Default: label, class, answer, "
+                          "response, judgment, …."),
+    ]
+    for decorator in reversed(options):
+        command = decorator(command)
+    return command
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("annotations", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "format", type=click.Choice(config.FORMATS), default=None,
-              help="Input format. Default: detected from the file.")
-@click.option("--classes", default=None, metavar="A,B,...",
-              help="Comma-separated class names in the order to use (may include classes "
-                   "nobody chose). Default: the labels found, sorted.")
-@click.option("--duplicates", type=click.Choice(config.DUPLICATE_RULES),
-              default=config.DUPLICATE_RULES[0], show_default=True,
-              help="What to do with a repeated (item, annotator) pair.")
-@click.option("--item-column", default=None, metavar="NAME",
-              help="The column (or export field) that holds the item. Default: one called item, "
-                   "task, image, id, question, unit_id, … (any case, _ - and spaces ignored).")
-@click.option("--annotator-column", default=None, metavar="NAME",
-              help="The column that holds the annotator. Default: annotator, worker, rater, "
-                   "user, worker_id, … if any.")
-@click.option("--label-column", default=None, metavar="NAME",
-              help="The column that holds the label. Default: label, class, answer, response, "
-                   "judgment, ….")
+@_reading_options
 @click.option("--gold", type=click.Path(path_type=str), default=None,
               help="CSV/TSV/Parquet of known answers (item, label): accuracy on gold of every "
                    "annotator and aggregate; Dawid–Skene fixes these items. Toloka's GOLDEN "
@@ -201,6 +212,12 @@ def _quiet_tensorflow() -> None:
               help="The per-annotator estimate that orders the annotator table and the least "
                    "reliable list. auto: Dawid–Skene accuracy when fitted (it ranked simulated "
                    "and real workers best), else CrowdTruth quality, else agreement.")
+@click.option("--plan", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Also plan the next round: where N more annotations help most (see "
+                   "'dqlabels plan').")
+@click.option("--plan-objective", type=click.Choice(config.PLAN_OBJECTIVES),
+              default=config.PLAN_OBJECTIVES[0], show_default=True,
+              help="soft: pin down each item's distribution; hard: settle the majority vote.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace output files that already exist.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")
@@ -219,6 +236,84 @@ def evaluate(annotations, quiet, **options):
     summary = run_evaluate(annotations, EvaluateConfig(**options))
     if not quiet:
         click.echo(summary)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("annotations", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--budget", type=click.IntRange(min=0), required=True,
+              help="How many more annotations to ask for.")
+@_reading_options
+@click.option("--predictions", type=click.Path(path_type=str), default=None,
+              help="A model's predictions (item + one column per class, as 'dqlabels predict' "
+                   "writes them): each item's prior, weighted by how well they agree with the "
+                   "annotations so far.")
+@click.option("--gold", type=click.Path(path_type=str), default=None,
+              help="Known answers (item, label): those items get nothing.")
+@click.option("--objective", type=click.Choice(config.PLAN_OBJECTIVES),
+              default=config.PLAN_OBJECTIVES[0], show_default=True,
+              help="soft: pin down each item's label distribution; hard: settle the majority "
+                   "vote.")
+@click.option("--strength", type=float, default=None,
+              help="Prior strength in pseudo-annotations. Default: fitted by marginal "
+                   "likelihood when items have two or more annotations, else 1 (5 with "
+                   "--predictions).")
+@click.option("--out", "out_path", type=click.Path(path_type=str), default="next_round.csv",
+              show_default=True, help="CSV of the plan: item, annotations, reason.")
+@click.option("--json", "json_path", type=click.Path(path_type=str), default=None,
+              help="Also write the plan and the posterior's facts as JSON.")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace output files that already exist.")
+@click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")
+@handle_errors
+def plan(annotations, quiet, **options):
+    """Plan the next annotation round of ANNOTATIONS: which items need more annotations, how
+    many each, and why. Items already certain get none.
+
+    Each item's label distribution gets a Dirichlet posterior (prior from the class balance or
+    from --predictions); the next annotations go where they lower its spread most (--objective
+    soft) or settle the majority vote (hard). Writes --out (next_round.csv).
+    """
+    from dqlabels.plan import PlanConfig, run_plan
+
+    summary = run_plan(annotations, PlanConfig(**options))
+    if not quiet:
+        click.echo(summary)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path(path_type=str))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", "out_path", type=click.Path(path_type=str), default="predictions.csv",
+              show_default=True,
+              help="Predictions CSV: item and one probability column per class.")
+@click.option("--features", "features_path", type=click.Path(path_type=str), default=None,
+              help="Also write the GAP features (.npy, one row per CSV row).")
+@click.option("--classes", default=None, metavar="A,B,...",
+              help="Class names, for a .keras file without its run's config.json beside it.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace output files that already exist.")
+@handle_errors
+def predict(model, images, out_path, features_path, classes, batch_size, overwrite):
+    """Predict IMAGES with MODEL (a training run's folder or a .keras file): a CSV that
+    'dqlabels evaluate --predictions' and 'dqlabels plan --predictions' read.
+
+    IMAGES are image files, folders (searched recursively) or dataset folders (their items keep
+    the annotation file's ids).
+    """
+    import contextlib
+
+    _quiet_tensorflow()
+    from dqlabels.predict import predict_images
+
+    names = None if classes is None else [c.strip() for c in classes.split(",")]
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar
+        summary = predict_images(model, images, out_path, features_path=features_path,
+                                 classes=names, batch_size=batch_size, overwrite=overwrite,
+                                 verbose=1 if sys.stderr.isatty() else 2)
+    click.echo(f"Wrote predictions of {summary['num_images']:,} images "
+               f"({summary['image_size']} px, classes {', '.join(summary['classes'])}) to "
+               f"{out_path}" + (f", features to {features_path}" if features_path else "") + ".")
 
 
 @main.command(context_settings=CONTEXT)

@@ -28,12 +28,18 @@ import numpy as np
 
 from dqlabels import gold as gold_answers
 from dqlabels import scores
-from dqlabels.aggregation import MajorityVote, argmax_lowest, majority_vote, soft_labels
+from dqlabels.aggregation import MajorityVote, majority_vote, soft_labels
 from dqlabels.annotations import Annotations
 from dqlabels.config import CROWDTRUTH_MAX_PAIRS, RANKINGS, check_choice
 from dqlabels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.dawid_skene import DawidSkene
-from dqlabels.errors import InputError
+from dqlabels.plan import Plan, Posterior, plan_next_round, posterior
+from dqlabels.ranking import (
+    RANKING_DEFINITIONS,
+    below_chance,
+    disagreements,
+    ranking_key,
+)
 
 NUM_AMBIGUOUS = 10
 
@@ -77,6 +83,9 @@ class Audit(Mapping):
             a single annotation), or None for probabilities.
         dawid_skene_model, crowdtruth_model: the fitted models, or None.
         predictions, prediction_rows: the scored predictions and their rows in the items.
+        posterior: each item's Dirichlet posterior (:mod:`dqlabels.plan`; the prior from the
+            class balance, or from the predictions), or None for probabilities.
+        plan: the next round (:func:`dqlabels.plan.plan_next_round`), when asked for.
         report: the JSON-ready dict (SPEC §5 keys and more).
     """
 
@@ -89,6 +98,8 @@ class Audit(Mapping):
     crowdtruth_model: CrowdTruth | None
     predictions: np.ndarray | None
     prediction_rows: np.ndarray | None
+    posterior: Posterior | None
+    plan: Plan | None
     report: dict
 
     def __getitem__(self, key):
@@ -111,6 +122,8 @@ def audit(
     crowdtruth_model: CrowdTruth | None = None,
     crowdtruth_reason: str | None = None,
     rank_by: str = "auto",
+    plan_budget: int | None = None,
+    plan_objective: str = "soft",
 ) -> Audit:
     """Everything the audit knows about a campaign (SPEC §5 and more).
 
@@ -132,6 +145,8 @@ def audit(
             else CrowdTruth quality, else leave-one-out agreement: the order of their Spearman
             correlation with true accuracy in ``benchmarks/bench_ranking.py``),
             ``dawid-skene``, ``quality``, ``agreement`` or ``gold`` (accuracy on gold answers).
+        plan_budget, plan_objective: also plan the next round of ``plan_budget`` annotations
+            (:func:`dqlabels.plan.plan_next_round`; the predictions, if any, are its prior).
 
     With gold answers (``annotations.gold``) the report gains each annotator's accuracy on gold
     (with the number of answers and a 95% Wilson interval) and the accuracy on gold of the
@@ -207,18 +222,18 @@ def audit(
         ]
         if annotations.gold is not None:
             gold_answers.add_annotator_accuracy(per_annotator, annotations)
-        below = _below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
+        below = below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
         report["annotators"] = {
             "agreement_definition": "mean credit vs the leave-one-out majority of the other "
                                     "annotations of the item (1/t for a t-way tie)",
             "mean_agreement": _finite(float(np.nanmean(agreement)) if np.any(num_scored) else
                                       float("nan")),
-            "ranked_by": _ranking_key(rank_by, per_annotator),
-            "ranking_definition": RANKING_DEFINITIONS[_ranking_key(rank_by, per_annotator)],
+            "ranked_by": ranking_key(rank_by, per_annotator),
+            "ranking_definition": RANKING_DEFINITIONS[ranking_key(rank_by, per_annotator)],
             "below_chance": below,
             "per_annotator": per_annotator,
         }
-        report["annotator_disagreements"] = _disagreements(annotations, vote, crowdtruth,
+        report["annotator_disagreements"] = disagreements(annotations, vote, crowdtruth,
                                                            dawid_skene, report)
     if dawid_skene is not None:
         report["dawid_skene"] = {
@@ -237,9 +252,22 @@ def audit(
         report["scores"] = scores.prediction_scores(soft[rows], predictions,
                                                     y_entropy=item_entropy[rows])
         report["num_scored_items"] = int(len(rows))
+    post = plan = None
+    if not annotations.is_distribution:
+        prior = None
+        if predictions is not None:
+            prior = np.full(counts.shape, np.nan)
+            prior[rows] = predictions
+        post = posterior(annotations, prior)
+        report["posterior"] = _posterior_summary(annotations, post, soft)
+        if plan_budget is not None:
+            plan = plan_next_round(annotations, plan_budget, predictions=prior,
+                                   objective=plan_objective)
+            report["next_round"] = plan.summary()
     return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
                  quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
-                 predictions=predictions, prediction_rows=rows, report=report)
+                 predictions=predictions, prediction_rows=rows, posterior=post, plan=plan,
+                 report=report)
 
 
 def audit_report(annotations: Annotations, predictions=None, prediction_items=None,
@@ -253,82 +281,24 @@ def audit_report(annotations: Annotations, predictions=None, prediction_items=No
 
 
 
+def _posterior_summary(annotations: Annotations, post: Posterior, soft: np.ndarray) -> dict:
+    """The posterior's prior, and the budget line: the mean posterior spread of the items with
+    each number of annotations."""
+    per_item = annotations.annotations_per_item
+    spread = post.spread
+    line = {str(int(n)): float(spread[per_item == n].mean()) for n in np.unique(per_item)[:30]}
+    return {"prior": "predictions" if post.prediction_weight is not None else "class balance",
+            "strength": post.strength, "strength_fitted": post.strength_fitted,
+            "prediction_weight": post.prediction_weight,
+            "mean_spread": float(spread.mean()),
+            "spread_by_annotations": line,
+            "definition": "Dirichlet posterior of each item's label distribution: prior mean "
+                          "(class balance or predictions) of the given strength, plus the "
+                          "annotation counts; spread = sqrt of the summed posterior variances"}
+
+
 def _finite(value):
     return None if value is None or not np.isfinite(value) else value
-
-
-NUM_EXAMPLES = 5
-
-
-def _disagreements(annotations: Annotations, vote, crowdtruth, dawid_skene, report: dict
-                   ) -> dict:
-    """The least reliable annotators (by the report's ranking), each with up to NUM_EXAMPLES
-    items where their label differs from the consensus: the Dawid–Skene label when fitted,
-    else the argmax of the worker-weighted soft label, else the majority vote."""
-    key, ordered = annotators_by_reliability(report)
-    ranked = [a for a in ordered if a.get(key) is not None][:NUM_AMBIGUOUS]
-    if dawid_skene is not None:
-        consensus, name = dawid_skene.labels_, "Dawid–Skene label"
-    elif crowdtruth is not None:
-        consensus = argmax_lowest(crowdtruth.weighted_soft_labels_)
-        name = "weighted soft label"
-    else:
-        consensus, name = vote.labels, "majority vote"
-    classes = np.asarray(annotations.classes, dtype=object)
-    index = {str(name): j for j, name in enumerate(annotations.annotators)}
-    differs = np.flatnonzero(annotations.label_index != consensus[annotations.item_index])
-    by_whom = annotations.annotator_index[differs]
-    out = {"ranked_by": key, "consensus": name, "annotators": []}
-    for entry in ranked:
-        rows = differs[by_whom == index[entry["annotator"]]]
-        out["annotators"].append({
-            "annotator": entry["annotator"], key: entry[key],
-            "num_disagreements": int(rows.size),
-            "examples": [{"item": str(annotations.items[annotations.item_index[r]]),
-                          "label": str(classes[annotations.label_index[r]]),
-                          "consensus": str(classes[consensus[annotations.item_index[r]]])}
-                         for r in rows[:NUM_EXAMPLES]]})
-    return out
-
-
-# The report key of each per-annotator estimate that can order the annotators.
-RANKING_KEYS = {"dawid-skene": "ds_accuracy", "quality": "quality", "agreement": "agreement",
-                "gold": "gold_accuracy"}
-RANKING_DEFINITIONS = {
-    "ds_accuracy": "Dawid–Skene accuracy: the expected share of the annotator's labels that "
-                   "equal the true class, from their estimated confusion matrix",
-    "quality": "CrowdTruth quality: agreement with the other annotators of the same items x "
-               "agreement with the rest of each item's annotations",
-    "agreement": "agreement with the leave-one-out majority of the other annotations",
-    "gold_accuracy": "accuracy on the gold answers",
-}
-
-
-def _ranking_key(rank_by: str, entries: list[dict]) -> str:
-    """The report key that orders the annotators: ``rank_by``'s, or for ``auto`` the best
-    estimate computed (Dawid–Skene accuracy, else CrowdTruth quality, else agreement)."""
-    if rank_by == "auto":
-        return next((key for key in ("ds_accuracy", "quality")
-                     if any(key in e for e in entries)), "agreement")
-    key = RANKING_KEYS[rank_by]
-    if not any(key in e for e in entries):
-        raise InputError(f"rank_by={rank_by}: that estimate is not computed for this campaign "
-                         f"(Dawid–Skene and CrowdTruth need annotator ids and must not be "
-                         f"switched off; gold needs gold answers)")
-    return key
-
-
-def _below_chance(entries: list[dict], num_classes: int) -> list[str]:
-    """Annotators whose Dawid–Skene accuracy is below chance (1/K) beyond doubt: the upper end
-    of its 95% Wilson interval over their annotations is below 1/K. Flipped binary answers, or
-    answers systematically moved to another class, look like this; each entry is marked."""
-    scored = [e for e in entries if e.get("ds_accuracy") is not None]
-    accuracy = np.array([e["ds_accuracy"] for e in scored])
-    given = np.array([e["num_annotations"] for e in scored])
-    high = gold_answers.wilson_interval(accuracy * given, given)[1] if scored else []
-    for entry, upper in zip(scored, high):
-        entry["below_chance"] = bool(upper < 1 / num_classes)
-    return [e["annotator"] for e in scored if e["below_chance"]]
 
 
 CROWDTRUTH_DEFINITION = (
@@ -412,7 +382,9 @@ def labels_table(result: Audit):
     Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class; with a fitted
     Dawid–Skene model ``ds_label`` and ``ds_<class>`` per class; then ``item_quality``
     (CrowdTruth's, or the unweighted pair agreement without annotator ids; empty for an item
-    with one annotation), with the CrowdTruth metrics ``weighted_<class>`` per class (the
+    with one annotation); for counts ``posterior_spread`` (how far the soft label may still be
+    from the item's true distribution: :mod:`dqlabels.plan`) and ``shrunk_<class>`` per class
+    (the posterior mean); with the CrowdTruth metrics ``weighted_<class>`` per class (the
     worker-weighted soft label) and, with gold answers, ``gold_label`` (empty where none).
     Rows follow the sorted items.
     """
@@ -430,6 +402,10 @@ def labels_table(result: Audit):
             columns[f"ds_{name}"] = result.dawid_skene_model.posteriors_[:, j]
     if result.quality is not None:
         columns["item_quality"] = result.quality
+    if result.posterior is not None:
+        columns["posterior_spread"] = result.posterior.spread
+        for j, name in enumerate(classes):
+            columns[f"shrunk_{name}"] = result.posterior.mean[:, j]
     if result.crowdtruth_model is not None:
         for j, name in enumerate(classes):
             columns[f"weighted_{name}"] = result.crowdtruth_model.weighted_soft_labels_[:, j]
@@ -507,6 +483,8 @@ def format_summary(report) -> str:
         _format_annotators(report, add)
     if "gold" in report:
         _format_gold(report["gold"], add)
+    if "next_round" in report:
+        _format_next_round(report, add)
     add("")
     add("Most ambiguous items (highest entropy)")
     for entry in report["most_ambiguous"][:5]:
@@ -563,20 +541,24 @@ def _format_gold(gold: dict, add) -> None:
             f"[{low:.3f}, {high:.3f}]")
 
 
+def _format_next_round(report: dict, add) -> None:
+    plan, post = report["next_round"], report["posterior"]
+    add("")
+    add(f"Next round ({plan['objective']} objective, budget {plan['budget']:,})")
+    add(f"  {plan['num_uncertain']:,} items still uncertain, {plan['num_certain']:,} certain; "
+        f"prior from the {post['prior']} (strength {post['strength']:.2f}"
+        f"{', fitted' if post['strength_fitted'] else ', default'})")
+    add("  budget line: annotations per item so far → mean posterior spread: "
+        + ", ".join(f"{n} → {v:.3f}" for n, v in list(post["spread_by_annotations"].items())[:8]))
+    for entry in plan["next_round"][:10]:
+        add(f"    {entry['item'][:30]:<30} +{entry['annotations']}  {entry['reason']}")
+    if len(plan["next_round"]) > 10:
+        add(f"    … and {len(plan['next_round']) - 10:,} more items")
+    if plan["unspent"]:
+        add(f"  {plan['unspent']:,} annotations left unspent: every other item is certain")
+
+
 def _fmt(value):
     return "n/a" if value is None else f"{value:.4f}"
 
 
-ANNOTATOR_COLUMNS = ("annotator", "num_annotations", "quality", "annotator_agreement",
-                     "item_agreement", "agreement", "ds_accuracy", "gold_accuracy",
-                     "gold_answers", "gold_low", "gold_high", "below_chance")
-
-
-def annotators_by_reliability(report: dict) -> tuple[str, list[dict]]:
-    """The report's annotator entries, least reliable first, and the score they are ordered by
-    (the report's ``ranked_by``); annotators without that score last, ties by name."""
-    section = report.get("annotators", {})
-    entries = section.get("per_annotator", [])
-    key = section.get("ranked_by", "agreement")
-    return key, sorted(entries, key=lambda e: (e.get(key) is None, e.get(key) or 0.0,
-                                               e["annotator"]))

@@ -38,6 +38,8 @@ DS_MAX_ITER = 50
 # The per-annotator estimate that orders the annotators (auto: Dawid–Skene accuracy when
 # fitted, else CrowdTruth quality, else leave-one-out agreement; benchmarks/bench_ranking.py).
 RANKINGS = ("auto", "dawid-skene", "quality", "agreement", "gold")
+# The next round (SPEC §13): what the next annotations should settle.
+PLAN_OBJECTIVES = ("soft", "hard")
 # Dawid–Skene's compiled (numba) iteration from this many annotations on (below, numba's start-up
 # costs more than it saves) and up to this many classes (beyond, its registers run out and the
 # sparse products are faster); the measurements are in benchmarks/README.md.

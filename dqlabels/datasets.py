@@ -195,23 +195,31 @@ def _from_fold(root: Path, item: str) -> Path | None:
 
 
 def verify_images(dataset: Dataset) -> None:
-    """Decode every image (on every core for many); raise InputError naming the first that
-    cannot be decoded."""
+    """Decode every image of ``dataset`` (on every core for many); raise InputError naming the
+    first that cannot be decoded."""
+    verify_image_files(dataset.paths, int(dataset.info.get("image_size") or 224))
+
+
+def verify_image_files(paths, side: int = 224) -> None:
+    """Decode every image file (``side``: about how many pixels wide they are, for the size rule
+    of the thread pool); raise InputError naming the first that cannot be decoded, and how
+    many cannot."""
     from PIL import Image, UnidentifiedImageError
 
-    def check(index):
+    def check(path):
         try:
-            with Image.open(dataset.paths[index]) as image:
+            with Image.open(path) as image:
                 image.load()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            return index, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return index, None
+            return path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return path, None
 
-    side = int(dataset.info.get("image_size") or 224)  # the work: pixel values to decode
-    results = map_blocks(check, range(dataset.num_items), size=dataset.num_items * side * side * 3)
-    for index, problem in results:
-        if problem is not None:
-            raise InputError(f"{dataset.paths[index]}: image cannot be decoded ({problem})")
+    results = map_blocks(check, list(paths), size=len(paths) * side * side * 3)
+    failed = [(path, problem) for path, problem in results if problem is not None]
+    if failed:
+        path, problem = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise InputError(f"{path}: image cannot be decoded ({problem}){more}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,9 +25,7 @@ from dataclasses import dataclass, fields, replace
 from dqlabels._io import atomic_path, check_output_file, check_output_folder, write_csv_atomic
 from dqlabels.annotations import read_annotations
 from dqlabels.audit import (
-    ANNOTATOR_COLUMNS,
     Audit,
-    annotators_by_reliability,
     audit,
     fit_crowdtruth,
     format_summary,
@@ -38,6 +36,7 @@ from dqlabels.config import DS_MAX_ITER
 from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 from dqlabels.gold import read_gold
+from dqlabels.ranking import ANNOTATOR_COLUMNS, annotators_by_reliability
 
 OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path")
 
@@ -53,7 +52,9 @@ class EvaluateConfig:
     Switches: ``dawid_skene`` (fit Dawid–Skene when annotator ids are known),
     ``ds_max_iter``, ``crowdtruth`` (True, False, or None for up to ``CROWDTRUTH_MAX_PAIRS``
     ordered pairs of annotations on the same item; :func:`~dqlabels.audit.fit_crowdtruth`),
-    ``rank_by`` (:func:`~dqlabels.audit.audit`) and ``overwrite`` (replace existing outputs).
+    ``rank_by`` (:func:`~dqlabels.audit.audit`), ``plan`` (a budget: also plan the next round of
+    that many annotations, :mod:`dqlabels.plan`), ``plan_objective`` (``soft`` or ``hard``) and
+    ``overwrite`` (replace existing outputs).
     """
 
     format: str | None = None
@@ -73,6 +74,8 @@ class EvaluateConfig:
     ds_max_iter: int = DS_MAX_ITER
     crowdtruth: bool | None = None
     rank_by: str = "auto"
+    plan: int | None = None
+    plan_objective: str = "soft"
     overwrite: bool = False
 
 
@@ -116,7 +119,8 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
         model = model.result() if model is not None else None
     result = audit(annotations, tallies=tallies, predictions=probabilities, prediction_rows=rows,
                    dawid_skene_model=model, crowdtruth_model=crowd, crowdtruth_reason=reason,
-                   rank_by=config.rank_by)
+                   rank_by=config.rank_by, plan_budget=config.plan,
+                   plan_objective=config.plan_objective)
     write_outputs(result, config)
     return format_summary(result)
 
@@ -165,7 +169,7 @@ def write_json(report, path) -> None:
 
 
 def write_annotators(report, path) -> None:
-    """The annotator table as CSV (columns :data:`~dqlabels.audit.ANNOTATOR_COLUMNS`;
+    """The annotator table as CSV (columns :data:`~dqlabels.ranking.ANNOTATOR_COLUMNS`;
     ``agreement`` is the leave-one-out one; ``gold_low``/``gold_high`` the 95% Wilson interval
     of ``gold_accuracy``), least reliable first by the report's ranking; empty cells where a
     score is undefined or not computed."""

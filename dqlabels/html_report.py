@@ -31,7 +31,8 @@ import numpy as np
 
 from dqlabels import figures
 from dqlabels._io import write_text_atomic
-from dqlabels.audit import Audit, annotators_by_reliability
+from dqlabels.audit import Audit
+from dqlabels.ranking import annotators_by_reliability
 
 CSS = """
 :root { --ink: #1d2430; --muted: #5b6575; --line: #dde2ea; --card: #f6f8fb; --accent: #2f6fb2;
@@ -77,6 +78,8 @@ def html_page(result: Audit) -> str:
              _annotators(report), _items(report)]
     if "gold" in report:
         parts.append(_gold(report))
+    if "next_round" in report:
+        parts.append(_next_round(report))
     if "scores" in report:
         parts.append(_predictions(report))
     body = "\n".join(p for p in parts if p)
@@ -241,6 +244,27 @@ def _items(report: dict) -> str:
         out += ("<h3>Lowest item quality</h3>\n"
                 + _table(["item", "quality", "annotations"], rows, numeric=[1], id_column=0))
     return out
+
+
+def _next_round(report: dict) -> str:
+    plan, post = report["next_round"], report["posterior"]
+    budget = [[escape(n), _num(v, 3)] for n, v in post["spread_by_annotations"].items()]
+    rows = [[escape(e["item"]), f"+{e['annotations']}", escape(e["reason"])]
+            for e in plan["next_round"][:50]]
+    more = len(plan["next_round"]) - len(rows)
+    return (f"<h2>Next round ({escape(plan['objective'])} objective, budget "
+            f"{plan['budget']:,})</h2>\n<p class=\"note\">{plan['num_uncertain']:,} items are "
+            f"still uncertain, {plan['num_certain']:,} certain. Each item's label distribution "
+            f"has a Dirichlet posterior (prior from the {escape(post['prior'])}, strength "
+            f"{post['strength']:.2f}); its spread is how far the soft label may still be from "
+            f"the truth. The next annotations go where they lower it most."
+            + (f" {plan['unspent']:,} annotations are left unspent: every other item is "
+               f"certain." if plan["unspent"] else "") + "</p>\n<div class=\"grid2\">"
+            + _table(["annotations per item so far", "mean posterior spread"], budget,
+                     numeric=[0, 1])
+            + _table(["item", "ask for", "why"], rows, numeric=[1], id_column=0) + "</div>"
+            + (f"<p class=\"note\">… and {more:,} more items (the CSV lists them all).</p>"
+               if more > 0 else ""))
 
 
 def _predictions(report: dict) -> str:

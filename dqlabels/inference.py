@@ -36,9 +36,10 @@ def predict(model, data) -> np.ndarray:
     return _normalised(model.predict(data, verbose=0))
 
 
-def predict_with_features(model, data) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities (as :func:`predict`) and GAP features in one pass over ``data``."""
-    probabilities, features = _outputs_model(model).predict(data, verbose=0)
+def predict_with_features(model, data, verbose=0) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (as :func:`predict`) and GAP features in one pass over ``data``
+    (``verbose``: Keras' progress bar)."""
+    probabilities, features = _outputs_model(model).predict(data, verbose=verbose)
     return _normalised(probabilities), np.asarray(features)
 
 

@@ -195,3 +195,14 @@ def _apply_bias(labels, annotators, biased, bias_matrix, seed):
     out = labels.reshape(-1).copy()
     out[where] = (draws[:, None] >= cumulative).sum(axis=1)
     return out.reshape(labels.shape)
+
+
+def draw_answers(soft: np.ndarray, response: np.ndarray, rng) -> np.ndarray:
+    """One answer per row: an annotator with response matrix ``response[r]`` (``(n, K, K)``)
+    looks at an item whose exact soft label is ``soft[r]`` (``(n, K)``). The answer's
+    distribution is ``soft[r] @ response[r]``: the class seen, then the annotator's error.
+    ``rng`` is a numpy Generator (the caller's seed)."""
+    probabilities = np.einsum("rk,rkl->rl", soft, response)
+    cumulative = np.cumsum(probabilities, axis=1)
+    cumulative[:, -1] = 1.0
+    return (rng.random((len(soft), 1)) >= cumulative).sum(axis=1)

@@ -12,11 +12,11 @@ FLOORS = [
     ("files", {"_io", "tables"}),
     ("reading", {"importers", "counting", "annotations"}),
     ("labels and scores", {"aggregation", "dawid_skene", "crowdtruth", "scores", "predictions",
-                           "gold"}),
+                           "gold", "ranking", "plan"}),
     ("audit and data", {"audit", "figures", "synthetic"}),
     ("commands without TensorFlow", {"datasets", "html_report", "evaluate", "tsne"}),
     ("learning", {"models", "tfdata", "inference", "run_folder", "callbacks", "keras"}),
-    ("training", {"training"}),
+    ("training", {"training", "predict"}),
     ("studies", {"study"}),
 ]
 

@@ -343,3 +343,78 @@ def test_runs_in_one_process_equal_runs_in_fresh_ones(tiny, tmp_path, soft_run):
     for mode, shared, alone in (("soft", outs[1], soft_run),):
         for name in ("predictions.csv", "features.npy", "history.csv"):
             assert (shared / name).read_bytes() == (alone / name).read_bytes(), (mode, name)
+
+
+def _predict(*args):
+    from click.testing import CliRunner
+
+    from dqlabels_cli.main import main
+
+    return CliRunner().invoke(main, ["predict", *map(str, args)])
+
+
+def test_predict_a_run_on_a_dataset_folder(soft_run, tiny, tmp_path):
+    """The run's own model on its dataset: every item, the class order recorded with the run,
+    the test items as the run predicted them (same pipeline), features one row per item; the
+    file is what evaluate --predictions and plan --predictions read."""
+    out, features = tmp_path / "p.csv", tmp_path / "f.npy"
+    result = _predict(soft_run, tiny, "--out", out, "--features", features)
+    assert result.exit_code == 0, result.stderr
+    predictions = pd.read_csv(out)
+    run = pd.read_csv(soft_run / "predictions.csv").set_index("item")
+    assert list(predictions.columns) == ["item", *run.columns]
+    assert len(predictions) == 48
+    mine = predictions.set_index("item").loc[run.index]
+    np.testing.assert_allclose(mine.to_numpy(), run.to_numpy(), atol=1e-6)
+    assert np.load(features).shape == (48, 68)
+    from click.testing import CliRunner
+
+    from dqlabels_cli.main import main
+
+    scored = CliRunner().invoke(main, ["evaluate", str(tiny / "annotations.csv"),
+                                       "--predictions", str(out)])
+    assert scored.exit_code == 0 and "Predictions vs soft labels (48 items)" in scored.output
+    campaign = tmp_path / "campaign.csv"
+    campaign.write_text("item,label\n" + "".join(
+        f"{item},{run.columns[i % 6]}\n" for i, item in enumerate(predictions["item"])))
+    planned = CliRunner().invoke(main, ["plan", str(campaign), "--budget", "5", "--predictions",
+                                        str(out), "--out", str(tmp_path / "next.csv")])
+    assert planned.exit_code == 0, planned.stderr
+    assert "predictions weigh" in planned.output
+
+
+def test_predict_refusals(soft_run, tiny, tmp_path):
+    """Exit 2, one line, no output file: an output that exists, an image that cannot be
+    decoded (named), a model without its classes, a model with another number of classes,
+    a file that is not a model."""
+    import shutil
+
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(tiny / "images" / "00000.png", images / "good.png")
+    (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    bare = tmp_path / "bare.keras"
+    shutil.copy(soft_run / "model.keras", bare)
+    (tmp_path / "not-a-model.keras").write_text("hello")
+    existing = tmp_path / "existing.csv"
+    existing.write_text("precious")
+    out = tmp_path / "out.csv"
+    cases = [
+        ((soft_run, images / "good.png", "--out", existing), "already exists"),
+        ((soft_run, images, "--out", out), "broken.png: image cannot be decoded"),
+        ((bare, images / "good.png", "--out", out), "no config.json beside the model"),
+        ((bare, images / "good.png", "--out", out, "--classes", "a,b"),
+         "the model predicts 6 classes, not the 2 given"),
+        ((tmp_path / "not-a-model.keras", images / "good.png", "--out", out, "--classes", "a"),
+         "cannot be loaded as a Keras model"),
+    ]
+    for args, fragment in cases:
+        result = _predict(*args)
+        assert result.exit_code == 2, (args, result.output, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], lines
+        assert not out.exists()
+    assert existing.read_text() == "precious"
+    ok = _predict(bare, images / "good.png", "--out", out, "--classes", ",".join("abcdef"))
+    assert ok.exit_code == 0, ok.stderr
+    assert pd.read_csv(out).columns.tolist() == ["item", *"abcdef"]

@@ -1,0 +1,258 @@
+"""Does ``dqlabels plan`` save annotations? Simulated rounds against uniform allocation (issue 19).
+
+Setup: the generator's exact soft labels (``--num-images`` images, default 3,000, seed
+``--seed``) and a pool of 50 simulated annotators (:mod:`dqlabels.simulated_crowd`; ``reliable``:
+no noise, ``noisy``: ε ~ U(0, 0.3) and a third of the pool biased). Every item starts with one
+annotation from a random annotator of the pool. Then rounds of 10% of the items' worth of
+annotations are spent either
+
+- **uniform**: round-robin, the items with the fewest annotations first (ties in a fixed random
+  order), or
+- **plan**: as :func:`dqlabels.plan.plan_next_round` chooses (``soft`` or ``hard`` objective),
+
+each new annotation drawn from a random annotator of the pool. After every round both arms are
+scored with the same estimator, the posterior mean of :mod:`dqlabels.plan` (prior: the class
+balance, strength fitted), against the exact labels: mean KL(exact ‖ estimate) and the accuracy
+of its argmax against the exact argmax (hard labels). The raw mean (what teams use today) is
+reported too.
+
+Savings: the annotations per item at which the plan first matches what uniform reaches at 4 per
+item (accuracy for the hard objective, KL for the soft one), as a share saved.
+
+``--with-model`` adds the soft objective with a model: a ``densenet-tiny`` trained on the first
+round (one annotation per image) with the product's own commands, ``dqlabels train --soft`` (the
+quick settings, one run per fold of a 3-fold cross-fitting) and ``dqlabels predict``; each
+item's prior is the prediction of the model that did not see it. Its KL is compared with
+uniform's without a model at 4 per item.
+
+Usage: python benchmarks/bench_plan.py [--rounds 50] [--with-model] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels import from_long
+from dqlabels.plan import plan_next_round, posterior
+from dqlabels.scores import kl_divergence
+from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, draw_answers
+from dqlabels.synthetic import CLASSES, sample_parameters, soft_labels_of
+
+MAX_ANSWERS = 80
+CROWDS = {"reliable": SimulatedCrowd(1, 50, (0.0, 0.0)),
+          "noisy": SimulatedCrowd(1, 50, (0.0, 0.3), bias=1 / 3)}
+
+
+class Campaign:
+    """Counts of a simulated campaign, grown round by round. Every item's answers are drawn up
+    front (``MAX_ANSWERS`` each, from random annotators of the pool), and an arm takes an item's
+    next answer when it asks for one: both arms see the same answers (common random numbers),
+    so they differ only in where the annotations go."""
+
+    def __init__(self, soft, crowd, seed):
+        self.soft = soft
+        response = annotator_profiles(crowd, soft.shape[1], seed)["response"]
+        rng = np.random.default_rng([seed, 7])
+        n = len(soft)
+        who = rng.integers(0, len(response), (n, MAX_ANSWERS))
+        self.stream = draw_answers(np.repeat(soft, MAX_ANSWERS, axis=0),
+                                   response[who.reshape(-1)], rng).reshape(n, MAX_ANSWERS)
+        self.taken = np.zeros(n, dtype=np.int64)
+        self.counts = np.zeros(soft.shape, dtype=np.int64)
+        self.add(np.arange(n))
+
+    def add(self, items):
+        """The next answer of each of ``items`` (an item may appear several times)."""
+        items = np.sort(np.asarray(items, dtype=np.int64))
+        first = np.searchsorted(items, items)  # rank of each repeat of an item
+        position = self.taken[items] + np.arange(items.size) - first
+        if position.size and position.max() >= MAX_ANSWERS:
+            raise RuntimeError("an item ran out of pre-drawn answers; raise MAX_ANSWERS")
+        np.add.at(self.counts, (items, self.stream[items, position]), 1)
+        np.add.at(self.taken, items, 1)
+
+    def annotations(self):
+        items = np.repeat(np.arange(len(self.counts)), self.counts.sum(axis=1))
+        labels = np.concatenate([np.repeat(np.arange(self.counts.shape[1]), row)
+                                 for row in self.counts])
+        return from_long([f"{i:05d}" for i in items], np.asarray(CLASSES)[labels],
+                         classes=CLASSES)
+
+
+def score(campaign, prior=None):
+    ann = campaign.annotations()
+    estimate = posterior(ann, prior).mean
+    raw = campaign.counts / campaign.counts.sum(axis=1, keepdims=True)
+    exact = campaign.soft
+    return {"per_item": float(campaign.counts.sum() / len(exact)),
+            "kl": kl_divergence(exact, estimate), "kl_raw": kl_divergence(exact, raw),
+            "accuracy": float(np.mean(np.argmax(estimate, 1) == np.argmax(exact, 1)))}
+
+
+def run_arm(soft, crowd, seed, arm, rounds, prior=None):
+    """The curve of one arm: its score after 0, 1, …, ``rounds`` rounds."""
+    campaign = Campaign(soft, crowd, seed)
+    n = len(soft)
+    budget = n // 10
+    tiebreak = np.random.default_rng([seed, 8]).permutation(n)
+    curve = [score(campaign, prior)]
+    for _ in range(rounds):
+        if arm == "uniform":
+            per_item = campaign.counts.sum(axis=1)
+            order = np.lexsort((tiebreak, per_item))
+            chosen = order[:budget]
+        else:
+            plan = plan_next_round(campaign.annotations(), budget, predictions=prior,
+                                   objective=arm)
+            chosen = np.repeat(np.arange(n), plan.requested)
+        campaign.add(chosen)
+        curve.append(score(campaign, prior))
+    return curve
+
+
+def saving(reference, curve, metric, at=4.0):
+    """The share of annotations saved: the first point of ``curve`` that matches ``reference``
+    at ``at`` annotations per item (higher accuracy or lower KL), against ``at``."""
+    target = np.interp(at, [p["per_item"] for p in reference], [p[metric] for p in reference])
+    better = (lambda v: v >= target) if metric == "accuracy" else (lambda v: v <= target)
+    for point in curve:
+        if better(point[metric]):
+            return 1 - point["per_item"] / at, point["per_item"], target
+    return None, None, target
+
+
+def model_predictions(out: Path, num_images: int, seed: int, crowd: SimulatedCrowd) -> np.ndarray:
+    """Cross-fitted predictions of densenet-tiny trained on one annotation per image, made with
+    ``dqlabels generate``, ``train`` and ``predict`` (3 folds, the quick settings)."""
+    import pandas as pd
+
+    cli = [sys.executable, "-m", "dqlabels_cli"]
+    data = out / "data"
+    if not (data / "dataset.json").exists():
+        subprocess.run([*cli, "generate", str(data), "--num-images", str(num_images),
+                        "--image-size", "32", "--seed", str(seed), "--annotators", "1",
+                        "--annotator-pool", str(crowd.pool),
+                        "--annotator-noise", ",".join(map(str, crowd.noise)),
+                        "--annotator-bias", str(crowd.bias), "--overwrite"], check=True)
+    first = out / "round1"
+    first.mkdir(exist_ok=True)
+    if not (first / "images").exists():
+        os.symlink((data / "images").absolute(), first / "images")
+    shutil.copy(data / "simulated_annotations.csv", first / "annotations.csv")
+    (first / "dataset.json").write_text(json.dumps({"image_size": 32, "classes": list(CLASSES)}))
+    items = pd.read_csv(data / "annotations.csv")["item"].to_numpy()
+    folds = np.random.default_rng([seed, 9]).permutation(len(items)) % 3
+    predictions = np.full((len(items), len(CLASSES)), np.nan)
+    started = time.perf_counter()
+    for fold in range(3):
+        rest = np.flatnonzero(folds != fold)
+        split = np.full(len(items), "train", dtype=object)
+        split[folds == fold] = "test"
+        split[rest[: len(rest) // 10]] = "val"
+        split_file = out / f"split{fold}.csv"
+        pd.DataFrame({"item": items, "split": split}).to_csv(split_file, index=False)
+        run = out / f"fold{fold}"
+        subprocess.run([*cli, "train", str(first), "--soft", "--split-file", str(split_file),
+                        "--out", str(run), "--model", "densenet-tiny", "--epochs", "40",
+                        "--batch-size", "128", "--learning-rate", "0.1", "--weight-decay",
+                        "5e-4", "--bn-momentum", "0.9", "--image-size", "32", "--seed",
+                        str(seed)], check=True)
+        predicted = out / f"predictions{fold}.csv"
+        subprocess.run([*cli, "predict", str(run), str(first), "--out", str(predicted),
+                        "--overwrite"], check=True)
+        table = pd.read_csv(predicted).set_index("item").loc[items[folds == fold], list(CLASSES)]
+        predictions[folds == fold] = table.to_numpy()
+    print(f"model: 3 folds trained and predicted in {time.perf_counter() - started:.0f} s")
+    return predictions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-images", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--with-model", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/dqlabels-bench-plan"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; {args.num_images:,} images, seed {args.seed}")
+    soft = soft_labels_of(sample_parameters(args.num_images, args.seed))
+    curves, results = {}, []
+    started = time.perf_counter()
+    for name, crowd in CROWDS.items():
+        for arm in ("uniform", "soft", "hard"):
+            curves[name, arm] = run_arm(soft, crowd, args.seed, arm, args.rounds)
+        uniform = curves[name, "uniform"]
+        for arm, metric in (("hard", "accuracy"), ("soft", "kl")):
+            share, per_item, target = saving(uniform, curves[name, arm], metric)
+            results.append({"crowd": name, "objective": arm, "metric": metric,
+                            "uniform_at_4": target, "plan_per_item": per_item, "saving": share})
+    print(f"simulations: {time.perf_counter() - started:.0f} s")
+    if args.with_model:
+        crowd = CROWDS["reliable"]
+        prior = model_predictions(args.out, args.num_images, args.seed, crowd)
+        curves["reliable", "soft+model"] = run_arm(soft, crowd, args.seed, "soft",
+                                                   args.rounds // 2, prior=prior)
+        share, per_item, target = saving(curves["reliable", "uniform"],
+                                         curves["reliable", "soft+model"], "kl")
+        results.append({"crowd": "reliable", "objective": "soft with a model", "metric": "kl",
+                        "uniform_at_4": target, "plan_per_item": per_item, "saving": share})
+    print("\n| crowd | objective | metric | uniform at 4 per item | plan reaches it at | saving |")
+    print("|---|---|---|---:|---:|---:|")
+    for r in results:
+        reached = "not reached" if r["plan_per_item"] is None else f"{r['plan_per_item']:.2f}"
+        share = "—" if r["saving"] is None else f"{r['saving']:.0%}"
+        print(f"| {r['crowd']} | {r['objective']} | {r['metric']} | {r['uniform_at_4']:.4f} | "
+              f"{reached} | {share} |")
+    print("\nper item | " + " | ".join(f"{c}/{a}" for c, a in curves))
+    for step in range(0, args.rounds + 1, 5):
+        row = []
+        for curve in curves.values():
+            if step < len(curve):
+                p = curve[step]
+                row.append(f"{p['per_item']:.1f}: KL {p['kl']:.3f} (raw {p['kl_raw']:.2f}) "
+                           f"acc {p['accuracy']:.3f}")
+        print(" | ".join(row))
+    figure = draw(curves, args.out / "plan-curves.png")
+    (args.out / "bench_plan.json").write_text(json.dumps(
+        {"results": results, "curves": {f"{c}/{a}": v for (c, a), v in curves.items()}},
+        indent=1))
+    print(f"\nfigure: {figure}; numbers: {args.out / 'bench_plan.json'}")
+
+
+def draw(curves, path: Path) -> Path:
+    from dqlabels.figures import _pyplot, save_figure
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for (crowd, arm), curve in curves.items():
+        x = [p["per_item"] for p in curve]
+        style = "-" if crowd == "reliable" else "--"
+        axes[0].plot(x, [p["accuracy"] for p in curve], style, label=f"{crowd}: {arm}")
+        axes[1].plot(x, [p["kl"] for p in curve], style, label=f"{crowd}: {arm}")
+        axes[2].plot(x, [p["kl_raw"] for p in curve], style, label=f"{crowd}: {arm}")
+    axes[0].set_ylabel("hard-label accuracy vs the exact argmax")
+    axes[1].set_ylabel("KL(exact ‖ posterior mean)")
+    axes[2].set_ylabel("KL(exact ‖ raw mean)")
+    axes[2].set_yscale("log")
+    for ax in axes:
+        ax.set_xlabel("annotations per item")
+        ax.axvline(4, color="#999", lw=0.8, ls=":")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Next-round planning against uniform allocation (dqlabels plan)")
+    return save_figure(fig, path)
+
+
+if __name__ == "__main__":
+    main()

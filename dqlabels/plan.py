@@ -1,0 +1,444 @@
+"""The next annotation round (SPEC §13): which items need more annotations, how many, and when
+an item's label distribution is known well enough to stop.
+
+Each item's label distribution p has a Dirichlet posterior, ``Dir(A)`` with ``A = s·m + c``: the
+item's annotation counts ``c`` plus a prior of mean ``m`` and strength ``s`` (pseudo-annotations).
+
+- **Prior mean**: the class balance (the share of each class among all annotations), or, with
+  predictions, each item's predicted distribution mixed with the class balance,
+  ``(1 − w)·prediction + w·balance``; ``w`` is chosen to make the annotations seen so far most
+  likely, so predictions that agree with the annotators weigh more.
+- **Strength** ``s``: the Dirichlet–multinomial marginal likelihood of the counts is maximised
+  over ``s`` when some items have two or more annotations (one annotation per item says nothing
+  about how concentrated the distributions are); otherwise a default
+  (:data:`DEFAULT_STRENGTH`).
+- The **posterior mean** ``A / ΣA`` is the "shrunk" soft label; the **posterior spread** is the
+  square root of the summed posterior variances, ``sqrt((1 − Σ m_k²)/(S + 1))`` with ``m = A/S``,
+  the expected distance between the estimate and the item's true distribution.
+
+Two objectives decide where the next annotations help most:
+
+- ``soft`` (default): pin down the distribution. An annotation is worth the expected drop of
+  E[KL(p ‖ posterior mean)] (digamma closed form) over its answer, drawn from the posterior
+  predictive. The items with the fewest annotations come first, the most valuable among them:
+  on simulated campaigns no allocation by value alone beat spreading the annotations evenly
+  (``benchmarks/README.md``), and this one is never worse; the saving comes from the estimator,
+  above all from a model's predictions as the prior;
+- ``hard``: settle the majority vote. An annotation is worth the expected rise of the chance
+  that the item's top class is its true majority (each rival class's chance of being ahead is
+  exact under the Dirichlet, a regularised incomplete beta function; the rivals are treated
+  as independent). An item split evenly between two classes gains little from one more answer,
+  so the budget goes first where one answer can settle the vote.
+
+The budget is spent in passes, at most one more annotation per item in each, to the items where
+it is worth most: a round spreads over the uncertain items before any item gets a second (its
+first answer may settle it); each planned annotation adds its expected counts to the item's
+posterior before the next pass. Items already
+certain (a posterior spread below 0.1 for ``soft``, under a 1% chance that the top class is
+not the true majority for ``hard``) and items with a gold answer get none; a budget that only such items could
+take is left unspent and reported.
+
+Example:
+    >>> from dqlabels import from_counts
+    >>> ann = from_counts([[5, 0], [1, 1], [0, 1]], items=["sure", "split", "single"])
+    >>> plan = plan_next_round(ann, budget=3)
+    >>> dict(zip(plan.items, plan.requested.tolist()))
+    {'sure': 0, 'split': 1, 'single': 2}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import betainc, digamma, gammaln
+
+from dqlabels.aggregation import argmax_lowest, check_number
+from dqlabels.annotations import Annotations
+from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
+from dqlabels.config import check_choice
+from dqlabels.errors import InputError
+
+DEFAULT_STRENGTH = {"balance": 1.0, "predictions": 5.0}
+STRENGTH_RANGE = (0.05, 1000.0)
+# An item is certain, and gets no annotation, below this: a summed posterior variance of 0.01,
+# a spread of 0.1 (soft: the soft label known to about ±0.1), or a 1% chance that the top class
+# is not the true majority (hard).
+TOLERANCE = {"soft": 0.1 ** 2, "hard": 0.01}
+PREDICTION_FLOOR = 1e-3  # a predicted probability of 0 would make a class impossible
+MAX_PER_ITEM = 20  # annotations one item may be asked for in one round
+
+
+@dataclass(frozen=True, eq=False)
+class Posterior:
+    """Every item's Dirichlet posterior over its label distribution.
+
+    Attributes:
+        alpha: ``(num_items, num_classes)`` Dirichlet parameters ``s·m + c``.
+        prior_mean: ``(num_items, num_classes)`` the prior mean ``m``.
+        strength: the prior strength ``s`` (pseudo-annotations).
+        strength_fitted: whether ``s`` was fitted (else the default).
+        prediction_weight: ``1 − w``, the weight of the predictions in the prior mean (None
+            without predictions).
+    """
+
+    alpha: np.ndarray
+    prior_mean: np.ndarray
+    strength: float
+    strength_fitted: bool
+    prediction_weight: float | None
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The posterior mean: the shrunk soft labels."""
+        return self.alpha / self.alpha.sum(axis=1, keepdims=True)
+
+    @property
+    def spread(self) -> np.ndarray:
+        """The square root of the summed posterior variances of each item's distribution."""
+        return np.sqrt(_variance(self.alpha))
+
+
+def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
+              strength: float | None = None) -> Posterior:
+    """The Dirichlet posterior of every item (see the module docstring).
+
+    Args:
+        annotations: counts of annotations (not probabilities).
+        predictions: optional ``(num_items, num_classes)`` predicted distributions aligned with
+            ``annotations.items`` (NaN rows: no prediction for that item).
+        strength: the prior strength; None fits it (or takes the default).
+    """
+    counts = _counts(annotations)
+    balance = (counts.sum(axis=0) + 1e-9) / (counts.sum() + 1e-9 * counts.shape[1])
+    weight = None
+    prior_mean = np.broadcast_to(balance, counts.shape)
+    if predictions is not None:
+        predictions = np.asarray(predictions, dtype=np.float64)
+        if predictions.shape != counts.shape:
+            raise InputError(f"Expected predictions of shape {counts.shape} aligned with the items. "
+                             f"Received shape {predictions.shape}")
+        known = np.isfinite(predictions).all(axis=1)
+        floored = np.maximum(np.where(known[:, None], predictions, balance), PREDICTION_FLOOR)
+        floored /= floored.sum(axis=1, keepdims=True)
+        weight = _prediction_weight(counts[known], floored[known], balance)
+        prior_mean = weight * floored + (1 - weight) * balance
+        prior_mean = np.where(known[:, None], prior_mean, balance)
+    fitted = strength is None and bool(np.any(counts.sum(axis=1) >= 2))
+    if strength is None:
+        strength = _fit_strength(counts, prior_mean) if fitted else \
+            DEFAULT_STRENGTH["balance" if predictions is None else "predictions"]
+    check_number("strength", strength, low=0, low_open=True)
+    return Posterior(alpha=strength * prior_mean + counts, prior_mean=np.asarray(prior_mean),
+                     strength=float(strength), strength_fitted=fitted, prediction_weight=weight)
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """The next round: how many annotations each item should get, and why.
+
+    Attributes:
+        items: item ids (the annotations' order).
+        requested: ``(num_items,)`` annotations to ask for.
+        reasons: a few words per item with a request (empty otherwise).
+        loss: each item's loss now (the expected KL of its soft label, or the chance that its
+            top class is not its true majority).
+        certain: items whose loss is below the tolerance (and gold items).
+        posterior: the :class:`Posterior` the plan was made with.
+        objective, budget: as asked; ``unspent``: the part of the budget no uncertain item
+            could use.
+    """
+
+    items: np.ndarray
+    requested: np.ndarray
+    reasons: np.ndarray
+    loss: np.ndarray
+    certain: np.ndarray
+    posterior: Posterior
+    objective: str
+    budget: int
+    unspent: int
+
+    def rows(self):
+        """``(item, annotations requested, reason)`` of each item with a request, most first."""
+        order = np.argsort(-self.requested, kind="stable")
+        return [(str(self.items[i]), int(self.requested[i]), str(self.reasons[i]))
+                for i in order if self.requested[i] > 0]
+
+    def summary(self) -> dict:
+        """The plan's facts, JSON-ready."""
+        per_item = self.posterior.alpha.sum(axis=1) - self.posterior.strength
+        return {
+            "objective": self.objective, "budget": self.budget, "unspent": self.unspent,
+            "items_requested": int(np.count_nonzero(self.requested)),
+            "num_uncertain": int(np.count_nonzero(~self.certain)),
+            "num_certain": int(np.count_nonzero(self.certain)),
+            "tolerance": TOLERANCE[self.objective],
+            "prior": {"strength": self.posterior.strength,
+                      "strength_fitted": self.posterior.strength_fitted,
+                      "prediction_weight": self.posterior.prediction_weight},
+            "annotations_per_item": float(per_item.mean()),
+            "mean_posterior_spread": float(self.posterior.spread.mean()),
+            "next_round": [{"item": item, "annotations": n, "reason": reason}
+                           for item, n, reason in self.rows()],
+        }
+
+
+def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, gold=None,
+                    objective: str = "soft", strength: float | None = None) -> Plan:
+    """Spend ``budget`` more annotations where they improve the labels most.
+
+    A pure function of its inputs (no randomness); items keep the annotations' order.
+
+    Args:
+        annotations: the campaign so far (counts; annotators need not be known).
+        budget: how many annotations to ask for.
+        predictions: optional ``(num_items, num_classes)`` model predictions aligned with the
+            items, the prior's mean (NaN rows: none for that item).
+        gold: optional per-item class index of known answers (−1: none); default
+            ``annotations.gold``. Gold items get nothing.
+        objective: ``"soft"`` (pin down the distribution) or ``"hard"`` (settle the majority).
+        strength: the prior strength; None fits it.
+
+    Returns:
+        The :class:`Plan`.
+    """
+    check_choice("objective", objective, OBJECTIVES)
+    check_number("budget", budget, low=0, integer=True)
+    post = posterior(annotations, predictions, strength)
+    gold = annotations.gold if gold is None else np.asarray(gold)
+    known = np.zeros(annotations.num_items, bool) if gold is None else gold >= 0
+    alpha = post.alpha.copy()  # each planned annotation adds its expected counts
+    counts = annotations.annotations_per_item
+    loss = _loss(alpha, objective)
+    certain = _certain(alpha, objective) | known
+    requested = np.zeros(annotations.num_items, dtype=np.int64)
+    left = budget
+    # Passes: one more annotation per item at most in each, so that a round spreads over the
+    # uncertain items before any gets a second (the answer to the first may settle it).
+    for cap in range(1, MAX_PER_ITEM + 1):
+        open_items = np.flatnonzero(~certain & (requested < cap))
+        if not left or not open_items.size:
+            break
+        open_items = open_items[~_certain(alpha[open_items], objective)]
+        values = _value(alpha[open_items], objective)
+        if objective == "soft":  # the fewest annotations first, then the most valuable
+            order = np.lexsort((-values, (counts + requested)[open_items]))
+        else:  # the most valuable first; ties in item order
+            order = np.argsort(-values, kind="stable")
+        ranked = open_items[order][values[order] > 0][:left]
+        requested[ranked] += 1
+        left -= ranked.size
+        alpha[ranked] += alpha[ranked] / alpha[ranked].sum(axis=1, keepdims=True)
+    reasons = _reasons(post, loss, requested, objective, annotations.classes)
+    return Plan(items=annotations.items, requested=requested, reasons=reasons, loss=loss,
+                certain=certain, posterior=post, objective=objective, budget=int(budget),
+                unspent=int(left))
+
+
+# ----------------------------------------------------------------------------------------------
+# The Dirichlet arithmetic
+
+
+def _counts(annotations: Annotations) -> np.ndarray:
+    if annotations.is_distribution:
+        raise InputError(f"{annotations.source}: planning needs annotation counts; these are "
+                         f"probabilities (read a file with one row per annotation, or counts)")
+    return annotations.counts.astype(np.float64)
+
+
+def _variance(alpha: np.ndarray) -> np.ndarray:
+    """Summed variance of ``Dir(alpha)`` per row: (1 − Σ m²)/(S + 1)."""
+    total = alpha.sum(axis=1)
+    mean = alpha / total[:, None]
+    return (1 - (mean * mean).sum(axis=1)) / (total + 1)
+
+
+def _fit_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
+    """The prior strength that maximises the Dirichlet–multinomial likelihood of the counts of
+    items with two or more annotations."""
+    rows = counts.sum(axis=1) >= 2
+    c, m = counts[rows], np.broadcast_to(prior_mean, counts.shape)[rows]
+    n = c.sum(axis=1)
+
+    def negative_log_likelihood(log_s):
+        s = np.exp(log_s)
+        a = s * m
+        return -float(np.sum(gammaln(s) - gammaln(s + n))
+                      + np.sum(gammaln(a + c) - gammaln(a)))
+
+    low, high = np.log(STRENGTH_RANGE[0]), np.log(STRENGTH_RANGE[1])
+    return float(np.exp(minimize_scalar(negative_log_likelihood, bounds=(low, high),
+                                        method="bounded").x))
+
+
+def _prediction_weight(counts: np.ndarray, predictions: np.ndarray, balance: np.ndarray) -> float:
+    """The weight of the predictions in the prior mean that makes the annotations most likely
+    (each annotation a draw from the prior mean)."""
+    if counts.size == 0:
+        return 1.0
+
+    def negative_log_likelihood(w):
+        return -float(np.sum(counts * np.log(w * predictions + (1 - w) * balance)))
+
+    return float(minimize_scalar(negative_log_likelihood, bounds=(0.0, 1.0),
+                                 method="bounded").x)
+
+
+def _expected_kl(alpha: np.ndarray) -> np.ndarray:
+    """E[KL(p ‖ m)] for p ~ Dir(A), m = A/S: Σ m_k(ψ(A_k + 1) − ψ(S + 1)) − Σ m_k ln m_k, how far
+    the posterior mean is expected to be from the true distribution (nats)."""
+    total = alpha.sum(axis=-1, keepdims=True)
+    mean = alpha / total
+    return (mean * (digamma(alpha + 1) - digamma(total + 1) - np.log(mean))).sum(axis=-1)
+
+
+def _top_chance(alpha: np.ndarray) -> np.ndarray:
+    """The chance that the posterior's top class (lowest index on ties) is the item's true
+    majority: Π over the other classes j of P(p_a > p_j), each pair exact under the Dirichlet
+    (p_a / (p_a + p_j) ~ Beta(A_a, A_j), so P(p_a > p_j) = I_½(A_j, A_a)), the pairs treated as
+    independent."""
+    top = np.argmax(alpha, axis=-1)[..., None]
+    a = np.take_along_axis(alpha, top, axis=-1)
+    pairs = betainc(alpha, np.broadcast_to(a, alpha.shape), 0.5)
+    np.put_along_axis(pairs, top, 1.0, axis=-1)
+    return pairs.prod(axis=-1)
+
+
+def _loss(alpha: np.ndarray, objective: str) -> np.ndarray:
+    """Each item's loss now: the expected KL of its soft label, or the chance that its top class
+    is not the true majority."""
+    return _expected_kl(alpha) if objective == "soft" else 1 - _top_chance(alpha)
+
+
+def _certain(alpha: np.ndarray, objective: str) -> np.ndarray:
+    """Items known well enough: posterior spread below 0.1 (soft), or under a 1% chance that the
+    top class is not the majority (hard)."""
+    if objective == "soft":
+        return _variance(alpha) < TOLERANCE["soft"]
+    return 1 - _top_chance(alpha) < TOLERANCE["hard"]
+
+
+def _value(alpha: np.ndarray, objective: str) -> np.ndarray:
+    """What one more annotation is worth, in expectation over its answer y ~ m (the posterior
+    predictive): the drop of the expected KL (soft), or the rise of the chance that the top class
+    is the true majority (hard)."""
+    mean = alpha / alpha.sum(axis=1, keepdims=True)
+    loss = _expected_kl if objective == "soft" else (lambda a: -_top_chance(a))
+    after = np.stack([loss(alpha + np.eye(alpha.shape[1])[y])
+                      for y in range(alpha.shape[1])], axis=1)
+    return loss(alpha) - (mean * after).sum(axis=1)
+
+
+def _reasons(post: Posterior, loss: np.ndarray, requested: np.ndarray, objective: str,
+             classes) -> np.ndarray:
+    """A few words per item with a request."""
+    annotated = post.alpha.sum(axis=1) - post.strength
+    top = argmax_lowest(post.mean)
+    reasons = np.full(len(loss), "", dtype=object)
+    for i in np.flatnonzero(requested):  # one per item in the plan
+        if objective == "soft":
+            reasons[i] = (f"distribution uncertain: spread {np.sqrt(loss[i]):.2f} after "
+                          f"{annotated[i]:.0f} annotation(s)")
+        else:
+            reasons[i] = (f"majority unsettled: {loss[i]:.0%} chance that {classes[top[i]]} is "
+                          f"not the top class")
+    return reasons
+
+
+# ----------------------------------------------------------------------------------------------
+# ``dqlabels plan``: read, plan, write
+
+
+@dataclass
+class PlanConfig:
+    """Every option of ``dqlabels plan`` (the CLI's flags, as Python names): how to read the
+    annotations (``format``, ``classes``, ``duplicates``, ``item_column``,
+    ``annotator_column``, ``label_column``), the ``budget``, ``predictions`` and ``gold`` files,
+    ``objective``, ``strength``, the outputs ``out_path`` (CSV) and ``json_path``,
+    ``overwrite``."""
+
+    budget: int = 0
+    format: str | None = None
+    classes: object = None
+    duplicates: str = "error"
+    item_column: str | None = None
+    annotator_column: str | None = None
+    label_column: str | None = None
+    predictions: object = None
+    gold: object = None
+    objective: str = "soft"
+    strength: float | None = None
+    out_path: object = "next_round.csv"
+    json_path: object = None
+    overwrite: bool = False
+
+
+NEXT_ROUND_COLUMNS = ("item", "annotations", "reason")
+
+
+def run_plan(path, config: PlanConfig | None = None, **options) -> str:
+    """``dqlabels plan`` as a function: read the annotations (and predictions, gold), plan the
+    next round, write ``out_path`` (``item, annotations, reason``, most first) and optionally
+    the JSON; returns a readable summary. Outputs are checked before any work and written
+    atomically."""
+    import json
+
+    from dqlabels._io import check_output_file, write_csv_atomic, write_text_atomic
+    from dqlabels.annotations import read_annotations
+    from dqlabels.gold import read_gold
+    from dqlabels.predictions import aligned_predictions
+
+    config = dataclasses.replace(config or PlanConfig(), **options)
+    check_choice("objective", config.objective, OBJECTIVES)
+    inputs = [path, config.predictions, config.gold]
+    for target in (config.out_path, config.json_path):
+        if target is not None:
+            check_output_file(target, overwrite=config.overwrite, inputs=inputs)
+    if config.json_path is not None and Path(config.json_path).absolute() == \
+            Path(config.out_path).absolute():
+        raise InputError(f"{config.json_path}: out_path and json_path name the same file")
+    annotations = read_annotations(path, format=config.format, classes=config.classes,
+                                   duplicates=config.duplicates, item_column=config.item_column,
+                                   annotator_column=config.annotator_column,
+                                   label_column=config.label_column)
+    if config.gold is not None:
+        annotations = annotations.with_gold(read_gold(config.gold, annotations))
+    prior = None if config.predictions is None else \
+        aligned_predictions(config.predictions, annotations)
+    plan = plan_next_round(annotations, config.budget, predictions=prior,
+                           objective=config.objective, strength=config.strength)
+    write_csv_atomic(config.out_path, NEXT_ROUND_COLUMNS, plan.rows())
+    summary = plan.summary()
+    if config.json_path is not None:
+        write_text_atomic(config.json_path, json.dumps(
+            {"source": annotations.source, **summary}, indent=2, ensure_ascii=False) + "\n")
+    return format_plan(summary, annotations.source, config.out_path)
+
+
+def format_plan(summary: dict, source: str, out_path) -> str:
+    """A readable summary of a plan."""
+    prior = summary["prior"]
+    lines = [
+        f"Next round for {source} ({summary['objective']} objective)",
+        f"  {summary['num_uncertain']:,} items uncertain, {summary['num_certain']:,} certain; "
+        f"{summary['annotations_per_item']:.2f} annotations per item so far, mean posterior "
+        f"spread {summary['mean_posterior_spread']:.3f}",
+        f"  prior strength {prior['strength']:.2f} "
+        f"({'fitted' if prior['strength_fitted'] else 'default'})"
+        + ("" if prior["prediction_weight"] is None else
+           f", predictions weigh {prior['prediction_weight']:.2f} against the class balance"),
+        f"  asks for {summary['budget'] - summary['unspent']:,} annotations on "
+        f"{summary['items_requested']:,} items"
+        + (f"; {summary['unspent']:,} left unspent (every other item is certain)"
+           if summary["unspent"] else ""),
+    ]
+    for entry in summary["next_round"][:10]:
+        lines.append(f"    {entry['item'][:30]:<30} +{entry['annotations']}  {entry['reason']}")
+    if len(summary["next_round"]) > 10:
+        lines.append(f"    … and {len(summary['next_round']) - 10:,} more items")
+    lines.append(f"Wrote {out_path}")
+    return "\n".join(lines)

@@ -1,0 +1,225 @@
+"""The next round (dqlabels plan): the Dirichlet arithmetic against Monte Carlo, the prior's
+strength against a known truth, plan against uniform allocation on a simulated campaign, and
+the command's outputs and refusals."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from dqlabels import InputError, from_counts, from_long
+from dqlabels.plan import (
+    _expected_kl,
+    _top_chance,
+    _value,
+    plan_next_round,
+    posterior,
+)
+from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, draw_answers
+from dqlabels.synthetic import sample_parameters, soft_labels_of
+from dqlabels_cli.main import main
+
+
+def test_expected_kl_and_top_chance_match_monte_carlo():
+    rng = np.random.default_rng(0)
+    alpha = np.array([[2.0, 0.5, 1.5], [0.3, 0.3, 4.0], [3.0, 3.0, 0.2]])
+    p = np.stack([rng.dirichlet(a, 400_000) for a in alpha])  # items × draws × classes
+    mean = alpha / alpha.sum(axis=1, keepdims=True)
+    kl = (p * (np.log(p + 1e-300) - np.log(mean[:, None, :]))).sum(axis=2).mean(axis=1)
+    np.testing.assert_allclose(_expected_kl(alpha), kl, rtol=0.01)
+    # The top class's chance of being the true majority; for two classes the pairwise formula
+    # is exact.
+    two = np.array([[3.0, 1.0], [1.5, 1.5], [10.0, 7.0]])
+    q = np.stack([rng.dirichlet(a, 400_000) for a in two])
+    np.testing.assert_allclose(_top_chance(two), (q[:, :, 0] >= q[:, :, 1]).mean(axis=1),
+                               atol=0.003)
+
+
+def test_value_is_the_expected_change_over_the_next_answer():
+    """Against a by-hand lookahead: each answer y with probability m_y, the posterior gaining
+    one count of y."""
+    alpha = np.array([[1.2, 0.2, 0.6]])
+    mean = alpha[0] / alpha.sum()
+    for objective, loss in (("soft", _expected_kl), ("hard", lambda a: 1 - _top_chance(a))):
+        after = sum(mean[y] * loss(alpha + np.eye(3)[y]) for y in range(3))
+        assert _value(alpha, objective)[0] == pytest.approx((loss(alpha) - after)[0], rel=1e-12)
+
+
+def test_prior_strength_is_fitted_to_a_known_concentration():
+    """Items drawn from Dir(4 · m), 6 annotations each: the marginal-likelihood fit finds a
+    strength near 4; with one annotation per item nothing can be fitted (the default)."""
+    rng = np.random.default_rng(1)
+    m = np.array([0.5, 0.3, 0.2])
+    p = rng.dirichlet(4 * m, 3000)
+    counts = np.stack([rng.multinomial(6, row) for row in p])
+    post = posterior(from_counts(counts))
+    assert post.strength_fitted and 3.2 < post.strength < 4.8
+    single = from_counts(np.eye(3, dtype=int)[rng.integers(0, 3, 50)])
+    assert posterior(single).strength == 1.0 and not posterior(single).strength_fitted
+
+
+def _simulate(arm, objective, soft, rounds, seed=3):
+    """Rounds of 10% of the items' worth of annotations, every answer drawn up front so that
+    both arms see the same answers (common random numbers)."""
+    n, k = soft.shape
+    response = annotator_profiles(SimulatedCrowd(1, 20), k, seed)["response"]
+    rng = np.random.default_rng(seed)
+    stream = draw_answers(np.repeat(soft, 40, axis=0),
+                          response[rng.integers(0, 20, n * 40)], rng).reshape(n, 40)
+    counts = np.zeros((n, k), dtype=int)
+    taken = np.zeros(n, dtype=int)
+
+    def add(items):
+        for i in items:  # a few hundred per round
+            counts[i, stream[i, taken[i]]] += 1
+            taken[i] += 1
+
+    add(range(n))
+    for _ in range(rounds):
+        if arm == "uniform":
+            order = np.lexsort((np.arange(n), counts.sum(axis=1)))[: n // 10]
+            add(order)
+        else:
+            plan = plan_next_round(from_counts(counts), n // 10, objective=objective)
+            add(np.repeat(np.arange(n), plan.requested))
+    return counts
+
+
+def test_plan_beats_uniform_on_the_hard_objective_and_is_not_worse_on_the_soft_one():
+    """400 generated images, one noise-free annotation each, then 20 rounds of 40 annotations
+    (3 per item in the end), planned or round-robin: the planned majority labels are more
+    accurate against the exact argmax, and the planned soft labels are as close in KL."""
+    soft = soft_labels_of(sample_parameters(400, seed=9))
+    truth = np.argmax(soft, axis=1)
+    results = {}
+    for arm, objective in (("uniform", None), ("plan", "hard"), ("plan", "soft")):
+        counts = _simulate(arm, objective, soft, rounds=20)
+        assert counts.sum() == 400 * 3
+        estimate = posterior(from_counts(counts)).mean
+        kl = np.mean(np.sum(np.where(soft > 0, soft * np.log(np.where(soft > 0, soft, 1)
+                                                             / estimate), 0), axis=1))
+        results[arm, objective] = (np.mean(np.argmax(estimate, 1) == truth), kl)
+    assert results["plan", "hard"][0] > results["uniform", None][0] + 0.01
+    assert results["plan", "soft"][1] <= results["uniform", None][1] * 1.01
+
+
+def test_certain_and_gold_items_get_nothing():
+    counts = np.array([[200, 0, 0], [0, 150, 0], [1, 1, 0], [0, 0, 1], [2, 1, 1]])
+    ann = from_counts(counts, items=["a", "b", "c", "d", "e"])
+    for objective in ("soft", "hard"):
+        plan = plan_next_round(ann, budget=100, objective=objective)
+        requested = dict(zip(plan.items, plan.requested.tolist()))
+        assert requested["a"] == requested["b"] == 0 and plan.certain[:2].all()
+        assert requested["c"] > 0 and requested["d"] > 0
+        assert plan.unspent == 100 - plan.requested.sum() and plan.unspent > 0
+    gold = plan_next_round(ann, 10, gold=np.array([-1, -1, 0, -1, -1]))
+    assert gold.requested[2] == 0 and gold.certain[2]
+
+
+def test_plan_is_pure_and_keeps_the_items_order():
+    ann = from_long(["z", "a", "a", "m"], ["x", "y", "x", "y"])
+    first = plan_next_round(ann, 3)
+    second = plan_next_round(ann, 3)
+    assert list(first.items) == ["a", "m", "z"] == list(ann.items)
+    assert first.requested.tolist() == second.requested.tolist()
+    with pytest.raises(InputError, match="Expected objective to be one of soft, hard"):
+        plan_next_round(ann, 3, objective="vibes")
+    with pytest.raises(InputError, match="Expected budget >= 0"):
+        plan_next_round(ann, -1)
+
+
+def test_predictions_are_the_prior_weighted_by_agreement():
+    """Predictions that agree with the annotations weigh more in the prior than ones that
+    contradict them."""
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 3, 300)
+    counts = np.eye(3, dtype=int)[truth] + np.eye(3, dtype=int)[truth]
+    good = np.full((300, 3), 0.05)
+    good[np.arange(300), truth] = 0.9
+    bad = np.full((300, 3), 0.05)
+    bad[np.arange(300), (truth + 1) % 3] = 0.9
+    ann = from_counts(counts)
+    assert posterior(ann, good).prediction_weight > 0.9
+    assert posterior(ann, bad).prediction_weight < 0.1
+
+
+def _campaign(tmp_path):
+    path = tmp_path / "campaign.csv"
+    rows = ["item,annotator,label"] + [f"q{i},w{w},{'yes' if (i + w) % 3 else 'no'}"
+                                       for i in range(12) for w in range(2 + i % 3)]
+    rows += [f"sure,w{w},yes" for w in range(60)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_plan_command_writes_the_next_round(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _campaign(tmp_path)
+    result = CliRunner().invoke(main, ["plan", str(path), "--budget", "10", "--json",
+                                       "plan.json"])
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(tmp_path / "next_round.csv")
+    assert list(table.columns) == ["item", "annotations", "reason"]
+    assert table["annotations"].sum() == 10 and "sure" not in set(table["item"])
+    assert table["annotations"].is_monotonic_decreasing
+    report = json.loads((tmp_path / "plan.json").read_text())
+    assert report["budget"] == 10 and report["num_certain"] >= 1
+    assert "Wrote next_round.csv" in result.output
+    again = CliRunner().invoke(main, ["plan", str(path), "--budget", "5"])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert pd.read_csv(tmp_path / "next_round.csv")["annotations"].sum() == 10  # untouched
+
+
+def test_plan_refusals_leave_no_output(tmp_path):
+    probs = tmp_path / "probs.csv"
+    probs.write_text("item,a,b\nx,0.5,0.5\ny,0.9,0.1\n")
+    out = tmp_path / "next.csv"
+    for args, fragment in (
+            ([str(probs), "--budget", "3"], "planning needs annotation counts"),
+            ([str(_campaign(tmp_path)), "--budget", "3", "--predictions",
+              str(tmp_path / "missing.csv")], "missing.csv: no such file"),
+            ([str(_campaign(tmp_path)), "--budget", "3", "--objective", "vibes"],
+             "'vibes' is not one of 'soft', 'hard'")):
+        result = CliRunner().invoke(main, ["plan", *args, "--out", str(out)])
+        assert result.exit_code == 2, result.output + result.stderr
+        assert result.stderr.count("\n") == 1 and fragment in result.stderr
+        assert not out.exists()
+
+
+def test_evaluate_plan_section_and_posterior_columns(tmp_path):
+    path = _campaign(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan", "6", "--json",
+                                       str(tmp_path / "r.json"), "--labels",
+                                       str(tmp_path / "l.csv"), "--html",
+                                       str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.stderr
+    assert "Next round (soft objective, budget 6)" in result.output
+    assert "budget line: annotations per item so far" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert sum(e["annotations"] for e in report["next_round"]["next_round"]) == 6
+    assert set(report["posterior"]["spread_by_annotations"]) == {"2", "3", "4", "60"}
+    labels = pd.read_csv(tmp_path / "l.csv").set_index("item")
+    assert {"posterior_spread", "shrunk_no", "shrunk_yes"} <= set(labels.columns)
+    assert labels.loc["sure", "posterior_spread"] < labels.loc["q0", "posterior_spread"]
+    np.testing.assert_allclose(labels[["shrunk_no", "shrunk_yes"]].sum(axis=1), 1.0, atol=1e-5)
+    assert "Next round" in (tmp_path / "r.html").read_text()
+
+
+def test_plan_never_imports_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    path = _campaign(tmp_path)
+    code = ("import sys\n"
+            "from dqlabels_cli.main import main\n"
+            "try:\n"
+            f"    main(['plan', {str(path)!r}, '--budget', '4', '--out',"
+            f" {str(tmp_path / 'n.csv')!r}, '--quiet'])\n"
+            "except SystemExit as exit:\n"
+            "    assert exit.code in (0, None), exit.code\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]" and (tmp_path / "n.csv").exists()

@@ -521,6 +521,9 @@ def _train_options(preset: bool = False):
               default=config.TRAIN_DEFAULTS["split_kind"], show_default=True)
 @click.option("--split-file", type=click.Path(path_type=str), default=None,
               help="Use this split CSV (item, split) instead.")
+@click.option("--targets", type=click.Path(path_type=str), default=None,
+              help="Train on the labels of this annotation file (same items; any format) "
+                   "instead of the dataset's; validation and test still use the dataset's.")
 @click.option("--out", "out_dir", type=click.Path(path_type=str), required=True,
               help="Run folder (created; a killed run resumes from it).")
 @_train_options()
@@ -530,7 +533,7 @@ def _train_options(preset: bool = False):
 @click.option("--overwrite", is_flag=True, default=False,
               help="Start again in a run folder that holds a run.")
 @handle_errors
-def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **options):
+def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwrite, **options):
     """Train a network on DATASET's soft or hard labels.
 
     Writes model.keras, predictions.csv, features.npy, scores.json (test split vs soft labels),
@@ -545,7 +548,7 @@ def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **op
     from dqlabels.training import train as run_training
 
     config_ = TrainConfig(label_mode="soft" if soft else "hard", split=split,
-                          split_kind=split_kind, split_file=split_file, **options)
+                          split_kind=split_kind, split_file=split_file, targets=targets, **options)
     verbose = 1 if sys.stderr.isatty() else 2
     scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose)
     click.echo(f"{config_.label_mode} labels, split {split}: test macro accuracy "
@@ -556,16 +559,33 @@ def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **op
 @click.option("--preset", type=click.Choice(config.PRESET_NAMES), default=config.PRESET_NAMES[0],
               show_default=True,
               help="quick: a reduced synthetic study for a 2-core CPU (~15 min); paper: the "
-                   "paper's settings, for a GPU.")
+                   "paper's settings, for a GPU; budget: hard vs soft across annotation budgets "
+                   "(1, 3, 10, exact) and training-set sizes (1,000 and 3,000 images), with the "
+                   "quick settings.")
 @click.option("--dataset", type=click.Path(path_type=str), default=None,
               help="A dataset folder (dqlabels or DCIC layout). Default: generate the synthetic "
                    "data into OUT/data.")
 @click.option("--out", "out_dir", type=click.Path(path_type=str), default="study",
               show_default=True, help="Study folder (a killed study continues from it).")
 @click.option("--splits", type=click.IntRange(min=1), default=None,
-              help="Number of splits. Default: the preset's (3).")
+              help="Number of splits (per training-set size). Default: the preset's (3; budget: "
+                   "5 and 2).")
 @click.option("--split-kind", type=click.Choice(config.SPLIT_KINDS), default=None,
               help="random (stratified 60/20/20) or the DCIC fold rotation.")
+@click.option("--annotations-per-image", "budgets", default=None, metavar="N,…[,exact]",
+              help="A budget study: train on hard and soft labels made from N annotations per "
+                   "image (exact: the exact labels). Default for --preset budget: 1,3,10,exact.")
+@click.option("--num-images", "sizes", default=None, metavar="N,…",
+              help="Budget study: the training-set sizes, as numbers of images (nested random "
+                   "subsets). Default for --preset budget: 1000,3000.")
+@click.option("--annotator-pool", type=click.IntRange(min=1), default=None,
+              help="Budget study: annotators drawn from a pool of this many (default: the same "
+                   "N annotators on every image).")
+@click.option("--annotator-noise", default="0,0", show_default=True, metavar="LO,HI",
+              help="Budget study: each simulated annotator answers at random with probability "
+                   "ε ~ U(LO, HI).")
+@click.option("--annotator-bias", type=float, default=0.0, show_default=True, metavar="SHARE",
+              help="Budget study: share of the simulated annotators who err systematically.")
 @_train_options(preset=True)
 @click.option("--tsne-max-iter", type=click.IntRange(min=config.TSNE_MIN_ITER),
               default=config.TSNE_MAX_ITER, show_default=True)
@@ -574,30 +594,56 @@ def train(dataset, soft, split, split_kind, split_file, out_dir, overwrite, **op
 @click.option("--overwrite", is_flag=True, default=False,
               help="Start again in a study folder made with other settings.")
 @handle_errors
-def reproduce(preset, dataset, out_dir, splits, tsne_max_iter, seed, overwrite, **overrides):
+def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, annotator_noise,
+              annotator_bias, tsne_max_iter, seed, overwrite, **overrides):
     """Reproduce the paper: train on hard and on soft labels per split, compare, plot.
 
     Writes results.md/.csv/.json (macro accuracy and KL, mean ± std over splits, beside the
     paper's Table 1, and for synthetic data the image limit) and tsne.png (hard and soft side by
-    side) into --out. Options left unset take the preset's value. Finished runs are reused:
-    rerun the command to continue.
+    side) into --out. With --preset budget, --annotations-per-image or --num-images, the study
+    across annotation budgets and training-set sizes instead: budget.md/.csv/.json and
+    budget.png. Options left unset take the preset's value. Finished runs are reused: rerun the
+    command to continue.
     """
     import contextlib
 
-    _quiet_tensorflow()
-    from dqlabels.study import reproduce as run_study
-    from dqlabels.study import results_table
+    from dqlabels.errors import InputError
 
+    _quiet_tensorflow()
     overrides = {k: v for k, v in overrides.items() if v is not None}
 
     def log(message):
         click.echo(message, err=True)
 
+    verbose = 1 if sys.stderr.isatty() else 2
+    if preset == "budget" or budgets is not None or sizes is not None:
+        from dqlabels.budget import budget_markdown, reproduce_budgets
+        from dqlabels.simulated_crowd import SimulatedCrowd
+
+        try:
+            noise = tuple(float(v) for v in annotator_noise.split(","))
+            if len(noise) != 2:
+                raise ValueError
+        except ValueError:
+            raise InputError(f"Expected annotator_noise as two numbers LO,HI. "
+                             f"Received: annotator_noise={annotator_noise}") from None
+        crowd = SimulatedCrowd(1, annotator_pool, noise, annotator_bias)
+        with contextlib.redirect_stdout(sys.stderr):
+            results = reproduce_budgets(out_dir, dataset=dataset, overrides=overrides,
+                                        budgets=budgets, sizes=sizes, splits=splits, seed=seed,
+                                        crowd=crowd, overwrite=overwrite, log=log,
+                                        verbose=verbose)
+        click.echo(budget_markdown(results).strip())
+        click.echo(f"\nResults in {out_dir}/budget.md, .csv, .json; figure {out_dir}/budget.png")
+        return
+    from dqlabels.study import reproduce as run_study
+    from dqlabels.study import results_table
+
     # Keras writes its progress to stdout: send it to stderr, keep stdout for the table.
     with contextlib.redirect_stdout(sys.stderr):
         results = run_study(out_dir, preset, dataset=dataset, overrides=overrides,
                             splits=splits, seed=seed, tsne_max_iter=tsne_max_iter,
-                            overwrite=overwrite, log=log, verbose=1 if sys.stderr.isatty() else 2)
+                            overwrite=overwrite, log=log, verbose=verbose)
     click.echo(results_table(results).strip())
     click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figure {out_dir}/tsne.png")
 

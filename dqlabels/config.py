@@ -69,7 +69,7 @@ STRATEGIES = ("default", "mirrored")
 CACHE_CHOICES = ("auto", "memory", "none")
 
 # The study (SPEC §10) and t-SNE (SPEC §11).
-PRESET_NAMES = ("quick", "paper")
+PRESET_NAMES = ("quick", "paper", "budget")
 TSNE_PERPLEXITY = 30.0
 TSNE_MAX_ITER = 5000
 TSNE_MIN_ITER = 250  # scikit-learn's early-exaggeration steps
@@ -81,7 +81,9 @@ class TrainConfig:
 
     ``image_size=None`` uses the dataset's own image size (``dataset.json``), else 224.
     ``precise_bn`` recomputes the BatchNorm statistics after training (see
-    :func:`dqlabels.training.recompute_batchnorm_statistics`).
+    :func:`dqlabels.training.recompute_batchnorm_statistics`). ``targets`` names an annotation
+    file whose labels of the dataset's items are the training targets (noisy or subsampled
+    labels, say); validation and test are still scored against the dataset's own soft labels.
     """
 
     label_mode: str = "soft"
@@ -101,6 +103,7 @@ class TrainConfig:
     split: int = 0
     split_kind: str = "random"
     split_file: str | None = None
+    targets: str | None = None
     seed: int = 0
     deterministic: bool = True
     mixed_precision: bool = False

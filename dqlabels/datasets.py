@@ -194,6 +194,28 @@ def _from_fold(root: Path, item: str) -> Path | None:
     return None
 
 
+def read_targets(path, dataset: Dataset) -> np.ndarray:
+    """The counts matrix of an annotation file for the items of ``dataset``, rows aligned with
+    ``dataset.items`` and columns with its classes (training targets other than the dataset's
+    own labels). Every item must have an annotation; items of the file that are not in the
+    dataset are an error too."""
+    ann = read_annotations(path, classes=dataset.classes)
+    if ann.is_distribution:
+        counts = ann.counts
+    else:
+        counts = ann.counts.astype(np.float64)
+    index = {item: i for i, item in enumerate(ann.items)}  # one entry per item
+    rows = np.array([index.get(item, -1) for item in dataset.items])
+    missing = np.flatnonzero(rows < 0)
+    if missing.size:
+        raise InputError(f"{path}: no annotation of {missing.size} item(s) of the dataset, e.g. "
+                         f"{dataset.items[missing[0]]!r}")
+    if len(index) != dataset.num_items:
+        extra = sorted(set(index) - set(dataset.items))[:1]
+        raise InputError(f"{path}: annotates items that are not in the dataset, e.g. {extra[0]!r}")
+    return counts[rows]
+
+
 def verify_images(dataset: Dataset) -> None:
     """Decode every image of ``dataset`` (on every core for many); raise InputError naming the
     first that cannot be decoded."""

@@ -10,12 +10,9 @@ against the soft labels. After training, the BatchNorm statistics are recomputed
 images with the weights frozen (precise BatchNorm, ``precise_bn``), so that inference-mode
 scores do not depend on the last few batches' moving averages.
 
-A run folder holds ``config.json`` (every setting, the library versions, the status),
-``split.csv``, ``history.csv`` (one row per epoch), ``checkpoint/`` while training, and at the
-end ``model.keras``, ``predictions.csv``, ``features.npy`` with ``features_items.csv`` and
-``scores.json``. Every file is written atomically. A run killed at any moment and started again
-with the same settings resumes from its last completed epoch; with TensorFlow's deterministic
-ops on (the default) it ends bit-identical to an uninterrupted run.
+The run folder (:mod:`dqlabels.run_folder`): a run killed at any moment and started again with
+the same settings resumes from its last completed epoch; with TensorFlow's deterministic ops on
+(the default) it ends bit-identical to an uninterrupted run.
 
 Several runs in one process (a study) share one compiled model when their settings give the
 same graph: each run starts from the weights a fresh build would have and a zeroed optimiser,
@@ -43,9 +40,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from dqlabels.aggregation import majority_vote, soft_labels
 from dqlabels.callbacks import Deadline, EpochCheckpoint, EpochTimer, StopOnNaN
 from dqlabels.config import TrainConfig
-from dqlabels.datasets import load_dataset, make_split, read_split, save_split, verify_images
+from dqlabels.datasets import (
+    load_dataset,
+    make_split,
+    read_split,
+    read_targets,
+    save_split,
+    verify_images,
+)
 from dqlabels.errors import InputError, TrainingFailed
 from dqlabels.inference import extract_features, predict, predict_with_features
 from dqlabels.metrics import KLDivergence, MacroAccuracy
@@ -123,7 +128,7 @@ _model_cache: dict = {}
 
 def _graph_key(config: TrainConfig, num_classes: int, steps: int) -> tuple:
     settings = asdict(config)
-    for name in ("label_mode", "split", "split_kind", "split_file", "seed", "weights",
+    for name in ("label_mode", "split", "split_kind", "split_file", "targets", "seed", "weights",
                  "augment", "cache", "tensorboard", "precise_bn"):
         settings.pop(name)  # these change the data or the initial values, not the graph
     return (num_classes, steps, keras.mixed_precision.global_policy().name,
@@ -179,11 +184,14 @@ class _TrainingModeForward(keras.Model):
 # Training
 
 
-def targets_for(dataset, label_mode: str) -> np.ndarray:
-    """Training targets: soft labels, or one-hot majority votes (lowest index on ties)."""
+def targets_for(dataset, label_mode: str, counts: np.ndarray | None = None) -> np.ndarray:
+    """Training targets: soft labels, or one-hot majority votes (lowest index on ties), of the
+    dataset's annotations or of other ``counts`` aligned with its items."""
+    soft = dataset.soft_labels if counts is None else soft_labels(counts)
     if label_mode == "soft":
-        return dataset.soft_labels.astype(np.float32)
-    return np.eye(len(dataset.classes), dtype=np.float32)[dataset.hard_labels]
+        return soft.astype(np.float32)
+    hard = dataset.hard_labels if counts is None else majority_vote(counts).labels
+    return np.eye(len(dataset.classes), dtype=np.float32)[hard]
 
 
 def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite: bool = False,
@@ -252,7 +260,8 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, c
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision
                                             else "float32")
-    targets = targets_for(dataset, config.label_mode)
+    targets = targets_for(dataset, config.label_mode,
+                          None if config.targets is None else read_targets(config.targets, dataset))
     soft = dataset.soft_labels.astype(np.float32)
     train_rows = np.flatnonzero(split == "train")
     val_rows = np.flatnonzero(split == "val")

@@ -17,7 +17,7 @@ FLOORS = [
     ("commands without TensorFlow", {"datasets", "html_report", "evaluate", "tsne"}),
     ("learning", {"models", "tfdata", "inference", "run_folder", "callbacks", "keras"}),
     ("training", {"training", "predict"}),
-    ("studies", {"study"}),
+    ("studies", {"study", "budget"}),
 ]
 
 

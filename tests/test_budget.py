@@ -1,0 +1,83 @@
+"""The study across annotation budgets and training-set sizes, tiny: densenet-tiny for one epoch,
+budgets 1 and 3, 40 and 60 images, two splits, through the command line."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from dqlabels import InputError
+from dqlabels.budget import paired, parse_budgets, parse_sizes
+from dqlabels_cli.main import main
+
+T_975_ONE_DEGREE = 12.706204736174698  # Student's t, 97.5% quantile, 1 degree of freedom
+
+
+def test_parsing_budgets_and_sizes():
+    assert parse_budgets("10,1,exact,3") == (1, 3, 10, "exact")
+    assert parse_sizes("3000,1000") == (1000, 3000)
+    for bad in ("0,3", "1,1", "two", ""):
+        with pytest.raises(InputError, match="annotations_per_image"):
+            parse_budgets(bad)
+    with pytest.raises(InputError, match="num_images"):
+        parse_sizes("5")
+
+
+def test_paired_interval_by_hand():
+    result = paired([0.80, 0.70, 0.75], [0.82, 0.74, 0.75])
+    diff = np.array([0.02, 0.04, 0.0])
+    half = 4.302652729911275 * diff.std(ddof=1) / math.sqrt(3)  # t(0.975, 2)
+    assert result["mean"] == pytest.approx(0.02)
+    assert result["interval"] == pytest.approx([0.02 - half, 0.02 + half])
+    assert result["soft_higher"] == 2 and result["splits"] == 3
+    assert paired([0.5], [0.6])["interval"] is None
+
+
+def test_tiny_budget_study(tmp_path):
+    from dqlabels.synthetic import generate_dataset
+
+    data = generate_dataset(tmp_path / "data", num_images=60, image_size=32, seed=5)
+    out = tmp_path / "budget"
+    args = ["reproduce", "--dataset", str(data), "--out", str(out), "--annotations-per-image",
+            "1,3", "--num-images", "40,60", "--splits", "2", "--epochs", "1", "--batch-size",
+            "8", "--annotator-pool", "5", "--no-precise-bn"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output + result.stderr
+    for name in ("budget.md", "budget.csv", "budget.json", "budget.png"):
+        assert (out / name).exists(), name
+    results = json.loads((out / "budget.json").read_text())
+    runs = pd.DataFrame(results["runs"])
+    # Budget 1: one run, hard = soft; budget 3: two runs per split; 2 sizes × 2 splits.
+    assert len(runs) == 2 * 2 * (2 + 2)
+    assert runs["run"].nunique() == 2 * 2 * (1 + 2)
+    for size in (40, 60):
+        one = results["summary"][f"{size}/1"]
+        assert one["hard"] == one["soft"]
+        three = results["summary"][f"{size}/3"]
+        # The input labels get closer to the exact ones with more annotations.
+        assert three["input"]["input_kl_soft"]["mean"] < one["input"]["input_kl_soft"]["mean"]
+        # The paired interval, from the per-split runs by hand (t with one degree of freedom).
+        by = runs[(runs["size"] == size) & (runs["budget"] == 3)]
+        hard = by[by["mode"] == "hard"].sort_values("split")["macro_accuracy"].to_numpy()
+        soft = by[by["mode"] == "soft"].sort_values("split")["macro_accuracy"].to_numpy()
+        diff = soft - hard
+        half = T_975_ONE_DEGREE * diff.std(ddof=1) / math.sqrt(2)
+        comparison = results["paired"][f"{size}/3"]["macro_accuracy"]
+        assert comparison["mean"] == pytest.approx(diff.mean())
+        assert comparison["interval"] == pytest.approx([diff.mean() - half, diff.mean() + half])
+        assert results["paired"][f"{size}/1"]["macro_accuracy"]["interval"] == [0.0, 0.0]
+    # The budget-3 labels are 3 annotations per image, and the first of them is budget 1's.
+    one = pd.read_csv(out / "sizes" / "n40" / "labels-b1-split0.csv")
+    three = pd.read_csv(out / "sizes" / "n40" / "labels-b3-split0.csv")
+    assert three.groupby("item").size().eq(3).all() and len(one) == 40
+    first = three[three["annotator"] == "a0"].set_index("item")["label"]
+    assert first.to_dict() == one.set_index("item")["label"].to_dict()
+    # Every model is scored against the exact labels: its run trained on the budget's labels.
+    config = json.loads((out / "runs" / "n40" / "b3" / "hard-split0" / "config.json").read_text())
+    assert config["config"]["targets"].endswith("labels-b3-split0.csv")
+    assert "| 3 |" in (out / "budget.md").read_text() and "40 images" in result.output
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and again.stderr.count("(reused)") == 12

@@ -359,17 +359,11 @@ def generate(out_dir, num_images, image_size, seed, annotators, annotator_pool, 
     import time
 
     from dqlabels._io import check_output_file
-    from dqlabels.errors import InputError
+    from dqlabels.simulated_crowd import parse_noise
     from dqlabels.synthetic import SimulatedCrowd, check_generate_options, generate_dataset
 
-    try:
-        noise = tuple(float(v) for v in annotator_noise.split(","))
-        if len(noise) != 2:
-            raise ValueError
-    except ValueError:
-        raise InputError(f"Expected annotator_noise as two numbers LO,HI. "
-                         f"Received: annotator_noise={annotator_noise}") from None
-    crowd = SimulatedCrowd(annotators, annotator_pool, noise, annotator_bias)
+    crowd = SimulatedCrowd(annotators, annotator_pool, parse_noise(annotator_noise),
+                           annotator_bias)
     check_generate_options(out_dir, num_images, image_size, crowd, overwrite)
     if preview_path is not None:
         Path(preview_path).absolute().parent.mkdir(parents=True, exist_ok=True)
@@ -607,8 +601,6 @@ def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, 
     """
     import contextlib
 
-    from dqlabels.errors import InputError
-
     _quiet_tensorflow()
     overrides = {k: v for k, v in overrides.items() if v is not None}
 
@@ -618,16 +610,9 @@ def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, 
     verbose = 1 if sys.stderr.isatty() else 2
     if preset == "budget" or budgets is not None or sizes is not None:
         from dqlabels.budget import budget_markdown, reproduce_budgets
-        from dqlabels.simulated_crowd import SimulatedCrowd
+        from dqlabels.simulated_crowd import SimulatedCrowd, parse_noise
 
-        try:
-            noise = tuple(float(v) for v in annotator_noise.split(","))
-            if len(noise) != 2:
-                raise ValueError
-        except ValueError:
-            raise InputError(f"Expected annotator_noise as two numbers LO,HI. "
-                             f"Received: annotator_noise={annotator_noise}") from None
-        crowd = SimulatedCrowd(1, annotator_pool, noise, annotator_bias)
+        crowd = SimulatedCrowd(1, annotator_pool, parse_noise(annotator_noise), annotator_bias)
         with contextlib.redirect_stdout(sys.stderr):
             results = reproduce_budgets(out_dir, dataset=dataset, overrides=overrides,
                                         budgets=budgets, sizes=sizes, splits=splits, seed=seed,

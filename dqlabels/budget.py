@@ -133,13 +133,14 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
         verbose: Keras' ``fit`` verbosity.
     """
     from dqlabels.datasets import is_synthetic, load_dataset, make_split, save_split
+    from dqlabels.study import study_data
     from dqlabels.training import EpochTimer, train
 
     out_dir = Path(out_dir)
     settings = budget_settings(dataset=dataset, overrides=overrides, budgets=budgets,
                                sizes=sizes, splits=splits, seed=seed, crowd=crowd)
     _prepare(out_dir, settings, overwrite)
-    data_dir = _data(out_dir, settings, dataset, log)
+    data_dir = study_data(out_dir, settings, dataset, log)
     full = load_dataset(data_dir)
     if max(settings["sizes"]) > full.num_items:
         raise InputError(f"{data_dir}: has {full.num_items:,} images, fewer than num_images="
@@ -223,25 +224,6 @@ def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
         raise InputError(f"{out_dir}: holds a budget study made with other settings "
                          f"({', '.join(changed)} differ); use another out_dir or pass "
                          f"overwrite=True to start again")
-
-
-def _data(out_dir: Path, settings: dict, dataset, log) -> Path:
-    """The dataset folder: the one given, or the synthetic data generated into ``data/``."""
-    if dataset is not None:
-        return Path(dataset)
-    from dqlabels.synthetic import check_generate_options, generate_dataset
-
-    data_dir = out_dir / "data"
-    if not (data_dir / "dataset.json").exists():
-        generate = settings["generate"]
-        check_generate_options(data_dir, generate["num_images"], generate["image_size"],
-                               overwrite=True)
-        log(f"Generating {generate['num_images']:,} synthetic images "
-            f"({generate['image_size']} px) into {data_dir}")
-        generate_dataset(data_dir, generate["num_images"], generate["image_size"],
-                         seed=generate["seed"], overwrite=True,
-                         placement=generate["placement"])
-    return data_dir
 
 
 def _subset(folder: Path, data_dir: Path, full, rows: np.ndarray) -> Path:

@@ -76,6 +76,23 @@ TSNE_MIN_ITER = 250  # scikit-learn's early-exaggeration steps
 
 
 @dataclass
+class ReadOptions:
+    """How to read an annotation file: the options of :func:`dqlabels.read_annotations` (and the
+    CLI's ``--format``, ``--classes``, … of ``evaluate`` and ``plan``)."""
+
+    format: str | None = None
+    classes: object = None
+    duplicates: str = "error"
+    item_column: str | None = None
+    annotator_column: str | None = None
+    label_column: str | None = None
+
+    def read_options(self) -> dict:
+        """These options as keyword arguments of :func:`dqlabels.read_annotations`."""
+        return {f.name: getattr(self, f.name) for f in fields(ReadOptions)}
+
+
+@dataclass
 class TrainConfig:
     """Every setting of a training run; the defaults are the paper's (synthetic data).
 

@@ -32,7 +32,7 @@ from dqlabels.audit import (
     labels_table,
     tally,
 )
-from dqlabels.config import DS_MAX_ITER
+from dqlabels.config import DS_MAX_ITER, ReadOptions
 from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 from dqlabels.gold import read_gold
@@ -42,12 +42,11 @@ OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path")
 
 
 @dataclass
-class EvaluateConfig:
+class EvaluateConfig(ReadOptions):
     """Every option of ``dqlabels evaluate`` (the CLI's flags, as Python names).
 
-    Reading: ``format``, ``classes``, ``duplicates``, ``item_column``, ``annotator_column``,
-    ``label_column`` (see :func:`dqlabels.read_annotations`); ``gold`` (a file of known
-    answers) and ``predictions`` (a file of predictions to score). Outputs (None: not written):
+    Reading: the :class:`~dqlabels.config.ReadOptions`; ``gold`` (a file of known answers) and
+    ``predictions`` (a file of predictions to score). Outputs (None: not written):
     ``json_path``, ``labels_path``, ``annotators_path``, ``html_path``, ``plots_dir``.
     Switches: ``dawid_skene`` (fit Dawid–Skene when annotator ids are known),
     ``ds_max_iter``, ``crowdtruth`` (True, False, or None for up to ``CROWDTRUTH_MAX_PAIRS``
@@ -57,12 +56,6 @@ class EvaluateConfig:
     ``overwrite`` (replace existing outputs).
     """
 
-    format: str | None = None
-    classes: object = None
-    duplicates: str = "error"
-    item_column: str | None = None
-    annotator_column: str | None = None
-    label_column: str | None = None
     gold: str | os.PathLike | None = None
     predictions: str | os.PathLike | None = None
     json_path: str | os.PathLike | None = None
@@ -95,10 +88,7 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     """
     config = replace(config or EvaluateConfig(), **options)
     _check_outputs(path, config)
-    annotations = read_annotations(path, format=config.format, classes=config.classes,
-                                   duplicates=config.duplicates, item_column=config.item_column,
-                                   annotator_column=config.annotator_column,
-                                   label_column=config.label_column)
+    annotations = read_annotations(path, **config.read_options())
     if config.gold is not None:
         annotations = annotations.with_gold(read_gold(config.gold, annotations))
     probabilities = rows = None

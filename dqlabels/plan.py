@@ -59,7 +59,7 @@ from scipy.special import betainc, digamma, gammaln
 from dqlabels.aggregation import argmax_lowest, check_number
 from dqlabels.annotations import Annotations
 from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
-from dqlabels.config import check_choice
+from dqlabels.config import ReadOptions, check_choice
 from dqlabels.errors import InputError
 
 DEFAULT_STRENGTH = {"balance": 1.0, "predictions": 5.0}
@@ -354,20 +354,13 @@ def _reasons(post: Posterior, loss: np.ndarray, requested: np.ndarray, objective
 
 
 @dataclass
-class PlanConfig:
+class PlanConfig(ReadOptions):
     """Every option of ``dqlabels plan`` (the CLI's flags, as Python names): how to read the
-    annotations (``format``, ``classes``, ``duplicates``, ``item_column``,
-    ``annotator_column``, ``label_column``), the ``budget``, ``predictions`` and ``gold`` files,
-    ``objective``, ``strength``, the outputs ``out_path`` (CSV) and ``json_path``,
-    ``overwrite``."""
+    annotations (:class:`~dqlabels.config.ReadOptions`), the ``budget``, ``predictions`` and
+    ``gold`` files, ``objective``, ``strength``, the outputs ``out_path`` (CSV) and
+    ``json_path``, ``overwrite``."""
 
     budget: int = 0
-    format: str | None = None
-    classes: object = None
-    duplicates: str = "error"
-    item_column: str | None = None
-    annotator_column: str | None = None
-    label_column: str | None = None
     predictions: object = None
     gold: object = None
     objective: str = "soft"
@@ -401,10 +394,7 @@ def run_plan(path, config: PlanConfig | None = None, **options) -> str:
     if config.json_path is not None and Path(config.json_path).absolute() == \
             Path(config.out_path).absolute():
         raise InputError(f"{config.json_path}: out_path and json_path name the same file")
-    annotations = read_annotations(path, format=config.format, classes=config.classes,
-                                   duplicates=config.duplicates, item_column=config.item_column,
-                                   annotator_column=config.annotator_column,
-                                   label_column=config.label_column)
+    annotations = read_annotations(path, **config.read_options())
     if config.gold is not None:
         annotations = annotations.with_gold(read_gold(config.gold, annotations))
     prior = None if config.predictions is None else \

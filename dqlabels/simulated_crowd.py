@@ -91,6 +91,18 @@ class SimulatedCrowd:
         return self.pool or self.per_image
 
 
+def parse_noise(text: str) -> tuple[float, float]:
+    """``"LO,HI"`` → ``(LO, HI)``, the range of the annotators' noise rates."""
+    try:
+        noise = tuple(float(v) for v in str(text).split(","))
+        if len(noise) != 2:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"Expected annotator_noise as two numbers LO,HI. "
+                         f"Received: annotator_noise={text}") from None
+    return noise
+
+
 def annotator_profiles(crowd: SimulatedCrowd, num_classes: int, seed: int) -> dict:
     """Every annotator of the crowd: noise rate, bias and response matrix.
 

@@ -112,7 +112,6 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
             ``fit`` (the GPU check's deadline), or a sequence of callbacks for every run.
     """
     from dqlabels.datasets import load_dataset
-    from dqlabels.synthetic import check_generate_options, generate_dataset
     from dqlabels.training import EpochTimer, train
 
     out_dir = Path(out_dir)
@@ -121,19 +120,7 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
     if settings["splits"] < 1:
         raise InputError(f"Expected splits >= 1. Received: splits={settings['splits']}")
     _prepare(out_dir, settings, overwrite)
-    if dataset is None:
-        data_dir = out_dir / "data"
-        if not (data_dir / "dataset.json").exists():
-            generate = settings["generate"]
-            check_generate_options(data_dir, generate["num_images"], generate["image_size"],
-                                   overwrite=True)
-            log(f"Generating {generate['num_images']:,} synthetic images "
-                f"({generate['image_size']} px) into {data_dir}")
-            generate_dataset(data_dir, generate["num_images"], generate["image_size"],
-                             seed=generate["seed"], overwrite=True,
-                             placement=generate["placement"])
-    else:
-        data_dir = Path(dataset)
+    data_dir = study_data(out_dir, settings, dataset, log)
     data = load_dataset(data_dir)
     soft = data.soft_labels
     if np.all(np.isclose(soft.max(axis=1), 1.0)):
@@ -165,6 +152,26 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
     results["figure"] = figure.name
     write_results(out_dir, results)
     return results
+
+
+def study_data(out_dir: Path, settings: dict, dataset, log) -> Path:
+    """A study's dataset folder: the one given, or the synthetic data its settings describe,
+    generated into ``out_dir/data`` (once: a continued study finds it there)."""
+    if dataset is not None:
+        return Path(dataset)
+    from dqlabels.synthetic import check_generate_options, generate_dataset
+
+    data_dir = out_dir / "data"
+    if not (data_dir / "dataset.json").exists():
+        generate = settings["generate"]
+        check_generate_options(data_dir, generate["num_images"], generate["image_size"],
+                               overwrite=True)
+        log(f"Generating {generate['num_images']:,} synthetic images "
+            f"({generate['image_size']} px) into {data_dir}")
+        generate_dataset(data_dir, generate["num_images"], generate["image_size"],
+                         seed=generate["seed"], overwrite=True,
+                         placement=generate["placement"])
+    return data_dir
 
 
 class _Clock:

@@ -33,6 +33,7 @@ from dqlabels.annotations import Annotations
 from dqlabels.config import CROWDTRUTH_MAX_PAIRS, RANKINGS, check_choice
 from dqlabels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.dawid_skene import DawidSkene
+from dqlabels.errors import InputError
 from dqlabels.plan import Plan, Posterior, plan_next_round, posterior
 from dqlabels.ranking import (
     RANKING_DEFINITIONS,
@@ -253,6 +254,9 @@ def audit(
                                                     y_entropy=item_entropy[rows])
         report["num_scored_items"] = int(len(rows))
     post = plan = None
+    if plan_budget is not None and annotations.is_distribution:
+        raise InputError(f"{annotations.source}: planning the next round needs annotation "
+                         f"counts; these are probabilities")
     if not annotations.is_distribution:
         prior = None
         if predictions is not None:

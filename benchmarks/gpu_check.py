@@ -35,7 +35,7 @@ from pathlib import Path
 PAPER = {"num_images": 15_000, "generate_size": 64, "model": "densenet121", "image_size": 224,
          "batch_size": 128, "epochs": 60, "throughput_steps": 20, "warmup_steps": 3,
          "tsne_max_iter": 1000}
-DRY = {"num_images": 320, "generate_size": 32, "model": "densenet-tiny", "image_size": 32,
+DRY = {"num_images": 160, "generate_size": 32, "model": "densenet-tiny", "image_size": 32,
        "batch_size": 16, "epochs": 2, "throughput_steps": 3, "warmup_steps": 1,
        "tsne_max_iter": 250}
 PRECISIONS = (("float32", False, False), ("mixed", True, False), ("mixed+xla", True, True))

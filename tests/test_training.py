@@ -162,10 +162,10 @@ def test_finished_run_is_not_retrained_and_other_settings_are_refused(soft_run, 
 
 def test_killed_run_resumes_to_the_same_result(tiny, tmp_path):
     reference = tmp_path / "reference"
-    _train(tiny, reference, "--soft", "--epochs", "12")
+    _train(tiny, reference, "--soft", "--epochs", "6")
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "dqlabels_cli", "train", str(tiny), "--out", str(out),
-               *SETTINGS, "--soft", "--epochs", "12"]
+               *SETTINGS, "--soft", "--epochs", "6"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / "checkpoint" / "state.npz"
     deadline = time.time() + 400
@@ -176,8 +176,8 @@ def test_killed_run_resumes_to_the_same_result(tiny, tmp_path):
     proc.wait()
     with np.load(state, allow_pickle=False) as checkpoint:
         done = int(checkpoint["epochs_done"])
-    assert 1 <= done < 12
-    _train(tiny, out, "--soft", "--epochs", "12")
+    assert 1 <= done < 6
+    _train(tiny, out, "--soft", "--epochs", "6")
     for name in ("predictions.csv", "features.npy", "history.csv", "scores.json"):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
 

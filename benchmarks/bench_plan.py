@@ -232,9 +232,9 @@ def main() -> None:
 
 
 def draw(curves, path: Path) -> Path:
-    from dqlabels.figures import _pyplot, save_figure
+    from dqlabels.figures import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for (crowd, arm), curve in curves.items():
         x = [p["per_item"] for p in curve]

@@ -8,14 +8,14 @@ One command, no network, everything under one output folder (``--out``):
    flips/rotations) and, on the same compiled model, by one constant batch already on the
    device (the compute floor): the pipeline's overhead is their ratio, from one run;
 3. the study at paper scale for one split, hard and soft labels (15,000 generated images,
-   60 epochs, the paper's recipe) in the fastest precision; ImageNet weights when they are in
+   60 epochs, the paper's recipe) in the fastest precision (float32 without a GPU); ImageNet weights when they are in
    the Keras cache, otherwise from scratch (said in the output); results table, t-SNE figure;
 4. ``gpu_check.json``: every number, with what was stopped early and why.
 
 It keeps to its time budget (``--budget`` seconds, default 570): a configuration that would
 not fit is skipped, each run's epochs stop before the run's share of the time is used up, and
 whatever was measured is written. ``--dry-run`` runs every step on the CPU with tiny settings
-(a few hundred 32-px images, the tiny DenseNet, two epochs) in under two minutes.
+(160 32-px images, the tiny DenseNet, two epochs) in about two minutes.
 
     python benchmarks/gpu_check.py --out gpu-check            # on the GPU machine
     python benchmarks/gpu_check.py --out /tmp/dry --dry-run   # anywhere
@@ -93,6 +93,10 @@ def main(argv=None):
             f"{result['floor_images_per_s']:.0f} img/s, overhead {result['overhead']:+.1%}")
         save()
     fastest = max(report["throughput"], key=lambda r: r["pipeline_images_per_s"])
+    report["fastest_precision"] = fastest["precision"]
+    if not report["device"]["gpus"]:  # a CPU emulates float16: only a GPU gains from it
+        fastest = report["throughput"][0]
+        report["notes"].append("no GPU: the study trains in float32")
     report["chosen_precision"] = fastest["precision"]
 
     # 3. The study, one split, hard and soft, sharing what time is left.

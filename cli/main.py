@@ -533,18 +533,24 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
     Writes model.keras, predictions.csv, features.npy, scores.json (test split vs soft labels),
     history.csv and config.json to --out. Rerun the same command to resume a killed run.
     """
+    from dqlabels.config import TrainConfig
     from dqlabels.errors import InputError
+    from dqlabels.run_folder import finished_scores, open_run
 
     if soft is None:
         raise InputError("choose the targets: --soft or --hard")
-    _quiet_tensorflow()
-    from dqlabels.training import TrainConfig
-    from dqlabels.training import train as run_training
-
     config_ = TrainConfig(label_mode="soft" if soft else "hard", split=split,
                           split_kind=split_kind, split_file=split_file, targets=targets, **options)
-    verbose = 1 if sys.stderr.isatty() else 2
-    scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose)
+    # Before TensorFlow starts: another run's folder is refused, a finished run is reused.
+    scores = None
+    if not overwrite and open_run(dataset, out_dir, config_)[3] == "done":
+        scores = finished_scores(out_dir)
+    if scores is None:
+        _quiet_tensorflow()
+        from dqlabels.training import train as run_training
+
+        verbose = 1 if sys.stderr.isatty() else 2
+        scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose)
     click.echo(f"{config_.label_mode} labels, split {split}: test macro accuracy "
                f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
 
@@ -561,9 +567,9 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
                    "data into OUT/data.")
 @click.option("--out", "out_dir", type=click.Path(path_type=str), default="study",
               show_default=True, help="Study folder (a killed study continues from it).")
-@click.option("--splits", type=click.IntRange(min=1), default=None,
-              help="Number of splits (per training-set size). Default: the preset's (3; budget: "
-                   "5 and 2).")
+@click.option("--splits", default=None, metavar="N[,N…]",
+              help="Number of splits. Budget study: one per training-set size, smallest first, "
+                   "or one for all. Default: the preset's (3; budget: 5,2).")
 @click.option("--split-kind", type=click.Choice(config.SPLIT_KINDS), default=None,
               help="random (stratified 60/20/20) or the DCIC fold rotation.")
 @click.option("--annotations-per-image", "budgets", default=None, metavar="N,…[,exact]",
@@ -621,8 +627,14 @@ def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, 
         click.echo(budget_markdown(results).strip())
         click.echo(f"\nResults in {out_dir}/budget.md, .csv, .json; figure {out_dir}/budget.png")
         return
+    from dqlabels.errors import InputError
     from dqlabels.study import reproduce as run_study
     from dqlabels.study import results_table
+
+    if splits is not None and not splits.strip().isdigit():
+        raise InputError(f"Expected --splits as one whole number for a study (several are for "
+                         f"a budget study, one per --num-images). Received: --splits {splits}")
+    splits = None if splits is None else int(splits)
 
     # Keras writes its progress to stdout: send it to stderr, keep stdout for the table.
     with contextlib.redirect_stdout(sys.stderr):

@@ -70,6 +70,17 @@ def parse_budgets(text) -> tuple:
     return (*sorted(numbers), *(("exact",) if "exact" in values else ()))
 
 
+def parse_splits(text) -> tuple[int, ...]:
+    """``"5,2"`` → ``(5, 2)``: the number of splits per training-set size, smallest size first
+    (one number: the same for every size)."""
+    values = [v.strip() for v in (text.split(",") if isinstance(text, str)
+                                  else map(str, np.atleast_1d(text)))]
+    if not values or not all(v.isdigit() for v in values):
+        raise InputError(f"Expected splits as whole numbers >= 1, one or one per size. "
+                         f"Received: splits={','.join(values)}")
+    return tuple(int(v) for v in values)
+
+
 def parse_sizes(text) -> tuple[int, ...]:
     """``"1000,3000"`` → ``(1000, 3000)``: numbers of images (sorted)."""
     values = [v.strip() for v in (text.split(",") if isinstance(text, str) else map(str, text))]
@@ -90,7 +101,8 @@ def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, s
     sizes = parse_sizes(sizes if sizes is not None else PRESET["sizes"])
     if splits is None:
         splits = PRESET["splits"] if len(sizes) == len(PRESET["splits"]) else (3,) * len(sizes)
-    splits = tuple(int(s) for s in (splits if np.ndim(splits) else [splits] * len(sizes)))
+    splits = parse_splits(splits)
+    splits = splits * len(sizes) if len(splits) == 1 else splits
     if len(splits) != len(sizes) or min(splits) < 1:
         raise InputError(f"Expected splits as one number >= 1, or one per size ({len(sizes)}). "
                          f"Received: splits={','.join(map(str, splits))}")
@@ -132,7 +144,13 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
         log: called with each progress line.
         verbose: Keras' ``fit`` verbosity.
     """
-    from dqlabels.datasets import is_synthetic, load_dataset, make_split, save_split
+    from dqlabels.datasets import (
+        DEFAULT_FRACTIONS,
+        is_synthetic,
+        load_dataset,
+        make_split,
+        save_split,
+    )
     from dqlabels.study import study_data
     from dqlabels.training import EpochTimer, train
 
@@ -150,9 +168,10 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
     config = TrainConfig(**settings["train"])
     numbers = [b for b in settings["budgets"] if b != "exact"]
     runs, inputs, started = [], [], time.time()
-    total = sum(k * sum(1 if b == 1 else 2 for b in settings["budgets"])
-                for k in settings["splits"])
-    clock = _Clock(total, log)
+    per_split = sum(1 if b == 1 else 2 for b in settings["budgets"])
+    clock = _Clock([(size, config.epochs * max(1, int(DEFAULT_FRACTIONS[0] * size) // config.batch_size))
+                    for size, k in zip(settings["sizes"], settings["splits"])
+                    for _ in range(k * per_split)], log)
     for size, num_splits in zip(settings["sizes"], settings["splits"]):
         rows = np.sort(order[:size])
         size_dir = _subset(out_dir / "sizes" / f"n{size}", data_dir, full, rows)
@@ -183,34 +202,46 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
                         config, label_mode=mode, split_file=str(split_file.resolve()),
                         targets=None if targets is None else str(targets.resolve())),
                         verbose=verbose, callbacks=[EpochTimer(clock.first_epoch)])
+                    recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
                     entry = {"size": size, "budget": budget, "split": k,
                              "run": str(run_dir.relative_to(out_dir)),
+                             "seconds": recorded.get("seconds_last_session"),
                              **{m: scores[m] for m in METRICS}}
                     runs += [{**entry, "mode": m} for m in (MODES if budget == 1 else (mode,))]
     results = summarise(runs, inputs, settings)
     results["seconds"] = round(time.time() - started, 1)
+    results["training_seconds"] = round(sum(
+        r["seconds"] or 0.0 for r in runs if r["mode"] == "soft" or r["budget"] != 1), 1)
     write_budget_results(out_dir, results)
     return results
 
 
 class _Clock:
-    """Progress lines and, after the first epoch of the first run trained, the time left."""
+    """Progress lines and, after the first epoch of the first run trained, an estimate of the time
+    left: the training steps of the runs still to train (each size's, as the preset gives them)
+    at the seconds per step measured, plus a few seconds per run for its outputs."""
 
-    def __init__(self, total: int, log):
-        self.total, self.log, self.done, self.trained = total, log, 0, 0
-        self.estimated = False
+    RUN_OVERHEAD_S = 8.0  # precise BatchNorm, predictions, saving: measured, about this
+
+    def __init__(self, steps: list[tuple[int, int]], log):
+        self.steps, self.log, self.done, self.estimated = steps, log, 0, False
 
     def run(self, what: str, reused: bool) -> None:
         self.done += 1
-        self.log(f"[run {self.done}/{self.total}] {what}" + (" (reused)" if reused else ""))
-        self.left = self.total - self.done + 1
+        self.log(f"[run {self.done}/{len(self.steps)}] {what}" + (" (reused)" if reused else ""))
+        if reused:
+            self.steps[self.done - 1] = (self.steps[self.done - 1][0], 0)
 
     def first_epoch(self, epoch_seconds: float, epochs_left: int) -> None:
-        if not self.estimated:
-            self.estimated = True
-            minutes = epoch_seconds * (epochs_left + 1) * self.left / 60
-            self.log(f"  about {minutes:.0f} min left for the runs still to train "
-                     f"({epoch_seconds:.1f} s per epoch)")
+        if self.estimated:
+            return
+        self.estimated = True
+        current = self.steps[self.done - 1][1]
+        per_step = epoch_seconds * (epochs_left + 1) / max(current, 1)
+        left = [n for _, n in self.steps[self.done - 1:] if n]
+        seconds = per_step * sum(left) + self.RUN_OVERHEAD_S * len(left)
+        self.log(f"  about {seconds / 60:.0f} min left for the {len(left)} runs still to train "
+                 f"({per_step:.2f} s per training step on this machine)")
 
 
 def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
@@ -310,8 +341,7 @@ def _mean_std(values) -> dict:
 
 def paired(hard, soft) -> dict:
     """Soft − hard on the same splits: the mean difference, its 95% t interval (None with one
-    split) and how many splits favour soft (a higher value; for KL read the sign the other
-    way)."""
+    split) and on how many splits soft is higher, and lower (ties count as neither)."""
     diff = np.asarray(soft, dtype=np.float64) - np.asarray(hard, dtype=np.float64)
     n = diff.size
     mean = float(diff.mean())
@@ -320,7 +350,8 @@ def paired(hard, soft) -> dict:
         half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / math.sqrt(n))
         interval = [mean - half, mean + half]
     return {"mean": mean, "interval": interval, "splits": n,
-            "soft_higher": int(np.count_nonzero(diff > 0)), "differences": diff.tolist()}
+            "soft_higher": int(np.count_nonzero(diff > 0)),
+            "soft_lower": int(np.count_nonzero(diff < 0)), "differences": diff.tolist()}
 
 
 def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
@@ -387,11 +418,13 @@ def budget_markdown(results: dict) -> str:
             lines.append(f"| {budget} | {_interval(p['macro_accuracy'])}, "
                          f"{p['macro_accuracy']['soft_higher']}/{p['macro_accuracy']['splits']} | "
                          f"{_interval(p['kl'])}, "
-                         f"{p['kl']['splits'] - p['kl']['soft_higher']}/{p['kl']['splits']} "
+                         f"{p['kl']['soft_lower']}/{p['kl']['splits']} "
                          f"lower |")
         lines.append("")
     if "seconds" in results:
-        lines.append(f"Wall time of the runs: {results['seconds']:.0f} s.")
+        lines.append(f"Wall time of this invocation: {results['seconds']:.0f} s; the runs' "
+                     f"training (their last sessions, reused runs included): "
+                     f"{results.get('training_seconds', 0) / 60:.0f} min.")
     return "\n".join(lines) + "\n"
 
 
@@ -431,9 +464,9 @@ def write_budget_results(out_dir: Path, results: dict) -> None:
 def budget_figure(results: dict, path: Path) -> Path:
     """KL and macro accuracy against annotations per image, hard and soft per size, with error
     bars (sample std over the splits); the exact labels' results as dashed lines."""
-    from dqlabels.figures import _pyplot, save_figure
+    from dqlabels.figures import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     settings = results["settings"]
     numbers = [b for b in settings["budgets"] if b != "exact"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

@@ -14,7 +14,8 @@ import numpy as np
 from dqlabels._io import atomic_path
 
 
-def _pyplot():
+def pyplot():
+    """Matplotlib's pyplot on the Agg backend (no display needed), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,7 +29,7 @@ def save_figure(fig, path, dpi: int = 110, tight: bool = True) -> Path:
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight" if tight else None)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -74,14 +75,14 @@ def png_data_uri(fig, dpi: int = 90) -> str:
     to escape)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def class_mass_bars(classes, series: dict):
     """Grouped bars of the share of items per class, one group member per entry of ``series``
     (name → shares in ``classes`` order)."""
-    plt = _pyplot()
+    plt = pyplot()
     x = np.arange(len(classes))
     width = 0.8 / max(len(series), 1)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.55 * len(classes) + 2.5), 3.2))
@@ -99,7 +100,7 @@ def class_mass_bars(classes, series: dict):
 def ambiguity_histograms(entropy: np.ndarray, quality: np.ndarray | None):
     """Histograms of the items' soft-label entropy and, when given (and defined for some item),
     their quality."""
-    plt = _pyplot()
+    plt = pyplot()
     if quality is not None and not np.isfinite(quality).any():
         quality = None  # no item with two annotations
     panels = 2 if quality is not None else 1
@@ -116,7 +117,7 @@ def ambiguity_histograms(entropy: np.ndarray, quality: np.ndarray | None):
 
 def annotator_histogram(values, score: str):
     """Histogram of one score over the annotators."""
-    fig, ax = _pyplot().subplots(figsize=(5.2, 3.0))
+    fig, ax = pyplot().subplots(figsize=(5.2, 3.0))
     ax.hist(values, bins=min(30, max(5, len(values) // 2)), color="#8172b2")
     ax.set_xlabel(f"annotator {score.replace('_', ' ')}")
     ax.set_ylabel("annotators")
@@ -126,7 +127,7 @@ def annotator_histogram(values, score: str):
 
 def reliability_diagram(bins: list[dict]):
     """Accuracy per top-class confidence bin (:func:`dqlabels.scores.reliability_bins`)."""
-    fig, ax = _pyplot().subplots(figsize=(4.2, 3.6))
+    fig, ax = pyplot().subplots(figsize=(4.2, 3.6))
     filled = [b for b in bins if b["count"]]
     ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
     ax.bar([(b["low"] + b["high"]) / 2 for b in filled], [b["accuracy"] for b in filled],
@@ -166,7 +167,7 @@ def draw_panels(axes, coordinates: np.ndarray, colours: dict, title_prefix: str 
 def tsne_figure(path, rows: dict, title: str) -> Path:
     """One row of panels per entry of ``rows`` (title prefix → (coordinates, colours from
     :func:`dqlabels.tsne.point_colours`)), written as PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     columns = len(next(iter(rows.values()))[1])
     fig, axes = plt.subplots(len(rows), columns, figsize=(4.6 * columns, 4.0 * len(rows) + 0.2),
                              squeeze=False)
@@ -189,7 +190,7 @@ def write_preview(dataset, path: str | os.PathLike, num_images: int = 24,
     """
     from PIL import Image
 
-    plt = _pyplot()
+    plt = pyplot()
     soft = dataset.soft_labels
     rng = np.random.default_rng(seed)
     num_images = min(num_images, dataset.num_items)

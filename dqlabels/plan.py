@@ -40,10 +40,10 @@ take is left unspent and reported.
 
 Example:
     >>> from dqlabels import from_counts
-    >>> ann = from_counts([[5, 0], [1, 1], [0, 1]], items=["sure", "split", "single"])
+    >>> ann = from_counts([[12, 0], [1, 1], [0, 1]], items=["sure", "split", "single"])
     >>> plan = plan_next_round(ann, budget=3)
     >>> dict(zip(plan.items, plan.requested.tolist()))
-    {'sure': 0, 'split': 1, 'single': 2}
+    {'single': 2, 'split': 1, 'sure': 0}
 """
 
 from __future__ import annotations

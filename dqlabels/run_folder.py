@@ -17,7 +17,7 @@ import csv
 import json
 import platform
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,36 @@ def prepare_run_dir(out_dir: Path, identity: dict, overwrite: bool) -> str:
     if (out_dir / "scores.json").exists():  # written last of the results
         return "done"
     return "resume"
+
+
+def open_run(dataset_dir, out_dir, config: TrainConfig, overwrite: bool = False):
+    """Everything about a run that needs no TensorFlow, before training: the settings checked,
+    the dataset read, the image size filled in from the dataset (when unset), and what the run
+    folder holds (:func:`prepare_run_dir`: ``"new"``, ``"resume"`` or ``"done"``; another
+    run's folder is refused).
+
+    Returns:
+        ``(config, dataset, identity, state)``.
+    """
+    from dqlabels.datasets import load_dataset
+
+    config.check()
+    dataset = load_dataset(dataset_dir)
+    if config.image_size is None:
+        config = replace(config, image_size=int(dataset.info.get("image_size") or 224))
+    identity = run_identity(config, dataset)
+    return config, dataset, identity, prepare_run_dir(Path(out_dir), identity, overwrite)
+
+
+def finished_scores(out_dir) -> dict | None:
+    """The scores of the finished run in ``out_dir`` (``None`` while it is not marked
+    complete)."""
+    config = Path(out_dir) / "config.json"
+    if not (Path(out_dir) / "scores.json").exists() or not config.exists():
+        return None
+    if json.loads(config.read_text(encoding="utf-8")).get("status") != "complete":
+        return None
+    return read_scores(out_dir)
 
 
 def write_config(out_dir: Path, config: TrainConfig, identity: dict, status: str, **extra) -> None:

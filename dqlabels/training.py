@@ -32,9 +32,8 @@ Example (the tiny DenseNet, one epoch; the paper's defaults train DenseNet121 fo
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -44,7 +43,6 @@ from dqlabels.aggregation import majority_vote, soft_labels
 from dqlabels.callbacks import Deadline, EpochCheckpoint, EpochTimer, StopOnNaN
 from dqlabels.config import TrainConfig
 from dqlabels.datasets import (
-    load_dataset,
     make_split,
     read_split,
     read_targets,
@@ -59,10 +57,10 @@ from dqlabels.run_folder import (
     CHECKPOINT,
     build_optimizer,
     epochs_done,
+    finished_scores,
     load_checkpoint,
-    prepare_run_dir,
+    open_run,
     read_scores,
-    run_identity,
     write_config,
     write_outputs,
 )
@@ -213,17 +211,11 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
     Raises:
         InputError: bad input or settings. TrainingFailed: the loss became NaN.
     """
-    config = config or TrainConfig()
-    config.check()
     out_dir = Path(out_dir)
-    dataset = load_dataset(dataset_dir)
-    if config.image_size is None:
-        config = replace(config, image_size=int(dataset.info.get("image_size") or 224))
-    identity = run_identity(config, dataset)
-    state = prepare_run_dir(out_dir, identity, overwrite)
+    config, dataset, identity, state = open_run(dataset_dir, out_dir, config or TrainConfig(),
+                                                overwrite)
     if state == "done":
-        previous = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
-        if previous.get("status") != "complete":  # killed between the scores and this mark
+        if finished_scores(out_dir) is None:  # killed between the scores and this mark
             write_config(out_dir, config, identity, "complete")
         return read_scores(out_dir)
 

@@ -50,8 +50,12 @@ def test_labels_table(tmp_path):
     table = pd.read_csv(tmp_path / "labels.csv")
     assert list(table.columns) == ["item", "hard_label", "tied", "soft_cat", "soft_dog",
                                    "soft_fox", "ds_label", "ds_cat", "ds_dog", "ds_fox",
-                                   "item_quality", "weighted_cat", "weighted_dog", "weighted_fox"]
+                                   "item_quality", "posterior_spread", "shrunk_cat", "shrunk_dog",
+                                   "shrunk_fox", "weighted_cat", "weighted_dog", "weighted_fox"]
     assert table["item_quality"].between(0, 1).all()
+    assert table["posterior_spread"].between(0, 1, inclusive="neither").all()
+    shrunk = table[["shrunk_cat", "shrunk_dog", "shrunk_fox"]].sum(axis=1)
+    assert shrunk.to_numpy() == pytest.approx(1.0, abs=1e-5)
     weighted = table[["weighted_cat", "weighted_dog", "weighted_fox"]].sum(axis=1)
     assert weighted.to_numpy() == pytest.approx(1.0, abs=1e-5)
     assert list(table["item"]) == [f"img{i:02d}" for i in range(1, 13)]

@@ -28,7 +28,9 @@ def test_dry_run_runs_every_step_with_tiny_settings(tmp_path):
     numerics = report["numerics"]
     assert numerics["mixed_output_dtype"] == "float32"
     assert numerics["mixed_loss"] == pytest.approx(numerics["float32_loss"], rel=2e-3)
-    assert report["chosen_precision"] in ("float32", "mixed", "mixed+xla")
+    assert report["fastest_precision"] in ("float32", "mixed", "mixed+xla")
+    assert report["chosen_precision"] == "float32"  # no GPU: float16 is only emulated
+    assert "no GPU: the study trains in float32" in report["notes"]
     summary = report["study"]["summary"]
     assert np.isfinite(summary["hard"]["kl"]["mean"]) and np.isfinite(summary["soft"]["kl"]["mean"])
     assert report["study"]["image_limit"] is not None

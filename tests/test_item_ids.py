@@ -4,8 +4,6 @@ features, and the t-SNE coordinates (all through one quoted CSV writer)."""
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -51,10 +49,10 @@ def test_training_and_tsne_outputs_keep_hostile_item_ids(tmp_path):
     _write_rows(root / "annotations.csv", ["item", "cat", "dog"], probs)
 
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", "train", str(root), "--soft",
-                           "--out", str(run), "--model", "densenet-tiny", "--epochs", "1",
-                           "--batch-size", "8"], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    trained = CliRunner().invoke(main, ["train", str(root), "--soft", "--out", str(run),
+                                        "--model", "densenet-tiny", "--epochs", "1",
+                                        "--batch-size", "8"])
+    assert trained.exit_code == 0, trained.stderr[-3000:]
     split = pd.read_csv(run / "split.csv", keep_default_na=False)
     assert sorted(split["item"]) == sorted(items)
     test_items = sorted(split.loc[split["split"] == "test", "item"])

@@ -84,62 +84,55 @@ def test_weights_file_with_another_class_count_is_refused(tmp_path):
 
 
 IMAGENET = """
-import hashlib, sys
+import hashlib, shutil, sys
 import numpy as np
 import keras
 from dqlabels.errors import InputError
 from dqlabels.models import build_model
-made = open(sys.argv[1], "rb").read() if len(sys.argv) > 1 else None
-try:
-    build_model("resnet50v2", 3, 32, weights="imagenet")
-except InputError as exc:
-    print("REFUSED", exc)
-if made is not None:  # a cache file written by the test: Keras removed it; make it expect it
-    from keras.src.applications import resnet
-    open(sys.argv[1], "wb").write(made)
-    md5 = hashlib.md5(made).hexdigest()
-    resnet.WEIGHTS_HASHES["resnet50v2"] = (resnet.WEIGHTS_HASHES["resnet50v2"][0], md5)
-    model = build_model("resnet50v2", 3, 32, weights="imagenet")
-    np.save(sys.argv[2], model.get_layer("resnet50v2").get_weights()[0])
+made, cached, out = sys.argv[1:]
+for step in ("missing", "another hash"):
+    try:
+        build_model("resnet50v2", 3, 32, weights="imagenet")
+    except InputError as exc:
+        print("REFUSED", step, exc)
+    shutil.copy(made, cached)  # in the Keras cache, with a hash Keras does not expect
+from keras.src.applications import resnet  # Keras removed the file: put it back, expect it
+shutil.copy(made, cached)
+md5 = hashlib.md5(open(made, "rb").read()).hexdigest()
+resnet.WEIGHTS_HASHES["resnet50v2"] = (resnet.WEIGHTS_HASHES["resnet50v2"][0], md5)
+model = build_model("resnet50v2", 3, 32, weights="imagenet")
+np.save(out, model.get_layer("resnet50v2").get_weights()[0])
 """
 
 
-def _imagenet(tmp_path, *args):
+@pytest.mark.slow
+def test_imagenet_weights_from_the_keras_cache(tmp_path):
+    """ImageNet weights come from the Keras cache, never the network. Missing, the error names
+    the file and the folder to place it in; a weight file written by the test, in the legacy
+    .h5 layout of Keras' downloads, with another hash than Keras expects, is refused (Keras
+    would download again, offline here); with Keras expecting its hash, Keras' own loader reads
+    it. (One process: KERAS_HOME is read when Keras loads.)"""
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}  # read when Keras loads
-    return subprocess.run([sys.executable, "-c", IMAGENET, *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-def test_imagenet_weights_missing_says_which_file_to_place_where(tmp_path):
-    proc = _imagenet(tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    refused = [line for line in proc.stdout.splitlines() if line.startswith("REFUSED")]
-    assert refused, proc.stdout
-    assert "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5" in refused[0]
-    assert str(tmp_path / "keras" / "models") in refused[0]
-
-
-@pytest.mark.slow
-def test_imagenet_weights_are_loaded_from_the_keras_cache(tmp_path):
-    """A weight file written by the test, in the legacy .h5 layout of Keras' downloads: a
-    different hash is refused (Keras would download again, offline here), and with Keras
-    expecting this file's hash, Keras' own loader reads it."""
     import h5py
     from keras.src.legacy.saving import legacy_h5_format
 
     cache = tmp_path / "keras" / "models"
     cache.mkdir(parents=True)
     backbone = keras.applications.ResNet50V2(include_top=False, weights=None, input_shape=(32, 32, 3))
-    name = cache / "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    with h5py.File(name, "w") as f:
+    made = tmp_path / "made.h5"
+    with h5py.File(made, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, backbone)
-    proc = _imagenet(tmp_path, name, tmp_path / "first.npy")
+    name = cache / "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}
+    proc = subprocess.run([sys.executable, "-c", IMAGENET, made, name, tmp_path / "first.npy"],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "REFUSED" in proc.stdout  # the hash Keras expects cannot match a file made here
+    refused = [line for line in proc.stdout.splitlines() if line.startswith("REFUSED")]
+    assert [line.split()[1] for line in refused] == ["missing", "another"], proc.stdout
+    assert name.name in refused[0] and str(cache) in refused[0]
     np.testing.assert_array_equal(np.load(tmp_path / "first.npy"), backbone.get_weights()[0])
 
 

@@ -1,9 +1,9 @@
 """`dqlabels train` end to end on a few dozen 32×32 images, with the tiny DenseNet
-(``--model densenet-tiny``: the same code path as DenseNet121, a second per run); one test trains
-the full DenseNet121 (slow).
+(``--model densenet-tiny``: the same code path as DenseNet121, a second per run).
 
-Each run is a separate process, as a user runs it, so TensorFlow's global state (seeds,
-determinism, precision policy) cannot leak between tests.
+Most runs are separate processes, as a user runs them, so TensorFlow's global state (seeds,
+determinism, precision policy) cannot leak between tests. A few share the test's process, as
+the runs of a study share one: what they check must hold whatever ran before them.
 """
 
 import json
@@ -42,7 +42,8 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="module")
 def soft_run(tiny, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "soft"
-    _train(tiny, out, "--soft")
+    proc = _train(tiny, out, "--soft")
+    (out.parent / "soft-stderr.txt").write_text(proc.stderr)
     return out
 
 
@@ -52,6 +53,9 @@ def _soft_labels(dataset):
 
 
 def test_soft_run_writes_every_output(soft_run, tiny):
+    # A quiet start: none of TensorFlow's C++ start-up lines (absl, CUDA, oneDNN).
+    stderr = (soft_run.parent / "soft-stderr.txt").read_text()
+    assert "I0000" not in stderr and "absl::InitializeLog" not in stderr, stderr
     for name in ("model.keras", "predictions.csv", "features.npy", "features_items.csv",
                  "scores.json", "config.json", "history.csv", "split.csv"):
         assert (soft_run / name).exists(), name
@@ -104,21 +108,6 @@ def test_hard_targets_are_one_hot_lowest_index_majority_votes():
                                [[0.25, 0.75, 0], [0.5, 0, 0.5], [0, 0, 1]])
 
 
-def test_hard_run(tiny, tmp_path, soft_run):
-    proc = _train(tiny, tmp_path / "hard", "--hard")
-    # A quiet start: none of TensorFlow's C++ start-up lines (absl, CUDA, oneDNN).
-    assert "I0000" not in proc.stderr and "absl::InitializeLog" not in proc.stderr, proc.stderr
-    config = json.loads((tmp_path / "hard" / "config.json").read_text())
-    assert config["config"]["label_mode"] == "hard"
-    scores = json.loads((tmp_path / "hard" / "scores.json").read_text())
-    assert scores["label_mode"] == "hard" and np.isfinite(scores["kl"])
-    # Same data, split, seed and settings as the soft run: only the targets differ, so the
-    # predictions must too (training hard on the soft labels would give the same bytes).
-    hard = pd.read_csv(tmp_path / "hard" / "predictions.csv").set_index("item")
-    soft = pd.read_csv(soft_run / "predictions.csv").set_index("item")
-    assert np.abs(hard.to_numpy() - soft.loc[hard.index].to_numpy()).max() > 1e-3
-
-
 def test_every_training_batch_is_full(soft_run):
     """30 training images in batches of 16: one full batch per epoch (the partial one is
     dropped), so over 3 epochs the per-step cosine schedule is logged at steps 0, 1, 2 of 3:
@@ -149,23 +138,41 @@ def test_the_run_model_loads_in_keras_safe_mode(soft_run, tiny):
     np.testing.assert_allclose(got, predictions.iloc[:, 1:].to_numpy(), atol=1e-5)
 
 
-def test_finished_run_is_not_retrained_and_other_settings_are_refused(soft_run, tiny):
+FINISHED = """
+import sys
+from click.testing import CliRunner
+from dqlabels_cli.main import main
+for label in ("--soft", "--hard"):
+    result = CliRunner().invoke(main, ["train", *sys.argv[1:], label])
+    print(result.exit_code, (result.output + result.stderr).strip().replace("\\n", " "))
+print("tensorflow" in sys.modules)
+"""
+
+
+def test_finished_run_is_answered_at_once_and_other_settings_are_refused(soft_run, tiny):
+    """Both before TensorFlow starts: the same command again reports the finished run's scores
+    and leaves the folder alone; other settings in its folder are refused."""
     before = (soft_run / "model.keras").stat().st_mtime_ns
     history = (soft_run / "history.csv").read_bytes()
-    proc = _train(tiny, soft_run, "--soft")
+    proc = subprocess.run([sys.executable, "-c", FINISHED, str(tiny), "--out", str(soft_run),
+                           *SETTINGS], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    same, other, tensorflow = proc.stdout.strip().splitlines()[-3:]
+    scores = json.loads((soft_run / "scores.json").read_text())
+    assert same.startswith("0 soft labels, split 0: test macro accuracy "
+                           f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f}")
+    assert other.startswith("2 ") and "holds a run with other settings" in other
+    assert tensorflow == "False"
     assert (soft_run / "model.keras").stat().st_mtime_ns == before
     assert (soft_run / "history.csv").read_bytes() == history
-    assert "test macro accuracy" in proc.stdout
-    proc = _train(tiny, soft_run, "--hard", check=False)
-    assert proc.returncode == 2 and "holds a run with other settings" in proc.stderr
 
 
-def test_killed_run_resumes_to_the_same_result(tiny, tmp_path):
-    reference = tmp_path / "reference"
-    _train(tiny, reference, "--soft", "--epochs", "6")
+def test_killed_run_resumes_to_the_same_result(tiny, tmp_path, soft_run):
+    """Killed (SIGKILL) after its first checkpoint and started again, a run ends as the same run
+    uninterrupted (the soft_run fixture: same command), byte for byte."""
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "dqlabels_cli", "train", str(tiny), "--out", str(out),
-               *SETTINGS, "--soft", "--epochs", "6"]
+               *SETTINGS, "--soft"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / "checkpoint" / "state.npz"
     deadline = time.time() + 400
@@ -176,10 +183,10 @@ def test_killed_run_resumes_to_the_same_result(tiny, tmp_path):
     proc.wait()
     with np.load(state, allow_pickle=False) as checkpoint:
         done = int(checkpoint["epochs_done"])
-    assert 1 <= done < 6
-    _train(tiny, out, "--soft", "--epochs", "6")
+    assert 1 <= done < 3
+    _train(tiny, out, "--soft")
     for name in ("predictions.csv", "features.npy", "history.csv", "scores.json"):
-        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+        assert (out / name).read_bytes() == (soft_run / name).read_bytes(), name
 
 
 @pytest.fixture(scope="module")
@@ -188,25 +195,17 @@ def four_hundred(tmp_path_factory):
                             image_size=32, seed=3)
 
 
-PRECISE = """
-import sys
-from dqlabels.training import TrainConfig, train
-settings = dict(model="densenet-tiny", epochs=4, batch_size=32, learning_rate=0.05)
-for out, precise in zip(sys.argv[2:], (True, True, False)):
-    train(sys.argv[1], out, TrainConfig(label_mode="soft", precise_bn=precise, **settings),
-          verbose=0)
-"""
-
-
-def test_precise_batchnorm_is_reproducible_and_not_worse(four_hundred, tmp_path):
+def test_precise_batchnorm_is_not_worse_and_can_be_turned_off(four_hundred, tmp_path):
     """With Keras' BatchNorm momentum (0.99), 28 steps leave the moving statistics at 75% of
-    their initial values; recomputed ones must give a validation loss no worse, and the same
-    predictions in a second run. (The three runs share a process, as a study's do.)"""
-    first, second, plain = tmp_path / "a", tmp_path / "b", tmp_path / "plain"
-    proc = subprocess.run([sys.executable, "-c", PRECISE, str(four_hundred), str(first),
-                           str(second), str(plain)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (first / "predictions.csv").read_bytes() == (second / "predictions.csv").read_bytes()
+    their initial values; recomputed ones must give a validation loss no worse. (That a run
+    with them is reproducible: test_hard_run_then_soft_run_in_one_process.)"""
+    from dqlabels.training import TrainConfig, train
+
+    first, plain = tmp_path / "a", tmp_path / "plain"
+    settings = dict(model="densenet-tiny", epochs=4, batch_size=32, learning_rate=0.05)
+    for out, precise in ((first, True), (plain, False)):
+        train(four_hundred, out, TrainConfig(label_mode="soft", precise_bn=precise, **settings),
+              verbose=0)
     precise = json.loads((first / "scores.json").read_text())["precise_bn"]
     assert precise["images"] == 224  # the 240 training images, in full batches of 32
     assert precise["val_loss_after"] <= precise["val_loss_before"]
@@ -227,33 +226,23 @@ def test_nan_loss_stops_with_a_clear_message(tiny, tmp_path):
     assert "loss became NaN" in proc.stderr and "Traceback" not in proc.stderr
 
 
-NAN_IN_EPOCH_TWO = """
-import sys, numpy as np, keras
-from dqlabels.errors import TrainingFailed
-from dqlabels.training import TrainConfig, train
-
-
-class Poison(keras.callbacks.Callback):  # the loss becomes NaN in the second epoch
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 1:
-            kernel = self.model.get_layer("predictions").kernel
-            kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
-
-
-try:
-    train(sys.argv[1], sys.argv[2], TrainConfig(label_mode="soft", model="densenet-tiny",
-          epochs=3, batch_size=16, learning_rate=0.01), verbose=0, callbacks=[Poison()])
-except TrainingFailed as error:
-    print(error)
-"""
-
-
 def test_a_nan_run_keeps_the_last_good_checkpoint(tiny, tmp_path):
+    import keras
+
+    from dqlabels.errors import TrainingFailed
+    from dqlabels.training import TrainConfig, train
+
+    class Poison(keras.callbacks.Callback):  # the loss becomes NaN in the second epoch
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                kernel = self.model.get_layer("predictions").kernel
+                kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+
     out = tmp_path / "nan2"
-    proc = subprocess.run([sys.executable, "-c", NAN_IN_EPOCH_TWO, str(tiny), str(out)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "loss became NaN in epoch 2" in proc.stdout
+    with pytest.raises(TrainingFailed, match="loss became NaN in epoch 2"):
+        train(tiny, out, TrainConfig(label_mode="soft", model="densenet-tiny", epochs=3,
+                                     batch_size=16, learning_rate=0.01),
+              verbose=0, callbacks=[Poison()])
     with np.load(out / "checkpoint" / "state.npz", allow_pickle=False) as checkpoint:
         assert int(checkpoint["epochs_done"]) == 1
         arrays = [checkpoint[name] for name in checkpoint.files if name != "epochs_done"]
@@ -332,17 +321,25 @@ for mode, out in zip(("hard", "soft"), sys.argv[2:]):
 """
 
 
-def test_runs_in_one_process_equal_runs_in_fresh_ones(tiny, tmp_path, soft_run):
-    """A study trains its runs in one process, reusing the compiled model: the second run (soft
-    labels, after a hard-label run) must equal the same run in a process of its own (the
-    soft_run fixture, the command line with the same settings), bit for bit."""
-    outs = [tmp_path / name for name in ("hard", "soft")]
-    proc = subprocess.run([sys.executable, "-c", REUSE, str(tiny), *map(str, outs)],
+def test_hard_run_then_soft_run_in_one_process(tiny, tmp_path, soft_run):
+    """A study trains its runs in one process, reusing the compiled model: a hard-label run,
+    then a soft-label one that must equal the same run in a process of its own (the soft_run
+    fixture, the command line with the same settings), bit for bit."""
+    hard, soft = tmp_path / "hard", tmp_path / "soft"
+    proc = subprocess.run([sys.executable, "-c", REUSE, str(tiny), str(hard), str(soft)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for mode, shared, alone in (("soft", outs[1], soft_run),):
-        for name in ("predictions.csv", "features.npy", "history.csv"):
-            assert (shared / name).read_bytes() == (alone / name).read_bytes(), (mode, name)
+    for name in ("predictions.csv", "features.npy", "history.csv"):
+        assert (soft / name).read_bytes() == (soft_run / name).read_bytes(), name
+    config = json.loads((hard / "config.json").read_text())
+    assert config["config"]["label_mode"] == "hard"
+    scores = json.loads((hard / "scores.json").read_text())
+    assert scores["label_mode"] == "hard" and np.isfinite(scores["kl"])
+    # Same data, split, seed and settings as the soft run: only the targets differ, so the
+    # predictions must too (training hard on the soft labels would give the same bytes).
+    hard_p = pd.read_csv(hard / "predictions.csv").set_index("item")
+    soft_p = pd.read_csv(soft_run / "predictions.csv").set_index("item")
+    assert np.abs(hard_p.to_numpy() - soft_p.loc[hard_p.index].to_numpy()).max() > 1e-3
 
 
 def _predict(*args):

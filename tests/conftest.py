@@ -31,3 +31,10 @@ def needs(available: bool, what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing in CI (.ci/run must provide it)")
     pytest.skip(f"{what} is missing")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests marked slow start first: pytest-xdist hands tests out in this order, one at a
+    time (``--maxschedchunk 1``), so that no long test is left running alone on one core at the
+    end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -39,6 +39,7 @@ def test_paired_interval_by_hand():
     assert paired([0.5], [0.6])["interval"] is None
 
 
+@pytest.mark.slow
 def test_tiny_budget_study(tmp_path):
     from dqlabels.synthetic import generate_dataset
 

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -36,6 +37,7 @@ def test_audit_outputs_keep_hostile_item_ids(tmp_path):
     assert {entry["item"] for entry in report["most_ambiguous"]} <= set(HOSTILE)
 
 
+@pytest.mark.slow
 def test_training_and_tsne_outputs_keep_hostile_item_ids(tmp_path):
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)

@@ -58,6 +58,7 @@ def test_tsne_on_small_random_features():
         embed(features[:3])
 
 
+@pytest.mark.slow
 def test_tiny_study_end_to_end(tmp_path):
     """The quick preset's network (densenet-tiny) on 48 images, two splits, one epoch."""
     from dqlabels.synthetic import generate_dataset
@@ -117,6 +118,7 @@ def test_tiny_study_end_to_end(tmp_path):
     assert other.exit_code == 2 and "other settings" in other.stderr
 
 
+@pytest.mark.slow
 def test_study_on_a_dcic_layout_dataset(tmp_path):
     """The MiceBone recipe's code path: DCIC folds, the paper preset, cosine with restarts,
     weight decay 1e-3 (on the tiny DenseNet; building ResNet50V2 is tested in test_models)."""
@@ -198,6 +200,7 @@ def test_presets_hold_the_values_the_readme_states():
         "momentum": 0.9, "precise_bn": True}
 
 
+@pytest.mark.slow
 def test_a_study_killed_mid_run_continues_where_it_stopped(tmp_path):
     """Interrupted in its second run after that run's first epoch: started again, the first run
     is reused as it is and the second continues from its checkpoint (one epoch left)."""

@@ -6,6 +6,7 @@ determinism, precision policy) cannot leak between tests. A few share the test's
 the runs of a study share one: what they check must hold whatever ran before them.
 """
 
+import fcntl
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,18 +35,35 @@ def _train(dataset, out, *extra, check=True, timeout=600):
     return proc
 
 
-@pytest.fixture(scope="module")
+def _shared(tmp_path_factory, name: str, make) -> Path:
+    """A folder made once for every pytest-xdist worker: the first to ask makes it (``make``)
+    under a lock, the others wait for it and use it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            make(folder)
+            done.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
-    return generate_dataset(tmp_path_factory.mktemp("tiny") / "data", num_images=48,
-                            image_size=32, seed=3)
+    return _shared(tmp_path_factory, "tiny", lambda folder: generate_dataset(
+        folder, num_images=48, image_size=32, seed=3))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def soft_run(tiny, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "soft"
-    proc = _train(tiny, out, "--soft")
-    (out.parent / "soft-stderr.txt").write_text(proc.stderr)
-    return out
+    """The soft-label run of ``tiny`` with SETTINGS, from the command line: trained once."""
+    def make(out):
+        proc = _train(tiny, out / "soft", "--soft")
+        (out / "soft-stderr.txt").write_text(proc.stderr)
+
+    return _shared(tmp_path_factory, "soft-run", make) / "soft"
 
 
 def _soft_labels(dataset):
@@ -120,44 +139,39 @@ def test_every_training_batch_is_full(soft_run):
     np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-6)
 
 
-def test_the_run_model_loads_in_keras_safe_mode(soft_run, tiny):
-    """model.keras holds only built-in layers: Keras itself loads it with safe_mode=True, and it
-    predicts the test images as predictions.csv says (after precise BatchNorm)."""
-    code = ("import sys, json, numpy as np, keras\n"
-            "import dqlabels.keras\n"
-            "from PIL import Image\n"
-            "model = keras.saving.load_model(sys.argv[1], safe_mode=True)\n"
-            "x = np.stack([np.asarray(Image.open(p).convert('RGB')) for p in sys.argv[2:]])\n"
-            "print(json.dumps(model.predict(x, verbose=0).tolist()))\n")
-    predictions = pd.read_csv(soft_run / "predictions.csv")
-    paths = [str(tiny / item) for item in predictions["item"]]
-    proc = subprocess.run([sys.executable, "-c", code, str(soft_run / "model.keras"), *paths],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
-    np.testing.assert_allclose(got, predictions.iloc[:, 1:].to_numpy(), atol=1e-5)
-
-
-FINISHED = """
-import sys
+FRESH = """
+import json, sys
 from click.testing import CliRunner
 from dqlabels_cli.main import main
+model_file, images, train_args = sys.argv[1], sys.argv[2].split("\\n"), sys.argv[3:]
 for label in ("--soft", "--hard"):
-    result = CliRunner().invoke(main, ["train", *sys.argv[1:], label])
+    result = CliRunner().invoke(main, ["train", *train_args, label])
     print(result.exit_code, (result.output + result.stderr).strip().replace("\\n", " "))
 print("tensorflow" in sys.modules)
+import keras, numpy as np
+import dqlabels.keras
+from PIL import Image
+model = keras.saving.load_model(model_file, safe_mode=True)
+x = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in images])
+print(json.dumps(model.predict(x, verbose=0).tolist()))
 """
 
 
-def test_finished_run_is_answered_at_once_and_other_settings_are_refused(soft_run, tiny):
-    """Both before TensorFlow starts: the same command again reports the finished run's scores
-    and leaves the folder alone; other settings in its folder are refused."""
+def test_a_finished_run_seen_from_a_fresh_process(soft_run, tiny):
+    """In a process of its own, as a user meets it. Before TensorFlow starts, the same command
+    again reports the finished run's scores and leaves the folder alone, and other settings in
+    its folder are refused. Then model.keras holds only built-in layers: Keras itself loads it
+    with safe_mode=True, and it predicts the test images as predictions.csv says (after precise
+    BatchNorm)."""
     before = (soft_run / "model.keras").stat().st_mtime_ns
     history = (soft_run / "history.csv").read_bytes()
-    proc = subprocess.run([sys.executable, "-c", FINISHED, str(tiny), "--out", str(soft_run),
-                           *SETTINGS], capture_output=True, text=True, timeout=300)
+    predictions = pd.read_csv(soft_run / "predictions.csv")
+    images = "\n".join(str(tiny / item) for item in predictions["item"])
+    proc = subprocess.run([sys.executable, "-c", FRESH, str(soft_run / "model.keras"), images,
+                           str(tiny), "--out", str(soft_run), *SETTINGS],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    same, other, tensorflow = proc.stdout.strip().splitlines()[-3:]
+    same, other, tensorflow, predicted = proc.stdout.strip().splitlines()[-4:]
     scores = json.loads((soft_run / "scores.json").read_text())
     assert same.startswith("0 soft labels, split 0: test macro accuracy "
                            f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f}")
@@ -165,6 +179,8 @@ def test_finished_run_is_answered_at_once_and_other_settings_are_refused(soft_ru
     assert tensorflow == "False"
     assert (soft_run / "model.keras").stat().st_mtime_ns == before
     assert (soft_run / "history.csv").read_bytes() == history
+    np.testing.assert_allclose(np.array(json.loads(predicted)),
+                               predictions.iloc[:, 1:].to_numpy(), atol=1e-5)
 
 
 def test_killed_run_resumes_to_the_same_result(tiny, tmp_path, soft_run):
@@ -195,6 +211,7 @@ def four_hundred(tmp_path_factory):
                             image_size=32, seed=3)
 
 
+@pytest.mark.slow
 def test_precise_batchnorm_is_not_worse_and_can_be_turned_off(four_hundred, tmp_path):
     """With Keras' BatchNorm momentum (0.99), 28 steps leave the moving statistics at 75% of
     their initial values; recomputed ones must give a validation loss no worse. (That a run
@@ -220,10 +237,16 @@ def test_precise_batchnorm_is_not_worse_and_can_be_turned_off(four_hundred, tmp_
 
 
 def test_nan_loss_stops_with_a_clear_message(tiny, tmp_path):
-    proc = _train(tiny, tmp_path / "nan", "--soft", "--learning-rate", "1e30", "--epochs", "2",
-                  check=False)
-    assert proc.returncode == 1
-    assert "loss became NaN" in proc.stderr and "Traceback" not in proc.stderr
+    from click.testing import CliRunner
+
+    from dqlabels_cli.main import main
+
+    result = CliRunner().invoke(main, ["train", str(tiny), "--out", str(tmp_path / "nan"),
+                                       *SETTINGS, "--soft", "--learning-rate", "1e30",
+                                       "--epochs", "2"])
+    assert result.exit_code == 1, result.output + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "loss became NaN" in lines[-1] and "Traceback" not in result.output + result.stderr
 
 
 def test_a_nan_run_keeps_the_last_good_checkpoint(tiny, tmp_path):
@@ -303,6 +326,7 @@ print(json.dumps(scores))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
     proc = subprocess.run([sys.executable, "-c", MIRRORED, str(tiny), str(tmp_path / "m")],
                           capture_output=True, text=True, timeout=600)
@@ -312,23 +336,17 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
     assert (tmp_path / "m" / "predictions.csv").exists()
 
 
-REUSE = """
-import sys
-from dqlabels.training import TrainConfig, train
-settings = dict(model="densenet-tiny", epochs=3, batch_size=16, learning_rate=0.01)
-for mode, out in zip(("hard", "soft"), sys.argv[2:]):
-    train(sys.argv[1], out, TrainConfig(label_mode=mode, **settings), verbose=0)
-"""
-
-
 def test_hard_run_then_soft_run_in_one_process(tiny, tmp_path, soft_run):
-    """A study trains its runs in one process, reusing the compiled model: a hard-label run,
-    then a soft-label one that must equal the same run in a process of its own (the soft_run
-    fixture, the command line with the same settings), bit for bit."""
+    """A study trains its runs in one process, reusing the compiled model: here, the test's
+    process, after whatever ran in it before. A hard-label run, then a soft-label one that must
+    equal the same run in a process of its own (the soft_run fixture, the command line with
+    the same settings), bit for bit."""
+    from dqlabels.training import TrainConfig, train
+
     hard, soft = tmp_path / "hard", tmp_path / "soft"
-    proc = subprocess.run([sys.executable, "-c", REUSE, str(tiny), str(hard), str(soft)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    settings = dict(model="densenet-tiny", epochs=3, batch_size=16, learning_rate=0.01)
+    for mode, out in (("hard", hard), ("soft", soft)):
+        train(tiny, out, TrainConfig(label_mode=mode, **settings), verbose=0)
     for name in ("predictions.csv", "features.npy", "history.csv"):
         assert (soft / name).read_bytes() == (soft_run / name).read_bytes(), name
     config = json.loads((hard / "config.json").read_text())

@@ -15,7 +15,7 @@ One command, no network, everything under one output folder (``--out``):
 It keeps to its time budget (``--budget`` seconds, default 570): a configuration that would
 not fit is skipped, each run's epochs stop before the run's share of the time is used up, and
 whatever was measured is written. ``--dry-run`` runs every step on the CPU with tiny settings
-(160 32-px images, the tiny DenseNet, two epochs; throughput in float32 and mixed+XLA only) in
+(160 32-px images, the tiny DenseNet, one epoch; throughput in float32 and mixed+XLA only) in
 about a minute and a half.
 
     python benchmarks/gpu_check.py --out gpu-check            # on the GPU machine
@@ -37,7 +37,7 @@ PAPER = {"num_images": 15_000, "generate_size": 64, "model": "densenet121", "ima
          "batch_size": 128, "epochs": 60, "throughput_steps": 20, "warmup_steps": 3,
          "tsne_max_iter": 1000}
 DRY = {"num_images": 160, "generate_size": 32, "model": "densenet-tiny", "image_size": 32,
-       "batch_size": 16, "epochs": 2, "throughput_steps": 3, "warmup_steps": 1,
+       "batch_size": 16, "epochs": 1, "throughput_steps": 3, "warmup_steps": 1,
        "tsne_max_iter": 250}
 PRECISIONS = (("float32", False, False), ("mixed", True, False), ("mixed+xla", True, True))
 

@@ -36,5 +36,7 @@ def needs(available: bool, what: str) -> None:
 def pytest_collection_modifyitems(config, items):
     """The tests marked slow start first: pytest-xdist hands tests out in this order, one at a
     time (``--maxschedchunk 1``), so that no long test is left running alone on one core at the
-    end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    end. First of all the slow one that trains the run other tests share (``soft_run``): one
+    worker trains it while the other starts on the rest, and no test waits for it later."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None,
+                                 "soft_run" not in getattr(item, "fixturenames", ())))

@@ -71,6 +71,7 @@ def _soft_labels(dataset):
     return table
 
 
+@pytest.mark.slow  # trains the shared soft_run
 def test_soft_run_writes_every_output(soft_run, tiny):
     # A quiet start: none of TensorFlow's C++ start-up lines (absl, CUDA, oneDNN).
     stderr = (soft_run.parent / "soft-stderr.txt").read_text()
@@ -184,8 +185,13 @@ def test_a_finished_run_seen_from_a_fresh_process(soft_run, tiny):
 
 
 def test_killed_run_resumes_to_the_same_result(tiny, tmp_path, soft_run):
-    """Killed (SIGKILL) after its first checkpoint and started again, a run ends as the same run
-    uninterrupted (the soft_run fixture: same command), byte for byte."""
+    """Killed (SIGKILL) after its first checkpoint and started again (the same command, here in
+    the test's process), a run ends as the same run uninterrupted (the soft_run fixture: same
+    command), byte for byte."""
+    from click.testing import CliRunner
+
+    from dqlabels_cli.main import main
+
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "dqlabels_cli", "train", str(tiny), "--out", str(out),
                *SETTINGS, "--soft"]
@@ -200,7 +206,8 @@ def test_killed_run_resumes_to_the_same_result(tiny, tmp_path, soft_run):
     with np.load(state, allow_pickle=False) as checkpoint:
         done = int(checkpoint["epochs_done"])
     assert 1 <= done < 3
-    _train(tiny, out, "--soft")
+    result = CliRunner().invoke(main, ["train", str(tiny), "--out", str(out), *SETTINGS, "--soft"])
+    assert result.exit_code == 0, result.stderr
     for name in ("predictions.csv", "features.npy", "history.csv", "scores.json"):
         assert (out / name).read_bytes() == (soft_run / name).read_bytes(), name
 

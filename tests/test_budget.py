@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from dqlabels import InputError
-from dqlabels.budget import paired, parse_budgets, parse_sizes, parse_splits
+from dqlabels.budget import budget_settings, paired, parse_budgets, parse_sizes, parse_splits
 from dqlabels_cli.main import main
 
 T_975_ONE_DEGREE = 12.706204736174698  # Student's t, 97.5% quantile, 1 degree of freedom
@@ -27,6 +27,11 @@ def test_parsing_budgets_and_sizes():
     assert parse_splits("5,2") == (5, 2) and parse_splits(3) == (3,)
     with pytest.raises(InputError, match="splits"):
         parse_splits("5,two")
+    # One number of splits per size, smallest size first; one number for all sizes.
+    assert budget_settings(sizes="3000,1000", splits="5,2")["splits"] == [5, 2]
+    assert budget_settings(sizes="1000,3000", splits=3)["splits"] == [3, 3]
+    with pytest.raises(InputError, match="one per size"):
+        budget_settings(sizes="1000,3000", splits="5,2,1")
 
 
 def test_paired_interval_by_hand():
@@ -46,7 +51,7 @@ def test_tiny_budget_study(tmp_path):
     data = generate_dataset(tmp_path / "data", num_images=60, image_size=32, seed=5)
     out = tmp_path / "budget"
     args = ["reproduce", "--dataset", str(data), "--out", str(out), "--annotations-per-image",
-            "1,3", "--num-images", "60,40", "--splits", "2,1", "--epochs", "1", "--batch-size",
+            "1,3", "--num-images", "60,40", "--splits", "2", "--epochs", "1", "--batch-size",
             "8", "--annotator-pool", "5", "--no-precise-bn"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + result.stderr
@@ -54,30 +59,27 @@ def test_tiny_budget_study(tmp_path):
         assert (out / name).exists(), name
     results = json.loads((out / "budget.json").read_text())
     runs = pd.DataFrame(results["runs"])
-    # Budget 1: one run, hard = soft; budget 3: two runs per split; 2 splits of the smallest
-    # size (the sizes are sorted), 1 of the other.
-    assert results["settings"]["sizes"] == [40, 60] and results["settings"]["splits"] == [2, 1]
-    assert len(runs) == (2 + 1) * (2 + 2)
-    assert runs["run"].nunique() == (2 + 1) * (1 + 2)
-    assert sorted(runs.loc[runs["size"] == 60, "split"].unique()) == [0]
-    assert results["paired"]["60/3"]["macro_accuracy"]["interval"] is None  # one split
+    # Budget 1: one run, hard = soft; budget 3: two runs per split; 2 sizes × 2 splits.
+    assert results["settings"]["sizes"] == [40, 60] and results["settings"]["splits"] == [2, 2]
+    assert len(runs) == 2 * 2 * (2 + 2)
+    assert runs["run"].nunique() == 2 * 2 * (1 + 2)
     for size in (40, 60):
         one = results["summary"][f"{size}/1"]
         assert one["hard"] == one["soft"]
         three = results["summary"][f"{size}/3"]
         # The input labels get closer to the exact ones with more annotations.
         assert three["input"]["input_kl_soft"]["mean"] < one["input"]["input_kl_soft"]["mean"]
-    size = 40  # two splits: a paired interval
-    # The paired interval, from the per-split runs by hand (t with one degree of freedom).
-    by = runs[(runs["size"] == size) & (runs["budget"] == 3)]
-    hard = by[by["mode"] == "hard"].sort_values("split")["macro_accuracy"].to_numpy()
-    soft = by[by["mode"] == "soft"].sort_values("split")["macro_accuracy"].to_numpy()
-    diff = soft - hard
-    half = T_975_ONE_DEGREE * diff.std(ddof=1) / math.sqrt(2)
-    comparison = results["paired"][f"{size}/3"]["macro_accuracy"]
-    assert comparison["mean"] == pytest.approx(diff.mean())
-    assert comparison["interval"] == pytest.approx([diff.mean() - half, diff.mean() + half])
-    assert results["paired"][f"{size}/1"]["macro_accuracy"]["interval"] == [0.0, 0.0]
+        # The paired interval, from the per-split runs by hand (t with one degree of freedom).
+        by = runs[(runs["size"] == size) & (runs["budget"] == 3)]
+        hard = by[by["mode"] == "hard"].sort_values("split")["macro_accuracy"].to_numpy()
+        soft = by[by["mode"] == "soft"].sort_values("split")["macro_accuracy"].to_numpy()
+        diff = soft - hard
+        half = T_975_ONE_DEGREE * diff.std(ddof=1) / math.sqrt(2)
+        comparison = results["paired"][f"{size}/3"]["macro_accuracy"]
+        assert comparison["mean"] == pytest.approx(diff.mean())
+        assert comparison["interval"] == pytest.approx([diff.mean() - half, diff.mean() + half])
+        assert comparison["soft_higher"] == int(np.count_nonzero(diff > 0))
+        assert results["paired"][f"{size}/1"]["macro_accuracy"]["interval"] == [0.0, 0.0]
     # The budget-3 labels are 3 annotations per image, and the first of them is budget 1's.
     one = pd.read_csv(out / "sizes" / "n40" / "labels-b1-split0.csv")
     three = pd.read_csv(out / "sizes" / "n40" / "labels-b3-split0.csv")
@@ -89,4 +91,4 @@ def test_tiny_budget_study(tmp_path):
     assert config["config"]["targets"].endswith("labels-b3-split0.csv")
     assert "| 3 |" in (out / "budget.md").read_text() and "40 images" in result.output
     again = CliRunner().invoke(main, args)
-    assert again.exit_code == 0 and again.stderr.count("(reused)") == 9
+    assert again.exit_code == 0 and again.stderr.count("(reused)") == 12

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from dqlabels._io import open_output_folder, write_csv_atomic, write_text_atomic
+from dqlabels._io import write_csv_atomic, write_text_atomic
 from dqlabels.aggregation import majority_vote, soft_labels
 from dqlabels.config import TrainConfig
 from dqlabels.errors import InputError
@@ -151,13 +151,14 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
         make_split,
         save_split,
     )
-    from dqlabels.study import study_data
+    from dqlabels.study import prepare_study_folder, study_data
     from dqlabels.training import EpochTimer, train
 
     out_dir = Path(out_dir)
     settings = budget_settings(dataset=dataset, overrides=overrides, budgets=budgets,
                                sizes=sizes, splits=splits, seed=seed, crowd=crowd)
-    _prepare(out_dir, settings, overwrite)
+    prepare_study_folder(out_dir, settings, overwrite, "budget-study.json", BUDGET_FILES,
+                         "budget study")
     data_dir = study_data(out_dir, settings, dataset, log)
     full = load_dataset(data_dir)
     if max(settings["sizes"]) > full.num_items:
@@ -242,19 +243,6 @@ class _Clock:
         seconds = per_step * sum(left) + self.RUN_OVERHEAD_S * len(left)
         self.log(f"  about {seconds / 60:.0f} min left for the {len(left)} runs still to train "
                  f"({per_step:.2f} s per training step on this machine)")
-
-
-def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
-    previous = open_output_folder(out_dir, "budget-study.json", BUDGET_FILES, overwrite,
-                                  "budget study")
-    if previous is None:
-        write_text_atomic(out_dir / "budget-study.json", json.dumps(settings, indent=2) + "\n")
-    elif previous != settings:
-        changed = sorted(k for k in set(previous) | set(settings)
-                         if previous.get(k) != settings.get(k))
-        raise InputError(f"{out_dir}: holds a budget study made with other settings "
-                         f"({', '.join(changed)} differ); use another out_dir or pass "
-                         f"overwrite=True to start again")
 
 
 def _subset(folder: Path, data_dir: Path, full, rows: np.ndarray) -> Path:

@@ -119,7 +119,7 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
                               seed=seed, tsne_max_iter=tsne_max_iter)
     if settings["splits"] < 1:
         raise InputError(f"Expected splits >= 1. Received: splits={settings['splits']}")
-    _prepare(out_dir, settings, overwrite)
+    prepare_study_folder(out_dir, settings, overwrite)
     data_dir = study_data(out_dir, settings, dataset, log)
     data = load_dataset(data_dir)
     soft = data.soft_labels
@@ -225,14 +225,17 @@ def image_limit(data, out_dir: Path, splits: int) -> dict | None:
     return values
 
 
-def _prepare(out_dir: Path, settings: dict, overwrite: bool) -> None:
-    previous = open_output_folder(out_dir, "study.json", STUDY_FILES, overwrite, "study")
+def prepare_study_folder(out_dir: Path, settings: dict, overwrite: bool, record: str = "study.json",
+                         own_files=STUDY_FILES, what: str = "study") -> None:
+    """A study's folder: new (its settings recorded in ``record``), or one made with the same
+    settings (continued); another study's is refused, naming the settings that differ."""
+    previous = open_output_folder(out_dir, record, own_files, overwrite, what)
     if previous is None:
-        write_text_atomic(out_dir / "study.json", json.dumps(settings, indent=2) + "\n")
+        write_text_atomic(out_dir / record, json.dumps(settings, indent=2) + "\n")
     elif previous != settings:
         changed = sorted(k for k in set(previous) | set(settings)
                          if previous.get(k) != settings.get(k))
-        raise InputError(f"{out_dir}: holds a study made with other settings "
+        raise InputError(f"{out_dir}: holds a {what} made with other settings "
                          f"({', '.join(changed)} differ); use another out_dir or pass "
                          f"overwrite=True to start again")
 

@@ -541,9 +541,11 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
         raise InputError("choose the targets: --soft or --hard")
     config_ = TrainConfig(label_mode="soft" if soft else "hard", split=split,
                           split_kind=split_kind, split_file=split_file, targets=targets, **options)
-    # Before TensorFlow starts: another run's folder is refused, a finished run is reused.
+    # Before TensorFlow starts: another run's folder is refused, a finished run is reused (a
+    # new folder goes straight to training, which opens it).
     scores = None
-    if not overwrite and open_run(dataset, out_dir, config_)[3] == "done":
+    held = not overwrite and (Path(out_dir) / "config.json").exists()
+    if held and open_run(dataset, out_dir, config_)[3] == "done":
         scores = finished_scores(out_dir)
     if scores is None:
         _quiet_tensorflow()

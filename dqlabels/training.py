@@ -215,9 +215,11 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
     config, dataset, identity, state = open_run(dataset_dir, out_dir, config or TrainConfig(),
                                                 overwrite)
     if state == "done":
-        if finished_scores(out_dir) is None:  # killed between the scores and this mark
+        scores = finished_scores(out_dir)
+        if scores is None:  # killed between the scores and this mark
             write_config(out_dir, config, identity, "complete")
-        return read_scores(out_dir)
+            scores = read_scores(out_dir)
+        return scores
 
     if config.split_file is not None:
         split = read_split(config.split_file, dataset)

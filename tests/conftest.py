@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -21,6 +22,25 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+def ml_modules_after_command(args) -> list[str]:
+    """The TensorFlow and Keras modules loaded by ``dqlabels ARGS`` run in a fresh process (it
+    must exit 0)."""
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "from dqlabels_cli.main import main\n"
+            "try:\n"
+            f"    main({[str(a) for a in args]!r})\n"
+            "except SystemExit as exit:\n"
+            "    assert exit.code in (0, None), exit.code\n"
+            "print(json.dumps(sorted(m for m in sys.modules\n"
+            "                        if m.split('.')[0] in ('tensorflow', 'keras'))))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def needs(available: bool, what: str) -> None:

@@ -245,24 +245,14 @@ def test_annotator_table_has_the_columns_the_readme_lists(tmp_path):
 
 
 def test_evaluate_with_every_output_never_imports_tensorflow(tmp_path):
-    import subprocess
-    import sys
+    from conftest import ml_modules_after_command
 
     preds = tmp_path / "p.csv"
     preds.write_text("item,cat,dog,fox\nimg01,0.8,0.1,0.1\nimg02,0.2,0.6,0.2\n")
-    code = (
-        "import sys\n"
-        "from dqlabels_cli.main import main\n"
-        "try:\n"
-        f"    main(['evaluate', {str(EXAMPLE)!r}, '--predictions', {str(preds)!r}, '--html',\n"
-        f"          {str(tmp_path / 'r.html')!r}, '--plots', {str(tmp_path / 'plots')!r},\n"
-        f"          '--json', {str(tmp_path / 'r.json')!r}, '--quiet'])\n"
-        "except SystemExit as exit:\n"
-        "    assert exit.code in (0, None), exit.code\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    loaded = ml_modules_after_command(["evaluate", EXAMPLE, "--predictions", preds, "--html",
+                                       tmp_path / "r.html", "--plots", tmp_path / "plots",
+                                       "--json", tmp_path / "r.json", "--quiet"])
+    assert loaded == []
     assert (tmp_path / "r.html").exists() and (tmp_path / "plots" / "entropy.png").exists()
 
 

@@ -208,18 +208,9 @@ def test_evaluate_plan_section_and_posterior_columns(tmp_path):
 
 
 def test_plan_never_imports_tensorflow(tmp_path):
-    import subprocess
-    import sys
+    from conftest import ml_modules_after_command
 
     path = _campaign(tmp_path)
-    code = ("import sys\n"
-            "from dqlabels_cli.main import main\n"
-            "try:\n"
-            f"    main(['plan', {str(path)!r}, '--budget', '4', '--out',"
-            f" {str(tmp_path / 'n.csv')!r}, '--quiet'])\n"
-            "except SystemExit as exit:\n"
-            "    assert exit.code in (0, None), exit.code\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]" and (tmp_path / "n.csv").exists()
+    loaded = ml_modules_after_command(["plan", path, "--budget", "4", "--out",
+                                       tmp_path / "n.csv", "--quiet"])
+    assert loaded == [] and (tmp_path / "n.csv").exists()

@@ -48,7 +48,12 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=570.0,
                         help="seconds for everything (default 570: ten minutes with a margin)")
     parser.add_argument("--dry-run", action="store_true", help="tiny settings, on the CPU")
+    parser.add_argument("--jax-line", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.jax_line is not None:  # one more line, in a process on the JAX backend
+        settings = DRY if args.dry_run else PAPER
+        print(json.dumps(throughput(args.jax_line, settings, False, False)))
+        return None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.time()
     deadline = started + args.budget
@@ -84,8 +89,8 @@ def main(argv=None):
         f"{report['numerics']['float32_loss']:.5f}")
     report["throughput"] = []
     for name, mixed, xla in PRECISIONS:
-        if args.dry_run and name == "mixed":  # its code is the other two's; a CPU compiles slowly
-            continue
+        if args.dry_run and name != "float32":  # the same code with two switches; a CPU
+            continue                            # compiles XLA slowly (tests: the switches)
         if not args.dry_run and time.time() > started + 0.3 * args.budget:
             report["notes"].append(f"throughput of {name} skipped: no time left for it")
             continue
@@ -95,6 +100,11 @@ def main(argv=None):
         say(f"{name}: pipeline {result['pipeline_images_per_s']:.0f} img/s, floor "
             f"{result['floor_images_per_s']:.0f} img/s, overhead {result['overhead']:+.1%}")
         save()
+    report["throughput_jax"] = jax_throughput(data_dir, args, started)
+    if "pipeline_images_per_s" in report["throughput_jax"]:
+        say(f"JAX backend, float32: pipeline "
+            f"{report['throughput_jax']['pipeline_images_per_s']:.0f} img/s")
+    save()
     fastest = max(report["throughput"], key=lambda r: r["pipeline_images_per_s"])
     report["fastest_precision"] = fastest["precision"]
     chosen = fastest
@@ -185,6 +195,25 @@ def throughput(data_dir, settings, mixed: bool, xla: bool) -> dict:
             "floor_images_per_s": steps * batch / floor_s,
             "pipeline_images_per_s": steps * batch / pipeline_s,
             "overhead": pipeline_s / floor_s - 1, "losses": losses}
+
+
+def jax_throughput(data_dir, args, started) -> dict:
+    """The float32 throughput line on the JAX backend (every step XLA-compiled), measured in a
+    process of its own; skipped in a dry run, without JAX, or without time for it."""
+    import importlib.util
+
+    if args.dry_run:
+        return {"skipped": "dry run: the JAX line is measured on a GPU"}
+    if importlib.util.find_spec("jax") is None:
+        return {"skipped": 'JAX is not installed (pip install "dqlabels[jax]" "jax[cuda12]")'}
+    if time.time() > started + 0.3 * args.budget:
+        return {"skipped": "no time left for it"}
+    proc = subprocess.run([sys.executable, __file__, "--jax-line", str(data_dir)],
+                          env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True,
+                          text=True, timeout=0.2 * args.budget)
+    if proc.returncode != 0:
+        return {"skipped": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "precision": "float32"}
 
 
 def numerics(settings) -> dict:

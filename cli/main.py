@@ -490,9 +490,12 @@ def _train_options(preset: bool = False):
                help="TensorFlow's deterministic ops: bit-identical reruns and resumes."),
         option("--mixed-precision/--no-mixed-precision", default_name="mixed_precision",
                help="float16 compute (GPUs)."),
-        option("--xla/--no-xla", default_name="xla", help="XLA-compile the train step."),
+        option("--xla/--no-xla", default_name="xla",
+               help="XLA-compile the train step (TensorFlow, with --no-deterministic; JAX "
+                    "always compiles)."),
         option("--strategy", default_name="strategy", type=click.Choice(config.STRATEGIES),
-               help="mirrored: all local GPUs (MirroredStrategy)."),
+               help="mirrored: all local GPUs (TensorFlow's MirroredStrategy); "
+                    "data-parallel: every device of every process (JAX; see dqlabels launch)."),
         option("--cache", default_name="cache", type=click.Choice(config.CACHE_CHOICES),
                help="Keep decoded images in memory (auto: when they fit)."),
     ]
@@ -503,6 +506,44 @@ def _train_options(preset: bool = False):
         return command
 
     return decorate
+
+
+def _job_options(command):
+    """Where a process stands in a data-parallel job (``--strategy data-parallel``); unset, they
+    come from the environment (:mod:`dqlabels.distributed`)."""
+    options = [
+        click.option("--coordinator", default=None, metavar="HOST:PORT",
+                     help="data-parallel: process 0's address (all processes give the same)."),
+        click.option("--num-processes", type=int, default=None,
+                     help="data-parallel: how many processes the job has."),
+        click.option("--process-id", type=int, default=None,
+                     help="data-parallel: this process's id, 0 to N-1 (0 writes the outputs)."),
+    ]
+    for decorator in reversed(options):
+        command = decorator(command)
+    return command
+
+
+def _data_parallel_job(strategy, coordinator, num_processes, process_id):
+    """The job of a ``--strategy data-parallel`` command (``None`` otherwise), with Keras on
+    JAX: a user who did not choose a backend gets JAX, one who chose another gets told."""
+    from dqlabels.errors import InputError
+
+    given = [n for n, v in (("--coordinator", coordinator), ("--num-processes", num_processes),
+                            ("--process-id", process_id)) if v is not None]
+    if strategy != "data-parallel":
+        if given:
+            raise InputError(f"{given[0]} is for --strategy data-parallel")
+        return None
+    from dqlabels import distributed
+
+    job = distributed.Job.from_settings(coordinator, num_processes, process_id)
+    job.check_port()
+    if "keras" not in sys.modules:
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+    _quiet_tensorflow()
+    distributed.jax_backend_ready()
+    return job
 
 
 @main.command(context_settings=CONTEXT)
@@ -526,8 +567,10 @@ def _train_options(preset: bool = False):
 @click.option("--tensorboard", is_flag=True, default=False, help="Also write TensorBoard logs.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Start again in a run folder that holds a run.")
+@_job_options
 @handle_errors
-def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwrite, **options):
+def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwrite, coordinator,
+          num_processes, process_id, **options):
     """Train a network on DATASET's soft or hard labels.
 
     Writes model.keras, predictions.csv, features.npy, scores.json (test split vs soft labels),
@@ -541,10 +584,12 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
         raise InputError("choose the targets: --soft or --hard")
     config_ = TrainConfig(label_mode="soft" if soft else "hard", split=split,
                           split_kind=split_kind, split_file=split_file, targets=targets, **options)
+    job = _data_parallel_job(config_.strategy, coordinator, num_processes, process_id)
     # Before TensorFlow starts: another run's folder is refused, a finished run is reused (a
-    # new folder goes straight to training, which opens it).
+    # new folder goes straight to training, which opens it). In a job, process 0 decides that
+    # for every process, once they have joined.
     scores = None
-    held = not overwrite and (Path(out_dir) / "config.json").exists()
+    held = job is None and not overwrite and (Path(out_dir) / "config.json").exists()
     if held and open_run(dataset, out_dir, config_)[3] == "done":
         scores = finished_scores(out_dir)
     if scores is None:
@@ -552,7 +597,10 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
         from dqlabels.training import train as run_training
 
         verbose = 1 if sys.stderr.isatty() else 2
-        scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose)
+        scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose,
+                              job=job)
+    if _is_follower(job):
+        return  # process 0 reports
     click.echo(f"{config_.label_mode} labels, split {split}: test macro accuracy "
                f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
 
@@ -595,9 +643,11 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
               help="Seed of the generator, the initialisation, the shuffles and the t-SNE.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Start again in a study folder made with other settings.")
+@_job_options
 @handle_errors
 def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, annotator_noise,
-              annotator_bias, tsne_max_iter, seed, overwrite, **overrides):
+              annotator_bias, tsne_max_iter, seed, overwrite, coordinator, num_processes,
+              process_id, **overrides):
     """Reproduce the paper: train on hard and on soft labels per split, compare, plot.
 
     Writes results.md/.csv/.json (macro accuracy and KL, mean ± std over splits, beside the
@@ -609,6 +659,9 @@ def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, 
     """
     import contextlib
 
+    from dqlabels.errors import InputError
+
+    job = _data_parallel_job(overrides.get("strategy"), coordinator, num_processes, process_id)
     _quiet_tensorflow()
     overrides = {k: v for k, v in overrides.items() if v is not None}
 
@@ -617,6 +670,9 @@ def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, 
 
     verbose = 1 if sys.stderr.isatty() else 2
     if preset == "budget" or budgets is not None or sizes is not None:
+        if job is not None:
+            raise InputError("the budget study runs one process per run; --strategy "
+                             "data-parallel is for dqlabels train and the paper's study")
         from dqlabels.budget import budget_markdown, reproduce_budgets
         from dqlabels.simulated_crowd import SimulatedCrowd, parse_noise
 
@@ -629,7 +685,6 @@ def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, 
         click.echo(budget_markdown(results).strip())
         click.echo(f"\nResults in {out_dir}/budget.md, .csv, .json; figure {out_dir}/budget.png")
         return
-    from dqlabels.errors import InputError
     from dqlabels.study import reproduce as run_study
     from dqlabels.study import results_table
 
@@ -642,9 +697,46 @@ def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, 
     with contextlib.redirect_stdout(sys.stderr):
         results = run_study(out_dir, preset, dataset=dataset, overrides=overrides,
                             splits=splits, seed=seed, tsne_max_iter=tsne_max_iter,
-                            overwrite=overwrite, log=log, verbose=verbose)
+                            overwrite=overwrite, log=log, verbose=verbose, job=job)
+    if _is_follower(job):
+        return  # process 0 reports
     click.echo(results_table(results).strip())
     click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figure {out_dir}/tsne.png")
+
+
+def _is_follower(job) -> bool:
+    """A process of a data-parallel job other than process 0 (which reports)."""
+    if job is None:
+        return False
+    from dqlabels.distributed import process_index
+
+    return process_index() != 0
+
+
+@main.command(context_settings={**CONTEXT, "ignore_unknown_options": True,
+                                "allow_interspersed_args": False})
+@click.option("--processes", type=click.IntRange(min=1), required=True,
+              help="How many processes to start on this host.")
+@click.option("--log-dir", type=click.Path(path_type=str), default=None,
+              help="Where the output of processes 1+ goes. Default: a new temporary folder.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@handle_errors
+def launch(processes, log_dir, command):
+    """Run `train …` or `reproduce …` as PROCESSES processes of one data-parallel job here.
+
+    Example: dqlabels launch --processes 2 -- train data --soft --out run. Each process runs
+    the command with --strategy data-parallel on the JAX backend (gloo collectives on CPU),
+    joined through a free port on localhost. Process 0 writes the outputs and its output is
+    shown; if one process fails, all stop. Rerun the same command to resume. Needs
+    pip install "dqlabels[jax]".
+    """
+    from dqlabels.launch import launch as run_launch
+
+    def echo(message):
+        click.echo(message, err=True)
+
+    status = run_launch(list(command), processes, log_dir=log_dir, echo=echo)
+    sys.exit(status)
 
 
 @main.command(context_settings=CONTEXT)

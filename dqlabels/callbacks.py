@@ -49,7 +49,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.nan_guard.failed_at is not None:  # keep the last good epoch
             return
-        step = max(int(self.model.optimizer.iterations.numpy()) - 1, 0)
+        step = max(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) - 1, 0)
         append_history(self.out_dir / "history.csv", epoch, float(self.schedule(step)),
                        logs or {})
         save_checkpoint(self.model, self.out_dir / CHECKPOINT, epoch + 1)

@@ -65,7 +65,9 @@ MODELS = ("densenet121", "resnet50v2", "densenet-tiny")
 MIN_IMAGE_SIZE = 32  # at 32 px the last feature map of both networks is 1×1
 LABEL_MODES = ("soft", "hard")
 SCHEDULES = ("cosine", "cosine-restarts")
-STRATEGIES = ("default", "mirrored")
+# mirrored: TensorFlow's MirroredStrategy (the GPUs of one host); data-parallel: Keras'
+# DataParallel on JAX (every device of every process of a job; dqlabels.distributed).
+STRATEGIES = ("default", "mirrored", "data-parallel")
 CACHE_CHOICES = ("auto", "memory", "none")
 
 # The study (SPEC §10) and t-SNE (SPEC §11).

@@ -13,6 +13,7 @@ means the run is done.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import platform
@@ -35,13 +36,18 @@ HISTORY_COLUMNS = ("epoch", "learning_rate", "loss", "kl", "macro_accuracy", "va
 
 
 def versions() -> dict:
-    """The versions a run records (dqlabels, Keras, TensorFlow, numpy, Python)."""
+    """The versions a run records (dqlabels, Keras and its backend, TensorFlow, JAX when it is
+    the backend, numpy, Python)."""
+    import sys
+
     import keras
     import tensorflow as tf
 
-    return {"dqlabels": package_version(), "keras": keras.__version__,
-            "tensorflow": tf.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    found = {"dqlabels": package_version(), "keras": keras.__version__,
+             "keras_backend": keras.backend.backend(), "tensorflow": tf.__version__}
+    if "jax" in sys.modules:
+        found["jax"] = sys.modules["jax"].__version__
+    return {**found, "numpy": np.__version__, "python": platform.python_version()}
 
 
 def run_identity(config: TrainConfig, dataset) -> dict:
@@ -65,21 +71,27 @@ def prepare_run_dir(out_dir: Path, identity: dict, overwrite: bool) -> str:
     return "resume"
 
 
-def open_run(dataset_dir, out_dir, config: TrainConfig, overwrite: bool = False):
-    """Everything about a run that needs no TensorFlow, before training: the settings checked,
-    the dataset read, the image size filled in from the dataset (when unset), and what the run
-    folder holds (:func:`prepare_run_dir`: ``"new"``, ``"resume"`` or ``"done"``; another
-    run's folder is refused).
-
-    Returns:
-        ``(config, dataset, identity, state)``.
-    """
+def prepare_run(dataset_dir, config: TrainConfig):
+    """The settings checked, the dataset read and the image size filled in from the dataset
+    (when unset): ``(config, dataset)``. No TensorFlow, no run folder."""
     from dqlabels.datasets import load_dataset
 
     config.check()
     dataset = load_dataset(dataset_dir)
     if config.image_size is None:
         config = replace(config, image_size=int(dataset.info.get("image_size") or 224))
+    return config, dataset
+
+
+def open_run(dataset_dir, out_dir, config: TrainConfig, overwrite: bool = False):
+    """Everything about a run that needs no TensorFlow, before training: :func:`prepare_run`,
+    then what the run folder holds (:func:`prepare_run_dir`: ``"new"``, ``"resume"`` or
+    ``"done"``; another run's folder is refused).
+
+    Returns:
+        ``(config, dataset, identity, state)``.
+    """
+    config, dataset = prepare_run(dataset_dir, config)
     identity = run_identity(config, dataset)
     return config, dataset, identity, prepare_run_dir(Path(out_dir), identity, overwrite)
 
@@ -118,8 +130,8 @@ def save_checkpoint(model, path, epochs_done: int) -> None:
     ``.keras`` file after every epoch (``benchmarks/README.md``).
     """
     arrays = {f"model_{i}": value for i, value in enumerate(model.get_weights())}
-    arrays.update({f"optimizer_{i}": np.asarray(variable)
-                   for i, variable in enumerate(model.optimizer.variables)})
+    arrays.update({f"optimizer_{i}": value
+                   for i, value in enumerate(optimizer_values(model))})
     arrays["epochs_done"] = np.int64(epochs_done)
     path = Path(path)
     path.parent.mkdir(exist_ok=True)
@@ -127,34 +139,54 @@ def save_checkpoint(model, path, epochs_done: int) -> None:
         np.savez(tmp, **arrays)
 
 
-def load_checkpoint(model, path) -> int:
-    """Restore a :func:`save_checkpoint` file into ``model`` (compiled, same architecture);
-    returns the number of epochs done."""
+def read_checkpoint(model, path) -> tuple[list, list, int]:
+    """The arrays of a :func:`save_checkpoint` file for ``model`` (compiled, same
+    architecture): ``(weights, optimizer values, epochs done)``."""
     path = Path(path)
     build_optimizer(model)
-    optimizer_variables = model.optimizer.variables
     try:
         with np.load(path, allow_pickle=False) as archive:
             weights = [archive[f"model_{i}"] for i in range(len(model.weights))]
-            optimizer_values = [archive[f"optimizer_{i}"] for i in range(len(optimizer_variables))]
+            optimizer_values = [archive[f"optimizer_{i}"]
+                                for i in range(len(model.optimizer.variables))]
             epochs_done = int(archive["epochs_done"])
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path}: unreadable checkpoint ({exc}); pass overwrite=True to start "
                          f"again") from None
+    return weights, optimizer_values, epochs_done
+
+
+def restore(model, weights: list, optimizer_values: list, source="the checkpoint") -> None:
+    """Set ``model``'s weights and its optimiser's variables (from :func:`read_checkpoint`)."""
     try:
         model.set_weights(weights)
-        for variable, value in zip(optimizer_variables, optimizer_values):
+        for variable, value in zip(model.optimizer.variables, optimizer_values):
             variable.assign(value)
     except ValueError as exc:
-        raise InputError(f"{path}: the checkpoint does not fit this model ({exc}); pass "
-                         f"overwrite=True to start again") from None
+        raise InputError(f"{source} does not fit this model ({exc}); pass overwrite=True to "
+                         f"start again") from None
+
+
+def load_checkpoint(model, path) -> int:
+    """Restore a :func:`save_checkpoint` file into ``model`` (compiled, same architecture);
+    returns the number of epochs done."""
+    weights, optimizer_values, epochs_done = read_checkpoint(model, path)
+    restore(model, weights, optimizer_values, f"{path}: the checkpoint")
     return epochs_done
+
+
+def optimizer_values(model) -> list[np.ndarray]:
+    """The optimiser's variables as arrays (on every backend)."""
+    import keras
+
+    return [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
 
 
 def build_optimizer(model) -> None:
     """Create the optimiser's variables (a checkpoint restores into them)."""
     if not model.optimizer.built:
-        with model.distribute_strategy.scope():
+        strategy = getattr(model, "distribute_strategy", None)  # TensorFlow only
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
             model.optimizer.build(model.trainable_variables)
 
 

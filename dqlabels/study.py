@@ -93,8 +93,13 @@ def study_settings(preset: str = "quick", *, dataset=None, overrides: dict | Non
 
 def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict | None = None,
               splits=None, seed: int = 0, tsne_max_iter: int = TSNE_MAX_ITER,
-              overwrite: bool = False, log=print, verbose="auto", callbacks=()) -> dict:
+              overwrite: bool = False, log=print, verbose="auto", callbacks=(),
+              job=None) -> dict:
     """Run (or continue) a study and write its results; returns the results dict.
+
+    With ``strategy="data-parallel"`` in ``overrides``, every process of the job calls this
+    with the same arguments; process 0 writes the study folder (on several hosts it must be
+    shared, or ``dataset`` given on each), and every process returns its results.
 
     Args:
         out_dir: the study folder.
@@ -110,7 +115,10 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
         verbose: Keras' ``fit`` verbosity.
         callbacks: a function of the run (mode, split) returning more Keras callbacks for its
             ``fit`` (the GPU check's deadline), or a sequence of callbacks for every run.
+        job: a data-parallel job's shape (:class:`dqlabels.distributed.Job`; default: from the
+            environment).
     """
+    from dqlabels import distributed
     from dqlabels.datasets import load_dataset
     from dqlabels.training import EpochTimer, train
 
@@ -119,8 +127,23 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
                               seed=seed, tsne_max_iter=tsne_max_iter)
     if settings["splits"] < 1:
         raise InputError(f"Expected splits >= 1. Received: splits={settings['splits']}")
-    prepare_study_folder(out_dir, settings, overwrite)
-    data_dir = study_data(out_dir, settings, dataset, log)
+    if settings["train"]["strategy"] == "data-parallel":
+        distributed.jax_backend_ready()
+        distributed.initialize(job or distributed.Job.from_settings())
+    leader = distributed.process_index() == 0
+    if leader:
+        try:
+            prepare_study_folder(out_dir, settings, overwrite)
+            data_dir = study_data(out_dir, settings, dataset, log)
+        except InputError as exc:
+            distributed.broadcast_json({"error": str(exc)})
+            raise
+        distributed.broadcast_json({"ready": True})
+    else:  # process 0 prepares the folder and the data
+        found = distributed.broadcast_json(None)
+        if "error" in found:
+            raise InputError(f"process 0 refused the study: {found['error']}")
+        data_dir = Path(dataset) if dataset is not None else out_dir / "data"
     data = load_dataset(data_dir)
     soft = data.soft_labels
     if np.all(np.isclose(soft.max(axis=1), 1.0)):
@@ -139,19 +162,22 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
             clock.run_started(reused)
             extra = list(callbacks(mode, k) if callable(callbacks) else callbacks)
             scores = train(data_dir, run_dir, replace(config, label_mode=mode, split=k),
-                           verbose=verbose,
+                           verbose=verbose, job=job,
                            callbacks=[EpochTimer(clock.first_epoch_done), *extra])
             clock.run_finished(reused)
             runs.append({"split": k, "mode": mode, "run": str(run_dir.relative_to(out_dir)),
                          "epochs_completed": scores.get("epochs_completed", config.epochs),
                          **{m: scores[m] for m in METRICS}})
-    results = summarise(runs, settings, data, image_limit(data, out_dir, settings["splits"]))
-    results["seconds"] = round(time.time() - started, 1)
-    log("Computing t-SNE of split 0 (hard and soft) ...")
-    figure = write_tsne_figure(out_dir, data, settings["tsne"])
-    results["figure"] = figure.name
-    write_results(out_dir, results)
-    return results
+    if leader:
+        results = summarise(runs, settings, data,
+                            image_limit(data, out_dir, settings["splits"]))
+        results["seconds"] = round(time.time() - started, 1)
+        log("Computing t-SNE of split 0 (hard and soft) ...")
+        figure = write_tsne_figure(out_dir, data, settings["tsne"])
+        results["figure"] = figure.name
+        write_results(out_dir, results)
+    distributed.barrier("study")  # the others wait while process 0 writes (a t-SNE: minutes)
+    return distributed.broadcast_json(results if leader else None)
 
 
 def study_data(out_dir: Path, settings: dict, dataset, log) -> Path:

@@ -92,6 +92,7 @@ def make_training_dataset(
     augment_images: bool = True,
     cache: str = "auto",
     drop_remainder: bool = False,
+    shard: tuple[int, int] = (0, 1),
 ) -> tf.data.Dataset:
     """The batches of epochs ``initial_epoch .. epochs − 1``, one epoch after the other:
     (uint8 images, float32 targets), shuffled over all images each epoch and augmented.
@@ -106,9 +107,17 @@ def make_training_dataset(
         augment_images: apply the flips and rotations.
         cache: ``"memory"``, ``"none"`` or ``"auto"`` (memory when it fits).
         drop_remainder: drop each epoch's last partial batch.
+        shard: ``(index, count)``: yield only part ``index`` of ``count`` equal, contiguous
+            parts of every global batch (one process of a data-parallel job), chosen before
+            decoding and augmenting; the global batches, their order and every augmentation
+            stay the same for any ``count``. Needs ``drop_remainder`` when ``count > 1``.
     """
     check_choice("cache", cache, CACHE_CHOICES)
     paths, targets = _inputs(paths, targets)
+    index, count = _check_shard(shard, batch_size)
+    if count > 1 and not drop_remainder:
+        raise ValueError("a sharded training dataset needs drop_remainder=True: every process "
+                         "feeds an equal part of every global batch")
     num_images = len(paths)
     use_cache = cache == "memory" or (cache == "auto" and fits_in_memory(num_images, image_size))
     # (index, (path, target)): the index seeds each image's augmentation.
@@ -128,9 +137,11 @@ def make_training_dataset(
         if use_cache:
             shuffled = decoded.shuffle(num_images, seed=seed * 1000 + epoch,
                                        reshuffle_each_iteration=False)
-        else:  # shuffle the file names, decode afterwards
+            shuffled = _take_part(shuffled, num_images, batch_size, index, count, True)
+        else:  # shuffle the file names, keep this process's part, decode afterwards
             shuffled = items.shuffle(num_images, seed=seed * 1000 + epoch,
                                      reshuffle_each_iteration=False)
+            shuffled = _take_part(shuffled, num_images, batch_size, index, count, True)
             shuffled = shuffled.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
         epoch_seed = tf.constant(seed + epoch, tf.int64)
 
@@ -140,7 +151,7 @@ def make_training_dataset(
             return image, target
 
         finished = shuffled.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
-        return finished.batch(batch_size, drop_remainder=drop_remainder)
+        return finished.batch(batch_size // count, drop_remainder=drop_remainder)
 
     dataset = one_epoch(int(initial_epoch))
     for epoch in range(int(initial_epoch) + 1, int(epochs)):
@@ -156,6 +167,7 @@ def make_evaluation_dataset(
     *,
     cache: str = "none",
     pad_to_multiple: int = 1,
+    shard: tuple[int, int] = (0, 1),
 ) -> tf.data.Dataset:
     """One pass in order: (uint8 images, float32 targets) batches.
 
@@ -167,9 +179,15 @@ def make_evaluation_dataset(
             multiple of this (the number of replicas), so that every replica gets part of the
             last batch; then the dataset yields (images, targets, weights) and the padded rows'
             predictions are to be dropped.
+        shard: ``(index, count)``: part ``index`` of every (padded) batch, as in
+            :func:`make_training_dataset`; ``pad_to_multiple`` must be a multiple of ``count``.
     """
     check_choice("cache", cache, CACHE_CHOICES)
     paths, targets = _inputs(paths, targets)
+    index, count = _check_shard(shard, batch_size)
+    if int(pad_to_multiple) % count:
+        raise ValueError(f"pad_to_multiple ({pad_to_multiple}) must be a multiple of the "
+                         f"{count} shards")
     num_images = len(paths)
     use_cache = cache == "memory" or (cache == "auto" and fits_in_memory(num_images, image_size))
     padding = (-num_images) % max(int(pad_to_multiple), 1)
@@ -182,12 +200,42 @@ def make_evaluation_dataset(
         return decode_image(path, image_size), target, weight
 
     images = tf.data.Dataset.from_tensor_slices((paths, targets, weights))
+    images = _take_part(images, len(paths), batch_size, index, count)
     images = images.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     if use_cache:
         images = images.cache()
     if not padding:
         images = images.map(lambda image, target, weight: (image, target))
-    return images.batch(batch_size).prefetch(AUTOTUNE)
+    return images.batch(batch_size // count).prefetch(AUTOTUNE)
+
+
+def _check_shard(shard, batch_size: int) -> tuple[int, int]:
+    index, count = (int(v) for v in shard)
+    if not 0 <= index < count or batch_size % count:
+        raise ValueError(f"shard {shard}: needs 0 <= index < count and a batch size "
+                         f"({batch_size}) that count divides")
+    return index, count
+
+
+def _take_part(dataset, num_images: int, batch_size: int, index: int, count: int,
+               full_batches_only: bool = False):
+    """The elements of part ``index`` of ``count`` of every batch of ``batch_size`` that
+    ``dataset`` (of ``num_images`` elements) will form, in order. A last, smaller batch is
+    split the same way (its size must then be a multiple of ``count``), or left out with
+    ``full_batches_only``."""
+    if count == 1:
+        return dataset
+    total = num_images // batch_size * batch_size if full_batches_only else num_images
+    last_batch = (total - 1) // batch_size
+    last = total - last_batch * batch_size  # the size of the last batch
+
+    def mine(position, element):
+        batch = position // batch_size
+        part = tf.where(batch == last_batch, tf.constant(last // count, tf.int64),
+                        tf.constant(batch_size // count, tf.int64))
+        return tf.logical_and(position < total, (position % batch_size) // part == index)
+
+    return dataset.enumerate().filter(mine).map(lambda position, element: element)
 
 
 def steps_per_epoch(num_images: int, batch_size: int, drop_remainder: bool = False) -> int:

@@ -32,7 +32,10 @@ Example (the tiny DenseNet, one epoch; the paper's defaults train DenseNet121 fo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -60,7 +63,11 @@ from dqlabels.run_folder import (
     finished_scores,
     load_checkpoint,
     open_run,
+    optimizer_values,
+    prepare_run,
+    read_checkpoint,
     read_scores,
+    restore,
     write_config,
     write_outputs,
 )
@@ -109,6 +116,64 @@ def make_strategy(name: str = "default", devices=None):
     return tf.distribute.get_strategy()
 
 
+class Placement:
+    """Where a run computes, on either backend: one device, ``MirroredStrategy`` (TensorFlow,
+    the GPUs of one host) or ``DataParallel`` (JAX, every device of every process of a job).
+
+    Attributes:
+        replicas: devices that share each batch (evaluation data is padded to a multiple).
+        shard: ``(process index, process count)``: which part of every global batch this
+            process feeds.
+        writer: whether this process writes the run folder (process 0).
+    """
+
+    def __init__(self, config: TrainConfig, devices=None, job=None):
+        self.backend = keras.backend.backend()
+        self.strategy = self.distribution = None
+        self.shard = (0, 1)
+        if config.strategy == "data-parallel":
+            from dqlabels import distributed
+
+            distributed.jax_backend_ready()
+            distributed.initialize(job or distributed.Job.from_settings())
+            devices = devices or keras.distribution.list_devices()
+            self.distribution = keras.distribution.DataParallel(devices=devices,
+                                                                auto_shard_dataset=False)
+            self.replicas = len(devices)
+            self.shard = (distributed.process_index(), distributed.process_count())
+        elif self.backend == "tensorflow":
+            if config.xla and config.deterministic:
+                raise InputError("xla=True does nothing under TensorFlow's deterministic ops "
+                                 "(Keras turns XLA off under them): turn them off as well "
+                                 "(--no-deterministic)")
+            self.strategy = make_strategy(config.strategy, devices)
+            self.replicas = self.strategy.num_replicas_in_sync
+        elif config.strategy == "mirrored":
+            raise InputError(f"--strategy mirrored is TensorFlow's MirroredStrategy; on the "
+                             f"{self.backend} backend use --strategy data-parallel (all local "
+                             f"devices, or several processes)")
+        else:
+            self.replicas = 1
+        self.writer = self.shard[0] == 0
+        if self.replicas > 1 and config.batch_size % self.replicas:
+            raise InputError(f"Expected batch_size to be a multiple of the {self.replicas} "
+                             f"devices that share each batch. Received: "
+                             f"batch_size={config.batch_size}")
+
+    @property
+    def distributed(self) -> bool:
+        """Several devices or processes share each batch."""
+        return self.distribution is not None or self.replicas > 1
+
+    def scope(self):
+        """The context to build, compile and fit in."""
+        if self.strategy is not None:
+            return self.strategy.scope()
+        if self.distribution is not None:
+            return self.distribution.scope()
+        return contextlib.nullcontext()
+
+
 def compile_model(model, config: TrainConfig, steps: int, num_classes: int):
     """SGD with the schedule, cross-entropy, and the KL / macro-accuracy metrics."""
     schedule = learning_rate_schedule(config, steps)
@@ -116,8 +181,13 @@ def compile_model(model, config: TrainConfig, steps: int, num_classes: int):
                                      weight_decay=config.weight_decay or None)
     model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
                   metrics=[KLDivergence(), MacroAccuracy(num_classes=num_classes)],
-                  jit_compile=bool(config.xla))
+                  jit_compile=_jit_compile(config))
     return schedule
+
+
+def _jit_compile(config: TrainConfig) -> bool:
+    """``--xla`` is TensorFlow's switch; on JAX every step is XLA-compiled (jit), always."""
+    return True if keras.backend.backend() == "jax" else bool(config.xla)
 
 
 # The compiled model of the last run in this process, keyed by everything that shapes its graph.
@@ -133,27 +203,29 @@ def _graph_key(config: TrainConfig, num_classes: int, steps: int) -> tuple:
             *sorted(settings.items()))
 
 
-def _fresh_compiled_model(config: TrainConfig, num_classes: int, steps: int, strategy):
+def _fresh_compiled_model(config: TrainConfig, num_classes: int, steps: int,
+                          placement: Placement):
     """A compiled model with the initial weights of a fresh build under ``config.seed`` and a
     zeroed optimiser. Reuses the last compiled model (and the steps Keras traced for it) when
-    the graph is the same; a mirrored strategy always builds anew."""
-    with strategy.scope():
+    the graph is the same (also in a data-parallel job: every process does the same); a
+    mirrored strategy always builds anew."""
+    with placement.scope():
         fresh = build_model(config.model, num_classes, config.image_size, config.weights,
                             config.bn_momentum)
     key = _graph_key(config, num_classes, steps)
-    if config.strategy == "default" and _model_cache.get("key") == key:
+    reusable = config.strategy in ("default", "data-parallel")
+    if reusable and _model_cache.get("key") == key:
         model = _model_cache["model"]
         model.set_weights(fresh.get_weights())
         for variable, value in zip(model.optimizer.variables, _model_cache["optimizer_initial"]):
             variable.assign(value)
         return model
     _model_cache.clear()
-    with strategy.scope():
+    with placement.scope():
         compile_model(fresh, config, steps, num_classes)
-    build_optimizer(fresh)
-    if config.strategy == "default":
-        _model_cache.update(key=key, model=fresh,
-                         optimizer_initial=[np.asarray(v) for v in fresh.optimizer.variables])
+        build_optimizer(fresh)
+    if reusable:
+        _model_cache.update(key=key, model=fresh, optimizer_initial=optimizer_values(fresh))
     return fresh
 
 
@@ -193,11 +265,15 @@ def targets_for(dataset, label_mode: str, counts: np.ndarray | None = None) -> n
 
 
 def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite: bool = False,
-          verbose: int | str = "auto", devices=None, callbacks=()) -> dict:
+          verbose: int | str = "auto", devices=None, callbacks=(), job=None) -> dict:
     """Train one model on one split and write the run folder; returns the test scores.
 
     Resumes a killed run with the same settings; returns the recorded scores of a finished one
     (unless ``overwrite``).
+
+    With ``strategy="data-parallel"`` (JAX backend) every process of the job calls this with
+    the same arguments: the global batch is ``batch_size``, each process feeds its share of it,
+    and only process 0 writes ``out_dir`` (the others return its scores).
 
     Args:
         dataset_dir: a dataset folder (:func:`dqlabels.datasets.load_dataset`).
@@ -205,21 +281,27 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
         config: every setting (default: the paper's); not modified.
         overwrite: start again in a folder that holds a run.
         verbose: Keras' ``fit`` verbosity.
-        devices: devices of a mirrored strategy (default: all local GPUs).
+        devices: devices of a mirrored or data-parallel run (default: all).
         callbacks: more Keras callbacks for ``fit`` (a study's progress estimate, say).
+        job: a data-parallel job's shape (:class:`dqlabels.distributed.Job`; default: from the
+            environment).
 
     Raises:
-        InputError: bad input or settings. TrainingFailed: the loss became NaN.
+        InputError: bad input or settings. TrainingFailed: the loss became NaN, or a process of
+        a data-parallel job stopped (:class:`dqlabels.distributed.ProcessLost`).
     """
     out_dir = Path(out_dir)
-    config, dataset, identity, state = open_run(dataset_dir, out_dir, config or TrainConfig(),
-                                                overwrite)
-    if state == "done":
-        scores = finished_scores(out_dir)
-        if scores is None:  # killed between the scores and this mark
-            write_config(out_dir, config, identity, "complete")
-            scores = read_scores(out_dir)
-        return scores
+    config = config or TrainConfig()
+    config.check()
+    placement = Placement(config, devices, job)
+    if placement.writer:
+        opened = _open_as_writer(dataset_dir, out_dir, config, overwrite, placement)
+    else:
+        opened = _open_as_follower(dataset_dir, config)
+    if "scores" in opened:
+        return opened["scores"]
+    config, dataset, identity, state = (opened[k] for k in ("config", "dataset", "identity",
+                                                              "state"))
 
     if config.split_file is not None:
         split = read_split(config.split_file, dataset)
@@ -229,29 +311,80 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
         if not np.any(split == name):
             raise InputError(f"{dataset.root}: split {config.split} has no {name} items")
     verify_images(dataset)
-    if state == "new" or not (out_dir / "split.csv").exists():
-        save_split(out_dir / "split.csv", dataset.items, split)
-    write_config(out_dir, config, identity, "running")
+    if placement.writer:
+        if state == "new" or not (out_dir / "split.csv").exists():
+            save_split(out_dir / "split.csv", dataset.items, split)
+        write_config(out_dir, config, identity, "running")
 
     started = time.time()
-    model, epochs_trained = _fit(dataset, split, out_dir, config, verbose, devices, callbacks)
-    completed = epochs_done(out_dir)
-    scores = _finish(dataset, split, out_dir, model, config, completed)
+    model, epochs_trained, completed = _fit(dataset, split, out_dir, config, verbose, placement,
+                                            callbacks)
+    scores = _finish(dataset, split, out_dir, model, config, completed, placement)
     # A callback may stop training early (the GPU check's deadline): the run keeps its outputs
     # and says so.
-    write_config(out_dir, config, identity,
-                 "complete" if completed >= config.epochs else "stopped early",
-                 seconds_last_session=round(time.time() - started, 1),
-                 epochs_trained_last_session=epochs_trained, epochs_completed=completed)
+    if placement.writer:
+        write_config(out_dir, config, identity,
+                     "complete" if completed >= config.epochs else "stopped early",
+                     seconds_last_session=round(time.time() - started, 1),
+                     epochs_trained_last_session=epochs_trained, epochs_completed=completed,
+                     **({"processes": placement.shard[1], "devices": placement.replicas}
+                        if placement.distribution is not None else {}))
+    if placement.distribution is not None:  # the others leave once process 0 has written
+        from dqlabels.distributed import barrier
+
+        barrier("run")
     return scores
 
 
-def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, callbacks=()):
+def _open_as_writer(dataset_dir, out_dir: Path, config: TrainConfig, overwrite: bool,
+                    placement: Placement) -> dict:
+    """Process 0 (or the only process) opens the run folder; in a job it tells the others
+    what it found: an error, a finished run's scores, or the state to train from."""
+    from dqlabels import distributed
+
+    shared = placement.shard[1] > 1
+    try:
+        config, dataset, identity, state = open_run(dataset_dir, out_dir, config, overwrite)
+    except InputError as exc:
+        if shared:
+            distributed.broadcast_json({"error": str(exc)})
+        raise
+    if state == "done":
+        scores = finished_scores(out_dir)
+        if scores is None:  # killed between the scores and this mark
+            write_config(out_dir, config, identity, "complete")
+            scores = read_scores(out_dir)
+        if shared:
+            distributed.broadcast_json({"scores": scores})
+        return {"scores": scores}
+    if shared:
+        distributed.broadcast_json({"state": state})
+    return {"config": config, "dataset": dataset, "identity": identity, "state": state}
+
+
+def _open_as_follower(dataset_dir, config: TrainConfig) -> dict:
+    """Another process of a job: what process 0 found in the run folder, which only it reads."""
+    from dqlabels import distributed
+
+    found = distributed.broadcast_json(None)
+    if "error" in found:
+        raise InputError(f"process 0 refused the run: {found['error']}")
+    if "scores" in found:
+        return found
+    config, dataset = prepare_run(dataset_dir, config)
+    return {"config": config, "dataset": dataset, "identity": None, "state": found["state"]}
+
+
+def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, placement: Placement,
+         callbacks=()):
+    """Train from the last checkpoint; returns ``(model, epochs trained now, epochs done)``.
+    A data-parallel run returns a copy of the model on this process's own device."""
     import tensorflow as tf
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
+        tf.config.experimental.enable_op_determinism()  # the tf.data pipeline, on both backends
+        _deterministic_xla()
     keras.mixed_precision.set_global_policy("mixed_float16" if config.mixed_precision
                                             else "float32")
     targets = targets_for(dataset, config.label_mode,
@@ -259,41 +392,136 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, devices, c
     soft = dataset.soft_labels.astype(np.float32)
     train_rows = np.flatnonzero(split == "train")
     val_rows = np.flatnonzero(split == "val")
-    strategy = make_strategy(config.strategy, devices)
     # Every training batch is full: the last partial batch of each epoch is dropped (each epoch
     # is shuffled anew, so every image is used). A partial batch would make Keras trace the
     # training step a second time (about 40 s for DenseNet121 on a CPU), and replicas need
     # batches they can split evenly.
     drop_remainder = train_rows.size >= config.batch_size
+    if placement.distributed and not drop_remainder:
+        raise InputError(f"Expected batch_size <= the {train_rows.size} training images of a "
+                         f"distributed run. Received: batch_size={config.batch_size}")
     steps = steps_per_epoch(train_rows.size, config.batch_size, drop_remainder)
 
-    model = _fresh_compiled_model(config, len(dataset.classes), steps, strategy)
-    checkpoint = out_dir / CHECKPOINT
-    done = load_checkpoint(model, checkpoint) if checkpoint.exists() else 0
-    if done >= config.epochs:
-        return model, 0
+    model = _fresh_compiled_model(config, len(dataset.classes), steps, placement)
+    with placement.scope():
+        done = _resume(model, out_dir / CHECKPOINT, placement)
+        trained = 0
+        if done < config.epochs:
+            trained = _fit_epochs(model, dataset, targets, soft, train_rows, val_rows, out_dir,
+                                  config, verbose, placement, steps, done, drop_remainder,
+                                  callbacks)
+    if placement.distribution is not None:
+        model = _local_copy(model, config, len(dataset.classes), steps)
+    return model, trained, epochs_done(out_dir) if placement.writer else done + trained
 
+
+def _fit_epochs(model, dataset, targets, soft, train_rows, val_rows, out_dir, config, verbose,
+                placement: Placement, steps, done, drop_remainder, callbacks) -> int:
+    """``model.fit`` from epoch ``done``; returns the number of epochs trained."""
     train_ds = make_training_dataset(
         dataset.paths[train_rows], targets[train_rows], config.image_size, config.batch_size,
         epochs=config.epochs, initial_epoch=done, seed=config.seed,
-        augment_images=config.augment, cache=config.cache, drop_remainder=drop_remainder)
+        augment_images=config.augment, cache=config.cache, drop_remainder=drop_remainder,
+        shard=placement.shard)
     val_ds = make_evaluation_dataset(dataset.paths[val_rows], soft[val_rows], config.image_size,
                                      config.batch_size, cache=config.cache,
-                                     pad_to_multiple=strategy.num_replicas_in_sync)
+                                     pad_to_multiple=placement.replicas, shard=placement.shard)
     schedule = learning_rate_schedule(config, steps)  # for the log; the optimiser has its own
     nan_guard = StopOnNaN()
-    run_callbacks = [nan_guard, EpochCheckpoint(out_dir, schedule, nan_guard), *callbacks]
-    if config.tensorboard:
-        run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")))
-    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                        initial_epoch=done, steps_per_epoch=steps, callbacks=run_callbacks,
-                        verbose=verbose, shuffle=False)  # shuffled already (per epoch, seeded)
+    run_callbacks = [nan_guard, *callbacks]
+    if placement.writer:
+        run_callbacks.insert(1, EpochCheckpoint(out_dir, schedule, nan_guard))
+        if config.tensorboard:
+            run_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")))
+    try:
+        with warnings.catch_warnings():
+            # Keras' JAX iterator reads one batch ahead and finds the last epoch's end.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
+                                initial_epoch=done, steps_per_epoch=steps,
+                                callbacks=run_callbacks,
+                                verbose=verbose if placement.writer else 0,
+                                shuffle=False)  # shuffled already (per epoch, seeded)
+    except Exception as exc:  # noqa: BLE001 - in a job, a lost peer surfaces as any error
+        if placement.shard[1] > 1 and not isinstance(exc, (InputError, TrainingFailed)):
+            from dqlabels.distributed import ProcessLost, first_line
+
+            raise ProcessLost(
+                f"process {placement.shard[0]} of {placement.shard[1]}: the job stopped in "
+                f"training ({first_line(exc)}); the last completed epoch is in process 0's "
+                f"run folder: start every process again with the same command to resume"
+            ) from None
+        raise
     if nan_guard.failed_at is not None:
         epoch, batch = nan_guard.failed_at
         raise TrainingFailed(
             f"the training loss became NaN in epoch {epoch + 1}, batch {batch + 1}; try a lower "
             f"learning_rate (the last completed epoch is kept in {out_dir / 'checkpoint'})")
-    return model, len(history.epoch)
+    return len(history.epoch)
+
+
+def _resume(model, checkpoint: Path, placement: Placement) -> int:
+    """Restore the last checkpoint, if any; returns the epochs it holds. In a job, process 0
+    reads it and sends it to the others (they need no run folder)."""
+    if placement.shard[1] == 1:
+        return load_checkpoint(model, checkpoint) if checkpoint.exists() else 0
+    from dqlabels import distributed
+
+    found = None
+    if placement.writer:
+        try:
+            found = read_checkpoint(model, checkpoint) if checkpoint.exists() else None
+        except InputError as exc:
+            distributed.broadcast_json({"error": str(exc)})
+            raise
+        told = distributed.broadcast_json({"epochs": found[2] if found else 0})
+    else:
+        told = distributed.broadcast_json(None)
+        if "error" in told:
+            raise InputError(f"process 0 could not resume: {told['error']}")
+    if not told["epochs"]:
+        return 0
+    if found is None:  # the same shapes, to receive into
+        found = (model.get_weights(), optimizer_values(model), told["epochs"])
+    arrays = distributed.broadcast_arrays([*found[0], *found[1]])
+    count = len(found[0])
+    restore(model, arrays[:count], arrays[count:], f"{checkpoint}: the checkpoint")
+    return int(told["epochs"])
+
+
+def _local_copy(model, config: TrainConfig, num_classes: int, steps: int):
+    """The trained model (weights and optimiser state) on this process's own device, outside
+    the job's distribution: for precise BatchNorm, the test predictions and saving, which need
+    no other process. Every process holds the same replicated values, so every copy is equal.
+    The copy is built once per graph and reused by the next runs of a study."""
+    weights, optimizer_state = model.get_weights(), optimizer_values(model)
+    key = _graph_key(config, num_classes, steps)
+    if _model_cache.get("local_key") != key:
+        local = build_model(config.model, num_classes, config.image_size, "none",
+                            config.bn_momentum)
+        compile_model(local, config, steps, num_classes)
+        build_optimizer(local)
+        _model_cache.update(local_key=key, local=local)
+    local = _model_cache["local"]
+    restore(local, weights, optimizer_state, "the trained model")
+    return local
+
+
+def _evaluation_multiple(config: TrainConfig, replicas: int = 1) -> int:
+    """What the data of a prediction is padded to (rows dropped from the results): the
+    replicas' count, and on JAX full batches, so that each predict step is compiled for one
+    shape only (JAX compiles once per input shape). Not for validation inside ``fit``: Keras'
+    compiled metrics do not reduce to the weighted mean over padded rows of weight 0 (checked
+    with Keras 3.15 on both backends), so it is padded only as far as the replicas need."""
+    return config.batch_size if keras.backend.backend() == "jax" else replicas
+
+
+def _deterministic_xla() -> None:
+    """JAX's counterpart of TensorFlow's deterministic ops: XLA's deterministic GPU kernels
+    (its CPU kernels are deterministic). Takes effect when JAX starts its GPU backend."""
+    flag = "--xla_gpu_deterministic_ops=true"
+    if keras.backend.backend() == "jax" and flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,7 +558,7 @@ def recompute_batchnorm_statistics(model, batches) -> int:
         for batch in batches:
             if isinstance(batch, (tuple, list)):
                 batch = batch[0]
-            forward.predict_on_batch(batch)
+            forward.predict_on_batch(np.asarray(batch))  # a tf.data tensor, for any backend
             for total, layer in zip(totals, layers):
                 total[0] += np.asarray(layer.moving_mean)
                 total[1] += np.asarray(layer.moving_variance)
@@ -356,12 +584,13 @@ def _precise_bn(dataset, split, model, config: TrainConfig) -> dict:
     val_rows = np.flatnonzero(split == "val")
     soft = dataset.soft_labels
     val_ds = make_evaluation_dataset(dataset.paths[val_rows], soft[val_rows],
-                                     config.image_size, config.batch_size)
-    before = predict_with_features(model, val_ds)[0]
+                                     config.image_size, config.batch_size,
+                                     pad_to_multiple=_evaluation_multiple(config))
+    before = predict_with_features(model, val_ds)[0][:val_rows.size]  # no padding
     batches = make_evaluation_dataset(dataset.paths[rows], soft[rows], config.image_size,
                                       config.batch_size)
     recompute_batchnorm_statistics(model, batches)
-    after = predict_with_features(model, val_ds)[0]
+    after = predict_with_features(model, val_ds)[0][:val_rows.size]
     y = soft[val_rows]
     return {"images": int(rows.size),
             "val_loss_before": cross_entropy(y, before), "val_loss_after": cross_entropy(y, after),
@@ -373,21 +602,35 @@ def _precise_bn(dataset, split, model, config: TrainConfig) -> dict:
 
 
 def _finish(dataset, split, out_dir: Path, model, config: TrainConfig,
-            epochs_completed: int) -> dict:
+            epochs_completed: int, placement: Placement) -> dict:
     """Precise BatchNorm statistics, then the test-split predictions, GAP features, the final
-    model and the scores, written to the run folder; returns the scores."""
+    model and the scores, written to the run folder; returns the scores. In a job every process
+    recomputes the same statistics (checked), and process 0 predicts, writes and sends the
+    others its scores."""
+    from dqlabels import distributed
+
     precise = _precise_bn(dataset, split, model, config) if config.precise_bn else None
+    shared = placement.shard[1] > 1
+    if shared and precise is not None:
+        layers = batchnorm_layers(model)
+        distributed.assert_same("the precise BatchNorm statistics", [
+            np.asarray(v) for layer in layers for v in (layer.moving_mean, layer.moving_variance)])
+    if not placement.writer:
+        return distributed.broadcast_json(None)
     test_rows = np.flatnonzero(split == "test")
     soft = dataset.soft_labels
-    replicas = model.distribute_strategy.num_replicas_in_sync
+    replicas = 1 if placement.distribution is not None else placement.replicas
     test_ds = make_evaluation_dataset(dataset.paths[test_rows], soft[test_rows],
                                       config.image_size, config.batch_size,
-                                      pad_to_multiple=replicas)
+                                      pad_to_multiple=_evaluation_multiple(config, replicas))
     predictions, features = predict_with_features(model, test_ds)
     predictions, features = predictions[:test_rows.size], features[:test_rows.size]  # no padding
     scores = prediction_scores(soft[test_rows], predictions)
     scores.update({"num_test_items": int(test_rows.size), "label_mode": config.label_mode,
                    "split": config.split, "precise_bn": precise,
                    "epochs_completed": epochs_completed})
-    return write_outputs(out_dir, model, dataset.items[test_rows], dataset.classes, predictions,
-                         features, scores)
+    scores = write_outputs(out_dir, model, dataset.items[test_rows], dataset.classes, predictions,
+                           features, scores)
+    if shared:
+        distributed.broadcast_json(scores)
+    return scores

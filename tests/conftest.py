@@ -4,6 +4,11 @@ from pathlib import Path
 
 import pytest
 
+# Up to 4 test workers and their subprocesses share 2 cores: one TensorFlow compute thread
+# each (before any TensorFlow starts), instead of every process's pools spinning on both cores.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CIFAR10H = SHARED / "data" / "cifar10h" / "cifar10h-counts.csv"
@@ -22,6 +27,23 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+def shared_folder(tmp_path_factory, name: str, make) -> Path:
+    """A folder made once for every pytest-xdist worker: the first to ask makes it (``make``)
+    under a lock, the others wait for it and use it."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            make(folder)
+            done.touch()
+    return folder
 
 
 def ml_modules_after_command(args) -> list[str]:

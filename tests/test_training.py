@@ -6,7 +6,6 @@ determinism, precision policy) cannot leak between tests. A few share the test's
 the runs of a study share one: what they check must hold whatever ran before them.
 """
 
-import fcntl
 import json
 import math
 import os
@@ -14,12 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import shared_folder
 from dqlabels.synthetic import generate_dataset
 
 SETTINGS = ["--model", "densenet-tiny", "--epochs", "3", "--batch-size", "16",
@@ -29,30 +28,18 @@ SETTINGS = ["--model", "densenet-tiny", "--epochs", "3", "--batch-size", "16",
 def _train(dataset, out, *extra, check=True, timeout=600):
     command = [sys.executable, "-m", "dqlabels_cli", "train", str(dataset), "--out", str(out),
                *SETTINGS, *map(str, extra)]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    # As from a shell: importing JAX in this process (TensorFlow does, when it is installed)
+    # sets TF_CPP_MIN_LOG_LEVEL, which would stand for the user's choice in the child.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
 
-def _shared(tmp_path_factory, name: str, make) -> Path:
-    """A folder made once for every pytest-xdist worker: the first to ask makes it (``make``)
-    under a lock, the others wait for it and use it."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by the workers
-    folder, done = root / name, root / f"{name}.done"
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            make(folder)
-            done.touch()
-    return folder
-
-
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
-    return _shared(tmp_path_factory, "tiny", lambda folder: generate_dataset(
+    return shared_folder(tmp_path_factory, "tiny", lambda folder: generate_dataset(
         folder, num_images=48, image_size=32, seed=3))
 
 
@@ -63,7 +50,7 @@ def soft_run(tiny, tmp_path_factory):
         proc = _train(tiny, out / "soft", "--soft")
         (out / "soft-stderr.txt").write_text(proc.stderr)
 
-    return _shared(tmp_path_factory, "soft-run", make) / "soft"
+    return shared_folder(tmp_path_factory, "soft-run", make) / "soft"
 
 
 def _soft_labels(dataset):
@@ -302,6 +289,8 @@ def _refused(dataset, out, *extra):
     (["--split-kind", "dcic", "--split", "5"], "Split 5 does not exist"),
     (["--split-file", "missing.csv"], "missing.csv: no such split file"),
     ([], "choose the targets: --soft or --hard"),
+    (["--xla"], "--xla does nothing under TensorFlow's deterministic ops (Keras turns XLA off "
+                "under them): turn them off as well (--no-deterministic)"),
 ])
 def test_bad_options(tiny, tmp_path, args, fragment):
     label = [] if not args else ["--soft"]

@@ -30,6 +30,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +41,8 @@ from dqlabels.errors import InputError, TrainingFailed
 
 # A process silent for this long counts as dead (JAX's default is 100 s).
 HEARTBEAT_SECONDS = 30
-# How long a process waits for all the others to join (they import TensorFlow and JAX first).
+# How long a process waits for all the others to join (they import TensorFlow and JAX first);
+# DQLABELS_JOIN_SECONDS overrides it (a scheduler that starts hosts minutes apart).
 JOIN_SECONDS = 120
 # The variables the job's shape is read from, by argument, in order of precedence.
 ENVIRONMENT = {
@@ -176,10 +180,18 @@ def initialize(job: Job) -> None:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     if not job.single:
         job.check_port()
+        join = int(os.environ.get("DQLABELS_JOIN_SECONDS", JOIN_SECONDS))
+        if job.process_id not in (None, 0) and job.coordinator is not None:
+            wait_for_coordinator(*split_address(job.coordinator), join)
+        # JAX ends a process that waits too long for the others with a C++ abort and a stack
+        # trace; this watchdog says what is wrong in one line first.
+        watchdog = threading.Timer(join, _not_assembled, (job, join))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             jax.distributed.initialize(
                 coordinator_address=job.coordinator, num_processes=job.num_processes,
-                process_id=job.process_id, initialization_timeout=JOIN_SECONDS,
+                process_id=job.process_id, initialization_timeout=join + 30,
                 heartbeat_timeout_seconds=HEARTBEAT_SECONDS)
         except (RuntimeError, ValueError) as exc:
             if job == Job() and "coordinator_address" in str(exc):
@@ -188,7 +200,36 @@ def initialize(job: Job) -> None:
             raise InputError(f"could not join the data-parallel job (coordinator "
                              f"{job.coordinator}, process {job.process_id} of "
                              f"{job.num_processes}): {first_line(exc)}") from None
+        finally:
+            watchdog.cancel()
     _state["job"] = job
+
+
+def wait_for_coordinator(host: str, port: int, seconds: float) -> None:
+    """Until process 0's coordinator accepts connections; InputError after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except socket.gaierror as exc:
+            raise InputError(f"coordinator {host}:{port}: unknown host ({exc.strerror or exc})"
+                             ) from None
+        except OSError:
+            if time.monotonic() > deadline:
+                raise InputError(f"coordinator {host}:{port}: nothing answered there for "
+                                 f"{seconds:.0f} s; start process 0 with the same "
+                                 f"--coordinator, or check the address") from None
+            time.sleep(0.5)
+
+
+def _not_assembled(job: Job, seconds: int) -> None:
+    sys.stderr.write(f"dqlabels: error: the data-parallel job did not assemble within {seconds} s "
+                     f"(coordinator {job.coordinator}, this is process {job.process_id} of "
+                     f"{job.num_processes}): start all {job.num_processes} processes with the "
+                     f"same --coordinator and --num-processes, each with its own --process-id\n")
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def process_index() -> int:

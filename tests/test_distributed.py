@@ -203,6 +203,36 @@ def test_a_port_in_use_the_wrong_backend_and_a_missing_extra_are_one_line(data, 
     assert result.output.count("\n") == 1 and not (tmp_path / "r").exists()
 
 
+def test_an_unreachable_or_unknown_coordinator_is_one_line():
+    from dqlabels.distributed import free_port, wait_for_coordinator
+    from dqlabels.errors import InputError
+
+    port = free_port()
+    with pytest.raises(InputError, match=f"coordinator 127.0.0.1:{port}: nothing answered "
+                                         f"there for 1 s; start process 0"):
+        wait_for_coordinator("127.0.0.1", port, 1)
+    with pytest.raises(InputError, match="coordinator no-such-host.invalid:7777: unknown host"):
+        wait_for_coordinator("no-such-host.invalid", 7777, 1)
+
+
+def test_a_job_that_never_assembles_ends_in_one_line(data, tmp_path_factory, tmp_path):
+    from dqlabels.distributed import free_port
+
+    port = free_port()
+    env = {**_jax_env(_root(tmp_path_factory)), "DQLABELS_JOIN_SECONDS": "3"}
+    started = time.monotonic()
+    proc = _dqlabels("train", data, "--soft", "--out", tmp_path / "r", "--strategy",
+                     "data-parallel", "--coordinator", f"127.0.0.1:{port}", "--num-processes",
+                     "2", "--process-id", "0", env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"dqlabels: error: the data-parallel job did not assemble within 3 s (coordinator "
+        f"127.0.0.1:{port}, this is process 0 of 2): start all 2 processes with the same "
+        f"--coordinator and --num-processes, each with its own --process-id")
+    assert "Check failure" not in proc.stderr and not (tmp_path / "r").exists()
+    assert time.monotonic() - started < 60
+
+
 def test_the_launcher_runs_train_or_reproduce_data_parallel(tmp_path):
     from dqlabels.errors import InputError
     from dqlabels.launch import command_line

@@ -166,6 +166,12 @@ def jax_backend_ready() -> None:
 _state: dict = {}
 
 
+def join(job: Job | None = None) -> None:
+    """Check that Keras runs on JAX, then join ``job`` (default: from the environment)."""
+    jax_backend_ready()
+    initialize(job or Job.from_settings())
+
+
 def initialize(job: Job) -> None:
     """Join the job (once per process): JAX's distributed runtime with gloo collectives on CPU,
     a heartbeat time-out of :data:`HEARTBEAT_SECONDS`. A one-process job joins nothing."""
@@ -291,6 +297,25 @@ def _broadcast_json(value) -> object:
         payload = np.zeros(size, np.uint8)
     data = np.asarray(multihost_utils.broadcast_one_to_all(payload))
     return json.loads(data.tobytes().decode())
+
+
+def decided_by_process_zero(decide, share=lambda value: value, refused="process 0 refused"):
+    """Process 0 runs ``decide()`` and sends the others ``share(its result)`` (JSON); returns
+    the result on process 0 and what it shared on the others. An InputError on process 0 is
+    raised on every process (``refused: message`` on the others). Without a job, ``decide()``.
+    """
+    if process_index() != 0:
+        told = broadcast_json(None)
+        if "error" in told:
+            raise InputError(f"{refused}: {told['error']}")
+        return told["value"]
+    try:
+        value = decide()
+    except InputError as exc:
+        broadcast_json({"error": str(exc)})
+        raise
+    broadcast_json({"value": share(value)})
+    return value
 
 
 def broadcast_arrays(arrays: list) -> list[np.ndarray]:

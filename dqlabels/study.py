@@ -128,22 +128,16 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
     if settings["splits"] < 1:
         raise InputError(f"Expected splits >= 1. Received: splits={settings['splits']}")
     if settings["train"]["strategy"] == "data-parallel":
-        distributed.jax_backend_ready()
-        distributed.initialize(job or distributed.Job.from_settings())
+        distributed.join(job)
+
+    def prepare() -> Path:
+        prepare_study_folder(out_dir, settings, overwrite)
+        return study_data(out_dir, settings, dataset, log)
+
+    # Process 0 prepares the folder and the data; the others find them there.
+    data_dir = Path(distributed.decided_by_process_zero(
+        prepare, share=str, refused="process 0 refused the study"))
     leader = distributed.process_index() == 0
-    if leader:
-        try:
-            prepare_study_folder(out_dir, settings, overwrite)
-            data_dir = study_data(out_dir, settings, dataset, log)
-        except InputError as exc:
-            distributed.broadcast_json({"error": str(exc)})
-            raise
-        distributed.broadcast_json({"ready": True})
-    else:  # process 0 prepares the folder and the data
-        found = distributed.broadcast_json(None)
-        if "error" in found:
-            raise InputError(f"process 0 refused the study: {found['error']}")
-        data_dir = Path(dataset) if dataset is not None else out_dir / "data"
     data = load_dataset(data_dir)
     soft = data.soft_labels
     if np.all(np.isclose(soft.max(axis=1), 1.0)):

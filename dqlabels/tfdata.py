@@ -134,14 +134,11 @@ def make_training_dataset(
 
     def one_epoch(epoch: int):
         # Python-int seeds: TensorFlow refuses tensor seeds once a global seed is set.
-        if use_cache:
-            shuffled = decoded.shuffle(num_images, seed=seed * 1000 + epoch,
-                                       reshuffle_each_iteration=False)
-            shuffled = _take_part(shuffled, num_images, batch_size, index, count, True)
-        else:  # shuffle the file names, keep this process's part, decode afterwards
-            shuffled = items.shuffle(num_images, seed=seed * 1000 + epoch,
-                                     reshuffle_each_iteration=False)
-            shuffled = _take_part(shuffled, num_images, batch_size, index, count, True)
+        # Without the cache: shuffle the file names, keep this process's part, decode after.
+        shuffled = (decoded if use_cache else items).shuffle(
+            num_images, seed=seed * 1000 + epoch, reshuffle_each_iteration=False)
+        shuffled = _take_part(shuffled, num_images, batch_size, index, count, True)
+        if not use_cache:
             shuffled = shuffled.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
         epoch_seed = tf.constant(seed + epoch, tf.int64)
 

@@ -42,6 +42,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from dqlabels import distributed
 from dqlabels.aggregation import majority_vote, soft_labels
 from dqlabels.callbacks import Deadline, EpochCheckpoint, EpochTimer, StopOnNaN
 from dqlabels.config import TrainConfig
@@ -59,7 +60,6 @@ from dqlabels.models import batchnorm_layers, build_model
 from dqlabels.run_folder import (
     CHECKPOINT,
     build_optimizer,
-    epochs_done,
     finished_scores,
     load_checkpoint,
     open_run,
@@ -132,10 +132,7 @@ class Placement:
         self.strategy = self.distribution = None
         self.shard = (0, 1)
         if config.strategy == "data-parallel":
-            from dqlabels import distributed
-
-            distributed.jax_backend_ready()
-            distributed.initialize(job or distributed.Job.from_settings())
+            distributed.join(job)
             devices = devices or keras.distribution.list_devices()
             self.distribution = keras.distribution.DataParallel(devices=devices,
                                                                 auto_shard_dataset=False)
@@ -294,12 +291,16 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
     config = config or TrainConfig()
     config.check()
     placement = Placement(config, devices, job)
-    if placement.writer:
-        opened = _open_as_writer(dataset_dir, out_dir, config, overwrite, placement)
-    else:
-        opened = _open_as_follower(dataset_dir, config)
+    opened = distributed.decided_by_process_zero(
+        lambda: _open_run_folder(dataset_dir, out_dir, config, overwrite),
+        share=lambda found: {k: found[k] for k in ("scores", "state") if k in found},
+        refused="process 0 refused the run")
     if "scores" in opened:
         return opened["scores"]
+    if not placement.writer:  # process 0 alone reads the run folder
+        run_config, dataset = prepare_run(dataset_dir, config)
+        opened = {"config": run_config, "dataset": dataset, "identity": None,
+                  "state": opened["state"]}
     config, dataset, identity, state = (opened[k] for k in ("config", "dataset", "identity",
                                                               "state"))
 
@@ -330,49 +331,21 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
                      **({"processes": placement.shard[1], "devices": placement.replicas}
                         if placement.distribution is not None else {}))
     if placement.distribution is not None:  # the others leave once process 0 has written
-        from dqlabels.distributed import barrier
-
-        barrier("run")
+        distributed.barrier("run")
     return scores
 
 
-def _open_as_writer(dataset_dir, out_dir: Path, config: TrainConfig, overwrite: bool,
-                    placement: Placement) -> dict:
-    """Process 0 (or the only process) opens the run folder; in a job it tells the others
-    what it found: an error, a finished run's scores, or the state to train from."""
-    from dqlabels import distributed
-
-    shared = placement.shard[1] > 1
-    try:
-        config, dataset, identity, state = open_run(dataset_dir, out_dir, config, overwrite)
-    except InputError as exc:
-        if shared:
-            distributed.broadcast_json({"error": str(exc)})
-        raise
-    if state == "done":
-        scores = finished_scores(out_dir)
-        if scores is None:  # killed between the scores and this mark
-            write_config(out_dir, config, identity, "complete")
-            scores = read_scores(out_dir)
-        if shared:
-            distributed.broadcast_json({"scores": scores})
-        return {"scores": scores}
-    if shared:
-        distributed.broadcast_json({"state": state})
-    return {"config": config, "dataset": dataset, "identity": identity, "state": state}
-
-
-def _open_as_follower(dataset_dir, config: TrainConfig) -> dict:
-    """Another process of a job: what process 0 found in the run folder, which only it reads."""
-    from dqlabels import distributed
-
-    found = distributed.broadcast_json(None)
-    if "error" in found:
-        raise InputError(f"process 0 refused the run: {found['error']}")
-    if "scores" in found:
-        return found
-    config, dataset = prepare_run(dataset_dir, config)
-    return {"config": config, "dataset": dataset, "identity": None, "state": found["state"]}
+def _open_run_folder(dataset_dir, out_dir: Path, config: TrainConfig, overwrite: bool) -> dict:
+    """What the run folder holds: a finished run's scores, or the settings, dataset, identity
+    and state to train from (:func:`dqlabels.run_folder.open_run`)."""
+    config, dataset, identity, state = open_run(dataset_dir, out_dir, config, overwrite)
+    if state != "done":
+        return {"config": config, "dataset": dataset, "identity": identity, "state": state}
+    scores = finished_scores(out_dir)
+    if scores is None:  # killed between the scores and this mark
+        write_config(out_dir, config, identity, "complete")
+        scores = read_scores(out_dir)
+    return {"scores": scores}
 
 
 def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, placement: Placement,
@@ -412,7 +385,7 @@ def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, placement:
                                   callbacks)
     if placement.distribution is not None:
         model = _local_copy(model, config, len(dataset.classes), steps)
-    return model, trained, epochs_done(out_dir) if placement.writer else done + trained
+    return model, trained, done + trained  # every epoch trained was checkpointed
 
 
 def _fit_epochs(model, dataset, targets, soft, train_rows, val_rows, out_dir, config, verbose,
@@ -444,12 +417,11 @@ def _fit_epochs(model, dataset, targets, soft, train_rows, val_rows, out_dir, co
                                 shuffle=False)  # shuffled already (per epoch, seeded)
     except Exception as exc:  # noqa: BLE001 - in a job, a lost peer surfaces as any error
         if placement.shard[1] > 1 and not isinstance(exc, (InputError, TrainingFailed)):
-            from dqlabels.distributed import ProcessLost, first_line
-
-            raise ProcessLost(
+            raise distributed.ProcessLost(
                 f"process {placement.shard[0]} of {placement.shard[1]}: the job stopped in "
-                f"training ({first_line(exc)}); the last completed epoch is in process 0's "
-                f"run folder: start every process again with the same command to resume"
+                f"training ({distributed.first_line(exc)}); the last completed epoch is in "
+                f"process 0's run folder: start every process again with the same command to "
+                f"resume"
             ) from None
         raise
     if nan_guard.failed_at is not None:
@@ -465,28 +437,22 @@ def _resume(model, checkpoint: Path, placement: Placement) -> int:
     reads it and sends it to the others (they need no run folder)."""
     if placement.shard[1] == 1:
         return load_checkpoint(model, checkpoint) if checkpoint.exists() else 0
-    from dqlabels import distributed
-
-    found = None
-    if placement.writer:
-        try:
-            found = read_checkpoint(model, checkpoint) if checkpoint.exists() else None
-        except InputError as exc:
-            distributed.broadcast_json({"error": str(exc)})
-            raise
-        told = distributed.broadcast_json({"epochs": found[2] if found else 0})
-    else:
-        told = distributed.broadcast_json(None)
-        if "error" in told:
-            raise InputError(f"process 0 could not resume: {told['error']}")
-    if not told["epochs"]:
+    found = distributed.decided_by_process_zero(
+        lambda: read_checkpoint(model, checkpoint) if checkpoint.exists() else None,
+        share=lambda found: 0 if found is None else found[2],
+        refused="process 0 could not resume")
+    if placement.writer:  # the arrays and the epoch count
+        epochs = found[2] if found else 0
+    else:  # the epoch count; the arrays come below
+        epochs, found = found, None
+    if not epochs:
         return 0
     if found is None:  # the same shapes, to receive into
-        found = (model.get_weights(), optimizer_values(model), told["epochs"])
+        found = (model.get_weights(), optimizer_values(model), epochs)
     arrays = distributed.broadcast_arrays([*found[0], *found[1]])
     count = len(found[0])
     restore(model, arrays[:count], arrays[count:], f"{checkpoint}: the checkpoint")
-    return int(told["epochs"])
+    return int(epochs)
 
 
 def _local_copy(model, config: TrainConfig, num_classes: int, steps: int):
@@ -607,8 +573,6 @@ def _finish(dataset, split, out_dir: Path, model, config: TrainConfig,
     model and the scores, written to the run folder; returns the scores. In a job every process
     recomputes the same statistics (checked), and process 0 predicts, writes and sends the
     others its scores."""
-    from dqlabels import distributed
-
     precise = _precise_bn(dataset, split, model, config) if config.precise_bn else None
     shared = placement.shard[1] > 1
     if shared and precise is not None:

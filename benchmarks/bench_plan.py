@@ -25,7 +25,16 @@ quick settings, one run per fold of a 3-fold cross-fitting) and ``dqlabels predi
 item's prior is the prediction of the model that did not see it. Its KL is compared with
 uniform's without a model at 4 per item.
 
-Usage: python benchmarks/bench_plan.py [--rounds 50] [--with-model] [--out DIR]
+``--replay`` checks what a plan *says* it buys (issue 26): on the same simulated campaigns, each
+round's stated drop of the mean loss (``Plan.expected()``: the mean expected KL for ``soft``, the
+mean chance that the top class is not the true majority for ``hard``) against the drop achieved
+once the planned answers arrive, scored against the truth the posterior models (the distribution
+of the crowd's answers: the exact soft label through the pool's mean response matrix; for a
+reliable crowd the exact soft label itself), with the plan's own posterior (no refit). The
+achieved drop comes with a 95% interval over items; the check counts the rounds whose stated
+drop lies inside it.
+
+Usage: python benchmarks/bench_plan.py [--rounds 50] [--with-model] [--replay] [--out DIR]
 """
 
 from __future__ import annotations
@@ -120,6 +129,58 @@ def run_arm(soft, crowd, seed, arm, rounds, prior=None):
     return curve
 
 
+def replay(soft, crowd, seed, objective, rounds):
+    """Stated against achieved gain, round by round (see the module docstring)."""
+    campaign = Campaign(soft, crowd, seed)
+    response = annotator_profiles(crowd, soft.shape[1], seed)["response"]
+    truth = soft @ response.mean(axis=0)  # the distribution of a random pool member's answers
+    n = len(soft)
+    rows = []
+    for round_number in range(rounds):
+        plan = plan_next_round(campaign.annotations(), n // 10, objective=objective)
+        before = campaign.counts.copy()
+        campaign.add(np.repeat(np.arange(n), plan.requested))
+        alpha = plan.posterior.alpha
+        updated = alpha + (campaign.counts - before)
+        if objective == "soft":
+            def loss(a):
+                mean = a / a.sum(axis=1, keepdims=True)
+                return (truth * (np.log(np.maximum(truth, 1e-300)) - np.log(mean))).sum(axis=1)
+        else:
+            def loss(a):
+                return (np.argmax(a, axis=1) != np.argmax(truth, axis=1)).astype(np.float64)
+        achieved = loss(alpha) - loss(updated)
+        half = 1.96 * achieved.std(ddof=1) / np.sqrt(n)
+        expected = plan.expected()
+        stated = expected["mean_loss_now"] - expected["mean_loss_after"]
+        rows.append({"round": round_number + 1, "per_item": float(before.sum() / n),
+                     "stated": stated, "achieved": float(achieved.mean()), "half": float(half),
+                     "inside": bool(abs(stated - achieved.mean()) <= half),
+                     "stated_loss_now": expected["mean_loss_now"],
+                     "achieved_loss_now": float(loss(alpha).mean())})
+    return rows
+
+
+def print_replay(num_images, seed, rounds):
+    soft = soft_labels_of(sample_parameters(num_images, seed))
+    print("\n## Replay: stated vs achieved gain per round (95% interval over items)\n")
+    print("| crowd | objective | rounds | stated inside the interval | mean stated gain | "
+          "mean achieved gain | stated / achieved loss now (round 1) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, crowd in CROWDS.items():
+        for objective in ("soft", "hard"):
+            rows = replay(soft, crowd, seed, objective, rounds)
+            inside = sum(r["inside"] for r in rows)
+            print(f"| {name} | {objective} | {len(rows)} | {inside} of {len(rows)} | "
+                  f"{np.mean([r['stated'] for r in rows]):.5f} | "
+                  f"{np.mean([r['achieved'] for r in rows]):.5f} | "
+                  f"{rows[0]['stated_loss_now']:.4f} / {rows[0]['achieved_loss_now']:.4f} |")
+            for r in rows[:3]:
+                print(f"|  | round {r['round']} ({r['per_item']:.1f} per item) | | "
+                      f"{'yes' if r['inside'] else 'no'} | {r['stated']:.5f} | "
+                      f"{r['achieved']:.5f} ± {r['half']:.5f} | |")
+
+
 def saving(reference, curve, metric, at=4.0):
     """The share of annotations saved: the first point of ``curve`` that matches ``reference``
     at ``at`` annotations per item (higher accuracy or lower KL), against ``at``."""
@@ -182,8 +243,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--with-model", action="store_true")
+    parser.add_argument("--replay", action="store_true",
+                        help="only the stated-vs-achieved check (--rounds rounds)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/dqlabels-bench-plan"))
     args = parser.parse_args()
+    if args.replay:
+        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+              f"{platform.python_version()}; {args.num_images:,} images, seed {args.seed}")
+        print_replay(args.num_images, args.seed, args.rounds)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; {args.num_images:,} images, seed {args.seed}")

@@ -19,6 +19,19 @@ import click
 from dqlabels import config
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Each command's line in ``dqlabels --help`` (click would cut the docstring's first sentence).
+SHORT_HELP = {
+    "evaluate": "Audit an annotation campaign: labels, agreement, annotators, gold.",
+    "plan": "Plan the next annotation round: which items, how many, what it buys.",
+    "predict": "Predict images with a trained run or a .keras model.",
+    "generate": "Generate the paper's synthetic dataset.",
+    "check-dataset": "Check a dataset folder before training.",
+    "split": "Write one train/val/test split of a dataset as CSV.",
+    "train": "Train a network on a dataset's hard or soft labels.",
+    "reproduce": "Reproduce the paper's study: hard vs soft labels, table and t-SNE.",
+    "tsne": "t-SNE of a training run's features, as a figure and a CSV.",
+    "launch": "Run train or reproduce as several processes (JAX backend).",
+}
 
 
 def _fail(message: str, status: int) -> None:
@@ -139,7 +152,8 @@ class OneLineErrors(click.Group):
 def main():
     """dqlabels: see what your human labels really say.
 
-    Audit annotations (evaluate), and compare training on hard vs soft labels.
+    Audit a campaign (evaluate), plan its next round (plan), and compare training on hard vs
+    soft labels (train, reproduce).
     """
 
 
@@ -178,6 +192,16 @@ def _reading_options(command):
     return command
 
 
+def _gold_columns(command):
+    """The options that name a gold file's columns (evaluate's and plan's)."""
+    command = click.option("--gold-label-column", default=None, metavar="NAME",
+                           help="The gold file's label column. Default: gold, gold_label, "
+                                "true_label, label, … (or the one other column).")(command)
+    return click.option("--gold-item-column", default=None, metavar="NAME",
+                        help="The gold file's item column. Default: item, task, image, id, "
+                             "….")(command)
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("annotations", type=click.Path(dir_okay=True, path_type=str))
 @_reading_options
@@ -185,6 +209,7 @@ def _reading_options(command):
               help="CSV/TSV/Parquet of known answers (item, label): accuracy on gold of every "
                    "annotator and aggregate; Dawid–Skene fixes these items. Toloka's GOLDEN "
                    "columns are read without it.")
+@_gold_columns
 @click.option("--predictions", type=click.Path(path_type=str), default=None,
               help="CSV/Parquet of predictions (item + one column per class, or item + label) "
                    "to score against the soft labels.")
@@ -212,12 +237,16 @@ def _reading_options(command):
               help="The per-annotator estimate that orders the annotator table and the least "
                    "reliable list. auto: Dawid–Skene accuracy when fitted (it ranked simulated "
                    "and real workers best), else CrowdTruth quality, else agreement.")
-@click.option("--plan", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Also plan the next round: where N more annotations help most (see "
-                   "'dqlabels plan').")
+@click.option("--plan-budget", "--plan", "plan_budget", type=click.IntRange(min=0), default=None,
+              metavar="N", help="Also plan the next round: where N more annotations help most "
+                                "('dqlabels plan --budget N'; --plan is the older spelling).")
 @click.option("--plan-objective", type=click.Choice(config.PLAN_OBJECTIVES),
               default=config.PLAN_OBJECTIVES[0], show_default=True,
-              help="soft: pin down each item's distribution; hard: settle the majority vote.")
+              help="soft: pin down each item's distribution; hard: settle the majority vote "
+                   "('dqlabels plan --objective').")
+@click.option("--plan-out", type=click.Path(path_type=str), default=None,
+              help="Write the plan's CSV here, as 'dqlabels plan --out' does (item, "
+                   "annotations, loss_now, loss_after, expected_gain, reason).")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace output files that already exist.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="Do not print the summary.")
@@ -249,11 +278,12 @@ def evaluate(annotations, quiet, **options):
                    "annotations so far.")
 @click.option("--gold", type=click.Path(path_type=str), default=None,
               help="Known answers (item, label): those items get nothing.")
+@_gold_columns
 @click.option("--objective", type=click.Choice(config.PLAN_OBJECTIVES),
               default=config.PLAN_OBJECTIVES[0], show_default=True,
               help="soft: pin down each item's label distribution; hard: settle the majority "
                    "vote.")
-@click.option("--strength", type=float, default=None,
+@click.option("--strength", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Prior strength in pseudo-annotations. Default: fitted by marginal "
                    "likelihood when items have two or more annotations, else 1 (5 with "
                    "--predictions).")
@@ -316,7 +346,7 @@ def predict(model, images, out_path, features_path, classes, batch_size, overwri
                f"{out_path}" + (f", features to {features_path}" if features_path else "") + ".")
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(short_help="Generate the paper's synthetic dataset.", context_settings=CONTEXT)
 @click.argument("out_dir", type=click.Path(path_type=str))
 @click.option("--num-images", type=int, default=config.GENERATE_NUM_IMAGES, show_default=True,
               help="Number of images.")
@@ -546,7 +576,7 @@ def _data_parallel_job(strategy, coordinator, num_processes, process_id):
     return job
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(short_help="Train a network on a dataset's hard or soft labels.", context_settings=CONTEXT)
 @click.argument("dataset", type=click.Path(path_type=str))
 @click.option("--soft/--hard", "soft", default=None,
               help="Train on soft labels or on one-hot majority votes (required).")
@@ -605,7 +635,7 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
                f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(short_help="Reproduce the paper's study: hard vs soft labels, table and t-SNE.", context_settings=CONTEXT)
 @click.option("--preset", type=click.Choice(config.PRESET_NAMES), default=config.PRESET_NAMES[0],
               show_default=True,
               help="quick: a reduced synthetic study for a 2-core CPU (~15 min); paper: the "
@@ -739,7 +769,7 @@ def launch(processes, log_dir, command):
     sys.exit(status)
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(short_help="t-SNE of a training run's features, as a figure and CSV.", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(path_type=str))
 @click.option("--perplexity", type=float, default=config.TSNE_PERPLEXITY, show_default=True)
 @click.option("--max-iter", type=click.IntRange(min=config.TSNE_MIN_ITER),
@@ -761,5 +791,10 @@ def tsne(run_dir, perplexity, max_iter, seed, out_png, out_csv, overwrite):
     click.echo(f"Wrote {png} and {csv_path}.")
 
 
+for _name, _text in SHORT_HELP.items():
+    main.commands[_name].short_help = _text
+
+
 if __name__ == "__main__":
     run()
+

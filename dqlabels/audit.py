@@ -34,13 +34,14 @@ from dqlabels.config import CROWDTRUTH_MAX_PAIRS, RANKINGS, check_choice
 from dqlabels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
-from dqlabels.plan import Plan, Posterior, plan_next_round, posterior
+from dqlabels.plan import Plan, Posterior, plan_lines, plan_next_round, posterior
 from dqlabels.ranking import (
     RANKING_DEFINITIONS,
     below_chance,
     disagreements,
     ranking_key,
 )
+from dqlabels.text import plural, share
 
 NUM_AMBIGUOUS = 10
 
@@ -244,6 +245,11 @@ def audit(
             "class_priors": {c: float(v) for c, v in zip(classes, dawid_skene.class_priors_)},
             "num_disagree_with_majority": int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
         }
+        if annotations.num_gold == annotations.num_items:
+            report["dawid_skene"]["note"] = (
+                "every item has a gold answer: Dawid–Skene's labels are the gold answers and "
+                "its annotator accuracies are their accuracies on gold; it estimates nothing "
+                "here")
     if annotations.gold is not None and annotations.num_gold:
         report["gold"] = gold_answers.gold_report(annotations, vote.labels, dawid_skene,
                                                   crowdtruth)
@@ -265,8 +271,8 @@ def audit(
         post = posterior(annotations, prior)
         report["posterior"] = _posterior_summary(annotations, post, soft)
         if plan_budget is not None:
-            plan = plan_next_round(annotations, plan_budget, predictions=prior,
-                                   objective=plan_objective)
+            plan = plan_next_round(annotations, plan_budget, objective=plan_objective,
+                                   fitted=post)
             report["next_round"] = plan.summary()
     return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
                  quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
@@ -292,8 +298,7 @@ def _posterior_summary(annotations: Annotations, post: Posterior, soft: np.ndarr
     spread = post.spread
     line = {str(int(n)): float(spread[per_item == n].mean()) for n in np.unique(per_item)[:30]}
     return {"prior": "predictions" if post.prediction_weight is not None else "class balance",
-            "strength": post.strength, "strength_fitted": post.strength_fitted,
-            "prediction_weight": post.prediction_weight,
+            **post.prior_summary(),
             "mean_spread": float(spread.mean()),
             "spread_by_annotations": line,
             "definition": "Dirichlet posterior of each item's label distribution: prior mean "
@@ -434,8 +439,8 @@ def format_summary(report) -> str:
         add(f"  annotations per item: min {per_item['min']}, mean {per_item['mean']:.2f}, "
             f"max {per_item['max']}")
     if report["num_dropped"] or report["num_empty_items"]:
-        add(f"  dropped {report['num_dropped']:,} annotations without a label; "
-            f"excluded {report['num_empty_items']:,} items with no annotation")
+        add(f"  dropped {plural(report['num_dropped'], 'annotation')} without a label; "
+            f"excluded {plural(report['num_empty_items'], 'item')} with no annotation")
     if report.get("skipped"):
         add("  left out " + ", ".join(f"{n:,} {what}" for what, n in report["skipped"].items())
             + " (as the tool marked them)")
@@ -449,9 +454,9 @@ def format_summary(report) -> str:
     add("")
     n = report["num_items"]
     add("Agreement")
-    add(f"  ties in the majority vote   {report['num_ties']:,} ({report['num_ties'] / n:.1%})")
+    add(f"  ties in the majority vote   {report['num_ties']:,} ({share(report['num_ties'], n)})")
     add(f"  unanimous items             {report['num_unanimous']:,} "
-        f"({report['num_unanimous'] / n:.1%})")
+        f"({share(report['num_unanimous'], n)})")
     add(f"  mean top-class probability  {report['mean_top_probability']:.3f}")
     add(f"  mean entropy                {report['mean_entropy']:.3f} nats "
         f"(median {report['entropy_quantiles']['0.5']:.3f}, 90th pct "
@@ -467,12 +472,15 @@ def format_summary(report) -> str:
         if per:
             worst = sorted(per, key=lambda a: a["agreement"])[:3]
             add("  lowest: " + ", ".join(f"{a['annotator']} {a['agreement']:.3f} "
-                                          f"({a['num_annotations']})" for a in worst))
+                                          f"(of {plural(a['num_annotations'], 'annotation')})"
+                                          for a in worst))
     if "dawid_skene" in report:
         ds = report["dawid_skene"]
-        add(f"  Dawid–Skene: {ds['iterations']} iterations"
+        add(f"  Dawid–Skene: {plural(ds['iterations'], 'iteration')}"
             f"{'' if ds['converged'] else ' (not converged)'}, differs from the majority vote on "
-            f"{ds['num_disagree_with_majority']:,} items")
+            f"{plural(ds['num_disagree_with_majority'], 'item')}")
+        if "note" in ds:
+            add(f"  ({ds['note']})")
     add("")
     crowd = report["crowdtruth"]
     if crowd["available"]:
@@ -504,7 +512,9 @@ def format_summary(report) -> str:
     if "scores" in report:
         s = report["scores"]
         add("")
-        add(f"Predictions vs soft labels ({report['num_scored_items']:,} items)")
+        scored = report["num_scored_items"]
+        add(f"Predictions vs soft labels ({plural(scored, 'item')}"
+            + ("" if scored == n else f" of {n:,}: the others have no prediction") + ")")
         add(f"  KL {s['kl']:.4f}   macro accuracy {s['macro_accuracy']:.4f}   accuracy "
             f"{s['accuracy']:.4f}   macro F1 {s['macro_f1']:.4f}")
         add(f"  ECE ({s['ece_bins']} bins) {s['ece']:.4f}   JS {s['js']:.4f}   TV "
@@ -518,17 +528,30 @@ def _format_annotators(report: dict, add) -> None:
     key = worst["ranked_by"]
     add("")
     add(f"Annotators, least reliable first (by {RANKING_DEFINITIONS[key].split(':')[0]})")
-    add(f"  least reliable annotators ({key}, disagreements with the {worst['consensus']}):")
+    left_out = worst.get("num_left_out", 0)
+    add(f"  least reliable annotators with at least "
+        f"{plural(worst.get('min_annotations', 1), 'annotation')} ({key}, annotations, "
+        f"disagreements with the {worst['consensus']}"
+        + ("" if "gold" not in report else ", accuracy on gold [95% interval] of n answers")
+        + "):")
     by_name = {e["annotator"]: e for e in section["per_annotator"]}
     for entry in worst["annotators"][:5]:
-        gold = by_name[entry["annotator"]].get("gold_accuracy")
-        add(f"    {entry['annotator'][:30]:<30} {entry[key]:.3f}  "
-            f"{entry['num_disagreements']:,}"
+        who = by_name[entry["annotator"]]
+        gold = who.get("gold_accuracy")
+        add(f"    {entry['annotator'][:30]:<30} {entry[key]:.3f}  {who['num_annotations']:>6,}  "
+            f"{entry['num_disagreements']:>6,}"
             + ("" if gold is None else
-               f"  gold {gold:.3f} ({by_name[entry['annotator']]['gold_answers']})"))
-    if section.get("below_chance"):
+               f"  gold {gold:.3f} [{who['gold_interval'][0]:.2f}, "
+               f"{who['gold_interval'][1]:.2f}] of {who['gold_answers']:,}"))
+    if left_out:
+        add(f"  ({plural(left_out, 'annotator')} with fewer annotations not listed: too little "
+            f"to rank on; the annotator table has everyone)")
+    below = section.get("below_chance") or []
+    if below:
         add(f"  below chance (1/{report['num_classes']}) by Dawid–Skene: "
-            + ", ".join(section["below_chance"][:10])
+            + ", ".join(below[:10])
+            + (f" ({len(below) - 10:,} more, {len(below):,} in all: see the annotator table)"
+               if len(below) > 10 else "")
             + " — flipped or systematically wrong answers; check them")
 
 
@@ -546,20 +569,12 @@ def _format_gold(gold: dict, add) -> None:
 
 
 def _format_next_round(report: dict, add) -> None:
-    plan, post = report["next_round"], report["posterior"]
+    plan = report["next_round"]
     add("")
-    add(f"Next round ({plan['objective']} objective, budget {plan['budget']:,})")
-    add(f"  {plan['num_uncertain']:,} items still uncertain, {plan['num_certain']:,} certain; "
-        f"prior from the {post['prior']} (strength {post['strength']:.2f}"
-        f"{', fitted' if post['strength_fitted'] else ', default'})")
-    add("  budget line: annotations per item so far → mean posterior spread: "
-        + ", ".join(f"{n} → {v:.3f}" for n, v in list(post["spread_by_annotations"].items())[:8]))
-    for entry in plan["next_round"][:10]:
-        add(f"    {entry['item'][:30]:<30} +{entry['annotations']}  {entry['reason']}")
-    if len(plan["next_round"]) > 10:
-        add(f"    … and {len(plan['next_round']) - 10:,} more items")
-    if plan["unspent"]:
-        add(f"  {plan['unspent']:,} annotations left unspent: every other item is certain")
+    add(f"Next round ({plan['objective']} objective, budget {plan['budget']:,}; prior from the "
+        f"{report['posterior']['prior']})")
+    for line in plan_lines(plan):
+        add(line)
 
 
 def _fmt(value):

@@ -184,15 +184,14 @@ def from_table(table, source, where, format, classes, duplicates, item_column=No
         elif item_col is not None and annot_col is not None:
             raise _no_column(source, "label", LABEL_ALIASES, names)
         else:
-            id_col = item_col
-            if id_col is None and not is_numeric(table.column(names[0]).type):
-                id_col = names[0]
-            rest = [n for n in names if n != id_col]
+            if item_col is None:  # a guess without an item column is a guess too far
+                raise _unknown_layout(table, source)
+            rest = [n for n in names if n != item_col]
             if not rest:
                 raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
             if all(is_numeric(table.column(n).type) or table.column(n).null_count == len(table)
                    for n in rest):
-                format = "counts-or-probs"
+                format = "guessed-counts-or-probs"
             else:
                 format = "wide"
 
@@ -237,9 +236,46 @@ def from_table(table, source, where, format, classes, duplicates, item_column=No
                              f"probs need every cell; an annotator matrix needs format=wide)")
         columns.append(values)
     matrix = np.column_stack(columns)
-    kind = None if format == "counts-or-probs" else format
+    if format == "guessed-counts-or-probs":
+        _refuse_id_like_counts(matrix, value_cols, item_col, source)
+    kind = None if format.endswith("counts-or-probs") else format
     matrix, col_names = _order_class_columns(matrix, [str(n) for n in value_cols], classes, source)
     return from_matrix(matrix, item_ids, col_names, source, where, kind, sort_columns=classes is None)
+
+
+# A guessed counts table whose class column holds a different whole number on each of at least
+# this many rows is refused: counts of annotations repeat (most cells are 0 or a few), ids do not.
+ID_LIKE_ROWS = 10
+
+
+def _unknown_layout(table, source) -> InputError:
+    """The error for a table whose layout is a guess without an item column: what was found,
+    and the options that say what it is."""
+    names = table.column_names
+    numeric = sum(is_numeric(table.column(n).type) for n in names)
+    kinds = "all numbers" if numeric == len(names) else (
+        "no numbers" if numeric == 0 else f"{numeric} of them numbers")
+    return InputError(
+        f"{source}: cannot tell what a row is: no column is named like an item "
+        f"({', '.join(ITEM_ALIASES[:4])}, …) or a label ({', '.join(LABEL_ALIASES[:3])}, …); "
+        f"found columns {', '.join(map(str, names))} ({kinds}). For one row per annotation "
+        f"pass item_column=NAME and label_column=NAME (annotator_column=NAME too); for one row "
+        f"per item pass format=counts, format=probs or format=wide with item_column=NAME")
+
+
+def _refuse_id_like_counts(matrix, value_cols, item_col, source) -> None:
+    """A guessed counts table with a column of ids (a different whole number on every row) is
+    most likely one row per annotation whose columns have unknown names."""
+    if matrix.shape[0] < ID_LIKE_ROWS or not np.all(matrix == np.round(matrix)):
+        return
+    for j, name in enumerate(value_cols):
+        if np.unique(matrix[:, j]).size == matrix.shape[0]:
+            raise InputError(
+                f"{source}: column {name!r} holds a different number on each of its "
+                f"{matrix.shape[0]:,} rows, like ids rather than counts of annotations; read as "
+                f"counts it would be wrong. For one row per annotation pass "
+                f"item_column={item_col} and label_column=NAME (annotator_column=NAME too); if "
+                f"these are counts, pass format=counts")
 
 
 def _no_column(source, what, aliases, names) -> InputError:

@@ -38,25 +38,30 @@ from dqlabels.errors import InputError
 from dqlabels.gold import read_gold
 from dqlabels.ranking import ANNOTATOR_COLUMNS, annotators_by_reliability
 
-OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path")
+OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path", "plan_out")
 
 
 @dataclass
 class EvaluateConfig(ReadOptions):
     """Every option of ``dqlabels evaluate`` (the CLI's flags, as Python names).
 
-    Reading: the :class:`~dqlabels.config.ReadOptions`; ``gold`` (a file of known answers) and
+    Reading: the :class:`~dqlabels.config.ReadOptions`; ``gold`` (a file of known answers, its
+    columns named by ``gold_item_column`` and ``gold_label_column`` when no alias fits) and
     ``predictions`` (a file of predictions to score). Outputs (None: not written):
     ``json_path``, ``labels_path``, ``annotators_path``, ``html_path``, ``plots_dir``.
     Switches: ``dawid_skene`` (fit Dawid–Skene when annotator ids are known),
     ``ds_max_iter``, ``crowdtruth`` (True, False, or None for up to ``CROWDTRUTH_MAX_PAIRS``
     ordered pairs of annotations on the same item; :func:`~dqlabels.audit.fit_crowdtruth`),
-    ``rank_by`` (:func:`~dqlabels.audit.audit`), ``plan`` (a budget: also plan the next round of
-    that many annotations, :mod:`dqlabels.plan`), ``plan_objective`` (``soft`` or ``hard``) and
-    ``overwrite`` (replace existing outputs).
+    ``rank_by`` (:func:`~dqlabels.audit.audit`); the next round, as ``dqlabels plan`` names its
+    options with a ``plan_`` prefix: ``plan_budget`` (also plan the next round of that many
+    annotations, :mod:`dqlabels.plan`), ``plan_objective`` (``soft`` or ``hard``) and
+    ``plan_out`` (the plan's CSV, as ``dqlabels plan`` writes it); ``overwrite`` (replace
+    existing outputs).
     """
 
     gold: str | os.PathLike | None = None
+    gold_item_column: str | None = None
+    gold_label_column: str | None = None
     predictions: str | os.PathLike | None = None
     json_path: str | os.PathLike | None = None
     labels_path: str | os.PathLike | None = None
@@ -67,8 +72,9 @@ class EvaluateConfig(ReadOptions):
     ds_max_iter: int = DS_MAX_ITER
     crowdtruth: bool | None = None
     rank_by: str = "auto"
-    plan: int | None = None
+    plan_budget: int | None = None
     plan_objective: str = "soft"
+    plan_out: str | os.PathLike | None = None
     overwrite: bool = False
 
 
@@ -89,8 +95,11 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     config = replace(config or EvaluateConfig(), **options)
     _check_outputs(path, config)
     annotations = read_annotations(path, **config.read_options())
+    _check_outputs_fit(annotations, config)
     if config.gold is not None:
-        annotations = annotations.with_gold(read_gold(config.gold, annotations))
+        annotations = annotations.with_gold(read_gold(
+            config.gold, annotations, item_column=config.gold_item_column,
+            label_column=config.gold_label_column))
     probabilities = rows = None
     if config.predictions is not None:
         from dqlabels.predictions import read_predictions
@@ -109,14 +118,25 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
         model = model.result() if model is not None else None
     result = audit(annotations, tallies=tallies, predictions=probabilities, prediction_rows=rows,
                    dawid_skene_model=model, crowdtruth_model=crowd, crowdtruth_reason=reason,
-                   rank_by=config.rank_by, plan_budget=config.plan,
+                   rank_by=config.rank_by, plan_budget=config.plan_budget,
                    plan_objective=config.plan_objective)
-    write_outputs(result, config)
-    return format_summary(result)
+    written = write_outputs(result, config)
+    summary = format_summary(result)
+    return summary + ("\nWrote " + ", ".join(map(str, written)) if written else "")
+
+
+def _check_outputs_fit(annotations, config: EvaluateConfig) -> None:
+    """Outputs that these annotations cannot fill are refused before any is written."""
+    if config.annotators_path is not None and annotations.annotator_index is None:
+        raise InputError(f"{config.annotators_path}: annotators_path needs annotator ids, and "
+                         f"{annotations.source} ({annotations.format}) has none")
 
 
 def _check_outputs(path, config: EvaluateConfig) -> None:
     """Every output can be written, none is an input, no two name the same file."""
+    if config.plan_out is not None and config.plan_budget is None:
+        raise InputError(f"{config.plan_out}: plan_out needs plan_budget=N (how many "
+                         f"annotations to plan)")
     inputs = [path, config.predictions, config.gold]
     seen = {}
     for name in OUTPUT_FILES:
@@ -133,8 +153,8 @@ def _check_outputs(path, config: EvaluateConfig) -> None:
         check_output_folder(config.plots_dir, overwrite=config.overwrite, own_files=PLOT_FILES)
 
 
-def write_outputs(result: Audit, config: EvaluateConfig) -> None:
-    """Write the files ``config`` names, each from the audit alone."""
+def write_outputs(result: Audit, config: EvaluateConfig) -> list:
+    """Write the files ``config`` names, each from the audit alone; returns what was written."""
     if config.json_path is not None:
         write_json(result, config.json_path)
     if config.labels_path is not None:
@@ -145,10 +165,16 @@ def write_outputs(result: Audit, config: EvaluateConfig) -> None:
         from dqlabels.html_report import write_html_report
 
         write_html_report(config.html_path, result)
+    if config.plan_out is not None and result.plan is not None:
+        from dqlabels.plan import write_plan
+
+        write_plan(result.plan, config.plan_out)
     if config.plots_dir is not None:
         from dqlabels.figures import write_plots
 
         write_plots(result, config.plots_dir)
+    return [getattr(config, name) for name in (*OUTPUT_FILES, "plots_dir")
+            if getattr(config, name) is not None]
 
 
 def write_json(report, path) -> None:

@@ -35,6 +35,7 @@ from dqlabels.tables import (
     LABEL_ALIASES,
     column_to_str,
     find_column,
+    named_column,
     normalise_ids,
     read_table_file,
 )
@@ -45,12 +46,14 @@ Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile
 HELD_OUT_FOLDS = 5
 
 
-def read_gold(path: str | os.PathLike, annotations: Annotations) -> np.ndarray:
+def read_gold(path: str | os.PathLike, annotations: Annotations, *,
+              item_column: str | None = None, label_column: str | None = None) -> np.ndarray:
     """Read a gold file and align it with ``annotations``.
 
     The file (CSV, TSV or Parquet) has an item column and a label column, named like the
     annotation file's (``item``, ``label``, …) or ``gold``/``true_label``; with exactly two
-    columns, the one that is not the item is the label.
+    columns, the one that is not the item is the label. ``item_column`` and ``label_column``
+    name them when they are called otherwise.
 
     Returns:
         ``(num_items,)`` int64 class index of each item's gold answer, −1 for none.
@@ -63,13 +66,17 @@ def read_gold(path: str | os.PathLike, annotations: Annotations) -> np.ndarray:
     path = Path(path)
     table, where = read_table_file(path, "a gold file")
     names = table.column_names
-    item_col = find_column(names, ITEM_ALIASES)
-    label_col = find_column([n for n in names if n != item_col], GOLD_LABEL_ALIASES)
+    item_col = named_column(names, item_column, "gold_item_column", path) \
+        if item_column is not None else find_column(names, ITEM_ALIASES)
+    label_col = named_column(names, label_column, "gold_label_column", path) \
+        if label_column is not None else \
+        find_column([n for n in names if n != item_col], GOLD_LABEL_ALIASES)
     if label_col is None and item_col is not None and len(names) == 2:
         label_col = next(n for n in names if n != item_col)
     if item_col is None or label_col is None:
         raise InputError(f"{path}: expected an item column and a gold label column (e.g. item, "
-                         f"label); found {', '.join(names)}")
+                         f"label); found {', '.join(names)}; name them with "
+                         f"gold_item_column=NAME and gold_label_column=NAME")
     items = column_to_str(table.column(item_col))
     labels = column_to_str(normalise_ids(table.column(label_col)))
     for name, values in ((item_col, items), (label_col, labels)):
@@ -96,8 +103,11 @@ def read_gold(path: str | os.PathLike, annotations: Annotations) -> np.ndarray:
     clash = np.flatnonzero(gold[rows] != codes)
     if clash.size:
         r = clash[0]
-        raise InputError(f"{where.row(r)}: item {items[r]!r} has the gold label {labels[r]!r} "
-                         f"and, on another line, {annotations.classes[gold[rows[r]]]!r}")
+        other = int(np.flatnonzero((rows == rows[r]) & (codes == gold[rows[r]]))[0])
+        first, second = sorted((r, other))
+        raise InputError(f"{where.row(first)}: item {items[r]!r} has the gold label "
+                         f"{labels[first]!r}, and {where.row(second).rsplit(': ', 1)[-1]} "
+                         f"gives it {labels[second]!r}")
     return gold
 
 

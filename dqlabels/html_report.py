@@ -248,21 +248,36 @@ def _items(report: dict) -> str:
 
 def _next_round(report: dict) -> str:
     plan, post = report["next_round"], report["posterior"]
-    budget = [[escape(n), _num(v, 3)] for n, v in post["spread_by_annotations"].items()]
-    rows = [[escape(e["item"]), f"+{e['annotations']}", escape(e["reason"])]
-            for e in plan["next_round"][:50]]
+    expected = plan["expected"]
+    measure = "mean expected KL" if plan["objective"] == "soft" else "chance not the majority"
+    budget = [[escape(n), _num(post["spread_by_annotations"][n], 3), _num(v, 3)]
+              for n, v in plan["loss_by_annotations"].items()]
+    rows = [[escape(e["item"]), f"+{e['annotations']}", _num(e["expected_gain"], 4),
+             escape(e["reason"])] for e in plan["next_round"][:50]]
     more = len(plan["next_round"]) - len(rows)
+    buys = (f"mean KL {expected['mean_kl_now']:.4f} → {expected['mean_kl_after']:.4f} nats"
+            if plan["objective"] == "soft" else
+            f"majority accuracy {expected['majority_accuracy_now']:.4f} → "
+            f"{expected['majority_accuracy_after']:.4f}")
+    gold = plan["num_gold"]
     return (f"<h2>Next round ({escape(plan['objective'])} objective, budget "
             f"{plan['budget']:,})</h2>\n<p class=\"note\">{plan['num_uncertain']:,} items are "
-            f"still uncertain, {plan['num_certain']:,} certain. Each item's label distribution "
+            f"still uncertain, {plan['num_certain']:,} certain"
+            + (f", {gold:,} have gold answers and get none" if gold else "")
+            + f". Each item's label distribution "
             f"has a Dirichlet posterior (prior from the {escape(post['prior'])}, strength "
-            f"{post['strength']:.2f}); its spread is how far the soft label may still be from "
-            f"the truth. The next annotations go where they lower it most."
+            f"{post['strength']:.2f}); its posterior spread is how far the soft label may still "
+            f"be from the truth. The round asks for "
+            f"{plan['budget'] - plan['unspent']:,} annotations and is expected to bring the "
+            f"{buys}, the posterior spread {expected['mean_posterior_spread_now']:.3f} → "
+            f"{expected['mean_posterior_spread_after']:.3f}."
             + (f" {plan['unspent']:,} annotations are left unspent: every other item is "
-               f"certain." if plan["unspent"] else "") + "</p>\n<div class=\"grid2\">"
-            + _table(["annotations per item so far", "mean posterior spread"], budget,
-                     numeric=[0, 1])
-            + _table(["item", "ask for", "why"], rows, numeric=[1], id_column=0) + "</div>"
+               f"certain{' or has a gold answer' if gold else ''}." if plan["unspent"] else "")
+            + "</p>\n<div class=\"grid2\">"
+            + _table(["annotations per item so far", "mean posterior spread", measure], budget,
+                     numeric=[0, 1, 2])
+            + _table(["item", "ask for", "expected gain", "why"], rows, numeric=[1, 2],
+                     id_column=0) + "</div>"
             + (f"<p class=\"note\">… and {more:,} more items (the CSV lists them all).</p>"
                if more > 0 else ""))
 

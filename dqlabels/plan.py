@@ -35,8 +35,17 @@ it is worth most: a round spreads over the uncertain items before any item gets 
 first answer may settle it); each planned annotation adds its expected counts to the item's
 posterior before the next pass. Items already
 certain (a posterior spread below 0.1 for ``soft``, under a 1% chance that the top class is
-not the true majority for ``hard``) and items with a gold answer get none; a budget that only such items could
-take is left unspent and reported.
+not the true majority for ``hard``) and items with a gold answer get none; a budget that only such
+items could take is left unspent and reported.
+
+**What a plan buys** is stated as a number: each item's *loss* (``soft``: the expected KL, in
+nats, between its true label distribution and its posterior mean; ``hard``: the chance that its
+top class is not its true majority) now and expected after the round, the answers drawn from
+the posterior predictive (:data:`GAIN_DRAWS` seeded draws per item); the campaign's mean loss
+(for ``hard`` also the expected share of items whose top class is their true majority) and mean
+posterior spread now and after. The "truth" these expectations speak of is the distribution of
+the annotators' answers, which the posterior models; ``benchmarks/bench_plan.py --replay``
+checks the stated gain against the achieved one on simulated campaigns.
 
 Example:
     >>> from dqlabels import from_counts
@@ -61,13 +70,23 @@ from dqlabels.annotations import Annotations
 from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
 from dqlabels.config import ReadOptions, check_choice
 from dqlabels.errors import InputError
+from dqlabels.text import plural
 
 DEFAULT_STRENGTH = {"balance": 1.0, "predictions": 5.0}
 STRENGTH_RANGE = (0.05, 1000.0)
-# An item is certain, and gets no annotation, below this: a summed posterior variance of 0.01,
-# a spread of 0.1 (soft: the soft label known to about ±0.1), or a 1% chance that the top class
-# is not the true majority (hard).
-TOLERANCE = {"soft": 0.1 ** 2, "hard": 0.01}
+# An item is certain, and gets no annotation, below this: a posterior spread of 0.1 (soft: the
+# soft label known to about ±0.1), or a 1% chance that the top class is not the true majority
+# (hard).
+TOLERANCE = {"soft": 0.1, "hard": 0.01}
+# What each objective's tolerance and loss measure, as the JSON and the CSV name them.
+TOLERANCE_MEASURE = {"soft": "posterior_spread", "hard": "chance_not_majority"}
+LOSS_DEFINITION = {
+    "soft": "expected KL (nats) between the item's true label distribution and its posterior "
+            "mean",
+    "hard": "chance that the item's top class is not its true majority",
+}
+GAIN_DRAWS = 200  # posterior-predictive draws per item for the expected loss after a round
+GAIN_SEED = 0
 PREDICTION_FLOOR = 1e-3  # a predicted probability of 0 would make a class impossible
 MAX_PER_ITEM = 20  # annotations one item may be asked for in one round
 
@@ -83,6 +102,7 @@ class Posterior:
         strength_fitted: whether ``s`` was fitted (else the default).
         prediction_weight: ``1 − w``, the weight of the predictions in the prior mean (None
             without predictions).
+        num_predicted: items with a prediction (None without predictions).
     """
 
     alpha: np.ndarray
@@ -90,6 +110,13 @@ class Posterior:
     strength: float
     strength_fitted: bool
     prediction_weight: float | None
+    num_predicted: int | None = None
+
+    def prior_summary(self) -> dict:
+        """The prior's facts, JSON-ready."""
+        return {"strength": self.strength, "strength_fitted": self.strength_fitted,
+                "prediction_weight": self.prediction_weight,
+                "num_predicted": self.num_predicted}
 
     @property
     def mean(self) -> np.ndarray:
@@ -98,8 +125,9 @@ class Posterior:
 
     @property
     def spread(self) -> np.ndarray:
-        """The square root of the summed posterior variances of each item's distribution."""
-        return np.sqrt(_variance(self.alpha))
+        """The posterior spread: the square root of the summed posterior variances of each
+        item's distribution (how far the soft label may still be from the true one)."""
+        return posterior_spread(self.alpha)
 
 
 def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
@@ -114,7 +142,7 @@ def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
     """
     counts = _counts(annotations)
     balance = (counts.sum(axis=0) + 1e-9) / (counts.sum() + 1e-9 * counts.shape[1])
-    weight = None
+    weight = num_predicted = None
     prior_mean = np.broadcast_to(balance, counts.shape)
     if predictions is not None:
         predictions = np.asarray(predictions, dtype=np.float64)
@@ -122,6 +150,7 @@ def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
             raise InputError(f"Expected predictions of shape {counts.shape} aligned with the items. "
                              f"Received shape {predictions.shape}")
         known = np.isfinite(predictions).all(axis=1)
+        num_predicted = int(np.count_nonzero(known))
         floored = np.maximum(np.where(known[:, None], predictions, balance), PREDICTION_FLOOR)
         floored /= floored.sum(axis=1, keepdims=True)
         weight = _prediction_weight(counts[known], floored[known], balance)
@@ -133,7 +162,8 @@ def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
             DEFAULT_STRENGTH["balance" if predictions is None else "predictions"]
     check_number("strength", strength, low=0, low_open=True)
     return Posterior(alpha=strength * prior_mean + counts, prior_mean=np.asarray(prior_mean),
-                     strength=float(strength), strength_fitted=fitted, prediction_weight=weight)
+                     strength=float(strength), strength_fitted=fitted, prediction_weight=weight,
+                     num_predicted=num_predicted)
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,9 +174,13 @@ class Plan:
         items: item ids (the annotations' order).
         requested: ``(num_items,)`` annotations to ask for.
         reasons: a few words per item with a request (empty otherwise).
-        loss: each item's loss now (the expected KL of its soft label, or the chance that its
-            top class is not its true majority).
-        certain: items whose loss is below the tolerance (and gold items).
+        loss: each item's loss now (:data:`LOSS_DEFINITION`: the expected KL of its soft label,
+            or the chance that its top class is not its true majority).
+        loss_after: each item's loss expected after the round (``loss`` where nothing is
+            asked).
+        spread_after: each item's posterior spread expected after the round.
+        certain: items whose loss is below the tolerance (gold items are in ``gold``).
+        gold: items with a gold answer (they get nothing).
         posterior: the :class:`Posterior` the plan was made with.
         objective, budget: as asked; ``unspent``: the part of the budget no uncertain item
             could use.
@@ -156,39 +190,71 @@ class Plan:
     requested: np.ndarray
     reasons: np.ndarray
     loss: np.ndarray
+    loss_after: np.ndarray
+    spread_after: np.ndarray
     certain: np.ndarray
+    gold: np.ndarray
     posterior: Posterior
     objective: str
     budget: int
     unspent: int
 
+    @property
+    def gain(self) -> np.ndarray:
+        """Each item's expected drop of its loss over the round."""
+        return self.loss - self.loss_after
+
     def rows(self):
-        """``(item, annotations requested, reason)`` of each item with a request, most first."""
-        order = np.argsort(-self.requested, kind="stable")
-        return [(str(self.items[i]), int(self.requested[i]), str(self.reasons[i]))
-                for i in order if self.requested[i] > 0]
+        """``(item, annotations, loss now, loss after, gain, reason)`` of each item with a
+        request, the largest expected gain first (ties: more annotations, then item order)."""
+        asked = np.flatnonzero(self.requested)
+        order = asked[np.lexsort((asked, -self.requested[asked], -self.gain[asked]))]
+        return [(str(self.items[i]), int(self.requested[i]), float(self.loss[i]),
+                 float(self.loss_after[i]), float(self.gain[i]), str(self.reasons[i]))
+                for i in order]
+
+    def expected(self) -> dict:
+        """What the round is expected to buy, over all items: the mean loss and mean posterior
+        spread now and after (for ``hard`` also the expected share of items whose top class is
+        their true majority)."""
+        out = {"loss": LOSS_DEFINITION[self.objective] + " (mean over all items)",
+               "mean_loss_now": float(self.loss.mean()),
+               "mean_loss_after": float(self.loss_after.mean()),
+               "mean_posterior_spread_now": float(self.posterior.spread.mean()),
+               "mean_posterior_spread_after": float(self.spread_after.mean())}
+        if self.objective == "soft":
+            out["mean_kl_now"], out["mean_kl_after"] = out["mean_loss_now"], \
+                out["mean_loss_after"]
+        else:
+            out["majority_accuracy_now"] = 1 - out["mean_loss_now"]
+            out["majority_accuracy_after"] = 1 - out["mean_loss_after"]
+        return out
 
     def summary(self) -> dict:
         """The plan's facts, JSON-ready."""
         per_item = self.posterior.alpha.sum(axis=1) - self.posterior.strength
+        open_items = ~self.certain & ~self.gold
         return {
             "objective": self.objective, "budget": self.budget, "unspent": self.unspent,
             "items_requested": int(np.count_nonzero(self.requested)),
-            "num_uncertain": int(np.count_nonzero(~self.certain)),
-            "num_certain": int(np.count_nonzero(self.certain)),
+            "num_uncertain": int(np.count_nonzero(open_items)),
+            "num_certain": int(np.count_nonzero(self.certain & ~self.gold)),
+            "num_gold": int(np.count_nonzero(self.gold)),
             "tolerance": TOLERANCE[self.objective],
-            "prior": {"strength": self.posterior.strength,
-                      "strength_fitted": self.posterior.strength_fitted,
-                      "prediction_weight": self.posterior.prediction_weight},
+            "tolerance_measure": TOLERANCE_MEASURE[self.objective],
+            "prior": self.posterior.prior_summary(),
+            "num_items": int(len(self.items)),
             "annotations_per_item": float(per_item.mean()),
             "mean_posterior_spread": float(self.posterior.spread.mean()),
-            "next_round": [{"item": item, "annotations": n, "reason": reason}
-                           for item, n, reason in self.rows()],
+            "loss_by_annotations": _mean_by(self.loss, per_item),
+            "expected": self.expected(),
+            "next_round": [dict(zip(NEXT_ROUND_COLUMNS, row)) for row in self.rows()],
         }
 
 
 def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, gold=None,
-                    objective: str = "soft", strength: float | None = None) -> Plan:
+                    objective: str = "soft", strength: float | None = None,
+                    fitted: Posterior | None = None) -> Plan:
     """Spend ``budget`` more annotations where they improve the labels most.
 
     A pure function of its inputs (no randomness); items keep the annotations' order.
@@ -202,19 +268,22 @@ def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, 
             ``annotations.gold``. Gold items get nothing.
         objective: ``"soft"`` (pin down the distribution) or ``"hard"`` (settle the majority).
         strength: the prior strength; None fits it.
+        fitted: the :func:`posterior` of these annotations, when the caller has it already
+            (``predictions`` and ``strength`` are then not used).
 
     Returns:
         The :class:`Plan`.
     """
     check_choice("objective", objective, OBJECTIVES)
     check_number("budget", budget, low=0, integer=True)
-    post = posterior(annotations, predictions, strength)
+    post = fitted if fitted is not None else posterior(annotations, predictions, strength)
     gold = annotations.gold if gold is None else np.asarray(gold)
     known = np.zeros(annotations.num_items, bool) if gold is None else gold >= 0
     alpha = post.alpha.copy()  # each planned annotation adds its expected counts
     counts = annotations.annotations_per_item
     loss = _loss(alpha, objective)
-    certain = _certain(alpha, objective) | known
+    sure = _certain(alpha, objective)
+    certain = sure | known
     requested = np.zeros(annotations.num_items, dtype=np.int64)
     left = budget
     # Passes: one more annotation per item at most in each, so that a round spreads over the
@@ -233,10 +302,11 @@ def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, 
         requested[ranked] += 1
         left -= ranked.size
         alpha[ranked] += alpha[ranked] / alpha[ranked].sum(axis=1, keepdims=True)
-    reasons = _reasons(post, loss, requested, objective, annotations.classes)
+    loss_after, spread_after = _expected_after(post.alpha, requested, objective, loss)
+    reasons = _reasons(post, loss, loss_after, requested, objective, annotations.classes)
     return Plan(items=annotations.items, requested=requested, reasons=reasons, loss=loss,
-                certain=certain, posterior=post, objective=objective, budget=int(budget),
-                unspent=int(left))
+                loss_after=loss_after, spread_after=spread_after, certain=sure, gold=known,
+                posterior=post, objective=objective, budget=int(budget), unspent=int(left))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,9 +322,42 @@ def _counts(annotations: Annotations) -> np.ndarray:
 
 def _variance(alpha: np.ndarray) -> np.ndarray:
     """Summed variance of ``Dir(alpha)`` per row: (1 − Σ m²)/(S + 1)."""
-    total = alpha.sum(axis=1)
-    mean = alpha / total[:, None]
-    return (1 - (mean * mean).sum(axis=1)) / (total + 1)
+    total = alpha.sum(axis=-1)
+    mean = alpha / total[..., None]
+    return (1 - (mean * mean).sum(axis=-1)) / (total + 1)
+
+
+def posterior_spread(alpha: np.ndarray) -> np.ndarray:
+    """The posterior spread of ``Dir(alpha)`` per row: the square root of the summed variances,
+    ``sqrt((1 − Σ m²)/(S + 1))``. The one quantity called "spread" in every output."""
+    return np.sqrt(_variance(alpha))
+
+
+def _mean_by(values: np.ndarray, per_item: np.ndarray, limit: int = 30) -> dict:
+    """Mean of ``values`` over the items with each number of annotations (the first ``limit``
+    numbers), keyed by that number as text."""
+    per_item = np.round(per_item).astype(np.int64)
+    return {str(int(n)): float(values[per_item == n].mean()) for n in np.unique(per_item)[:limit]}
+
+
+def _expected_after(alpha: np.ndarray, requested: np.ndarray, objective: str,
+                    loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's loss and posterior spread expected after its ``requested`` answers, drawn
+    from the posterior predictive (p ~ Dir(alpha), answers ~ Multinomial(n, p)) with
+    :data:`GAIN_DRAWS` seeded draws per item; unchanged where nothing is asked."""
+    loss_after, spread_after = loss.copy(), posterior_spread(alpha)
+    asked = np.flatnonzero(requested)
+    if not asked.size:
+        return loss_after, spread_after
+    rng = np.random.default_rng(GAIN_SEED)
+    a = np.repeat(alpha[asked][:, None, :], GAIN_DRAWS, axis=1)  # items × draws × classes
+    p = rng.standard_gamma(a)
+    p /= p.sum(axis=-1, keepdims=True)
+    n = np.broadcast_to(requested[asked][:, None], p.shape[:2])
+    updated = a + rng.multinomial(n, p)
+    loss_after[asked] = _loss(updated, objective).mean(axis=1)
+    spread_after[asked] = posterior_spread(updated).mean(axis=1)
+    return loss_after, spread_after
 
 
 def _fit_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
@@ -318,7 +421,7 @@ def _certain(alpha: np.ndarray, objective: str) -> np.ndarray:
     """Items known well enough: posterior spread below 0.1 (soft), or under a 1% chance that the
     top class is not the majority (hard)."""
     if objective == "soft":
-        return _variance(alpha) < TOLERANCE["soft"]
+        return posterior_spread(alpha) < TOLERANCE["soft"]
     return 1 - _top_chance(alpha) < TOLERANCE["hard"]
 
 
@@ -333,19 +436,21 @@ def _value(alpha: np.ndarray, objective: str) -> np.ndarray:
     return loss(alpha) - (mean * after).sum(axis=1)
 
 
-def _reasons(post: Posterior, loss: np.ndarray, requested: np.ndarray, objective: str,
-             classes) -> np.ndarray:
-    """A few words per item with a request."""
+def _reasons(post: Posterior, loss: np.ndarray, loss_after: np.ndarray, requested: np.ndarray,
+             objective: str, classes) -> np.ndarray:
+    """A few words per item with a request (its numbers are the CSV's columns too)."""
     annotated = post.alpha.sum(axis=1) - post.strength
     top = argmax_lowest(post.mean)
+    spread = post.spread
     reasons = np.full(len(loss), "", dtype=object)
     for i in np.flatnonzero(requested):  # one per item in the plan
         if objective == "soft":
-            reasons[i] = (f"distribution uncertain: spread {np.sqrt(loss[i]):.2f} after "
-                          f"{annotated[i]:.0f} annotation(s)")
+            reasons[i] = (f"distribution uncertain: posterior spread {spread[i]:.2f} after "
+                          f"{plural(round(annotated[i]), 'annotation')}; expected KL "
+                          f"{loss[i]:.3f} → {loss_after[i]:.3f}")
         else:
             reasons[i] = (f"majority unsettled: {loss[i]:.0%} chance that {classes[top[i]]} is "
-                          f"not the top class")
+                          f"not the top class → {loss_after[i]:.0%}")
     return reasons
 
 
@@ -357,12 +462,14 @@ def _reasons(post: Posterior, loss: np.ndarray, requested: np.ndarray, objective
 class PlanConfig(ReadOptions):
     """Every option of ``dqlabels plan`` (the CLI's flags, as Python names): how to read the
     annotations (:class:`~dqlabels.config.ReadOptions`), the ``budget``, ``predictions`` and
-    ``gold`` files, ``objective``, ``strength``, the outputs ``out_path`` (CSV) and
+    ``gold`` files (``gold_item_column``, ``gold_label_column``), ``objective``, ``strength``, the outputs ``out_path`` (CSV) and
     ``json_path``, ``overwrite``."""
 
     budget: int = 0
     predictions: object = None
     gold: object = None
+    gold_item_column: str | None = None
+    gold_label_column: str | None = None
     objective: str = "soft"
     strength: float | None = None
     out_path: object = "next_round.csv"
@@ -370,7 +477,8 @@ class PlanConfig(ReadOptions):
     overwrite: bool = False
 
 
-NEXT_ROUND_COLUMNS = ("item", "annotations", "reason")
+# The plan's CSV (and the JSON's next_round entries): the loss is LOSS_DEFINITION[objective].
+NEXT_ROUND_COLUMNS = ("item", "annotations", "loss_now", "loss_after", "expected_gain", "reason")
 
 
 def run_plan(path, config: PlanConfig | None = None, **options) -> str:
@@ -380,7 +488,7 @@ def run_plan(path, config: PlanConfig | None = None, **options) -> str:
     atomically."""
     import json
 
-    from dqlabels._io import check_output_file, write_csv_atomic, write_text_atomic
+    from dqlabels._io import check_output_file, write_text_atomic
     from dqlabels.annotations import read_annotations
     from dqlabels.gold import read_gold
     from dqlabels.predictions import aligned_predictions
@@ -396,12 +504,14 @@ def run_plan(path, config: PlanConfig | None = None, **options) -> str:
         raise InputError(f"{config.json_path}: out_path and json_path name the same file")
     annotations = read_annotations(path, **config.read_options())
     if config.gold is not None:
-        annotations = annotations.with_gold(read_gold(config.gold, annotations))
+        annotations = annotations.with_gold(read_gold(
+            config.gold, annotations, item_column=config.gold_item_column,
+            label_column=config.gold_label_column))
     prior = None if config.predictions is None else \
         aligned_predictions(config.predictions, annotations)
     plan = plan_next_round(annotations, config.budget, predictions=prior,
                            objective=config.objective, strength=config.strength)
-    write_csv_atomic(config.out_path, NEXT_ROUND_COLUMNS, plan.rows())
+    write_plan(plan, config.out_path)
     summary = plan.summary()
     if config.json_path is not None:
         write_text_atomic(config.json_path, json.dumps(
@@ -409,26 +519,62 @@ def run_plan(path, config: PlanConfig | None = None, **options) -> str:
     return format_plan(summary, annotations.source, config.out_path)
 
 
+def write_plan(plan: Plan, path) -> None:
+    """The plan's CSV (:data:`NEXT_ROUND_COLUMNS`, the largest expected gain first), atomically;
+    losses with 6 significant digits."""
+    from dqlabels._io import write_csv_atomic
+
+    write_csv_atomic(path, NEXT_ROUND_COLUMNS,
+                     ((item, n, f"{now:.6g}", f"{after:.6g}", f"{gain:.6g}", reason)
+                      for item, n, now, after, gain, reason in plan.rows()))
+
+
 def format_plan(summary: dict, source: str, out_path) -> str:
-    """A readable summary of a plan."""
-    prior = summary["prior"]
+    """A readable summary of a plan (``dqlabels plan``)."""
+    return "\n".join([f"Next round for {source} ({summary['objective']} objective, budget "
+                      f"{summary['budget']:,})", *plan_lines(summary), f"Wrote {out_path}"])
+
+
+def plan_lines(summary: dict, listed: int = 10) -> list[str]:
+    """The lines that say what a plan does and buys, shared by ``dqlabels plan`` and
+    ``dqlabels evaluate --plan-budget``: the items' state, the prior, what the round asks for
+    and is expected to buy, the loss by annotations so far, and the first ``listed`` items."""
+    prior, expected, objective = summary["prior"], summary["expected"], summary["objective"]
+    gold = summary["num_gold"]
     lines = [
-        f"Next round for {source} ({summary['objective']} objective)",
-        f"  {summary['num_uncertain']:,} items uncertain, {summary['num_certain']:,} certain; "
-        f"{summary['annotations_per_item']:.2f} annotations per item so far, mean posterior "
-        f"spread {summary['mean_posterior_spread']:.3f}",
-        f"  prior strength {prior['strength']:.2f} "
-        f"({'fitted' if prior['strength_fitted'] else 'default'})"
+        f"  {plural(summary['num_uncertain'], 'item')} uncertain, {summary['num_certain']:,} "
+        f"certain (posterior spread below {summary['tolerance']:g})" if objective == "soft" else
+        f"  {plural(summary['num_uncertain'], 'item')} uncertain, {summary['num_certain']:,} "
+        f"certain (under a {summary['tolerance']:.0%} chance that the top class is not the "
+        f"majority)",
+        f"  {plural(gold, 'item')} with gold answers get none" if gold else None,
+        f"  {summary['annotations_per_item']:.2f} annotations per item so far; prior strength "
+        f"{prior['strength']:.2f} ({'fitted' if prior['strength_fitted'] else 'default'})"
         + ("" if prior["prediction_weight"] is None else
-           f", predictions weigh {prior['prediction_weight']:.2f} against the class balance"),
-        f"  asks for {summary['budget'] - summary['unspent']:,} annotations on "
-        f"{summary['items_requested']:,} items"
-        + (f"; {summary['unspent']:,} left unspent (every other item is certain)"
-           if summary["unspent"] else ""),
+           f"; predictions (for {prior['num_predicted']:,} of {summary['num_items']:,} items) "
+           f"weigh {prior['prediction_weight']:.2f} against the class balance"),
+        f"  asks for {plural(summary['budget'] - summary['unspent'], 'annotation')} on "
+        f"{plural(summary['items_requested'], 'item')}"
+        + ("" if not summary["unspent"] else
+           f"; {summary['unspent']:,} left unspent (every other item is certain"
+           + (" or has a gold answer)" if gold else ")")),
     ]
-    for entry in summary["next_round"][:10]:
+    if objective == "soft":
+        lines.append(f"  expected: mean KL {expected['mean_kl_now']:.4f} → "
+                     f"{expected['mean_kl_after']:.4f} nats, mean posterior spread "
+                     f"{expected['mean_posterior_spread_now']:.3f} → "
+                     f"{expected['mean_posterior_spread_after']:.3f}")
+    else:
+        lines.append(f"  expected: majority accuracy {expected['majority_accuracy_now']:.4f} → "
+                     f"{expected['majority_accuracy_after']:.4f} (share of items whose top "
+                     f"class is their true majority)")
+    measure = "mean expected KL" if objective == "soft" else "mean chance not the majority"
+    lines.append(f"  by annotations per item so far → {measure}: "
+                 + ", ".join(f"{n} → {v:.3f}" for n, v in
+                             list(summary["loss_by_annotations"].items())[:8]))
+    for entry in summary["next_round"][:listed]:
         lines.append(f"    {entry['item'][:30]:<30} +{entry['annotations']}  {entry['reason']}")
-    if len(summary["next_round"]) > 10:
-        lines.append(f"    … and {len(summary['next_round']) - 10:,} more items")
-    lines.append(f"Wrote {out_path}")
-    return "\n".join(lines)
+    if len(summary["next_round"]) > listed:
+        lines.append(f"    … and {plural(len(summary['next_round']) - listed, 'more item')} "
+                     f"(the CSV lists them all, largest expected gain first)")
+    return [line for line in lines if line is not None]

@@ -11,6 +11,10 @@ from dqlabels.errors import InputError
 from dqlabels.gold import wilson_interval
 
 NUM_LISTED = 10  # annotators listed with their disagreements
+# Annotators with fewer annotations are not listed as least reliable (their scores rest on too
+# little; the annotator table and the JSON have everyone): one wrong answer out of one is not a
+# finding.
+MIN_LISTED_ANNOTATIONS = 10
 
 
 NUM_EXAMPLES = 5
@@ -22,7 +26,9 @@ def disagreements(annotations: Annotations, vote, crowdtruth, dawid_skene, repor
     items where their label differs from the consensus: the Dawid–Skene label when fitted,
     else the argmax of the worker-weighted soft label, else the majority vote."""
     key, ordered = annotators_by_reliability(report)
-    ranked = [a for a in ordered if a.get(key) is not None][:NUM_LISTED]
+    scored = [a for a in ordered if a.get(key) is not None]
+    enough = [a for a in scored if a["num_annotations"] >= MIN_LISTED_ANNOTATIONS]
+    ranked = (enough or scored)[:NUM_LISTED]
     if dawid_skene is not None:
         consensus, name = dawid_skene.labels_, "Dawid–Skene label"
     elif crowdtruth is not None:
@@ -34,7 +40,9 @@ def disagreements(annotations: Annotations, vote, crowdtruth, dawid_skene, repor
     index = {str(name): j for j, name in enumerate(annotations.annotators)}
     differs = np.flatnonzero(annotations.label_index != consensus[annotations.item_index])
     by_whom = annotations.annotator_index[differs]
-    out = {"ranked_by": key, "consensus": name, "annotators": []}
+    out = {"ranked_by": key, "consensus": name, "annotators": [],
+           "min_annotations": MIN_LISTED_ANNOTATIONS if enough else 1,
+           "num_left_out": len(scored) - len(enough) if enough else 0}
     for entry in ranked:
         rows = differs[by_whom == index[entry["annotator"]]]
         out["annotators"].append({
@@ -68,10 +76,19 @@ def ranking_key(rank_by: str, entries: list[dict]) -> str:
                      if any(key in e for e in entries)), "agreement")
     key = RANKING_KEYS[rank_by]
     if not any(key in e for e in entries):
-        raise InputError(f"rank_by={rank_by}: that estimate is not computed for this campaign "
-                         f"(Dawid–Skene and CrowdTruth need annotator ids and must not be "
-                         f"switched off; gold needs gold answers)")
+        raise InputError(f"rank_by={rank_by}: {NOT_COMPUTED[rank_by]}")
     return key
+
+
+# Why an estimate that ``rank_by`` asks for is missing.
+NOT_COMPUTED = {
+    "dawid-skene": "Dawid–Skene was not fitted (it needs annotator ids and must not be "
+                   "switched off)",
+    "quality": "the CrowdTruth metrics were not computed (they need annotator ids, one "
+               "annotation per item and annotator, and must not be switched off)",
+    "agreement": "agreement needs annotator ids",
+    "gold": "there are no gold answers (pass gold=FILE, or an export with golden columns)",
+}
 
 
 def below_chance(entries: list[dict], num_classes: int) -> list[str]:

@@ -97,7 +97,7 @@ def read_table(path: Path, kind: str):
             raise InputError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
         where = Location(str(path), "row", 1)
     else:
-        table = read_csv(path, "\t" if kind == "tsv" else ",")
+        table = read_csv(path, "\t" if kind == "tsv" else _text_delimiter(path))
         where = Location(str(path), "line", 2)
     if table.num_columns == 0:
         raise InputError(f"{path}: no columns found")
@@ -113,6 +113,14 @@ def read_table(path: Path, kind: str):
                              f"{seen[name.lower()]!r}; names are case-insensitive)")
         seen[name.lower()] = name
     return table.rename_columns(names), where
+
+
+def _text_delimiter(path: Path) -> str:
+    """``;`` for a CSV file whose header has semicolons and no comma (the CSV of spreadsheets in
+    locales with a decimal comma), else ``,``."""
+    with open(path, "rb") as f:
+        header = f.readline(65536)
+    return ";" if b";" in header and b"," not in header else ","
 
 
 def read_table_file(path, what: str):

@@ -281,3 +281,99 @@ def test_evaluate_computes_soft_labels_and_entropy_once(tmp_path, monkeypatch):
                           labels_path=tmp_path / "l.csv", annotators_path=tmp_path / "a.csv",
                           html_path=tmp_path / "r.html", plots_dir=tmp_path / "plots")
     assert calls == {"soft_labels": 1, "majority_vote": 1, "item_entropy": 1}
+
+
+# ----------------------------------------------------------------------------------------------
+# What the audit says (issue 26)
+
+
+def _small_sample_campaign(tmp_path):
+    """20 items; w0–w3 answer every item (w3 flips half of them), 'once' gives one wrong answer
+    and 'twice' two wrong ones."""
+    rows = ["item,annotator,label"]
+    for i in range(20):
+        truth = "cat" if i % 2 else "dog"
+        other = "dog" if i % 2 else "cat"
+        rows += [f"i{i},w{w},{truth}" for w in range(3)]
+        rows.append(f"i{i},w3,{other if i % 4 < 2 else truth}")
+    rows += ["i0,once,cat", "i1,twice,dog", "i2,twice,cat"]
+    path = tmp_path / "small.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_least_reliable_list_leaves_out_tiny_samples_and_says_so(tmp_path):
+    result = _run_on(_small_sample_campaign(tmp_path))
+    listed = result.output.split("least reliable annotators")[1].split("\n\n")[0]
+    assert "with at least 10 annotations" in result.output
+    names = [line.split()[0] for line in listed.splitlines()[1:] if line.startswith("    ")]
+    assert names[0] == "w3" and "once" not in names and "twice" not in names
+    assert "2 annotators with fewer annotations not listed" in result.output
+
+
+def _run_on(path, *args):
+    result = CliRunner().invoke(main, ["evaluate", str(path), *map(str, args)])
+    assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def test_below_chance_list_says_when_it_is_cut(tmp_path):
+    """14 of 40 annotators flip every binary answer: 10 are named and the line says 4 more."""
+    rows = ["item,annotator,label"]
+    for i in range(60):
+        truth, other = ("cat", "dog") if i % 3 else ("dog", "cat")
+        rows += [f"i{i},w{w:02d},{other if w < 14 else truth}" for w in range(40)]
+    path = tmp_path / "flipped.csv"
+    path.write_text("\n".join(rows) + "\n")
+    result = _run_on(path, "--no-crowdtruth")
+    line = next(x for x in result.output.splitlines() if "below chance" in x)
+    assert "(4 more, 14 in all: see the annotator table)" in line
+    assert line.count(", ") == 9 + 1  # ten names, then "… in all"
+
+
+def test_annotator_table_of_counts_is_refused_not_left_empty(tmp_path):
+    counts = tmp_path / "counts.csv"
+    counts.write_text("item,cat,dog\na,3,1\nb,2,2\n")
+    out = tmp_path / "annotators.csv"
+    result = CliRunner().invoke(main, ["evaluate", str(counts), "--annotators", str(out),
+                                       "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "--annotators needs annotator ids" in result.stderr and "(counts) has none" in \
+        result.stderr
+    assert not out.exists() and not (tmp_path / "r.json").exists()
+
+
+def test_partial_predictions_and_written_files_are_named(tmp_path):
+    predictions = tmp_path / "p.csv"
+    predictions.write_text("item,cat,dog,fox\nimg01,0.8,0.1,0.1\nimg02,0.1,0.8,0.1\n")
+    result = _run("--predictions", predictions, "--plan-budget", "4", "--json",
+                  tmp_path / "r.json", "--labels", tmp_path / "l.csv")
+    assert "Predictions vs soft labels (2 items of 12: the others have no prediction)" in \
+        result.output
+    assert "predictions (for 2 of 12 items) weigh" in result.output
+    assert result.output.rstrip().endswith(f"Wrote {tmp_path / 'r.json'}, {tmp_path / 'l.csv'}")
+
+
+def test_small_shares_and_plurals_read_right(tmp_path):
+    counts = tmp_path / "counts.csv"
+    counts.write_text("item,cat,dog\n" + "".join(
+        f"i{i},{1 if i < 3 else 2},{1 if i < 3 else 0}\n" for i in range(10_000)) + "e,0,0\n")
+    result = _run_on(counts)
+    assert "ties in the majority vote   3 (0.03%)" in result.output
+    assert "excluded 1 item with no annotation" in result.output
+
+
+def test_top_level_help_names_every_command_without_cutting_them():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    commands = result.output.split("Commands:")[1]
+    for name in ("evaluate", "plan", "predict", "train", "reproduce", "generate", "tsne"):
+        assert f"  {name} " in commands
+    assert "..." not in commands and "plan its next round (plan)" in result.output
+
+
+def test_option_errors_speak_one_style(tmp_path):
+    result = CliRunner().invoke(main, ["plan", str(EXAMPLE), "--budget", "3", "--strength", "0",
+                                       "--out", str(tmp_path / "n.csv")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "Invalid value for '--strength': 0.0 is not in the range x>0." in result.stderr

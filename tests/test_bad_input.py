@@ -54,6 +54,19 @@ CASES = [
     ("prodigy_no_answer.jsonl", [], "line 2: missing field 'answer'"),
     ("prodigy_no_input_hash.jsonl", [], "line 1: missing field '_input_hash' (name the item with "
                                         "--item-column KEY)"),
+    # A guessed layout is never a finding (issue 26): integer ids, string ids, a header that
+    # looks like class names, a running number read as counts.
+    ("misread_integer_ids.csv", [], "cannot tell what a row is: no column is named like an item "
+                                    "(item, task, image, id, …) or a label (label, class, answer, "
+                                    "…); found columns img, person, tag (all numbers). For one row "
+                                    "per annotation pass --item-column NAME and --label-column "
+                                    "NAME"),
+    ("misread_string_ids.csv", [], "found columns img, person, tag (no numbers)"),
+    ("misread_class_header.csv", [], "found columns cat, dog, bird (all numbers)"),
+    ("misread_id_counts.csv", [], "column 'seq' holds a different number on each of its 12 rows, "
+                                  "like ids rather than counts of annotations"),
+    # A semicolon-separated file is read with its own delimiter (the error is the data's).
+    ("semicolon_duplicate_pair.csv", [], "line 3: annotator 'u1' already labelled item 'a'"),
 ]
 
 PREDICTION_CASES = [
@@ -118,6 +131,21 @@ def test_real_process_exit_status_and_stderr(tmp_path, name, fragment):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and fragment in proc.stderr, proc.stderr
         assert proc.stdout == "" and not out.exists()
+
+
+@pytest.mark.parametrize("name", ["misread_integer_ids.csv", "misread_id_counts.csv"])
+def test_plan_refuses_a_misread_file_too(name, tmp_path):
+    out = tmp_path / "next.csv"
+    result = CliRunner().invoke(main, ["plan", str(BAD / name), "--budget", "5", "--out",
+                                       str(out)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert not out.exists()
+    # Told what it is, the same file reads: the options the message names are enough.
+    told = (["--item-column", "img", "--label-column", "tag", "--annotator-column", "person"]
+            if name == "misread_integer_ids.csv" else ["--format", "counts"])
+    result = CliRunner().invoke(main, ["plan", str(BAD / name), "--budget", "5", "--out",
+                                       str(out), *told])
+    assert result.exit_code == 0, result.stderr
 
 
 def test_unknown_option_value_is_a_usage_error():

@@ -38,8 +38,9 @@ def test_read_gold_aligns_and_refuses_what_it_cannot_place(write):
     with pytest.raises(InputError, match=r"line 3: gold label\(s\) 'maybe' not among the classes "
                                          r"\(no, yes\)"):
         read_gold(write("g.csv", "question,gold\nq1,yes\nq2,maybe\n"), ann)
-    with pytest.raises(InputError, match="line 2: item 'q1' has the gold label 'yes' and, on "
-                                         "another line, 'no'"):
+    # Both lines of a conflicting repeat are named.
+    with pytest.raises(InputError, match="line 2: item 'q1' has the gold label 'yes', and line 3 "
+                                         "gives it 'no'"):
         read_gold(write("g.csv", "item,label\nq1,yes\nq1,no\n"), ann)
     with pytest.raises(InputError, match="line 2: missing value in column 'label'"):
         read_gold(write("g.csv", "item,label\nq1,\n"), ann)

@@ -38,8 +38,10 @@ def test_column_options_name_the_columns(write):
     path = write("a.csv", "Bild,Prüfer,Urteil\nb1,p1,Katze\nb1,p2,Hund\nb2,p1,Hund\n")
     with pytest.raises(InputError) as error:
         read_annotations(path)
-    # Without a label column the file reads as one row per item, whose first column repeats:
-    assert "item 'b1' repeats" in str(error.value) and "item_column=NAME" in str(error.value)
+    # No column is named like an item or a label: the layout is not guessed but asked for.
+    assert "cannot tell what a row is" in str(error.value)
+    assert "found columns Bild, Prüfer, Urteil" in str(error.value)
+    assert "item_column=NAME" in str(error.value)
     ann = read_annotations(path, item_column="bild", annotator_column="PRÜFER",
                            label_column="Urteil")
     assert ann.format == "long" and ann.classes == ("Hund", "Katze")

@@ -8,7 +8,7 @@ from conftest import REPO
 # Bottom to top. A module may import the modules of its own floor and of the floors below.
 FLOORS = [
     ("foundations", {"errors", "config", "_parallel", "_quiet", "_kernels", "simulated_crowd",
-                     "metrics"}),
+                     "metrics", "text"}),
     ("files", {"_io", "tables"}),
     ("reading", {"importers", "counting", "annotations"}),
     ("labels and scores", {"aggregation", "dawid_skene", "crowdtruth", "scores", "predictions",

@@ -115,7 +115,11 @@ def test_certain_and_gold_items_get_nothing():
         assert requested["c"] > 0 and requested["d"] > 0
         assert plan.unspent == 100 - plan.requested.sum() and plan.unspent > 0
     gold = plan_next_round(ann, 10, gold=np.array([-1, -1, 0, -1, -1]))
-    assert gold.requested[2] == 0 and gold.certain[2]
+    # A gold item gets nothing, and is counted as gold, not as certain.
+    assert gold.requested[2] == 0 and gold.gold[2] and not gold.certain[2]
+    summary = gold.summary()
+    assert summary["num_gold"] == 1 and summary["num_certain"] == 2
+    assert summary["num_uncertain"] == 2
 
 
 def test_plan_is_pure_and_keeps_the_items_order():
@@ -161,9 +165,13 @@ def test_plan_command_writes_the_next_round(tmp_path, monkeypatch):
                                        "plan.json"])
     assert result.exit_code == 0, result.stderr
     table = pd.read_csv(tmp_path / "next_round.csv")
-    assert list(table.columns) == ["item", "annotations", "reason"]
+    assert list(table.columns) == ["item", "annotations", "loss_now", "loss_after",
+                                   "expected_gain", "reason"]
     assert table["annotations"].sum() == 10 and "sure" not in set(table["item"])
-    assert table["annotations"].is_monotonic_decreasing
+    # Sorted by the number a program sorts on: the expected gain, largest first.
+    assert table["expected_gain"].is_monotonic_decreasing
+    np.testing.assert_allclose(table["loss_now"] - table["loss_after"], table["expected_gain"],
+                               atol=2e-6)
     report = json.loads((tmp_path / "plan.json").read_text())
     assert report["budget"] == 10 and report["num_certain"] >= 1
     assert "Wrote next_round.csv" in result.output
@@ -190,13 +198,13 @@ def test_plan_refusals_leave_no_output(tmp_path):
 
 def test_evaluate_plan_section_and_posterior_columns(tmp_path):
     path = _campaign(tmp_path)
-    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan", "6", "--json",
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan-budget", "6", "--json",
                                        str(tmp_path / "r.json"), "--labels",
                                        str(tmp_path / "l.csv"), "--html",
                                        str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.stderr
-    assert "Next round (soft objective, budget 6)" in result.output
-    assert "budget line: annotations per item so far" in result.output
+    assert "Next round (soft objective, budget 6; prior from the class balance)" in result.output
+    assert "by annotations per item so far → mean expected KL" in result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert sum(e["annotations"] for e in report["next_round"]["next_round"]) == 6
     assert set(report["posterior"]["spread_by_annotations"]) == {"2", "3", "4", "60"}
@@ -214,3 +222,119 @@ def test_plan_never_imports_tensorflow(tmp_path):
     loaded = ml_modules_after_command(["plan", path, "--budget", "4", "--out",
                                        tmp_path / "n.csv", "--quiet"])
     assert loaded == [] and (tmp_path / "n.csv").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# What the plan says (issue 26): gold apart from certain, one meaning of "spread", what it buys
+
+
+def _all_gold(tmp_path):
+    path = _campaign(tmp_path)
+    table = pd.read_csv(path)
+    gold = table.groupby("item")["label"].agg(lambda s: s.mode()[0]).reset_index()
+    gold.columns = ["Frage", "Wahrheit"]  # names no alias matches: the options name them
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    return path, tmp_path / "gold.csv"
+
+
+def test_gold_items_are_gold_not_certain_and_dawid_skene_says_it_repeats_them(tmp_path):
+    path, gold = _all_gold(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--gold", str(gold),
+                                       "--gold-item-column", "frage", "--gold-label-column",
+                                       "Wahrheit", "--plan-budget", "20"])
+    assert result.exit_code == 0, result.stderr
+    out = result.output
+    assert "0 items uncertain, 0 certain" in out
+    assert "13 items with gold answers get none" in out
+    assert "20 left unspent (every other item is certain or has a gold answer)" in out
+    assert "every item has a gold answer: Dawid–Skene's labels are the gold answers" in out
+    assert "1 iterations" not in out
+
+
+def test_spread_means_the_posterior_spread_everywhere(tmp_path):
+    path = _campaign(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan-budget", "6", "--labels",
+                                       str(tmp_path / "l.csv"), "--json", str(tmp_path / "r.json"),
+                                       "--plan-out", str(tmp_path / "n.csv")])
+    assert result.exit_code == 0, result.stderr
+    labels = pd.read_csv(tmp_path / "l.csv").set_index("item")
+    plan = pd.read_csv(tmp_path / "n.csv")
+    for _, row in plan.iterrows():
+        stated = float(row["reason"].split("posterior spread ")[1].split()[0])
+        assert stated == pytest.approx(labels.loc[row["item"], "posterior_spread"], abs=0.005)
+    report = json.loads((tmp_path / "r.json").read_text())["next_round"]
+    assert report["tolerance"] == 0.1 and report["tolerance_measure"] == "posterior_spread"
+    assert "(posterior spread below 0.1)" in result.output
+
+
+def test_evaluate_and_plan_write_the_same_plan(tmp_path):
+    path = _campaign(tmp_path)
+    for args in (["evaluate", str(path), "--plan-budget", "7", "--plan-out",
+                  str(tmp_path / "a.csv")],
+                 ["plan", str(path), "--budget", "7", "--out", str(tmp_path / "b.csv")]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.stderr
+        assert "asks for 7 annotations on" in result.output
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    refused = CliRunner().invoke(main, ["evaluate", str(path), "--plan-out",
+                                        str(tmp_path / "c.csv")])
+    assert refused.exit_code == 2 and "--plan-out needs --plan-budget N" in refused.stderr
+
+
+def test_hard_objective_speaks_of_the_majority_not_the_spread(tmp_path):
+    path = _campaign(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan-budget", "6",
+                                       "--plan-objective", "hard", "--json",
+                                       str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.stderr
+    assert "expected: majority accuracy" in result.output
+    assert "mean chance not the majority" in result.output
+    assert "mean expected KL" not in result.output
+    expected = json.loads((tmp_path / "r.json").read_text())["next_round"]["expected"]
+    assert expected["majority_accuracy_after"] >= expected["majority_accuracy_now"]
+
+
+def test_expected_loss_after_one_and_two_answers_by_hand():
+    """Many identical items [1, 1, 0] get one (then two) answers each: the mean of the stated
+    loss after is the exact expectation, summed by hand over the answers' predictive chances."""
+    counts = np.tile([1, 1, 0], (400, 1))
+    for budget, per_item in ((400, 1), (800, 2)):
+        plan = plan_next_round(from_counts(counts), budget, strength=3.0)
+        assert (plan.requested == per_item).all()
+        alpha = plan.posterior.alpha[0]
+        exact = 0.0
+        for first in range(3):
+            p_first = alpha[first] / alpha.sum()
+            if per_item == 1:
+                exact += p_first * _expected_kl((alpha + np.eye(3)[first])[None])[0]
+                continue
+            after_first = alpha + np.eye(3)[first]
+            for second in range(3):
+                p_second = after_first[second] / after_first.sum()
+                exact += p_first * p_second * _expected_kl(
+                    (after_first + np.eye(3)[second])[None])[0]
+        assert plan.loss_after.mean() == pytest.approx(exact, rel=0.01)
+        assert plan.expected()["mean_kl_after"] == pytest.approx(exact, rel=0.01)
+
+
+def test_stated_gain_matches_the_achieved_gain_on_a_replayed_campaign():
+    """The replay check in small: true distributions drawn from a Dirichlet, 2 answers per item,
+    a plan of one more answer for a third of the items; the new answers drawn from the truth.
+    The stated drop of the mean KL lies within the 95% interval of the achieved drop."""
+    rng = np.random.default_rng(11)
+    truth = rng.dirichlet(2.0 * np.array([0.5, 0.3, 0.2]), 3000)
+    counts = np.stack([rng.multinomial(2, p) for p in truth])
+    ann = from_counts(counts)
+    plan = plan_next_round(ann, 1000)
+    alpha = plan.posterior.alpha
+    new = np.stack([rng.multinomial(n, p) for n, p in zip(plan.requested, truth)])
+
+    def kl(mean):
+        return (truth * (np.log(np.maximum(truth, 1e-300)) - np.log(mean))).sum(axis=1)
+
+    before = kl(alpha / alpha.sum(axis=1, keepdims=True))
+    after = kl((alpha + new) / (alpha + new).sum(axis=1, keepdims=True))
+    achieved = before - after
+    half = 1.96 * achieved.std(ddof=1) / np.sqrt(achieved.size)
+    stated = plan.expected()["mean_kl_now"] - plan.expected()["mean_kl_after"]
+    assert achieved.mean() - half <= stated <= achieved.mean() + half

@@ -10,6 +10,7 @@ from scipy.stats import spearmanr
 
 from dqlabels import InputError, from_long
 from dqlabels.audit import audit_report
+from dqlabels.dawid_skene import DawidSkene
 from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, simulate_annotations
 from dqlabels_cli.main import main
 
@@ -93,7 +94,10 @@ def test_rank_by_other_estimates_and_refusals():
     ann = from_long(list("aabbcc"), list("xyxxyy"), ["u", "v"] * 3)
     report = audit_report(ann, rank_by="agreement")
     assert report["annotators"]["ranked_by"] == "agreement"
-    with pytest.raises(InputError, match="rank_by=dawid-skene: that estimate is not computed"):
+    with pytest.raises(InputError, match="rank_by=dawid-skene: Dawid–Skene was not fitted"):
         audit_report(ann, rank_by="dawid-skene")
+    # Each missing estimate is blamed on its own cause: gold on the gold answers.
+    with pytest.raises(InputError, match="rank_by=gold: there are no gold answers"):
+        audit_report(ann, dawid_skene=DawidSkene().fit(ann), rank_by="gold")
     with pytest.raises(InputError, match="Expected rank_by to be one of"):
         audit_report(ann, rank_by="vibes")

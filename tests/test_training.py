@@ -391,7 +391,7 @@ def test_predict_a_run_on_a_dataset_folder(soft_run, tiny, tmp_path):
     planned = CliRunner().invoke(main, ["plan", str(campaign), "--budget", "5", "--predictions",
                                         str(out), "--out", str(tmp_path / "next.csv")])
     assert planned.exit_code == 0, planned.stderr
-    assert "predictions weigh" in planned.output
+    assert "predictions (for 48 of 48 items) weigh" in planned.output
 
 
 def test_predict_refusals(soft_run, tiny, tmp_path):

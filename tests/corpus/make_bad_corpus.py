@@ -49,6 +49,18 @@ TEXT = {
                                '"answer": "accept"}\n{"_input_hash": 2, "_session_id": "a", '
                                '"accept": ["X"]}\n',
     "prodigy_no_input_hash.jsonl": '{"_session_id": "a", "accept": ["X"], "answer": "accept"}\n',
+    # Misread files: a long table whose columns have no known name. Guessed as counts, the
+    # worker ids would be summed as votes; now refused with the columns found and the options.
+    "misread_integer_ids.csv": "img,person,tag\n" + "".join(
+        f"{i // 3},{(7 * i) % 11},{i % 4}\n" for i in range(30)),
+    "misread_string_ids.csv": "img,person,tag\n" + "".join(
+        f"im{i // 3}.jpg,w{(7 * i) % 11},c{i % 4}\n" for i in range(30)),
+    "misread_class_header.csv": "cat,dog,bird\n" + "".join(
+        f"{i // 3},{(7 * i) % 11},{i % 4}\n" for i in range(30)),
+    # An item column, but a "count" column that is a running number: ids, not counts.
+    "misread_id_counts.csv": "item,seq,tag\n" + "".join(
+        f"q{i},{1000 + i},{i % 3}\n" for i in range(12)),
+    "semicolon_duplicate_pair.csv": "item;annotator;label\na;u1;cat\na;u1;dog\n",
 }
 
 

@@ -92,3 +92,21 @@ def test_tiny_budget_study(tmp_path):
     assert "| 3 |" in (out / "budget.md").read_text() and "40 images" in result.output
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and again.stderr.count("(reused)") == 12
+
+
+def test_real_answers_are_drawn_from_an_urn_without_replacement():
+    """An image with counts [2, 1, 0] (two answers 'a', one 'b'): three draws are exactly its
+    three answers; with replacement one would often be drawn twice. Budgets are nested: the
+    first answers are the smaller budget's."""
+    from types import SimpleNamespace
+
+    from dqlabels.budget import _answers
+
+    data = SimpleNamespace(soft_labels=np.array([[2 / 3, 1 / 3, 0.0]] * 50),
+                           annotations=SimpleNamespace(counts=np.array([[2, 1, 0]] * 50)))
+    answers = _answers(data, 3, False, {}, np.array([4, 0]))
+    assert answers.shape == (50, 3)
+    assert all(sorted(row) == [0, 0, 1] for row in answers.tolist())
+    five = _answers(data, 5, False, {}, np.array([4, 0]))
+    assert (five[:, 3:] == -1).all()  # only three answers exist
+    assert (five[:, :3] == answers).all()

@@ -145,3 +145,39 @@ def test_held_out_labels_never_see_the_answer_they_are_scored_on():
     assert accuracy_on_gold(labels, ann.gold)["accuracy"] == pytest.approx(1 / 5)
     for hidden in calls:  # each fit hides exactly one fold of the five gold items
         assert np.count_nonzero(hidden >= 0) == 4
+
+
+def test_held_out_dawid_skene_accuracy_of_the_fixture(tmp_path):
+    """By hand: two gold items, so two folds of one. Held out, q1 (answers yes, yes, no) is
+    labelled yes: right. Held out, q3 (w1 yes, w2 no, w3 yes) is labelled yes, w1 and w3
+    outvoting w2 (q1's gold, yes, makes w1 and w2 look right and w3 wrong; w1 agrees with the
+    others everywhere else): wrong, its gold is no. So 1 of 2; a fit that saw all the gold would
+    reproduce it (1.0)."""
+    result = CliRunner().invoke(main, ["evaluate", str(CAMPAIGN), "--gold", str(GOLD), "--json",
+                                       str(tmp_path / "r.json"), "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    held_out = report["gold"]["aggregates"]["dawid_skene"]
+    assert held_out["accuracy"] == 0.5 and held_out["num_items"] == 2
+
+
+def test_a_gold_class_index_one_past_the_last_is_refused_in_one_line():
+    ann = from_long(["a", "b"], ["x", "y"], ["u", "u"])
+    with pytest.raises(InputError, match=r"gold class indices in -1\.\.1"):
+        DawidSkene(gold=[0, 2]).fit(ann)  # K = 2: index 2 does not exist
+
+
+def test_both_engines_agree_with_gold_on_likelihood_and_stopping():
+    rng = np.random.default_rng(8)
+    truth = rng.integers(0, 3, 300)
+    items = np.repeat(np.arange(300), 5)
+    labels = np.where(rng.random(1500) < 0.7, np.repeat(truth, 5), rng.integers(0, 3, 1500))
+    annotators = rng.integers(0, 12, 1500)
+    ann = from_long([f"{i:03d}" for i in items], labels, [f"w{a}" for a in annotators],
+                    duplicates="keep")
+    gold = np.where(rng.random(300) < 0.3, truth, -1)
+    fits = {engine: DawidSkene(engine=engine, gold=gold).fit(ann) for engine in ("numpy", "numba")}
+    assert fits["numpy"].n_iter_ == fits["numba"].n_iter_
+    assert fits["numpy"].log_likelihood_ == pytest.approx(fits["numba"].log_likelihood_,
+                                                          rel=1e-9)
+    np.testing.assert_allclose(fits["numpy"].posteriors_, fits["numba"].posteriors_, atol=1e-9)

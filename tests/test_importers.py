@@ -152,6 +152,20 @@ def test_prodigy_choice_and_binary_tasks(write):
     assert ann.classes == ("POSITIVE", "not POSITIVE") and ann.counts.tolist() == [[1, 1]]
 
 
+def test_a_rejected_prodigy_choice_is_no_vote(write):
+    """A choice task the annotator rejected says 'none of these': it leaves the counts as they
+    are and is counted as skipped."""
+    tasks = [{"options": [{"id": "CAT"}, {"id": "DOG"}], "accept": ["CAT"], "answer": "accept",
+              "_input_hash": 1, "_session_id": "a"},
+             {"options": [{"id": "CAT"}, {"id": "DOG"}], "accept": ["DOG"], "answer": "accept",
+              "_input_hash": 1, "_session_id": "b"},
+             {"options": [{"id": "CAT"}, {"id": "DOG"}], "accept": ["DOG"], "answer": "reject",
+              "_input_hash": 1, "_session_id": "c"}]
+    ann = read_annotations(write("choice.jsonl", "\n".join(map(json.dumps, tasks)) + "\n"))
+    assert ann.counts.tolist() == [[1, 1]] and ann.num_annotations == 2
+    assert ann.skipped == {"rejected choice tasks": 1}
+
+
 def test_forced_format_and_wrong_file_kind(write):
     with pytest.raises(InputError, match="needs a JSON file"):
         read_annotations(EXPORTS / "question_worker_answer.csv", format="prodigy")

@@ -10,6 +10,8 @@ from scipy.stats import spearmanr
 
 from dqlabels import InputError, from_long
 from dqlabels.audit import audit_report
+from dqlabels.gold import wilson_interval
+from dqlabels.ranking import below_chance
 from dqlabels.dawid_skene import DawidSkene
 from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, simulate_annotations
 from dqlabels_cli.main import main
@@ -101,3 +103,33 @@ def test_rank_by_other_estimates_and_refusals():
         audit_report(ann, dawid_skene=DawidSkene().fit(ann), rank_by="gold")
     with pytest.raises(InputError, match="Expected rank_by to be one of"):
         audit_report(ann, rank_by="vibes")
+
+
+def test_below_chance_needs_the_whole_interval_below_one_over_k():
+    """Flagged only when the upper end of the 95% Wilson interval is below 1/K. By hand: 9 of
+    20 binary answers right (0.45) has the interval [0.258, 0.658], which holds 0.5: not
+    flagged; 2 of 20 (0.10) has [0.028, 0.301]: flagged. A 4-class worker at 0.35 over 400
+    answers ([0.304, 0.398]) is above chance (0.25), though below 0.5: not flagged."""
+    low, high = wilson_interval(9, 20)
+    assert round(low, 3) == 0.258 and round(high, 3) == 0.658
+    binary = [{"annotator": "near", "ds_accuracy": 0.45, "num_annotations": 20},
+              {"annotator": "flips", "ds_accuracy": 0.10, "num_annotations": 20}]
+    assert below_chance(binary, num_classes=2) == ["flips"]
+    four = [{"annotator": "weak", "ds_accuracy": 0.35, "num_annotations": 400},
+            {"annotator": "wrong", "ds_accuracy": 0.15, "num_annotations": 400}]
+    assert below_chance(four, num_classes=4) == ["wrong"]
+    assert [e["below_chance"] for e in four] == [False, True]
+
+
+def test_a_flip_annotator_answers_the_next_class():
+    """'flip' moves k to k + 1 mod K (the docs' words): its response matrix puts (1 − ε)·β +
+    ε/K at column (k + 1) mod K of every row k."""
+    profiles = annotator_profiles(SimulatedCrowd(1, 200, (0.0, 0.2), bias=1.0), 4, seed=3)
+    flips = np.flatnonzero(profiles["bias"] == "flip")
+    assert flips.size >= 10
+    for j in flips:
+        eps, beta = profiles["noise"][j], profiles["bias_strength"][j]
+        response = profiles["response"][j]
+        for k in range(4):
+            assert response[k, (k + 1) % 4] == pytest.approx((1 - eps) * beta + eps / 4)
+            assert response[k, k] == pytest.approx((1 - eps) * (1 - beta) + eps / 4)

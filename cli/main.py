@@ -346,7 +346,7 @@ def predict(model, images, out_path, features_path, classes, batch_size, overwri
                f"{out_path}" + (f", features to {features_path}" if features_path else "") + ".")
 
 
-@main.command(short_help="Generate the paper's synthetic dataset.", context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT)
 @click.argument("out_dir", type=click.Path(path_type=str))
 @click.option("--num-images", type=int, default=config.GENERATE_NUM_IMAGES, show_default=True,
               help="Number of images.")
@@ -489,8 +489,10 @@ def _train_options(preset: bool = False):
 
     options = [
         option("--model", default_name="model", type=click.Choice(config.MODELS),
-               help="Backbone: Keras Applications DenseNet121 or ResNet50V2, or densenet-tiny "
-                    "(DenseNet with one layer per dense block: the quick study's network)."),
+               help="Backbone: Keras Applications DenseNet121 or ResNet50V2, densenet-tiny "
+                    "(DenseNet with one layer per dense block: the quick study's network), or "
+                    "resnet9 / resnet9-quarter (the DAWNBench CIFAR ResNet-9 for small "
+                    "photographs from scratch, at its width or a quarter of it)."),
         option("--weights", default_name="weights",
                help="none, imagenet (Keras' download or cache) or a .keras/.weights.h5 file."),
         option("--image-size", default_name="image_size", type=int,
@@ -514,8 +516,13 @@ def _train_options(preset: bool = False):
                type=click.IntRange(min=1), help="cosine-restarts: length of the first cycle."),
         option("--t-mul", default_name="t_mul", type=float,
                help="cosine-restarts: each cycle this many times longer."),
-        option("--augment/--no-augment", default_name="augment",
-               help="Random flips and 90° rotations (never colour)."),
+        option("--augment", default_name="augment", type=click.Choice(config.AUGMENTS),
+               help="natural: reflect-pad 4 px, random crop, horizontal flip (photographs); "
+                    "symmetric: flips and 90° rotations (the synthetic shapes); none. auto: "
+                    "dataset.json's \"augment\", else symmetric for synthetic and DCIC data, "
+                    "natural otherwise. Never colour."),
+        option("--nesterov/--no-nesterov", default_name="nesterov",
+               help="Nesterov momentum."),
         option("--deterministic/--no-deterministic", default_name="deterministic",
                help="TensorFlow's deterministic ops: bit-identical reruns and resumes."),
         option("--mixed-precision/--no-mixed-precision", default_name="mixed_precision",
@@ -576,7 +583,7 @@ def _data_parallel_job(strategy, coordinator, num_processes, process_id):
     return job
 
 
-@main.command(short_help="Train a network on a dataset's hard or soft labels.", context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT)
 @click.argument("dataset", type=click.Path(path_type=str))
 @click.option("--soft/--hard", "soft", default=None,
               help="Train on soft labels or on one-hot majority votes (required).")
@@ -635,13 +642,15 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
                f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
 
 
-@main.command(short_help="Reproduce the paper's study: hard vs soft labels, table and t-SNE.", context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT)
 @click.option("--preset", type=click.Choice(config.PRESET_NAMES), default=config.PRESET_NAMES[0],
               show_default=True,
               help="quick: a reduced synthetic study for a 2-core CPU (~15 min); paper: the "
                    "paper's settings, for a GPU; budget: hard vs soft across annotation budgets "
                    "(1, 3, 10, exact) and training-set sizes (1,000 and 3,000 images), with the "
-                   "quick settings.")
+                   "quick settings; cifar10h: real images by K-fold cross-validation (--dataset "
+                   "../shared/data/cifar10h; 3 of 10 folds, ResNet-9 at a quarter width, ~80 min "
+                   "on 2 cores); cifar10h-paper: all 10 folds, the full ResNet-9, for a GPU.")
 @click.option("--dataset", type=click.Path(path_type=str), default=None,
               help="A dataset folder (dqlabels or DCIC layout). Default: generate the synthetic "
                    "data into OUT/data.")
@@ -649,7 +658,14 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
               show_default=True, help="Study folder (a killed study continues from it).")
 @click.option("--splits", default=None, metavar="N[,N…]",
               help="Number of splits. Budget study: one per training-set size, smallest first, "
-                   "or one for all. Default: the preset's (3; budget: 5,2).")
+                   "or one for all. cifar10h: the folds to run (the first N of --folds). "
+                   "Default: the preset's (3; budget: 5,2; cifar10h: 3 of 10).")
+@click.option("--folds", type=click.IntRange(min=2), default=None,
+              help="cifar10h presets: K of the K-fold cross-validation. Default: 10.")
+@click.option("--hard-labels", type=click.Choice(config.HARD_LABEL_SOURCES), default="original",
+              show_default=True,
+              help="cifar10h presets: hard targets from the folder's original labels (Peterson "
+                   "et al.'s protocol) or the annotation majority.")
 @click.option("--split-kind", type=click.Choice(config.SPLIT_KINDS), default=None,
               help="random (stratified 60/20/20) or the DCIC fold rotation.")
 @click.option("--annotations-per-image", "budgets", default=None, metavar="N,…[,exact]",
@@ -675,9 +691,9 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
               help="Start again in a study folder made with other settings.")
 @_job_options
 @handle_errors
-def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, annotator_noise,
-              annotator_bias, tsne_max_iter, seed, overwrite, coordinator, num_processes,
-              process_id, **overrides):
+def reproduce(preset, dataset, out_dir, splits, folds, hard_labels, budgets, sizes,
+              annotator_pool, annotator_noise, annotator_bias, tsne_max_iter, seed, overwrite,
+              coordinator, num_processes, process_id, **overrides):
     """Reproduce the paper: train on hard and on soft labels per split, compare, plot.
 
     Writes results.md/.csv/.json (macro accuracy and KL, mean ± std over splits, beside the
@@ -715,13 +731,29 @@ def reproduce(preset, dataset, out_dir, splits, budgets, sizes, annotator_pool, 
         click.echo(budget_markdown(results).strip())
         click.echo(f"\nResults in {out_dir}/budget.md, .csv, .json; figure {out_dir}/budget.png")
         return
+    from dqlabels.study import PRESETS, results_table
     from dqlabels.study import reproduce as run_study
-    from dqlabels.study import results_table
 
     if splits is not None and not splits.strip().isdigit():
         raise InputError(f"Expected --splits as one whole number for a study (several are for "
                          f"a budget study, one per --num-images). Received: --splits {splits}")
     splits = None if splits is None else int(splits)
+    if PRESETS[preset].get("protocol") == "kfold":
+        from dqlabels.real_study import reproduce_kfold
+        from dqlabels.real_study import results_table as kfold_table
+
+        if job is not None:
+            raise InputError("the cifar10h presets run one process per run; --strategy "
+                             "data-parallel is for dqlabels train and the paper's study")
+        with contextlib.redirect_stdout(sys.stderr):
+            results = reproduce_kfold(out_dir, preset, dataset=dataset, overrides=overrides,
+                                      folds=folds, runs=splits, hard_labels=hard_labels,
+                                      seed=seed, tsne_max_iter=tsne_max_iter,
+                                      overwrite=overwrite, log=log, verbose=verbose)
+        click.echo(kfold_table(results).strip())
+        click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figures {out_dir}/folds.png "
+                   f"and {out_dir}/tsne.png")
+        return
 
     # Keras writes its progress to stdout: send it to stderr, keep stdout for the table.
     with contextlib.redirect_stdout(sys.stderr):
@@ -769,7 +801,7 @@ def launch(processes, log_dir, command):
     sys.exit(status)
 
 
-@main.command(short_help="t-SNE of a training run's features, as a figure and CSV.", context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(path_type=str))
 @click.option("--perplexity", type=float, default=config.TSNE_PERPLEXITY, show_default=True)
 @click.option("--max-iter", type=click.IntRange(min=config.TSNE_MIN_ITER),

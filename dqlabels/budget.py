@@ -29,14 +29,12 @@ stopped), ``budget.md``, ``budget.csv``, ``budget.json`` and ``budget.png``.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from dqlabels._io import write_csv_atomic, write_text_atomic
 from dqlabels.aggregation import majority_vote, soft_labels
@@ -44,6 +42,7 @@ from dqlabels.config import TrainConfig
 from dqlabels.errors import InputError
 from dqlabels.scores import kl_divergence, macro_accuracy
 from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, draw_answers
+from dqlabels.verdicts import paired, verdict
 
 MODES = ("hard", "soft")
 METRICS = ("macro_accuracy", "kl")
@@ -327,21 +326,6 @@ def _mean_std(values) -> dict:
             "values": values.tolist()}
 
 
-def paired(hard, soft) -> dict:
-    """Soft − hard on the same splits: the mean difference, its 95% t interval (None with one
-    split) and on how many splits soft is higher, and lower (ties count as neither)."""
-    diff = np.asarray(soft, dtype=np.float64) - np.asarray(hard, dtype=np.float64)
-    n = diff.size
-    mean = float(diff.mean())
-    interval = None
-    if n > 1:
-        half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / math.sqrt(n))
-        interval = [mean - half, mean + half]
-    return {"mean": mean, "interval": interval, "splits": n,
-            "soft_higher": int(np.count_nonzero(diff > 0)),
-            "soft_lower": int(np.count_nonzero(diff < 0)), "differences": diff.tolist()}
-
-
 def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
     """Per size × budget × mode, mean ± std over the splits of the model's macro accuracy and
     KL against the exact labels, and of the input labels'; per size × budget, the paired
@@ -362,6 +346,9 @@ def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
                                if r["mode"] == mode] for mode in MODES}
             comparisons[key] = {m: paired([r[m] for r in by_split["hard"]],
                                           [r[m] for r in by_split["soft"]]) for m in METRICS}
+            for metric in METRICS:
+                comparisons[key][metric]["verdict"] = verdict(
+                    comparisons[key][metric], higher_is_better=metric == "macro_accuracy")
     return {"settings": settings, "runs": runs, "inputs": inputs, "summary": summary,
             "paired": comparisons}
 
@@ -376,6 +363,11 @@ def _interval(entry) -> str:
         return f"{entry['mean']:+.4f} (one split)"
     low, high = entry["interval"]
     return f"{entry['mean']:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+
+def _verdict(comparison: dict, higher_is_better: bool) -> str:
+    # Results written before verdicts existed carry none: derive it from the interval.
+    return comparison.get("verdict") or verdict(comparison, higher_is_better)
 
 
 def budget_markdown(results: dict) -> str:
@@ -399,15 +391,16 @@ def budget_markdown(results: dict) -> str:
                          f"{_cell(s['input']['input_kl_soft'])} | "
                          f"{_cell(s['input']['input_kl_hard'])} |")
         lines += ["", "Soft − hard on the same split (mean, 95% t interval, splits where soft is "
-                      "higher):", "", "| annotations per image | macro accuracy | KL |",
-                  "|---|---|---|"]
+                      "higher; the verdict: better or worse only where the interval excludes 0):",
+                  "", "| annotations per image | macro accuracy | KL |", "|---|---|---|"]
         for budget in settings["budgets"]:
             p = results["paired"][f"{size}/{budget}"]
             lines.append(f"| {budget} | {_interval(p['macro_accuracy'])}, "
-                         f"{p['macro_accuracy']['soft_higher']}/{p['macro_accuracy']['splits']} | "
+                         f"{p['macro_accuracy']['soft_higher']}/{p['macro_accuracy']['splits']}: "
+                         f"{_verdict(p['macro_accuracy'], True)} | "
                          f"{_interval(p['kl'])}, "
                          f"{p['kl']['soft_lower']}/{p['kl']['splits']} "
-                         f"lower |")
+                         f"lower: {_verdict(p['kl'], False)} |")
         lines.append("")
     if "seconds" in results:
         lines.append(f"Wall time of this invocation: {results['seconds']:.0f} s; the runs' "

@@ -60,18 +60,26 @@ GENERATE_IMAGE_SIZE = 64
 SPLIT_KINDS = ("random", "dcic")
 
 # Training (SPEC §9).
-# densenet-tiny: DenseNet with one layer per dense block (the quick study's network, and tests')
-MODELS = ("densenet121", "resnet50v2", "densenet-tiny")
+# densenet-tiny: DenseNet with one layer per dense block (the quick study's network, and tests');
+# resnet9 and resnet9-quarter: the DAWNBench ResNet-9 for small natural images (CIFAR), at its
+# own width (64 channels in the stem) and at a quarter of it (the CPU preset of real images).
+MODELS = ("densenet121", "resnet50v2", "densenet-tiny", "resnet9", "resnet9-quarter")
 MIN_IMAGE_SIZE = 32  # at 32 px the last feature map of both networks is 1×1
 LABEL_MODES = ("soft", "hard")
-SCHEDULES = ("cosine", "cosine-restarts")
+SCHEDULES = ("cosine", "cosine-restarts", "warmup-cosine")
+WARMUP_SHARE = 0.2  # warmup-cosine: the share of the steps spent warming up
+# Augmentation per dataset (SPEC §14): natural (reflect-pad 4 px, random crop, horizontal flip)
+# for photographs; symmetric (flips and 90° rotations) for the synthetic shapes; none. auto: the
+# dataset's own (dataset.json "augment"), else symmetric for synthetic data, natural otherwise.
+AUGMENTS = ("auto", "natural", "symmetric", "none")
 # mirrored: TensorFlow's MirroredStrategy (the GPUs of one host); data-parallel: Keras'
 # DataParallel on JAX (every device of every process of a job; dqlabels.distributed).
 STRATEGIES = ("default", "mirrored", "data-parallel")
 CACHE_CHOICES = ("auto", "memory", "none")
 
 # The study (SPEC §10) and t-SNE (SPEC §11).
-PRESET_NAMES = ("quick", "paper", "budget")
+PRESET_NAMES = ("quick", "paper", "budget", "cifar10h", "cifar10h-paper")
+HARD_LABEL_SOURCES = ("original", "majority")  # real-image study: what "hard" means
 TSNE_PERPLEXITY = 30.0
 TSNE_MAX_ITER = 5000
 TSNE_MIN_ITER = 250  # scikit-learn's early-exaggeration steps
@@ -118,7 +126,8 @@ class TrainConfig:
     bn_momentum: float | None = None
     first_cycle_epochs: int = 20
     t_mul: float = 2.0
-    augment: bool = True
+    augment: str = "auto"
+    nesterov: bool = False
     split: int = 0
     split_kind: str = "random"
     split_file: str | None = None
@@ -134,8 +143,11 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise InputError for a value outside its range, naming the parameter."""
+        if isinstance(self.augment, bool):  # before 2026-12: a switch
+            self.augment = "auto" if self.augment else "none"
         choices = {"label_mode": LABEL_MODES, "model": MODELS, "schedule": SCHEDULES,
-                   "strategy": STRATEGIES, "split_kind": SPLIT_KINDS, "cache": CACHE_CHOICES}
+                   "strategy": STRATEGIES, "split_kind": SPLIT_KINDS, "cache": CACHE_CHOICES,
+                   "augment": AUGMENTS}
         for name, allowed in choices.items():
             check_choice(name, getattr(self, name), allowed)
         if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:

@@ -277,6 +277,41 @@ def random_split(labels, seed: int, fractions=DEFAULT_FRACTIONS) -> np.ndarray:
     return split
 
 
+def kfold_split(labels, fold: int, num_folds: int, *, seed: int = 0,
+                val_size: int = 0) -> np.ndarray:
+    """Fold ``fold`` of a seeded K-fold cross-validation stratified by ``labels`` (SPEC §14):
+    test = the fold, train = the other folds, less ``val_size`` images of them (seeded, for
+    monitoring only) as val. Each class's items, in a seeded random order, are dealt to the
+    folds in turn, so every fold holds each class's share within one image.
+
+    Example:
+        >>> split = kfold_split([0] * 10 + [1] * 5, fold=0, num_folds=5, val_size=2)
+        >>> [int((split == s).sum()) for s in SPLITS]
+        [10, 2, 3]
+    """
+    labels = np.asarray(labels)
+    if not 0 <= fold < num_folds or num_folds < 2:
+        raise InputError(f"Expected 0 <= fold < num_folds and num_folds >= 2. Received: "
+                         f"fold={fold}, num_folds={num_folds}")
+    rng = np.random.default_rng([seed, 14])
+    order = rng.permutation(labels.size)
+    order = order[np.argsort(labels[order], kind="stable")]  # by class, random within
+    grouped = labels[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    rank = np.arange(grouped.size) - np.repeat(starts, np.diff(np.r_[starts, grouped.size]))
+    folds = np.empty(labels.size, dtype=np.int64)
+    # Deal each class from where the previous one stopped, so that the folds' sizes differ by
+    # one image at most.
+    offset = np.repeat(np.cumsum(np.r_[0, np.diff(np.r_[starts, grouped.size])])[:-1],
+                       np.diff(np.r_[starts, grouped.size]))
+    folds[order] = (rank + offset) % num_folds
+    split = np.where(folds == fold, "test", "train").astype(object)
+    rest = np.flatnonzero(folds != fold)
+    if val_size:
+        split[rng.choice(rest, size=min(int(val_size), rest.size - 1), replace=False)] = "val"
+    return split
+
+
 def dcic_split(folds, slice_index: int) -> np.ndarray:
     """The DCIC fold rotation: val = fold (s mod 5) + 1, test = fold ((s + 1) mod 5) + 1,
     train = the other three folds."""
@@ -344,6 +379,22 @@ def read_split(path: str | os.PathLike, dataset: Dataset) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------
 # A look at the data
+
+
+def dataset_augment(dataset: Dataset) -> str:
+    """The augmentation a dataset's images allow (SPEC §14): ``dataset.json``'s ``"augment"``;
+    else ``symmetric`` (flips and 90° rotations) for the synthetic shapes and DCIC folders (the
+    paper's recipe; their microscopy images have no up), ``natural`` (pad-and-crop and
+    horizontal flips) for other images: photographs are not rotation-invariant."""
+    from dqlabels.config import AUGMENTS
+
+    chosen = dataset.info.get("augment")
+    if chosen is not None:
+        if chosen not in AUGMENTS[1:]:
+            raise InputError(f"{dataset.root / 'dataset.json'}: augment is {chosen!r}, expected "
+                             f"one of {', '.join(AUGMENTS[1:])}")
+        return chosen
+    return "symmetric" if is_synthetic(dataset) or dataset.layout == "dcic" else "natural"
 
 
 def is_synthetic(dataset: Dataset) -> bool:

@@ -15,6 +15,12 @@ Backbones (:data:`dqlabels.config.MODELS`):
   parameters instead of 7M, about a third of the time per step at 32 px; the quick study's
   network (DenseNet121 from scratch does not learn shape in the steps a 2-core CPU allows in
   15 minutes), tests and smoke runs;
+- ``resnet9`` and ``resnet9-quarter``: the ResNet-9 of the DAWNBench CIFAR-10 entries (Page,
+  2018; a conv-BN-ReLU stem, three stages that each double the channels and halve the
+  resolution by max-pooling, a residual block of two conv-BN-ReLU after the first and the third)
+  for small natural images trained from scratch: Keras Applications' networks shrink 32 px to
+  1×1 in their stems, this one keeps 4×4 at the end. ``resnet9`` has 64 channels in the stem
+  (6.6M parameters), ``resnet9-quarter`` 16 (0.41M; the CPU preset on CIFAR-10H);
 - or any Keras model passed as ``model`` (images in, a 4-D feature map out).
 
 Example:
@@ -40,7 +46,9 @@ HEAD_LAYER = "predictions"
 PREPROCESS_LAYER = "preprocess"
 # Each backbone's preprocess_input: DenseNet uses "torch" mode (x/255, minus the ImageNet mean,
 # over its std), ResNetV2 "tf" mode (x/127.5 − 1).
-PREPROCESS_MODE = {"densenet121": "torch", "densenet-tiny": "torch", "resnet50v2": "tf"}
+PREPROCESS_MODE = {"densenet121": "torch", "densenet-tiny": "torch", "resnet50v2": "tf",
+                   "resnet9": "torch", "resnet9-quarter": "torch"}
+RESNET9_WIDTH = {"resnet9": 64, "resnet9-quarter": 16}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TINY_DENSENET_BLOCKS = (1, 1, 1, 1)
@@ -92,6 +100,29 @@ def densenet_backbone(blocks, input_shape, name: str = "densenet") -> keras.Mode
     return keras.Model(inputs, x, name=name)
 
 
+def resnet9_backbone(width: int, input_shape, name: str = "resnet9") -> keras.Model:
+    """The DAWNBench ResNet-9 (channels ``width``, 2·, 4·, 8·``width``), without its head:
+    stem conv; stage 1 conv + max-pool + residual block; stage 2 conv + max-pool; stage 3 conv +
+    max-pool + residual block. 32 px in, 4×4 out."""
+
+    def conv_bn(x, channels, label):
+        x = keras.layers.Conv2D(channels, 3, padding="same", use_bias=False,
+                                name=f"{label}_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"{label}_bn")(x)
+        return keras.layers.Activation("relu", name=f"{label}_relu")(x)
+
+    inputs = keras.Input(input_shape)
+    x = conv_bn(inputs, width, "stem")
+    for stage, residual in ((1, True), (2, False), (3, True)):
+        x = conv_bn(x, width * 2 ** stage, f"stage{stage}")
+        x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+        if residual:
+            y = conv_bn(x, x.shape[-1], f"stage{stage}_res1")
+            y = conv_bn(y, x.shape[-1], f"stage{stage}_res2")
+            x = keras.layers.Add(name=f"stage{stage}_add")([x, y])
+    return keras.Model(inputs, x, name=name)
+
+
 def keras_cache_dir() -> Path:
     """Where Keras keeps downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
     home = os.environ.get("KERAS_HOME")
@@ -102,10 +133,13 @@ def keras_cache_dir() -> Path:
 
 
 def _backbone(model_name: str, shape, weights: str) -> keras.Model:
-    if model_name == "densenet-tiny":
+    if model_name in ("densenet-tiny", *RESNET9_WIDTH):
         if weights == "imagenet":
-            raise InputError("There are no ImageNet weights for model='densenet-tiny'; use "
-                             "weights='none'")
+            raise InputError(f"There are no ImageNet weights for model='{model_name}'; use "
+                             f"weights='none'")
+        if model_name in RESNET9_WIDTH:
+            return resnet9_backbone(RESNET9_WIDTH[model_name], shape,
+                                    name=model_name.replace("-", "_"))
         return densenet_backbone(TINY_DENSENET_BLOCKS, shape, name="densenet_tiny")
     application = {"densenet121": keras.applications.DenseNet121,
                    "resnet50v2": keras.applications.ResNet50V2}[model_name]

@@ -72,14 +72,17 @@ def prepare_run_dir(out_dir: Path, identity: dict, overwrite: bool) -> str:
 
 
 def prepare_run(dataset_dir, config: TrainConfig):
-    """The settings checked, the dataset read and the image size filled in from the dataset
-    (when unset): ``(config, dataset)``. No TensorFlow, no run folder."""
-    from dqlabels.datasets import load_dataset
+    """The settings checked, the dataset read, and what the dataset decides filled in: the
+    image size (when unset) and the augmentation (``augment="auto"``: :func:`dataset_augment`).
+    Returns ``(config, dataset)``. No TensorFlow, no run folder."""
+    from dqlabels.datasets import dataset_augment, load_dataset
 
     config.check()
     dataset = load_dataset(dataset_dir)
     if config.image_size is None:
         config = replace(config, image_size=int(dataset.info.get("image_size") or 224))
+    if config.augment == "auto":
+        config = replace(config, augment=dataset_augment(dataset))
     return config, dataset
 
 

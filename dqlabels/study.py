@@ -47,6 +47,7 @@ from dqlabels.config import (
     check_choice,
 )
 from dqlabels.errors import InputError
+from dqlabels.verdicts import paired, verdict
 
 PAPER_TABLE = {
     "Synthetic": {"hard": {"macro_accuracy": (0.8247, 0.05002), "kl": (0.4137, 0.0836)},
@@ -66,6 +67,18 @@ PRESETS = {
               "train": TrainConfig(model="densenet-tiny", weights="none", image_size=32,
                                    epochs=40, batch_size=128, learning_rate=0.1,
                                    weight_decay=5e-4, schedule="cosine", bn_momentum=0.9)},
+    # Real images by K-fold cross-validation (dqlabels.real_study): a folder of photographs
+    # with human label distributions, CIFAR-10H first.
+    "cifar10h": {"protocol": "kfold", "folds": 10, "runs": 3, "val_size": 250,
+                 "train": TrainConfig(model="resnet9-quarter", weights="none", image_size=32,
+                                      epochs=60, batch_size=128, learning_rate=0.2,
+                                      schedule="warmup-cosine", nesterov=True,
+                                      weight_decay=5e-4, augment="natural")},
+    "cifar10h-paper": {"protocol": "kfold", "folds": 10, "runs": 10, "val_size": 250,
+                       "train": TrainConfig(model="resnet9", weights="none", image_size=32,
+                                            epochs=150, batch_size=128, learning_rate=0.2,
+                                            schedule="warmup-cosine", nesterov=True,
+                                            weight_decay=5e-4, augment="natural")},
 }
 STUDY_FILES = ("study.json", "data", "runs", "results.md", "results.csv", "results.json",
                "tsne.png", "tsne.csv")
@@ -74,7 +87,8 @@ STUDY_FILES = ("study.json", "data", "runs", "results.md", "results.csv", "resul
 def study_settings(preset: str = "quick", *, dataset=None, overrides: dict | None = None,
                    splits=None, seed: int = 0, tsne_max_iter: int = TSNE_MAX_ITER) -> dict:
     """The effective settings of a study: the preset, then any per-setting overrides."""
-    check_choice("preset", preset, PRESETS)
+    check_choice("preset", preset, [name for name, p in PRESETS.items()
+                                    if p.get("protocol") != "kfold"])
     base = PRESETS[preset]
     config = replace(base["train"], seed=seed, **(overrides or {}))
     config.check()
@@ -285,11 +299,20 @@ def summarise(runs: list[dict], settings: dict, data, limit: dict | None = None)
         "paper": {name: {mode: {m: {"mean": v[0], "std": v[1]} for m, v in metrics.items()}
                          for mode, metrics in table.items()}
                   for name, table in PAPER_TABLE.items()},
-        "soft_better": {metric: (summary["soft"][metric]["mean"] > summary["hard"][metric]["mean"])
-                        if metric == "macro_accuracy" else
-                        (summary["soft"][metric]["mean"] < summary["hard"][metric]["mean"])
-                        for metric in METRICS},
+        "paired": _paired(runs),
     }
+
+
+def _paired(runs: list[dict]) -> dict:
+    """Soft − hard per metric, paired by split, with the verdict the splits support
+    (:mod:`dqlabels.verdicts`: better or worse only where the 95% interval excludes 0)."""
+    by_split = {mode: [r for r in sorted(runs, key=lambda r: r["split"]) if r["mode"] == mode]
+                for mode in MODES}
+    out = {}
+    for metric in METRICS:
+        entry = paired([r[metric] for r in by_split["hard"]], [r[metric] for r in by_split["soft"]])
+        out[metric] = {**entry, "verdict": verdict(entry, metric == "macro_accuracy")}
+    return out
 
 
 def _cell(entry) -> str:
@@ -326,9 +349,13 @@ def results_table(results: dict) -> str:
         lines += ["", "The image limit reads the soft label from the test images' pixels alone "
                   "(mean colour of the lit pixels, axis ratio from their second moments): the "
                   "best a reader of the pixels can do, the same for both label modes."]
-    better = results["soft_better"]
-    lines += ["", f"Soft labels better: macro accuracy {'yes' if better['macro_accuracy'] else 'no'}, "
-              f"KL {'yes' if better['kl'] else 'no'}."]
+    lines += ["", "Soft − hard, paired by split (mean, 95% t interval; better or worse only "
+                  "where the interval excludes 0):"]
+    for metric, name in (("macro_accuracy", "macro accuracy"), ("kl", "KL")):
+        entry = results["paired"][metric]
+        interval = ("" if entry["interval"] is None else
+                    f" [{entry['interval'][0]:+.4f}, {entry['interval'][1]:+.4f}]")
+        lines.append(f"- {name}: {entry['mean']:+.4f}{interval}: {entry['verdict']}")
     return "\n".join(lines) + "\n"
 
 

@@ -34,6 +34,7 @@ from dqlabels.config import CACHE_CHOICES, check_choice
 AUTOTUNE = tf.data.AUTOTUNE
 # Memory caching is used when the decoded images take at most this share of available memory.
 CACHE_SHARE = 0.25
+NATURAL_PAD = 4  # pixels of reflection padding before the random crop (natural augmentation)
 
 
 def decode_image(path, image_size: int):
@@ -54,8 +55,22 @@ def decode_image(path, image_size: int):
     return image
 
 
-def augment(image, seed):
-    """One of the 8 flips/rotations of the square, chosen by a stateless ``seed`` (shape [2])."""
+def augment(image, seed, mode: str = "symmetric"):
+    """Label-preserving augmentation chosen by a stateless ``seed`` (shape [2]).
+
+    ``symmetric``: one of the 8 flips/rotations of the square (the synthetic shapes: any
+    orientation is the same shape). ``natural``: the standard for small photographs, which are
+    not rotation-invariant (a ship upside down): reflect-pad 4 px, a random crop back to the
+    image's size, a random horizontal flip. ``none``: the image as it is.
+    """
+    if mode == "none":
+        return image
+    if mode == "natural":
+        size = image.shape[0]
+        padded = tf.pad(image, [[NATURAL_PAD, NATURAL_PAD], [NATURAL_PAD, NATURAL_PAD], [0, 0]],
+                        mode="REFLECT")
+        image = tf.image.stateless_random_crop(padded, [size, size, 3], seed=seed)
+        return tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
     k = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=4, dtype=tf.int32)
     image = tf.image.rot90(image, k)
     return tf.image.stateless_random_flip_left_right(image, seed=seed + 1)
@@ -89,7 +104,7 @@ def make_training_dataset(
     epochs: int = 1,
     initial_epoch: int = 0,
     seed: int = 0,
-    augment_images: bool = True,
+    augment_images: bool | str = "symmetric",
     cache: str = "auto",
     drop_remainder: bool = False,
     shard: tuple[int, int] = (0, 1),
@@ -104,7 +119,8 @@ def make_training_dataset(
         batch_size: global batch size.
         epochs, initial_epoch: the epochs to yield (a resumed run starts at its next epoch).
         seed: seed of the shuffles and augmentations.
-        augment_images: apply the flips and rotations.
+        augment_images: the augmentation (:func:`augment`): ``"symmetric"``, ``"natural"`` or
+            ``"none"`` (True and False: symmetric and none).
         cache: ``"memory"``, ``"none"`` or ``"auto"`` (memory when it fits).
         drop_remainder: drop each epoch's last partial batch.
         shard: ``(index, count)``: yield only part ``index`` of ``count`` equal, contiguous
@@ -113,6 +129,8 @@ def make_training_dataset(
             stay the same for any ``count``. Needs ``drop_remainder`` when ``count > 1``.
     """
     check_choice("cache", cache, CACHE_CHOICES)
+    mode = {True: "symmetric", False: "none"}.get(augment_images, augment_images)
+    check_choice("augment_images", mode, ("natural", "symmetric", "none"))
     paths, targets = _inputs(paths, targets)
     index, count = _check_shard(shard, batch_size)
     if count > 1 and not drop_remainder:
@@ -143,8 +161,7 @@ def make_training_dataset(
         epoch_seed = tf.constant(seed + epoch, tf.int64)
 
         def finish(index, image, target):
-            if augment_images:
-                image = augment(image, tf.stack([epoch_seed, index]))
+            image = augment(image, tf.stack([epoch_seed, index]), mode)
             return image, target
 
         finished = shuffled.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)

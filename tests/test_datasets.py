@@ -152,3 +152,38 @@ def test_split_command(tmp_path, dcic):
     assert result.exit_code == 0, result.stderr
     text = out.read_text().splitlines()
     assert text[0] == "item,split" and "Tiny/fold2/img0.png,val" in text
+
+
+def test_kfold_split_is_stratified_seeded_and_covers_every_item_once():
+    from dqlabels.datasets import SPLITS, kfold_split
+
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    folds = [kfold_split(labels, k, 5, seed=3, val_size=4) for k in range(5)]
+    tested = np.stack([f == "test" for f in folds])
+    assert (tested.sum(axis=0) == 1).all()  # every item held out exactly once
+    for f in folds:  # each fold holds each class's share: 10, 6 and 4 items
+        assert np.bincount(labels[f == "test"], minlength=3).tolist() == [10, 6, 4]
+        assert [int((f == s).sum()) for s in SPLITS] == [76, 4, 20]
+    assert (kfold_split(labels, 2, 5, seed=3, val_size=4) == folds[2]).all()
+    assert not (kfold_split(labels, 2, 5, seed=4, val_size=4) == folds[2]).all()
+
+
+def test_augmentation_follows_the_dataset(tmp_path):
+    """dataset.json's "augment" wins; else symmetric for the synthetic shapes (and DCIC
+    folders), natural for photographs."""
+    import json
+
+    from dqlabels.datasets import dataset_augment, load_dataset
+
+    root = tmp_path / "photos"
+    (root / "images").mkdir(parents=True)
+    for name in ("a", "b"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "images" / f"{name}.png")
+    (root / "annotations.csv").write_text("item,cat,dog\nimages/a.png,2,1\nimages/b.png,0,3\n")
+    (root / "dataset.json").write_text(json.dumps({"name": "photos"}))
+    assert dataset_augment(load_dataset(root)) == "natural"
+    (root / "dataset.json").write_text(json.dumps({"name": "photos", "augment": "none"}))
+    assert dataset_augment(load_dataset(root)) == "none"
+    (root / "dataset.json").write_text(json.dumps({"name": "photos", "augment": "rotate"}))
+    with pytest.raises(InputError, match="augment is 'rotate', expected one of natural"):
+        dataset_augment(load_dataset(root))

@@ -8,7 +8,7 @@ from conftest import REPO
 # Bottom to top. A module may import the modules of its own floor and of the floors below.
 FLOORS = [
     ("foundations", {"errors", "config", "_parallel", "_quiet", "_kernels", "simulated_crowd",
-                     "metrics", "text"}),
+                     "metrics", "text", "verdicts"}),
     ("files", {"_io", "tables"}),
     ("reading", {"importers", "counting", "annotations"}),
     ("labels and scores", {"aggregation", "dawid_skene", "crowdtruth", "scores", "predictions",
@@ -18,7 +18,7 @@ FLOORS = [
                                      "distributed", "launch"}),
     ("learning", {"models", "tfdata", "inference", "run_folder", "callbacks", "keras"}),
     ("training", {"training", "predict"}),
-    ("studies", {"study", "budget"}),
+    ("studies", {"study", "budget", "real_study"}),
 ]
 
 

@@ -99,3 +99,48 @@ def test_bad_cache_and_targets_are_refused(images):
         make_training_dataset(paths, targets, 40, 4, cache="disk")
     with pytest.raises(ValueError, match="Expected targets of shape"):
         make_evaluation_dataset(paths, targets[:3], 40, 4)
+
+
+def _dihedral(image):
+    """The 8 flips and rotations of a square image."""
+    out = []
+    for k in range(4):
+        rotated = np.rot90(image, k)
+        out += [rotated, rotated[:, ::-1]]
+    return out
+
+
+def test_augmentation_per_dataset_kind():
+    """natural: a 32-px window of the image reflect-padded by 4 px, maybe mirrored left-right,
+    never rotated or flipped upside down; symmetric: one of the square's 8 symmetries; none: the
+    image itself. Checked against windows and symmetries built here with numpy."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    padded = np.pad(image, ((4, 4), (4, 4), (0, 0)), mode="reflect")
+    windows = [padded[r:r + 32, c:c + 32] for r in range(9) for c in range(9)]
+    allowed = [w for window in windows for w in (window, window[:, ::-1])]
+    shifted = mirrored = 0
+    for s in range(40):
+        seed = tf.constant([s, 7], tf.int64)
+        natural = augment(tf.constant(image), seed, "natural").numpy()
+        assert natural.shape == (32, 32, 3)
+        assert any(np.array_equal(natural, w) for w in allowed)
+        upside_down = [np.rot90(image, 2), image[::-1]]
+        assert not any(np.array_equal(natural, w) for w in upside_down)
+        shifted += not any(np.array_equal(natural, w) for w in (image, image[:, ::-1]))
+        mirrored += any(np.array_equal(natural, w[:, ::-1]) for w in windows)
+        symmetric = augment(tf.constant(image), seed, "symmetric").numpy()
+        assert any(np.array_equal(symmetric, w) for w in _dihedral(image))
+        assert np.array_equal(augment(tf.constant(image), seed, "none").numpy(), image)
+    assert shifted > 20 and 5 < mirrored < 35  # crops move, and half or so are mirrored
+
+
+def test_training_dataset_applies_the_named_augmentation(images):
+    from dqlabels import InputError
+
+    paths, arrays, targets = images
+    x, _ = _collect(make_training_dataset(paths, targets, 40, 5, augment_images="none",
+                                          seed=0, epochs=1))
+    assert all(any(np.array_equal(img, a) for a in arrays) for img in x)
+    with pytest.raises(InputError, match="Expected augment_images to be one of natural"):
+        make_training_dataset(paths, targets, 40, 5, augment_images="rotate")

@@ -1,0 +1,110 @@
+"""The study on real images (dqlabels.real_study): hard labels from the folder's original
+labels or the majority, Peterson's cross-entropy, the verdicts, and the cifar10h preset's
+pipeline end to end on a small subset of ../shared/data/cifar10h."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import CIFAR10H, needs
+from dqlabels.datasets import load_dataset
+from dqlabels.real_study import hard_labels_of, human_cross_entropy, results_table, summarise
+from dqlabels_cli.main import main
+
+FOLDER = CIFAR10H.parent
+
+
+@pytest.fixture(scope="module")
+def cifar_folder():
+    needs(FOLDER.exists(), "../shared/data/cifar10h")
+    return load_dataset(FOLDER, check_images=False)
+
+
+def test_original_and_majority_hard_labels(cifar_folder):
+    """The folder's README: the majority of the human answers equals the original label on
+    9,921 of the 10,000 images; each class has exactly 1,000 original labels."""
+    original, path = hard_labels_of(cifar_folder, "original")
+    majority, none = hard_labels_of(cifar_folder, "majority")
+    assert path.name == "cifar10-test-labels.csv" and none is None
+    assert np.bincount(original, minlength=10).tolist() == [1000] * 10
+    assert int(np.count_nonzero(original == majority)) == 9_921
+    labels = pd.read_csv(path).set_index("item")["label"]
+    assert cifar_folder.classes[original[0]] == labels[cifar_folder.items[0]] == "cat"
+
+
+def test_human_cross_entropy_by_hand():
+    human = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    predicted = np.array([[0.25, 0.75, 0.0], [0.1, 0.1, 0.8]])
+    expected = (-(0.5 * np.log(0.25) + 0.5 * np.log(0.75)) - np.log(0.8)) / 2
+    assert human_cross_entropy(human, predicted) == pytest.approx(expected)
+    # A class the human never chose costs nothing; a zero where they did costs log(1e-12).
+    assert human_cross_entropy(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == \
+        pytest.approx(-np.log(1e-12))
+
+
+def test_one_fold_is_reported_as_not_tested(cifar_folder):
+    runs = [{"fold": 0, "mode": mode, "run": f"runs/{mode}-fold0", "cross_entropy": ce,
+             "kl": ce - 0.3, "accuracy": acc, "macro_f1": acc, "ece": 0.05}
+            for mode, ce, acc in (("hard", 1.0, 0.45), ("soft", 0.9, 0.455))]
+    settings = {"preset": "cifar10h", "folds": 10, "runs": 1, "val_size": 250,
+                "hard_labels": "original", "dataset": str(FOLDER),
+                "train": {"model": "resnet9-quarter", "epochs": 60}}
+    results = summarise(runs, settings, cifar_folder)
+    assert results["paired"]["accuracy"]["verdict"] == "not tested (1 fold)"
+    assert results["cross_entropy_cut"] == pytest.approx(0.1)
+    table = results_table(results)
+    assert "not tested (1 fold)" in table and "soft better" not in table
+    assert "| Peterson et al. 2019, hard | 0.958 | — | 0.840 |" in table
+
+
+@pytest.fixture(scope="module")
+def subset(tmp_path_factory):
+    """200 images of the folder (20 per original class), as a dataset folder of their own."""
+    needs(FOLDER.exists(), "../shared/data/cifar10h")
+    root = tmp_path_factory.mktemp("cifar10h-subset")
+    labels = pd.read_csv(FOLDER / "cifar10-test-labels.csv")
+    chosen = labels.groupby("label", group_keys=False).head(20)
+    counts = pd.read_csv(FOLDER / "annotations.csv").set_index("item").loc[chosen["item"]]
+    counts.reset_index().to_csv(root / "annotations.csv", index=False)
+    chosen.to_csv(root / "cifar10-test-labels.csv", index=False)
+    (root / "images").symlink_to(FOLDER / "images")
+    (root / "dataset.json").write_text((FOLDER / "dataset.json").read_text())
+    return root
+
+
+@pytest.mark.slow
+def test_cifar10h_preset_pipeline_on_a_subset(subset, tmp_path):
+    out = tmp_path / "study"
+    result = CliRunner().invoke(main, [
+        "reproduce", "--preset", "cifar10h", "--dataset", str(subset), "--out", str(out),
+        "--folds", "4", "--splits", "2", "--epochs", "2", "--batch-size", "30",
+        "--tsne-max-iter", "250"])
+    assert result.exit_code == 0, result.output + result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["fold"], r["mode"]) for r in results["runs"]] == [
+        (0, "hard"), (0, "soft"), (1, "hard"), (1, "soft")]
+    held_out = []
+    for fold in (0, 1):
+        split = pd.read_csv(out / "splits" / f"fold{fold}.csv").set_index("item")["split"]
+        assert (split == "test").sum() == 50  # 200 images in 4 stratified folds
+        held_out.append(set(split.index[split == "test"]))
+        for mode in ("hard", "soft"):
+            config = json.loads((out / "runs" / f"{mode}-fold{fold}" / "config.json").read_text())
+            settings = config["config"]
+            assert settings["augment"] == "natural" and settings["model"] == "resnet9-quarter"
+            assert (settings["targets"] is not None) == (mode == "hard")
+    assert not held_out[0] & held_out[1]
+    # The hard run's cross-entropy, recomputed from its predictions and the counts.
+    predictions = pd.read_csv(out / "runs" / "hard-fold0" / "predictions.csv").set_index("item")
+    counts = pd.read_csv(subset / "annotations.csv").set_index("item").loc[predictions.index]
+    human = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True)
+    p = predictions[counts.columns].to_numpy()
+    ce = float(np.mean(-(human * np.log(np.maximum(p, 1e-12))).sum(axis=1)))
+    assert results["runs"][0]["cross_entropy"] == pytest.approx(ce, rel=1e-6)
+    assert set(results["paired"]["accuracy"]) >= {"interval", "verdict"}
+    assert "Peterson et al. 2019" in result.output and "soft − hard" in result.output
+    for name in ("results.md", "results.csv", "folds.png", "tsne.png"):
+        assert (out / name).exists(), name

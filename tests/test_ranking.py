@@ -10,9 +10,9 @@ from scipy.stats import spearmanr
 
 from dqlabels import InputError, from_long
 from dqlabels.audit import audit_report
+from dqlabels.dawid_skene import DawidSkene
 from dqlabels.gold import wilson_interval
 from dqlabels.ranking import below_chance
-from dqlabels.dawid_skene import DawidSkene
 from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, simulate_annotations
 from dqlabels_cli.main import main
 

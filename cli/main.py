@@ -668,12 +668,17 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
                    "et al.'s protocol) or the annotation majority.")
 @click.option("--split-kind", type=click.Choice(config.SPLIT_KINDS), default=None,
               help="random (stratified 60/20/20) or the DCIC fold rotation.")
-@click.option("--annotations-per-image", "budgets", default=None, metavar="N,…[,exact]",
+@click.option("--annotations-per-image", "budgets", default=None, metavar="N,…[,exact|all]",
               help="A budget study: train on hard and soft labels made from N annotations per "
-                   "image (exact: the exact labels). Default for --preset budget: 1,3,10,exact.")
+                   "image (exact: the exact labels; all: every answer of a real dataset's image, "
+                   "drawn without replacement). Default for --preset budget: 1,3,10,exact. With "
+                   "--preset cifar10h the runs take that preset's training settings.")
 @click.option("--num-images", "sizes", default=None, metavar="N,…",
               help="Budget study: the training-set sizes, as numbers of images (nested random "
                    "subsets). Default for --preset budget: 1000,3000.")
+@click.option("--shrunk/--no-shrunk", default=False, show_default=True,
+              help="Budget study: a third arm trained on the shrunk soft labels of each budget's "
+                   "answers (the posterior mean of 'dqlabels plan'), paired with the raw mean.")
 @click.option("--annotator-pool", type=click.IntRange(min=1), default=None,
               help="Budget study: annotators drawn from a pool of this many (default: the same "
                    "N annotators on every image).")
@@ -691,7 +696,7 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
               help="Start again in a study folder made with other settings.")
 @_job_options
 @handle_errors
-def reproduce(preset, dataset, out_dir, splits, folds, hard_labels, budgets, sizes,
+def reproduce(preset, dataset, out_dir, splits, folds, hard_labels, budgets, sizes, shrunk,
               annotator_pool, annotator_noise, annotator_bias, tsne_max_iter, seed, overwrite,
               coordinator, num_processes, process_id, **overrides):
     """Reproduce the paper: train on hard and on soft labels per split, compare, plot.
@@ -726,7 +731,9 @@ def reproduce(preset, dataset, out_dir, splits, folds, hard_labels, budgets, siz
         with contextlib.redirect_stdout(sys.stderr):
             results = reproduce_budgets(out_dir, dataset=dataset, overrides=overrides,
                                         budgets=budgets, sizes=sizes, splits=splits, seed=seed,
-                                        crowd=crowd, overwrite=overwrite, log=log,
+                                        crowd=crowd, shrunk=shrunk,
+                                        train_preset=preset if preset.startswith("cifar10h")
+                                        else "quick", overwrite=overwrite, log=log,
                                         verbose=verbose)
         click.echo(budget_markdown(results).strip())
         click.echo(f"\nResults in {out_dir}/budget.md, .csv, .json; figure {out_dir}/budget.png")

@@ -15,7 +15,11 @@ For each training-set size, split and budget b:
 - the training labels themselves are scored against the exact ones ("input" KL and macro
   accuracy, as the follow-up benchmark reports them).
 
-``exact`` is the paper's setting: the exact labels themselves. Smaller training-set sizes are
+``exact`` is the paper's setting: the exact labels themselves (``all`` is the same word for a real
+dataset: every answer an image has). With ``shrunk=True`` a third arm trains, for each budget, on
+the *shrunk* soft labels of those b answers: the posterior mean of :mod:`dqlabels.plan` (the
+answers plus a prior of the class balance, its strength fitted on all images' b answers), paired
+against the raw soft labels (their mean). Smaller training-set sizes are
 seeded random subsets of the images (nested). The accuracy effect gets a paired comparison per
 split (soft − hard on the same split and seed): mean, 95% t interval and how many splits favour
 soft.
@@ -53,14 +57,17 @@ PRESET = {"budgets": (1, 3, 10, "exact"), "sizes": (1000, 3000), "splits": (5, 2
 
 
 def parse_budgets(text) -> tuple:
-    """``"1,3,10,exact"`` → ``(1, 3, 10, "exact")`` (sorted, ``exact`` last)."""
+    """``"1,3,10,exact"`` → ``(1, 3, 10, "exact")`` (sorted, ``exact`` last; ``all`` is read as
+    ``exact``: for a real dataset, every answer of an image)."""
     values = [v.strip() for v in (text.split(",") if isinstance(text, str) else map(str, text))]
+    values = ["exact" if v == "all" else v for v in values]
     numbers = []
     for value in values:
         if value == "exact":
             continue
         if not value.isdigit() or int(value) < 1:
-            raise InputError(f"Expected annotations_per_image as whole numbers >= 1 or 'exact'. "
+            raise InputError(f"Expected annotations_per_image as whole numbers >= 1, 'exact' or "
+                             f"'all'. "
                              f"Received: annotations_per_image={','.join(values)}")
         numbers.append(int(value))
     if len(set(numbers)) != len(numbers) or values.count("exact") > 1 or not values:
@@ -91,9 +98,11 @@ def parse_sizes(text) -> tuple[int, ...]:
 
 
 def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, splits=None,
-                    seed: int = 0, crowd: SimulatedCrowd | None = None) -> dict:
-    """The effective settings of a budget study: the ``budget`` preset (the quick study's
-    training), then the options given."""
+                    seed: int = 0, crowd: SimulatedCrowd | None = None,
+                    shrunk: bool = False, train_preset: str = "quick") -> dict:
+    """The effective settings of a budget study: the ``budget`` preset (the training of the
+    study preset ``train_preset``: the quick study's, or ``cifar10h``'s for photographs), then
+    the options given."""
     from dqlabels.study import PRESETS
 
     budgets = parse_budgets(budgets if budgets is not None else PRESET["budgets"])
@@ -108,7 +117,7 @@ def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, s
     crowd = crowd or SimulatedCrowd(max([b for b in budgets if b != "exact"], default=1))
     crowd = replace(crowd, per_image=max([b for b in budgets if b != "exact"], default=1))
     crowd.check()
-    config = replace(PRESETS["quick"]["train"], seed=seed, **(overrides or {}))
+    config = replace(PRESETS[train_preset]["train"], seed=seed, **(overrides or {}))
     config.check()
     return {
         "kind": "budget",
@@ -120,11 +129,15 @@ def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, s
         "crowd": {"pool": crowd.pool, "noise": list(crowd.noise), "bias": crowd.bias},
         "seed": seed,
         "train": asdict(config),
+        # Only when not the defaults, so that older study folders keep the same settings.
+        **({"shrunk": True} if shrunk else {}),
+        **({"train_preset": train_preset} if train_preset != "quick" else {}),
     }
 
 
 def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, sizes=None,
                       splits=None, seed: int = 0, crowd: SimulatedCrowd | None = None,
+                      shrunk: bool = False, train_preset: str = "quick",
                       overwrite: bool = False, log=print, verbose="auto") -> dict:
     """Run (or continue) a budget study and write its results; returns them.
 
@@ -139,6 +152,9 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
         seed: seed of the generator, the draws of annotations, the subsets and the training.
         crowd: the simulated annotators (pool, noise, bias; ``per_image`` is set to the largest
             budget).
+        shrunk: also train on each budget's shrunk soft labels (the third arm).
+        train_preset: the study preset whose training settings the runs use (``quick``, or
+            ``cifar10h`` for photographs).
         overwrite: start again in a folder that holds a study with other settings.
         log: called with each progress line.
         verbose: Keras' ``fit`` verbosity.
@@ -155,7 +171,8 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
 
     out_dir = Path(out_dir)
     settings = budget_settings(dataset=dataset, overrides=overrides, budgets=budgets,
-                               sizes=sizes, splits=splits, seed=seed, crowd=crowd)
+                               sizes=sizes, splits=splits, seed=seed, crowd=crowd, shrunk=shrunk,
+                               train_preset=train_preset)
     prepare_study_folder(out_dir, settings, overwrite, "budget-study.json", BUDGET_FILES,
                          "budget study")
     data_dir = study_data(out_dir, settings, dataset, log)
@@ -168,7 +185,8 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
     config = TrainConfig(**settings["train"])
     numbers = [b for b in settings["budgets"] if b != "exact"]
     runs, inputs, started = [], [], time.time()
-    per_split = sum(1 if b == 1 else 2 for b in settings["budgets"])
+    per_split = sum((1 if b == 1 else 2) + (shrunk and b != "exact")
+                    for b in settings["budgets"])
     clock = _Clock([(size, config.epochs * max(1, int(DEFAULT_FRACTIONS[0] * size) // config.batch_size))
                     for size, k in zip(settings["sizes"], settings["splits"])
                     for _ in range(k * per_split)], log)
@@ -184,30 +202,40 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
                                settings["crowd"], [seed, 100 + k])
             train_rows = np.flatnonzero(split == "train")
             for budget in settings["budgets"]:
-                targets = None
+                targets = shrunk_targets = None
                 if budget != "exact":
                     targets = size_dir / f"labels-b{budget}-split{k}.csv"
                     _write_labels(targets, data, answers[:, :budget])
                     counts = _counts(answers[:, :budget], len(data.classes))
-                    inputs.append(_input_scores(data.soft_labels[train_rows],
-                                                counts[train_rows], size, budget, k))
+                    shrunk_labels = None
+                    if shrunk:
+                        shrunk_targets = size_dir / f"shrunk-b{budget}-split{k}.csv"
+                        shrunk_labels = _write_shrunk(shrunk_targets, data, counts)
+                    inputs.append(_input_scores(data.soft_labels[train_rows], counts[train_rows],
+                                                size, budget, k, None if shrunk_labels is None
+                                                else shrunk_labels[train_rows]))
                 else:
                     inputs.append(_input_scores(data.soft_labels[train_rows], None, size,
                                                 budget, k))
-                for mode in (("soft",) if budget == 1 else MODES):
+                arms = (("soft",) if budget == 1 else MODES) + (("shrunk",) if shrunk_targets
+                                                                else ())
+                for mode in arms:
                     run_dir = out_dir / "runs" / f"n{size}" / f"b{budget}" / f"{mode}-split{k}"
                     reused = (run_dir / "scores.json").exists()
                     clock.run(f"{size:,} images, {budget} per image, {mode}, split {k}", reused)
+                    given = shrunk_targets if mode == "shrunk" else targets
                     scores = train(size_dir, run_dir, replace(
-                        config, label_mode=mode, split_file=str(split_file.resolve()),
-                        targets=None if targets is None else str(targets.resolve())),
+                        config, label_mode="soft" if mode == "shrunk" else mode,
+                        split_file=str(split_file.resolve()),
+                        targets=None if given is None else str(given.resolve())),
                         verbose=verbose, callbacks=[EpochTimer(clock.first_epoch)])
                     recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
                     entry = {"size": size, "budget": budget, "split": k,
                              "run": str(run_dir.relative_to(out_dir)),
                              "seconds": recorded.get("seconds_last_session"),
                              **{m: scores[m] for m in METRICS}}
-                    runs += [{**entry, "mode": m} for m in (MODES if budget == 1 else (mode,))]
+                    runs += [{**entry, "mode": m}
+                             for m in (MODES if budget == 1 and mode == "soft" else (mode,))]
     results = summarise(runs, inputs, settings)
     results["seconds"] = round(time.time() - started, 1)
     seconds = {r["run"]: r["seconds"] or 0.0 for r in runs}  # budget 1: one run, two rows
@@ -301,9 +329,24 @@ def _write_labels(path: Path, data, answers: np.ndarray) -> None:
                          classes[answers[rows, columns]].tolist()))
 
 
-def _input_scores(exact: np.ndarray, counts, size: int, budget, split: int) -> dict:
+def _write_shrunk(path: Path, data, counts: np.ndarray) -> np.ndarray:
+    """The shrunk soft labels of ``counts`` (the posterior mean, :func:`dqlabels.plan.posterior`)
+    as a probabilities file; returns them."""
+    from dqlabels.annotations import from_counts
+    from dqlabels.plan import posterior
+
+    shrunk = posterior(from_counts(counts, classes=data.classes)).mean
+    write_csv_atomic(path, ("item", *data.classes),
+                     ([item, *(f"{v:.12g}" for v in row)]
+                      for item, row in zip(data.items, shrunk.tolist())))
+    return shrunk
+
+
+def _input_scores(exact: np.ndarray, counts, size: int, budget, split: int,
+                  shrunk: np.ndarray | None = None) -> dict:
     """The training labels themselves against the exact ones: macro accuracy of their argmax,
-    KL of the soft labels (the mean) and of the hard ones (one-hot majority)."""
+    KL of the soft labels (the mean), of the hard ones (one-hot majority) and of the shrunk
+    ones (when made)."""
     if counts is None:
         soft = exact
         hard = np.eye(exact.shape[1])[majority_vote(exact).labels]
@@ -312,7 +355,8 @@ def _input_scores(exact: np.ndarray, counts, size: int, budget, split: int) -> d
         hard = np.eye(exact.shape[1])[majority_vote(counts).labels]
     return {"size": size, "budget": budget, "split": split,
             "input_macro_accuracy": macro_accuracy(exact, hard),
-            "input_kl_soft": kl_divergence(exact, soft), "input_kl_hard": kl_divergence(exact, hard)}
+            "input_kl_soft": kl_divergence(exact, soft), "input_kl_hard": kl_divergence(exact, hard),
+            **({} if shrunk is None else {"input_kl_shrunk": kl_divergence(exact, shrunk)})}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -349,6 +393,18 @@ def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
             for metric in METRICS:
                 comparisons[key][metric]["verdict"] = verdict(
                     comparisons[key][metric], higher_is_better=metric == "macro_accuracy")
+            shrunk = [r for r in sorted(chosen, key=lambda r: r["split"]) if r["mode"] == "shrunk"]
+            if shrunk:  # the third arm: shrunk − raw soft labels, paired by split
+                summary[key]["shrunk"] = {m: _mean_std([r[m] for r in shrunk]) for m in METRICS}
+                summary[key]["input"]["input_kl_shrunk"] = _mean_std(
+                    [r["input_kl_shrunk"] for r in given])
+                comparisons[key]["shrunk_vs_soft"] = {}
+                for metric in METRICS:
+                    entry = paired([r[metric] for r in by_split["soft"]],
+                                   [r[metric] for r in shrunk])
+                    comparisons[key]["shrunk_vs_soft"][metric] = {
+                        **entry, "verdict": verdict(entry, metric == "macro_accuracy")
+                        .replace("soft", "shrunk")}
     return {"settings": settings, "runs": runs, "inputs": inputs, "summary": summary,
             "paired": comparisons}
 
@@ -368,6 +424,25 @@ def _interval(entry) -> str:
 def _verdict(comparison: dict, higher_is_better: bool) -> str:
     # Results written before verdicts existed carry none: derive it from the interval.
     return comparison.get("verdict") or verdict(comparison, higher_is_better)
+
+
+def _shrunk_lines(results: dict, size: int, budgets) -> list[str]:
+    """The third arm's table: shrunk vs raw soft labels of the same answers (when trained)."""
+    keys = [(b, f"{size}/{b}") for b in budgets if "shrunk" in results["summary"][f"{size}/{b}"]]
+    if not keys:
+        return []
+    lines = ["", "The third arm: training on the shrunk soft labels (the posterior mean of the "
+                 "same answers) against their raw mean, paired by split:", "",
+             "| annotations per image | shrunk ACC ↑ | shrunk KL ↓ | input KL shrunk / raw | "
+             "shrunk − raw: macro accuracy | shrunk − raw: KL |", "|---|---|---|---|---|---|"]
+    for budget, key in keys:
+        s, p = results["summary"][key], results["paired"][key]["shrunk_vs_soft"]
+        lines.append(f"| {budget} | {_cell(s['shrunk']['macro_accuracy'])} | "
+                     f"{_cell(s['shrunk']['kl'])} | {s['input']['input_kl_shrunk']['mean']:.3f} / "
+                     f"{s['input']['input_kl_soft']['mean']:.3f} | "
+                     f"{_interval(p['macro_accuracy'])}: {p['macro_accuracy']['verdict']} | "
+                     f"{_interval(p['kl'])}: {p['kl']['verdict']} |")
+    return lines
 
 
 def budget_markdown(results: dict) -> str:
@@ -401,6 +476,7 @@ def budget_markdown(results: dict) -> str:
                          f"{_interval(p['kl'])}, "
                          f"{p['kl']['soft_lower']}/{p['kl']['splits']} "
                          f"lower: {_verdict(p['kl'], False)} |")
+        lines += _shrunk_lines(results, size, settings["budgets"])
         lines.append("")
     if "seconds" in results:
         lines.append(f"Wall time of this invocation: {results['seconds']:.0f} s; the runs' "

@@ -110,3 +110,49 @@ def test_real_answers_are_drawn_from_an_urn_without_replacement():
     five = _answers(data, 5, False, {}, np.array([4, 0]))
     assert (five[:, 3:] == -1).all()  # only three answers exist
     assert (five[:, :3] == answers).all()
+
+
+def test_all_is_every_answer():
+    assert parse_budgets("10,all,1") == (1, 10, "exact")
+
+
+def test_shrunk_labels_are_the_posterior_mean_by_hand(tmp_path):
+    """(s·balance + counts) / (s + n), the balance being each class's share of all answers."""
+    from types import SimpleNamespace
+
+    from dqlabels.annotations import from_counts
+    from dqlabels.budget import _write_shrunk
+    from dqlabels.plan import posterior
+
+    counts = np.array([[3, 0, 0], [1, 1, 1], [0, 2, 1], [2, 0, 1]])
+    data = SimpleNamespace(classes=("a", "b", "c"), items=np.array(["w", "x", "y", "z"]))
+    shrunk = _write_shrunk(tmp_path / "s.csv", data, counts)
+    s = posterior(from_counts(counts)).strength
+    balance = np.array([6, 3, 3]) / 12
+    np.testing.assert_allclose(shrunk, (s * balance + counts) / (s + 3), rtol=1e-8)
+    written = pd.read_csv(tmp_path / "s.csv").set_index("item")
+    np.testing.assert_allclose(written[["a", "b", "c"]].to_numpy(), shrunk, rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_tiny_budget_study_with_the_shrunk_arm(tmp_path):
+    from dqlabels.synthetic import generate_dataset
+
+    data = generate_dataset(tmp_path / "data", num_images=40, image_size=32, seed=6)
+    out = tmp_path / "budget"
+    result = CliRunner().invoke(main, [
+        "reproduce", "--dataset", str(data), "--out", str(out), "--annotations-per-image", "3",
+        "--num-images", "40", "--splits", "2", "--epochs", "1", "--batch-size", "8",
+        "--shrunk", "--no-precise-bn"])
+    assert result.exit_code == 0, result.output + result.stderr
+    results = json.loads((out / "budget.json").read_text())
+    assert sorted({r["mode"] for r in results["runs"]}) == ["hard", "shrunk", "soft"]
+    config = json.loads((out / "runs" / "n40" / "b3" / "shrunk-split0" / "config.json")
+                        .read_text())["config"]
+    assert config["targets"].endswith("shrunk-b3-split0.csv") and config["label_mode"] == "soft"
+    third = results["paired"]["40/3"]["shrunk_vs_soft"]["kl"]
+    assert {"interval", "verdict"} <= set(third) and third["splits"] == 2
+    # The shrunk labels are closer to the exact ones than the raw mean of 3 answers.
+    given = results["summary"]["40/3"]["input"]
+    assert given["input_kl_shrunk"]["mean"] < given["input_kl_soft"]["mean"]
+    assert "The third arm" in (out / "budget.md").read_text()

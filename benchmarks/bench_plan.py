@@ -68,34 +68,45 @@ class Campaign:
     next answer when it asks for one: both arms see the same answers (common random numbers),
     so they differ only in where the annotations go."""
 
-    def __init__(self, soft, crowd, seed):
+    def __init__(self, soft, crowd, seed, real_counts=None):
         self.soft = soft
-        response = annotator_profiles(crowd, soft.shape[1], seed)["response"]
         rng = np.random.default_rng([seed, 7])
         n = len(soft)
-        who = rng.integers(0, len(response), (n, MAX_ANSWERS))
-        self.stream = draw_answers(np.repeat(soft, MAX_ANSWERS, axis=0),
-                                   response[who.reshape(-1)], rng).reshape(n, MAX_ANSWERS)
+        if real_counts is None:
+            response = annotator_profiles(crowd, soft.shape[1], seed)["response"]
+            who = rng.integers(0, len(response), (n, MAX_ANSWERS))
+            self.stream = draw_answers(np.repeat(soft, MAX_ANSWERS, axis=0),
+                                       response[who.reshape(-1)], rng).reshape(n, MAX_ANSWERS)
+            self.available = np.full(n, MAX_ANSWERS)
+        else:  # real answers: each image's own, in a random order (an urn, no replacement)
+            self.available = real_counts.sum(axis=1)
+            self.stream = np.full((n, int(self.available.max())), -1, dtype=np.int64)
+            for i, row in enumerate(real_counts):  # one per image
+                answers = rng.permutation(np.repeat(np.arange(len(row)), row))
+                self.stream[i, :answers.size] = answers
         self.taken = np.zeros(n, dtype=np.int64)
         self.counts = np.zeros(soft.shape, dtype=np.int64)
         self.add(np.arange(n))
 
     def add(self, items):
-        """The next answer of each of ``items`` (an item may appear several times)."""
+        """The next answer of each of ``items`` (an item may appear several times); an item
+        whose answers are all taken gets no more (real data)."""
         items = np.sort(np.asarray(items, dtype=np.int64))
         first = np.searchsorted(items, items)  # rank of each repeat of an item
         position = self.taken[items] + np.arange(items.size) - first
-        if position.size and position.max() >= MAX_ANSWERS:
+        keep = position < self.available[items]
+        if not keep.all() and np.isfinite(MAX_ANSWERS) and self.available.max() == MAX_ANSWERS:
             raise RuntimeError("an item ran out of pre-drawn answers; raise MAX_ANSWERS")
+        items, position = items[keep], position[keep]
         np.add.at(self.counts, (items, self.stream[items, position]), 1)
         np.add.at(self.taken, items, 1)
 
     def annotations(self):
+        k = self.counts.shape[1]
         items = np.repeat(np.arange(len(self.counts)), self.counts.sum(axis=1))
-        labels = np.concatenate([np.repeat(np.arange(self.counts.shape[1]), row)
-                                 for row in self.counts])
-        return from_long([f"{i:05d}" for i in items], np.asarray(CLASSES)[labels],
-                         classes=CLASSES)
+        labels = np.concatenate([np.repeat(np.arange(k), row) for row in self.counts])
+        names = CLASSES if k == len(CLASSES) else [f"c{j}" for j in range(k)]
+        return from_long([f"{i:05d}" for i in items], np.asarray(names)[labels], classes=names)
 
 
 def score(campaign, prior=None):
@@ -108,9 +119,9 @@ def score(campaign, prior=None):
             "accuracy": float(np.mean(np.argmax(estimate, 1) == np.argmax(exact, 1)))}
 
 
-def run_arm(soft, crowd, seed, arm, rounds, prior=None):
+def run_arm(soft, crowd, seed, arm, rounds, prior=None, real_counts=None):
     """The curve of one arm: its score after 0, 1, …, ``rounds`` rounds."""
-    campaign = Campaign(soft, crowd, seed)
+    campaign = Campaign(soft, crowd, seed, real_counts)
     n = len(soft)
     budget = n // 10
     tiebreak = np.random.default_rng([seed, 8]).permutation(n)
@@ -129,11 +140,14 @@ def run_arm(soft, crowd, seed, arm, rounds, prior=None):
     return curve
 
 
-def replay(soft, crowd, seed, objective, rounds):
+def replay(soft, crowd, seed, objective, rounds, real_counts=None):
     """Stated against achieved gain, round by round (see the module docstring)."""
-    campaign = Campaign(soft, crowd, seed)
-    response = annotator_profiles(crowd, soft.shape[1], seed)["response"]
-    truth = soft @ response.mean(axis=0)  # the distribution of a random pool member's answers
+    campaign = Campaign(soft, crowd, seed, real_counts)
+    if real_counts is None:
+        response = annotator_profiles(crowd, soft.shape[1], seed)["response"]
+        truth = soft @ response.mean(axis=0)  # a random pool member's answer distribution
+    else:
+        truth = soft  # every answer the image has
     n = len(soft)
     rows = []
     for round_number in range(rounds):
@@ -179,6 +193,43 @@ def print_replay(num_images, seed, rounds):
                 print(f"|  | round {r['round']} ({r['per_item']:.1f} per item) | | "
                       f"{'yes' if r['inside'] else 'no'} | {r['stated']:.5f} | "
                       f"{r['achieved']:.5f} ± {r['half']:.5f} | |")
+
+
+def real_answers(folder: Path, seed: int, rounds: int) -> None:
+    """Uniform vs plan on a real campaign's own answers (the truth: all of an image's answers),
+    and the stated-vs-achieved replay on them."""
+    from dqlabels.datasets import load_dataset
+
+    data = load_dataset(folder, check_images=False)
+    counts = data.annotations.counts
+    truth = counts / counts.sum(axis=1, keepdims=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; {folder}: {len(counts):,} images, "
+          f"{int(counts.sum()):,} answers (the truth: all of them), seed {seed}")
+    started = time.perf_counter()
+    curves = {arm: run_arm(truth, None, seed, arm, rounds, real_counts=counts)
+              for arm in ("uniform", "soft", "hard")}
+    print(f"simulations: {time.perf_counter() - started:.0f} s\n")
+    print("| objective | metric | uniform at 4 per item | plan reaches it at | saving |")
+    print("|---|---|---:|---:|---:|")
+    for arm, metric in (("hard", "accuracy"), ("soft", "kl")):
+        share, per_item, target = saving(curves["uniform"], curves[arm], metric)
+        reached = "not reached" if per_item is None else f"{per_item:.2f}"
+        print(f"| {arm} | {metric} | {target:.4f} | {reached} | "
+              f"{'—' if share is None else f'{share:.0%}'} |")
+    print("\nper item | " + " | ".join(curves))
+    for step in range(0, rounds + 1, 5):
+        print(" | ".join(f"{c[step]['per_item']:.1f}: KL {c[step]['kl']:.3f} (raw "
+                         f"{c[step]['kl_raw']:.2f}) acc {c[step]['accuracy']:.3f}"
+                         for c in curves.values() if step < len(c)))
+    print("\n## Replay on the real answers: stated vs achieved gain (95% interval over items)\n")
+    print("| objective | rounds inside | mean stated gain | mean achieved gain |")
+    print("|---|---:|---:|---:|")
+    for objective in ("soft", "hard"):
+        rows = replay(truth, None, seed, objective, rounds, real_counts=counts)
+        print(f"| {objective} | {sum(r['inside'] for r in rows)} of {len(rows)} | "
+              f"{np.mean([r['stated'] for r in rows]):.5f} | "
+              f"{np.mean([r['achieved'] for r in rows]):.5f} |")
 
 
 def saving(reference, curve, metric, at=4.0):
@@ -245,8 +296,15 @@ def main() -> None:
     parser.add_argument("--with-model", action="store_true")
     parser.add_argument("--replay", action="store_true",
                         help="only the stated-vs-achieved check (--rounds rounds)")
+    parser.add_argument("--dataset", type=Path, default=None,
+                        help="replay on a dataset folder's real answers (counts, e.g. "
+                             "../shared/data/cifar10h): each image's answers in a random order, "
+                             "drawn without replacement")
     parser.add_argument("--out", type=Path, default=Path("/tmp/dqlabels-bench-plan"))
     args = parser.parse_args()
+    if args.dataset is not None:
+        real_answers(args.dataset, args.seed, args.rounds)
+        return
     if args.replay:
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
               f"{platform.python_version()}; {args.num_images:,} images, seed {args.seed}")

@@ -10,7 +10,12 @@ One command, no network, everything under one output folder (``--out``):
 3. the study at paper scale for one split, hard and soft labels (15,000 generated images,
    60 epochs, the paper's recipe) in the fastest precision (float32 without a GPU); ImageNet weights when they are in
    the Keras cache, otherwise from scratch (said in the output); results table, t-SNE figure;
-4. ``gpu_check.json``: every number, with what was stopped early and why.
+4. the real-image study at paper scale (the ``cifar10h-paper`` preset: the full-width ResNet-9
+   from scratch, 150 epochs) for its first fold, hard and soft, on ``--cifar10h`` (default
+   ``../shared/data/cifar10h``; skipped, and said so, when the folder is not there) in the
+   time left: held-out cross-entropy against the human distributions and accuracy, beside
+   Peterson et al.'s;
+5. ``gpu_check.json``: every number, with what was stopped early and why.
 
 It keeps to its time budget (``--budget`` seconds, default 570): a configuration that would
 not fit is skipped, each run's epochs stop before the run's share of the time is used up, and
@@ -48,6 +53,9 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=570.0,
                         help="seconds for everything (default 570: ten minutes with a margin)")
     parser.add_argument("--dry-run", action="store_true", help="tiny settings, on the CPU")
+    parser.add_argument("--cifar10h", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "data" /
+                        "cifar10h", help="the CIFAR-10H dataset folder (step 4)")
     parser.add_argument("--jax-line", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.jax_line is not None:  # one more line, in a process on the JAX backend
@@ -120,10 +128,21 @@ def main(argv=None):
             f"ImageNet weights for {settings['model']} are not in the Keras cache: trained from "
             f"scratch (the paper fine-tuned a pre-trained DenseNet121)")
     say(f"study: {chosen['precision']}, weights {weights}")
-    report["study"] = study(out / "study", data_dir, settings, chosen, weights, deadline,
+    # The synthetic study leaves a third of what is left to the real-image fold (step 4).
+    real = (args.cifar10h / "dataset.json").is_file()
+    share = deadline - (deadline - time.time()) / 3 if real else deadline
+    report["study"] = study(out / "study", data_dir, settings, chosen, weights, share,
                             report["notes"])
     save()
     say("done: " + json.dumps({m: report["study"]["summary"][m] for m in ("hard", "soft")}))
+    if real:
+        report["cifar10h"] = cifar10h_fold(out / "cifar10h", args.cifar10h, settings, chosen,
+                                           deadline, report["notes"], args.dry_run)
+        save()
+        say("cifar10h, fold 0: " + json.dumps({m: report["cifar10h"]["summary"][m]
+                                               for m in ("hard", "soft")}))
+    else:
+        report["notes"].append(f"{args.cifar10h}: not there, the real-image fold is skipped")
     for note in report["notes"]:
         say(f"note: {note}")
     return report
@@ -275,6 +294,54 @@ def study(out, data_dir, settings, precision, weights, deadline, notes) -> dict:
         notes.append(f"t-SNE ran {settings['tsne_max_iter']} iterations (the paper: 5,000) to "
                      f"keep to the time budget")
     return results
+
+
+def cifar10h_fold(out, folder, settings, precision, deadline, notes, dry_run) -> dict:
+    """The first fold of the ``cifar10h-paper`` preset (a 64-image-per-class subset in a dry
+    run), hard and soft, sharing the time left."""
+    from dqlabels.real_study import reproduce_kfold
+    from dqlabels.training import Deadline
+
+    margin = 60.0 if not dry_run else 10.0
+    runs_left = {"n": 2}
+    stops = []
+
+    def callbacks(mode, fold):
+        share = (deadline - margin - time.time()) / runs_left["n"]
+        runs_left["n"] -= 1
+        stop = Deadline(time.time() + max(share, 0.0))
+        stops.append((mode, stop))
+        return [stop]
+
+    overrides = {"mixed_precision": precision["precision"] != "float32",
+                 "xla": precision["precision"] == "mixed+xla", "deterministic": False}
+    if dry_run:
+        folder = _cifar10h_subset(out.parent / "cifar10h-subset", folder, per_class=10)
+        overrides.update(model="resnet9-quarter", epochs=1, batch_size=16)
+    results = reproduce_kfold(out, "cifar10h-paper", dataset=folder, overrides=overrides,
+                              runs=1, tsne_max_iter=settings["tsne_max_iter"], log=print,
+                              verbose=2, callbacks=callbacks)
+    for mode, stop in stops:
+        if stop.stopped_at is not None:
+            notes.append(f"cifar10h {mode} run stopped after epoch {stop.stopped_at} to keep "
+                         f"to the time budget")
+    return results
+
+
+def _cifar10h_subset(root: Path, folder: Path, per_class: int) -> Path:
+    """A dataset folder of ``per_class`` images per original class of ``folder``."""
+    import pandas as pd
+
+    root.mkdir(parents=True, exist_ok=True)
+    labels = pd.read_csv(folder / "cifar10-test-labels.csv")
+    chosen = labels.groupby("label", group_keys=False).head(per_class)
+    counts = pd.read_csv(folder / "annotations.csv").set_index("item").loc[chosen["item"]]
+    counts.reset_index().to_csv(root / "annotations.csv", index=False)
+    chosen.to_csv(root / "cifar10-test-labels.csv", index=False)
+    if not (root / "images").exists():
+        (root / "images").symlink_to(folder.resolve() / "images")
+    shutil.copy(folder / "dataset.json", root / "dataset.json")
+    return root
 
 
 if __name__ == "__main__":

@@ -152,6 +152,25 @@ MUTANTS = [
     Mutant("least reliable list opens with tiny samples", "dqlabels/ranking.py",
            "ranked = (enough or scored)[:NUM_LISTED]", "ranked = scored[:NUM_LISTED]",
            (T + "test_audit.py::test_least_reliable_list_leaves_out_tiny_samples_and_says_so",)),
+    # Issue 27: real images.
+    Mutant("a verdict from the mean, not the interval", "dqlabels/verdicts.py",
+           "    if low > 0 or high < 0:", "    if (low + high) != 0:",
+           (T + "test_verdicts.py",)),
+    Mutant("natural augmentation rotates too", "dqlabels/tfdata.py",
+           "        return tf.image.stateless_random_flip_left_right(image, seed=seed + 1)\n"
+           "    k = tf.random",
+           "        return tf.image.rot90(image, 2)\n    k = tf.random",
+           (T + "test_tfdata.py::test_augmentation_per_dataset_kind",)),
+    Mutant("K-fold folds not stratified by class", "dqlabels/datasets.py",
+           "    folds[order] = (rank + offset) % num_folds",
+           "    folds[order] = np.arange(labels.size) % num_folds",
+           (T + "test_datasets.py::test_kfold_split_is_stratified_seeded_and_covers_every_item_once",)),
+    Mutant("cross-entropy vs human without the floor", "dqlabels/real_study.py",
+           "np.log(np.maximum(predicted, CE_FLOOR))", "np.log(predicted)",
+           (T + "test_real_study.py::test_human_cross_entropy_by_hand",)),
+    Mutant("photographs augmented like the shapes by default", "dqlabels/datasets.py",
+           'return "symmetric" if is_synthetic(dataset) or dataset.layout == "dcic" else "natural"',
+           'return "symmetric"', (T + "test_datasets.py::test_augmentation_follows_the_dataset",)),
 ]
 
 

@@ -158,7 +158,10 @@ def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
         prior_mean = np.where(known[:, None], prior_mean, balance)
     fitted = strength is None and bool(np.any(counts.sum(axis=1) >= 2))
     if strength is None:
-        strength = _fit_strength(counts, prior_mean) if fitted else \
+        # Without predictions every item has the same prior mean: the fit can run on the
+        # distinct count vectors (a few hundred), not on every item.
+        strength = _fit_strength(counts, balance if predictions is None else prior_mean) \
+            if fitted else \
             DEFAULT_STRENGTH["balance" if predictions is None else "predictions"]
     check_number("strength", strength, low=0, low_open=True)
     return Posterior(alpha=strength * prior_mean + counts, prior_mean=np.asarray(prior_mean),
@@ -362,20 +365,48 @@ def _expected_after(alpha: np.ndarray, requested: np.ndarray, objective: str,
 
 def _fit_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
     """The prior strength that maximises the Dirichlet–multinomial likelihood of the counts of
-    items with two or more annotations."""
+    items with two or more annotations. ``prior_mean`` is one row (the same for every item:
+    the fit runs on the distinct count vectors, each weighted by how many items have it) or
+    one row per item."""
     rows = counts.sum(axis=1) >= 2
-    c, m = counts[rows], np.broadcast_to(prior_mean, counts.shape)[rows]
+    if prior_mean.ndim == 1:
+        c, weight = distinct_rows(counts[rows])
+        m = np.broadcast_to(prior_mean, c.shape)
+    else:
+        c, m = counts[rows], prior_mean[rows]
+        weight = np.ones(len(c))
     n = c.sum(axis=1)
 
     def negative_log_likelihood(log_s):
         s = np.exp(log_s)
         a = s * m
-        return -float(np.sum(gammaln(s) - gammaln(s + n))
-                      + np.sum(gammaln(a + c) - gammaln(a)))
+        return -float(weight @ (gammaln(s) - gammaln(s + n))
+                      + weight @ (gammaln(a + c) - gammaln(a)).sum(axis=1))
 
     low, high = np.log(STRENGTH_RANGE[0]), np.log(STRENGTH_RANGE[1])
     return float(np.exp(minimize_scalar(negative_log_likelihood, bounds=(low, high),
                                         method="bounded").x))
+
+
+def distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a whole-number matrix and how many times each occurs (rows packed
+    into one int64 key when they fit, else numpy's row-wise unique).
+
+    Example:
+        >>> rows, times = distinct_rows(np.array([[2, 0], [1, 1], [2, 0]]))
+        >>> rows.tolist(), times.tolist()
+        ([[2, 0], [1, 1]], [2.0, 1.0])
+    """
+    counts = np.asarray(counts)
+    if counts.shape[0] == 0:
+        return counts, np.zeros(0)
+    base = int(counts.max()) + 1
+    if counts.shape[1] * np.log2(base) < 62:
+        key = counts.astype(np.int64) @ (base ** np.arange(counts.shape[1], dtype=np.int64))
+        _, first, times = np.unique(key, return_index=True, return_counts=True)
+        return counts[first], times.astype(np.float64)
+    rows, times = np.unique(counts, axis=0, return_counts=True)
+    return rows, times.astype(np.float64)
 
 
 def _prediction_weight(counts: np.ndarray, predictions: np.ndarray, balance: np.ndarray) -> float:

@@ -114,7 +114,7 @@ def kfold_settings(preset: str, dataset, *, overrides: dict | None = None, folds
 def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, overrides=None,
                     folds=None, runs=None, hard_labels: str = "original", seed: int = 0,
                     tsne_max_iter: int = TSNE_MAX_ITER, overwrite: bool = False, log=print,
-                    verbose="auto") -> dict:
+                    verbose="auto", callbacks=()) -> dict:
     """Run (or continue) a K-fold study of hard vs soft labels and write its results.
 
     Args:
@@ -127,6 +127,8 @@ def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, override
         seed: seed of the folds, the initialisation, the shuffles and the t-SNE.
         overwrite: start again in a folder that holds another study.
         log: called with each progress line; verbose: Keras' ``fit`` verbosity.
+        callbacks: a function of the run (mode, fold) returning more Keras callbacks for its
+            ``fit`` (the GPU check's deadline), or a sequence of callbacks for every run.
 
     Returns:
         The results dict (also in ``results.json``).
@@ -160,9 +162,10 @@ def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, override
                                           else f" → {run_dir}"))
             clock.run_started(reused)
             targets = str(hard_file) if mode == "hard" and hard_file is not None else None
+            extra = list(callbacks(mode, k) if callable(callbacks) else callbacks)
             train(dataset, run_dir, replace(config, label_mode=mode, split_file=str(split_path),
                                             targets=targets),
-                  verbose=verbose, callbacks=[EpochTimer(clock.first_epoch_done)])
+                  verbose=verbose, callbacks=[EpochTimer(clock.first_epoch_done), *extra])
             clock.run_finished(reused)
             runs_done.append({"fold": k, "mode": mode,
                               "run": str(run_dir.relative_to(out_dir)),

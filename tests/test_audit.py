@@ -377,3 +377,35 @@ def test_option_errors_speak_one_style(tmp_path):
                                        "--out", str(tmp_path / "n.csv")])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "Invalid value for '--strength': 0.0 is not in the range x>0." in result.stderr
+
+
+def test_labels_csv_written_column_wise_equals_the_row_writer(tmp_path):
+    """The column-wise writer against Python's csv module writing the same rows (the writer it
+    replaced): ties, ids with commas, quotes, line breaks and spaces, unicode, NaN for items
+    without a value, integers and tiny, huge and repeated floats."""
+    import csv
+
+    from dqlabels.evaluate import write_labels
+
+    table = pd.DataFrame({
+        "item": ["a,b", 'say "hi"', "two\nlines", " lead", "ünï", "plain", "tab\there", "7"],
+        "hard_label": ["cat", "dog", "cat", "dog,x", "cat", "cat", "dog", "cat"],
+        "tied": [True, False, False, True, False, False, False, True],
+        "soft_cat": [0.5, 1 / 3, 2 / 3, 0.5, 1.0, 0.0, 1e-9, 0.5],
+        "ds_cat": [0.123456789, np.nan, 1e-300, 123456789.0, 0.1 + 0.2, np.nan, 5e-7, 0.999999],
+        "count": np.array([1, 2, 3, 4, 5, 6, 7, 8]),
+    })
+    write_labels(table, tmp_path / "fast.csv")
+
+    def cell(value):
+        if isinstance(value, float):
+            return "" if value != value else f"{value:.6g}"
+        return value
+
+    with open(tmp_path / "rows.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(table.columns)
+        writer.writerows([cell(v) for v in row] for row in table.itertuples(index=False))
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "rows.csv").read_bytes()
+    back = pd.read_csv(tmp_path / "fast.csv", keep_default_na=False)
+    assert back["item"].tolist() == table["item"].tolist()

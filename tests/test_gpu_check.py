@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import CIFAR10H, REPO, needs
 
 
 @pytest.mark.slow
@@ -39,6 +39,14 @@ def test_dry_run_runs_every_step_with_tiny_settings(tmp_path):
     assert any("from scratch" in note for note in report["notes"])
     for name in ("study/results.md", "study/results.json", "study/tsne.png"):
         assert (out / name).exists(), name
+    # The paper-scale CIFAR-10H preset's first fold (here on 100 of its images, one epoch).
+    needs(CIFAR10H.exists(), "../shared/data/cifar10h")
+    real = report["cifar10h"]
+    assert real["settings"]["preset"] == "cifar10h-paper" and real["settings"]["runs"] == 1
+    assert [r["mode"] for r in real["runs"]] == ["hard", "soft"]
+    assert np.isfinite(real["summary"]["soft"]["cross_entropy"]["mean"])
+    assert real["paired"]["accuracy"]["verdict"] == "not tested (1 fold)"
+    assert (out / "cifar10h" / "results.md").exists()
 
 
 def test_the_xla_and_mixed_precision_switches_reach_the_compiled_model():

@@ -401,3 +401,20 @@ def test_the_soft_tolerance_is_a_posterior_spread_of_0_1():
     np.testing.assert_allclose(plan.posterior.spread[:2], spread, rtol=1e-9)
     assert plan.certain.tolist() == [True, False, True]
     assert plan.requested[1] > 0 and plan.requested[0] == 0
+
+
+def test_the_strength_fit_on_distinct_count_vectors_equals_the_per_item_fit():
+    """Random campaigns (varying annotations per item, 3 to 6 classes): the fit on the distinct
+    count vectors with their multiplicities finds the per-item fit's optimum (within the
+    optimiser's tolerance)."""
+    from dqlabels.plan import _fit_strength
+
+    rng = np.random.default_rng(21)
+    for k in (3, 4, 6):
+        p = rng.dirichlet(np.full(k, 0.8), 3000)
+        per_item = rng.integers(1, 8, 3000)
+        counts = np.stack([rng.multinomial(n, row) for n, row in zip(per_item, p)]).astype(float)
+        balance = counts.sum(axis=0) / counts.sum()
+        grouped = _fit_strength(counts, balance)
+        each = _fit_strength(counts, np.tile(balance, (len(counts), 1)))
+        assert grouped == pytest.approx(each, rel=1e-5)

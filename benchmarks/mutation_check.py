@@ -162,8 +162,8 @@ MUTANTS = [
            "        return tf.image.rot90(image, 2)\n    k = tf.random",
            (T + "test_tfdata.py::test_augmentation_per_dataset_kind",)),
     Mutant("K-fold folds not stratified by class", "dqlabels/datasets.py",
-           "    folds[order] = (rank + offset) % num_folds",
-           "    folds[order] = np.arange(labels.size) % num_folds",
+           '    order = order[np.argsort(labels[order], kind="stable")]  # by class, random within'
+           '\n    folds = np.empty', "    folds = np.empty",
            (T + "test_datasets.py::test_kfold_split_is_stratified_seeded_and_covers_every_item_once",)),
     Mutant("cross-entropy vs human without the floor", "dqlabels/real_study.py",
            "np.log(np.maximum(predicted, CE_FLOOR))", "np.log(predicted)",

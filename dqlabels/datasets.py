@@ -296,15 +296,10 @@ def kfold_split(labels, fold: int, num_folds: int, *, seed: int = 0,
     rng = np.random.default_rng([seed, 14])
     order = rng.permutation(labels.size)
     order = order[np.argsort(labels[order], kind="stable")]  # by class, random within
-    grouped = labels[order]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    rank = np.arange(grouped.size) - np.repeat(starts, np.diff(np.r_[starts, grouped.size]))
     folds = np.empty(labels.size, dtype=np.int64)
-    # Deal each class from where the previous one stopped, so that the folds' sizes differ by
-    # one image at most.
-    offset = np.repeat(np.cumsum(np.r_[0, np.diff(np.r_[starts, grouped.size])])[:-1],
-                       np.diff(np.r_[starts, grouped.size]))
-    folds[order] = (rank + offset) % num_folds
+    # Dealt in turn along that order: each class goes round the folds from where the previous
+    # one stopped, so the folds' sizes, and each class's share of them, differ by one at most.
+    folds[order] = np.arange(labels.size) % num_folds
     split = np.where(folds == fold, "test", "train").astype(object)
     rest = np.flatnonzero(folds != fold)
     if val_size:

@@ -409,3 +409,20 @@ def test_labels_csv_written_column_wise_equals_the_row_writer(tmp_path):
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "rows.csv").read_bytes()
     back = pd.read_csv(tmp_path / "fast.csv", keep_default_na=False)
     assert back["item"].tolist() == table["item"].tolist()
+
+
+def test_six_digit_formatting_equals_python_on_a_million_values():
+    from dqlabels.evaluate import format_6g
+
+    rng = np.random.default_rng(4)
+    n = 200_000
+    values = np.concatenate([
+        rng.random(n),                                        # probabilities
+        rng.integers(0, 60, n) / rng.integers(1, 60, n),      # fractions of answers
+        10.0 ** rng.uniform(-12, 12, n) * rng.choice([-1, 1], n),  # every magnitude
+        np.round(rng.random(n), 7) + 5e-7,                    # 6-digit ties and near-ties
+        rng.integers(0, 2_000_000, n) / 2.0,                  # halves around 1e6
+        [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-4, 9.99995e-5, 999999.5, 1e6, 0.1 + 0.2],
+    ])
+    expected = ["" if v != v else f"{v:.6g}" for v in values.tolist()]
+    assert format_6g(values).to_pylist() == expected

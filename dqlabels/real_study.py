@@ -41,7 +41,7 @@ from dqlabels._io import write_csv_atomic, write_text_atomic
 from dqlabels.config import TSNE_MAX_ITER, TSNE_PERPLEXITY, TrainConfig, check_choice
 from dqlabels.errors import InputError
 from dqlabels.scores import expected_calibration_error, kl_divergence, macro_f1
-from dqlabels.study import PRESETS, _Clock, _mean_std, prepare_study_folder
+from dqlabels.study import PRESETS, RunClock, mean_std, prepare_study_folder
 from dqlabels.verdicts import paired, verdict
 
 MODES = ("hard", "soft")
@@ -144,7 +144,7 @@ def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, override
     hard, hard_file = hard_labels_of(data, hard_labels)
     settings_note = {"hard_labels_file": None if hard_file is None else str(hard_file)}
     config = TrainConfig(**settings["train"])
-    clock = _Clock(settings["runs"] * len(MODES), config.epochs, log)
+    clock = RunClock(settings["runs"] * len(MODES), config.epochs, log)
     runs_done, started = [], time.time()
     for k in range(settings["runs"]):
         from dqlabels.datasets import kfold_split
@@ -231,7 +231,7 @@ def summarise(runs: list[dict], settings: dict, data) -> dict:
     comparison with its verdict; the anchors of the dataset."""
     by_fold = {mode: [r for r in sorted(runs, key=lambda r: r["fold"]) if r["mode"] == mode]
                for mode in MODES}
-    summary = {mode: {m: _mean_std([r[m] for r in by_fold[mode]]) for m in METRICS}
+    summary = {mode: {m: mean_std([r[m] for r in by_fold[mode]]) for m in METRICS}
                for mode in MODES}
     comparison = {}
     for metric, higher in METRICS.items():

@@ -160,7 +160,7 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
 
     config = TrainConfig(**settings["train"])
     runs, started = [], time.time()
-    clock = _Clock(settings["splits"] * len(MODES), config.epochs, log)
+    clock = RunClock(settings["splits"] * len(MODES), config.epochs, log)
     for k in range(settings["splits"]):
         for mode in MODES:
             run_dir = out_dir / "runs" / f"{mode}-split{k}"
@@ -208,7 +208,7 @@ def study_data(out_dir: Path, settings: dict, dataset, log) -> Path:
     return data_dir
 
 
-class _Clock:
+class RunClock:
     """The study's estimate of the time left, logged after the first epoch of each run.
 
     A run's remaining epochs are timed from its first epoch without the first batch (where
@@ -274,7 +274,7 @@ def prepare_study_folder(out_dir: Path, settings: dict, overwrite: bool, record:
                          f"overwrite=True to start again")
 
 
-def _mean_std(values) -> dict:
+def mean_std(values) -> dict:
     """Mean ± sample std (ddof 1); the std is None (undefined) for a single value."""
     values = np.asarray(values, dtype=np.float64)
     std = float(values.std(ddof=1)) if values.size > 1 else None
@@ -285,11 +285,11 @@ def summarise(runs: list[dict], settings: dict, data, limit: dict | None = None)
     """Mean ± sample std (ddof 1) per label mode and metric; the std is None (undefined) with
     one split, written as an empty CSV field and left out of the Markdown table. ``limit`` is
     :func:`image_limit`'s result, summarised the same way."""
-    summary = {mode: {metric: _mean_std([r[metric] for r in runs if r["mode"] == mode])
+    summary = {mode: {metric: mean_std([r[metric] for r in runs if r["mode"] == mode])
                       for metric in METRICS} for mode in MODES}
     image_limit_summary = None if limit is None else {
         "splits": {str(k): v for k, v in limit.items()},
-        **{metric: _mean_std([v[metric] for v in limit.values()]) for metric in METRICS}}
+        **{metric: mean_std([v[metric] for v in limit.values()]) for metric in METRICS}}
     return {
         "dataset": data.info.get("name", data.root.name),
         "settings": settings,

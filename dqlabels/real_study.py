@@ -16,7 +16,7 @@ the annotations (``"majority"``, SPEC §3's tie rule); the study records which. 
 the paired difference soft − hard per fold, its 95% t interval and the verdict it supports
 (:mod:`dqlabels.verdicts`). The results stand beside the published results on the same data:
 ``dataset.json``'s ``"anchors"``, or, for a folder whose ``dataset.json`` predates those keys, the
-facts this module knows about it (:data:`KNOWN_DATASETS`, by the dataset's name).
+facts the library knows about it (:data:`dqlabels.datasets.KNOWN_DATASETS`, by its name).
 
 Presets (in :data:`dqlabels.study.PRESETS`): ``cifar10h`` for a 2-core CPU (10 folds of which
 the first 3 are run: 9,000 images around each held-out 1,000, 250 of them kept for validation;
@@ -39,6 +39,7 @@ import numpy as np
 
 from dqlabels._io import write_csv_atomic, write_text_atomic
 from dqlabels.config import TSNE_MAX_ITER, TSNE_PERPLEXITY, TrainConfig, check_choice
+from dqlabels.datasets import dataset_facts
 from dqlabels.errors import InputError
 from dqlabels.scores import expected_calibration_error, kl_divergence, macro_f1
 from dqlabels.study import PRESETS, RunClock, mean_std, prepare_study_folder
@@ -53,38 +54,6 @@ METRIC_NAMES = {"cross_entropy": "CE vs human", "kl": "KL vs human", "accuracy":
 CE_FLOOR = 1e-12
 STUDY_FILES = ("study.json", "splits", "runs", "results.md", "results.csv", "results.json",
                "folds.png", "tsne.png", "tsne.csv")
-
-# Facts about public datasets whose dataset.json predates the "hard_labels" and "anchors" keys
-# (the copy in ../shared/data/cifar10h is one). dataset.json's own keys win.
-KNOWN_DATASETS = {
-    "cifar10h": {
-        "hard_labels": "cifar10-test-labels.csv",
-        "anchors": [
-            {"name": "Peterson et al. 2019",
-             "setup": "mean of 8 CIFAR networks from scratch, 10-fold CV (9,000 train / 1,000 "
-                      "held out), ~150 epochs; hard = original labels",
-             "hard": {"cross_entropy": 0.958, "accuracy": 0.840},
-             "soft": {"cross_entropy": 0.605, "accuracy": 0.852}},
-            {"name": "Gheibi & Ghazizadeh 2026 (as reported, not checked)",
-             "setup": "CIFAR ResNet-18 from scratch, 80/20 split, 200 epochs, 10 seeds; hard = "
-                      "majority labels",
-             "hard": {"cross_entropy": 0.728, "accuracy": 0.857, "ece": 0.070},
-             "soft": {"cross_entropy": 0.510, "accuracy": 0.869, "ece": 0.019}},
-            {"name": "DCIC benchmark (Schmarje et al. 2022)",
-             "setup": "ImageNet-pretrained ResNet50V2, 10 annotations per image, tuning score",
-             "soft": {"kl": 0.427, "macro_f1": 0.900}},
-        ],
-    },
-}
-
-
-def dataset_facts(data) -> dict:
-    """``hard_labels`` (a file name or None) and ``anchors`` (a list) of a dataset: its
-    ``dataset.json``'s, else :data:`KNOWN_DATASETS`' for its name."""
-    known = KNOWN_DATASETS.get(str(data.info.get("name", "")).lower(), {})
-    return {"hard_labels": data.info.get("hard_labels", known.get("hard_labels")),
-            "anchors": data.info.get("anchors", known.get("anchors", []))}
-
 
 def kfold_settings(preset: str, dataset, *, overrides: dict | None = None, folds=None,
                    runs=None, hard_labels: str = "original", seed: int = 0,

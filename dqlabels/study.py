@@ -285,8 +285,14 @@ def summarise(runs: list[dict], settings: dict, data, limit: dict | None = None)
     """Mean ± sample std (ddof 1) per label mode and metric; the std is None (undefined) with
     one split, written as an empty CSV field and left out of the Markdown table. ``limit`` is
     :func:`image_limit`'s result, summarised the same way."""
+    from dqlabels.datasets import dataset_facts, is_synthetic
+
     summary = {mode: {metric: mean_std([r[metric] for r in runs if r["mode"] == mode])
                       for metric in METRICS} for mode in MODES}
+    # Each dataset beside its own published results: the paper's Table 1 for the synthetic data
+    # and folders without anchors (MiceBone), the anchors of dataset.json (or the library's
+    # facts about a known dataset) otherwise.
+    anchors = [] if is_synthetic(data) else dataset_facts(data)["anchors"]
     image_limit_summary = None if limit is None else {
         "splits": {str(k): v for k, v in limit.items()},
         **{metric: mean_std([v[metric] for v in limit.values()]) for metric in METRICS}}
@@ -296,9 +302,10 @@ def summarise(runs: list[dict], settings: dict, data, limit: dict | None = None)
         "runs": runs,
         "summary": summary,
         "image_limit": image_limit_summary,
-        "paper": {name: {mode: {m: {"mean": v[0], "std": v[1]} for m, v in metrics.items()}
-                         for mode, metrics in table.items()}
-                  for name, table in PAPER_TABLE.items()},
+        "paper": {} if anchors else {
+            name: {mode: {m: {"mean": v[0], "std": v[1]} for m, v in metrics.items()}
+                   for mode, metrics in table.items()} for name, table in PAPER_TABLE.items()},
+        "anchors": anchors,
         "paired": _paired(runs),
     }
 
@@ -345,6 +352,22 @@ def results_table(results: dict) -> str:
         lines.append(f"| paper, {name} | {_cell(table['hard']['macro_accuracy'])} | "
                      f"{_cell(table['hard']['kl'])} | {_cell(table['soft']['macro_accuracy'])} | "
                      f"{_cell(table['soft']['kl'])} |")
+    for anchor in results.get("anchors", []):
+        for mode in MODES:
+            if mode in anchor:
+                acc = anchor[mode].get("accuracy", anchor[mode].get("macro_accuracy"))
+                lines.append(f"| {anchor['name']}, {mode} (their setup) | "
+                             + (f"{acc:.4f} (accuracy)" if acc is not None else "—") + " | "
+                             + (f"{anchor[mode]['kl']:.4f}" if "kl" in anchor[mode] else "—")
+                             + " | | |" if mode == "hard" else
+                             f"| {anchor['name']}, {mode} (their setup) | | | "
+                             + (f"{acc:.4f} (accuracy)" if acc is not None else "—") + " | "
+                             + (f"{anchor[mode]['kl']:.4f}" if "kl" in anchor[mode] else "—")
+                             + " |")
+    if results.get("anchors"):
+        lines += ["", "Published results on this dataset (setups differ; `--preset cifar10h` "
+                  "runs their protocol):"]
+        lines += [f"- {a['name']}: {a['setup']}" for a in results["anchors"]]
     if limit is not None:
         lines += ["", "The image limit reads the soft label from the test images' pixels alone "
                   "(mean colour of the lit pixels, axis ratio from their second moments): the "

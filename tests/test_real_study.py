@@ -108,3 +108,19 @@ def test_cifar10h_preset_pipeline_on_a_subset(subset, tmp_path):
     assert "Peterson et al. 2019" in result.output and "soft − hard" in result.output
     for name in ("results.md", "results.csv", "folds.png", "tsne.png"):
         assert (out / name).exists(), name
+
+
+def test_the_synthetic_study_on_photographs_stands_beside_their_own_anchors(cifar_folder):
+    """`reproduce --dataset ../shared/data/cifar10h` (the quick preset) once printed the paper's
+    Synthetic and MiceBone rows beside a CIFAR-10H run; now the dataset's own anchors."""
+    from dqlabels import study
+
+    values = {("hard", 0): (0.450, 1.40), ("soft", 0): (0.455, 1.36),
+              ("hard", 1): (0.460, 1.38), ("soft", 1): (0.458, 1.37)}
+    runs = [{"split": k, "mode": mode, "macro_accuracy": acc, "kl": kl,
+             "run": f"runs/{mode}-split{k}"} for (mode, k), (acc, kl) in values.items()]
+    settings = {"preset": "quick", "splits": 2}
+    results = study.summarise(runs, settings, cifar_folder)
+    table = study.results_table(results)
+    assert "paper, Synthetic" not in table and "Peterson et al. 2019, hard" in table
+    assert results["paired"]["macro_accuracy"]["verdict"] == "a tie within the folds' spread"

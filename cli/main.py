@@ -303,7 +303,7 @@ def plan(annotations, quiet, **options):
     from --predictions); the next annotations go where they lower its spread most (--objective
     soft) or settle the majority vote (hard). Writes --out (next_round.csv).
     """
-    from dqlabels.plan import PlanConfig, run_plan
+    from dqlabels.next_round import PlanConfig, run_plan
 
     summary = run_plan(annotations, PlanConfig(**options))
     if not quiet:

@@ -34,7 +34,8 @@ from dqlabels.config import CROWDTRUTH_MAX_PAIRS, RANKINGS, check_choice
 from dqlabels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
-from dqlabels.plan import Plan, Posterior, plan_lines, plan_next_round, posterior
+from dqlabels.next_round import plan_lines
+from dqlabels.plan import Plan, Posterior, plan_next_round, posterior
 from dqlabels.ranking import (
     RANKING_DEFINITIONS,
     below_chance,

@@ -168,7 +168,7 @@ def write_outputs(result: Audit, config: EvaluateConfig) -> list:
 
         write_html_report(config.html_path, result)
     if config.plan_out is not None and result.plan is not None:
-        from dqlabels.plan import write_plan
+        from dqlabels.next_round import write_plan
 
         write_plan(result.plan, config.plan_out)
     if config.plots_dir is not None:

@@ -12,7 +12,7 @@ FLOORS = [
     ("files", {"_io", "tables"}),
     ("reading", {"importers", "counting", "annotations"}),
     ("labels and scores", {"aggregation", "dawid_skene", "crowdtruth", "scores", "predictions",
-                           "gold", "ranking", "plan"}),
+                           "gold", "ranking", "plan", "next_round"}),
     ("audit and data", {"audit", "figures", "synthetic"}),
     ("commands without TensorFlow", {"datasets", "html_report", "evaluate", "tsne",
                                      "distributed", "launch"}),

@@ -266,18 +266,9 @@ def numerics(settings) -> dict:
 
 def study(out, data_dir, settings, precision, weights, deadline, notes) -> dict:
     from dqlabels.study import reproduce
-    from dqlabels.training import Deadline
 
     margin = 150.0 if settings is PAPER else 20.0  # predictions, t-SNE and writing
-    runs_left = {"n": 2}
-    stops = []
-
-    def callbacks(mode, split):
-        share = (deadline - margin - time.time()) / runs_left["n"]
-        runs_left["n"] -= 1
-        stop = Deadline(time.time() + max(share, 0.0))
-        stops.append((mode, stop))
-        return [stop]
+    callbacks, stops = sharing_deadline(deadline, margin, runs=2)
 
     overrides = {"model": settings["model"], "image_size": settings["image_size"],
                  "batch_size": settings["batch_size"], "epochs": settings["epochs"],
@@ -296,22 +287,32 @@ def study(out, data_dir, settings, precision, weights, deadline, notes) -> dict:
     return results
 
 
-def cifar10h_fold(out, folder, settings, precision, deadline, notes, dry_run) -> dict:
-    """The first fold of the ``cifar10h-paper`` preset (a 64-image-per-class subset in a dry
-    run), hard and soft, sharing the time left."""
-    from dqlabels.real_study import reproduce_kfold
+def sharing_deadline(deadline: float, margin: float, runs: int):
+    """Callbacks for a study's ``runs`` runs that share the time left before ``deadline`` less
+    ``margin`` (each run gets an equal share of what is left when it starts), and the list of
+    (mode, stop) they fill."""
     from dqlabels.training import Deadline
 
-    margin = 60.0 if not dry_run else 10.0
-    runs_left = {"n": 2}
+    left = {"n": runs}
     stops = []
 
-    def callbacks(mode, fold):
-        share = (deadline - margin - time.time()) / runs_left["n"]
-        runs_left["n"] -= 1
+    def callbacks(mode, index):
+        share = (deadline - margin - time.time()) / left["n"]
+        left["n"] -= 1
         stop = Deadline(time.time() + max(share, 0.0))
         stops.append((mode, stop))
         return [stop]
+
+    return callbacks, stops
+
+
+def cifar10h_fold(out, folder, settings, precision, deadline, notes, dry_run) -> dict:
+    """The first fold of the ``cifar10h-paper`` preset (10 images per class in a dry run),
+    hard and soft, sharing the time left."""
+    from dqlabels.real_study import reproduce_kfold
+
+    margin = 60.0 if not dry_run else 10.0
+    callbacks, stops = sharing_deadline(deadline, margin, runs=2)
 
     overrides = {"mixed_precision": precision["precision"] != "float32",
                  "xla": precision["precision"] == "mixed+xla", "deterministic": False}

@@ -42,7 +42,13 @@ from dqlabels.config import TSNE_MAX_ITER, TSNE_PERPLEXITY, TrainConfig, check_c
 from dqlabels.datasets import dataset_facts
 from dqlabels.errors import InputError
 from dqlabels.scores import expected_calibration_error, kl_divergence, macro_f1
-from dqlabels.study import PRESETS, RunClock, mean_std, prepare_study_folder
+from dqlabels.study import (
+    PRESETS,
+    RunClock,
+    mean_std,
+    prepare_study_folder,
+    write_tsne_figure,
+)
 from dqlabels.verdicts import paired, verdict
 
 MODES = ("hard", "soft")
@@ -143,7 +149,7 @@ def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, override
     results["seconds"] = round(time.time() - started, 1)
     results["figure"] = draw_folds(results, out_dir / "folds.png").name
     log("Computing t-SNE of fold 0 (hard and soft) ...")
-    results["tsne"] = write_tsne(out_dir, data, settings["tsne"]).name
+    results["tsne"] = write_tsne_figure(out_dir, data, settings["tsne"], part="fold").name
     write_results(out_dir, results)
     return results
 
@@ -333,16 +339,3 @@ def draw_folds(results: dict, path: Path) -> Path:
     fig.suptitle(f"{results['dataset']}: hard vs soft labels, held-out folds")
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-def write_tsne(out_dir: Path, data, tsne: dict) -> Path:
-    """t-SNE of fold 0's held-out features, hard and soft side by side."""
-    from dqlabels.tsne import embed_runs
-
-    runs = {mode: out_dir / "runs" / f"{mode}-fold{tsne['fold']}" for mode in MODES}
-    return embed_runs(runs, out_dir / "tsne.png", out_dir / "tsne.csv",
-                      f"t-SNE of the held-out GAP features ({data.info.get('name', '')}, "
-                      f"fold {tsne['fold']})",
-                      panel_titles={mode: f"{mode} labels — " for mode in MODES},
-                      perplexity=tsne["perplexity"], max_iter=tsne["max_iter"],
-                      seed=tsne["seed"])

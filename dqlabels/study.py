@@ -435,13 +435,14 @@ def write_results(out_dir: Path, results: dict) -> None:
     write_csv_atomic(out_dir / "results.csv", RESULTS_COLUMNS, rows)
 
 
-def write_tsne_figure(out_dir: Path, data, tsne: dict) -> Path:
-    """t-SNE of split 0's test features, hard and soft side by side (one row each)."""
+def write_tsne_figure(out_dir: Path, data, tsne: dict, part: str = "split") -> Path:
+    """t-SNE of the test features of split (or fold: ``part``) ``tsne[part]``, hard and soft
+    side by side (one row each), from the runs ``runs/{mode}-{part}{k}``."""
     from dqlabels.tsne import embed_runs
 
-    runs = {mode: out_dir / "runs" / f"{mode}-split{tsne['split']}" for mode in MODES}
+    runs = {mode: out_dir / "runs" / f"{mode}-{part}{tsne[part]}" for mode in MODES}
     return embed_runs(runs, out_dir / "tsne.png", out_dir / "tsne.csv",
                       f"t-SNE of the test-set GAP features "
-                      f"({data.info.get('name', data.root.name)}, split {tsne['split']})",
+                      f"({data.info.get('name', data.root.name)}, {part} {tsne[part]})",
                       panel_titles={mode: f"{mode} labels — " for mode in MODES},
                       perplexity=tsne["perplexity"], max_iter=tsne["max_iter"], seed=tsne["seed"])

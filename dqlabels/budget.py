@@ -202,21 +202,9 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
                                settings["crowd"], [seed, 100 + k])
             train_rows = np.flatnonzero(split == "train")
             for budget in settings["budgets"]:
-                targets = shrunk_targets = None
-                if budget != "exact":
-                    targets = size_dir / f"labels-b{budget}-split{k}.csv"
-                    _write_labels(targets, data, answers[:, :budget])
-                    counts = _counts(answers[:, :budget], len(data.classes))
-                    shrunk_labels = None
-                    if shrunk:
-                        shrunk_targets = size_dir / f"shrunk-b{budget}-split{k}.csv"
-                        shrunk_labels = _write_shrunk(shrunk_targets, data, counts)
-                    inputs.append(_input_scores(data.soft_labels[train_rows], counts[train_rows],
-                                                size, budget, k, None if shrunk_labels is None
-                                                else shrunk_labels[train_rows]))
-                else:
-                    inputs.append(_input_scores(data.soft_labels[train_rows], None, size,
-                                                budget, k))
+                targets, shrunk_targets, given = _budget_targets(
+                    size_dir, data, answers, budget, k, shrunk, train_rows)
+                inputs.append({**given, "size": size})
                 arms = (("soft",) if budget == 1 else MODES) + (("shrunk",) if shrunk_targets
                                                                 else ())
                 for mode in arms:
@@ -327,6 +315,24 @@ def _write_labels(path: Path, data, answers: np.ndarray) -> None:
     write_csv_atomic(path, ("item", "annotator", "label"),
                      zip(data.items[rows].tolist(), (f"a{c}" for c in columns.tolist()),
                          classes[answers[rows, columns]].tolist()))
+
+
+def _budget_targets(size_dir: Path, data, answers: np.ndarray, budget, split: int,
+                    shrunk: bool, train_rows: np.ndarray):
+    """A budget's training-label files (raw answers; their shrunk soft labels when ``shrunk``;
+    None for the exact labels) and the scores of those labels on the training rows."""
+    exact = data.soft_labels[train_rows]
+    if budget == "exact":
+        return None, None, _input_scores(exact, None, None, budget, split)
+    targets = size_dir / f"labels-b{budget}-split{split}.csv"
+    _write_labels(targets, data, answers[:, :budget])
+    counts = _counts(answers[:, :budget], len(data.classes))
+    shrunk_targets = shrunk_labels = None
+    if shrunk:
+        shrunk_targets = size_dir / f"shrunk-b{budget}-split{split}.csv"
+        shrunk_labels = _write_shrunk(shrunk_targets, data, counts)[train_rows]
+    return targets, shrunk_targets, _input_scores(exact, counts[train_rows], None, budget,
+                                                  split, shrunk_labels)
 
 
 def _write_shrunk(path: Path, data, counts: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from dqlabels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 from dqlabels.next_round import plan_lines
-from dqlabels.plan import Plan, Posterior, plan_next_round, posterior
+from dqlabels.plan import Plan, Posterior, mean_by_annotations, plan_next_round, posterior
 from dqlabels.ranking import (
     RANKING_DEFINITIONS,
     below_chance,
@@ -297,7 +297,7 @@ def _posterior_summary(annotations: Annotations, post: Posterior, soft: np.ndarr
     each number of annotations."""
     per_item = annotations.annotations_per_item
     spread = post.spread
-    line = {str(int(n)): float(spread[per_item == n].mean()) for n in np.unique(per_item)[:30]}
+    line = mean_by_annotations(spread, per_item)
     return {"prior": "predictions" if post.prediction_weight is not None else "class balance",
             **post.prior_summary(),
             "mean_spread": float(spread.mean()),

@@ -233,6 +233,7 @@ def write_labels(table, path) -> None:
 def _csv_column(values: np.ndarray):
     """One column as CSV fields (an Arrow string array)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if values.dtype.kind == "f":
         return format_6g(values)
@@ -240,24 +241,16 @@ def _csv_column(values: np.ndarray):
         return pa.array(np.where(values, "True", "False"), pa.string())
     if values.dtype.kind in "iu":
         return pa.array(values.astype(str), pa.string())
-    import pyarrow.compute as pc
-
     text = pa.array(values if values.dtype.kind == "O" else values.astype(str), pa.string())
     # The csv module's minimal quoting: a comma, a quote or a line feed.
     special = np.flatnonzero(pc.match_substring_regex(text, '[,"\n]')
                              .to_numpy(zero_copy_only=False))
     if not special.size:
         return text
-    fields = np.asarray(text.to_pylist(), dtype=object) if special.size > len(text) // 100 \
-        else None
-    if fields is None:  # a few: replace them alone
-        fixed = [_csv_field(text[int(i)].as_py()) for i in special]
-        mask = np.zeros(len(text), dtype=bool)
-        mask[special] = True
-        return pc.replace_with_mask(text, pa.array(mask), pa.array(fixed, pa.string()))
-    for i in special:
-        fields[i] = _csv_field(fields[i])
-    return pa.array(fields, pa.string())
+    quoted = [_csv_field(field) for field in text.take(pa.array(special)).to_pylist()]
+    mask = np.zeros(len(text), dtype=bool)
+    mask[special] = True
+    return pc.replace_with_mask(text, pa.array(mask), pa.array(quoted, pa.string()))
 
 
 def format_6g(values: np.ndarray):

@@ -249,7 +249,7 @@ class Plan:
             "num_items": int(len(self.items)),
             "annotations_per_item": float(per_item.mean()),
             "mean_posterior_spread": float(self.posterior.spread.mean()),
-            "loss_by_annotations": _mean_by(self.loss, per_item),
+            "loss_by_annotations": mean_by_annotations(self.loss, per_item),
             "expected": self.expected(),
             "next_round": [dict(zip(NEXT_ROUND_COLUMNS, row)) for row in self.rows()],
         }
@@ -336,7 +336,7 @@ def posterior_spread(alpha: np.ndarray) -> np.ndarray:
     return np.sqrt(_variance(alpha))
 
 
-def _mean_by(values: np.ndarray, per_item: np.ndarray, limit: int = 30) -> dict:
+def mean_by_annotations(values: np.ndarray, per_item: np.ndarray, limit: int = 30) -> dict:
     """Mean of ``values`` over the items with each number of annotations (the first ``limit``
     numbers), keyed by that number as text."""
     per_item = np.round(per_item).astype(np.int64)

@@ -108,7 +108,7 @@ def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, override
     Returns:
         The results dict (also in ``results.json``).
     """
-    from dqlabels.datasets import load_dataset, save_split
+    from dqlabels.datasets import kfold_split, load_dataset, save_split
     from dqlabels.training import EpochTimer, train
 
     out_dir = Path(out_dir)
@@ -122,8 +122,6 @@ def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, override
     clock = RunClock(settings["runs"] * len(MODES), config.epochs, log)
     runs_done, started = [], time.time()
     for k in range(settings["runs"]):
-        from dqlabels.datasets import kfold_split
-
         split_path = out_dir / "splits" / f"fold{k}.csv"
         if not split_path.exists():
             split_path.parent.mkdir(parents=True, exist_ok=True)

@@ -355,15 +355,13 @@ def results_table(results: dict) -> str:
     for anchor in results.get("anchors", []):
         for mode in MODES:
             if mode in anchor:
-                acc = anchor[mode].get("accuracy", anchor[mode].get("macro_accuracy"))
+                values = anchor[mode]
+                acc = values.get("accuracy", values.get("macro_accuracy"))
+                pair = [f"{acc:.4f} (accuracy)" if acc is not None else "—",
+                        f"{values['kl']:.4f}" if "kl" in values else "—"]
+                cells = pair + ["", ""] if mode == "hard" else ["", ""] + pair
                 lines.append(f"| {anchor['name']}, {mode} (their setup) | "
-                             + (f"{acc:.4f} (accuracy)" if acc is not None else "—") + " | "
-                             + (f"{anchor[mode]['kl']:.4f}" if "kl" in anchor[mode] else "—")
-                             + " | | |" if mode == "hard" else
-                             f"| {anchor['name']}, {mode} (their setup) | | | "
-                             + (f"{acc:.4f} (accuracy)" if acc is not None else "—") + " | "
-                             + (f"{anchor[mode]['kl']:.4f}" if "kl" in anchor[mode] else "—")
-                             + " |")
+                             + " | ".join(cells) + " |")
     if results.get("anchors"):
         lines += ["", "Published results on this dataset (setups differ; `--preset cifar10h` "
                   "runs their protocol):"]

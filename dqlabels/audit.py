@@ -52,7 +52,8 @@ class Tallies:
     """What the annotations say before any model, computed once: each item's ``soft`` label,
     majority ``vote`` and ``entropy`` (nats); Fleiss' ``kappa`` and Krippendorff's ``alpha``;
     each annotator's leave-one-out ``agreement`` and the annotations it scored (None without
-    annotator ids)."""
+    annotator ids); each item's Dirichlet ``posterior`` (None for probabilities), its prior
+    from the predictions it was given."""
 
     soft: np.ndarray
     vote: MajorityVote
@@ -60,17 +61,33 @@ class Tallies:
     kappa: float
     alpha: float
     agreement: tuple[np.ndarray, np.ndarray] | None
+    posterior: Posterior | None = None
+    predictions: np.ndarray | None = None
 
 
-def tally(annotations: Annotations) -> Tallies:
+def tally(annotations: Annotations, predictions: np.ndarray | None = None,
+          prediction_rows: np.ndarray | None = None) -> Tallies:
     """The :class:`Tallies` of ``annotations`` (``dqlabels evaluate`` computes them while
-    Dawid–Skene fits)."""
+    Dawid–Skene fits); ``predictions`` (rows ``prediction_rows`` of the items) are the
+    posterior's prior, as in :func:`audit`."""
     soft = soft_labels(annotations)
     counts = annotations.counts
+    post = None
+    if not annotations.is_distribution:
+        prior = None
+        if predictions is not None:
+            prior = np.full(counts.shape, np.nan)
+            prior[_rows(predictions, prediction_rows)] = predictions
+        post = posterior(annotations, prior)
     return Tallies(soft=soft, vote=majority_vote(annotations), entropy=scores.item_entropy(soft),
                    kappa=scores.fleiss_kappa(counts), alpha=scores.krippendorff_alpha(counts),
                    agreement=None if annotations.annotator_index is None
-                   else scores.annotator_agreement(annotations))
+                   else scores.annotator_agreement(annotations),
+                   posterior=post, predictions=predictions)
+
+
+def _rows(predictions: np.ndarray, prediction_rows: np.ndarray | None) -> np.ndarray:
+    return np.arange(len(predictions)) if prediction_rows is None else prediction_rows
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,7 +174,8 @@ def audit(
     fits that did not see those answers (:func:`dqlabels.gold.held_out_labels`).
     """
     check_choice("rank_by", rank_by, RANKINGS)
-    tallies = tallies or tally(annotations)
+    if tallies is None or tallies.predictions is not predictions:
+        tallies = tally(annotations, predictions, prediction_rows)
     counts = annotations.counts
     classes = list(annotations.classes)
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
@@ -166,7 +184,7 @@ def audit(
     hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
     soft_mass = soft.mean(axis=0)
     per_item = annotations.annotations_per_item
-    order = np.argsort(-item_entropy, kind="stable")[:NUM_AMBIGUOUS]
+    order = smallest(-item_entropy, NUM_AMBIGUOUS)
 
     report = {
         "source": annotations.source,
@@ -256,20 +274,15 @@ def audit(
                                                   crowdtruth)
     rows = None
     if predictions is not None:
-        rows = np.arange(len(predictions)) if prediction_rows is None else prediction_rows
+        rows = _rows(predictions, prediction_rows)
         report["scores"] = scores.prediction_scores(soft[rows], predictions,
                                                     y_entropy=item_entropy[rows])
         report["num_scored_items"] = int(len(rows))
-    post = plan = None
+    post, plan = tallies.posterior, None
     if plan_budget is not None and annotations.is_distribution:
         raise InputError(f"{annotations.source}: planning the next round needs annotation "
                          f"counts; these are probabilities")
-    if not annotations.is_distribution:
-        prior = None
-        if predictions is not None:
-            prior = np.full(counts.shape, np.nan)
-            prior[rows] = predictions
-        post = posterior(annotations, prior)
+    if post is not None:
         report["posterior"] = _posterior_summary(annotations, post, soft)
         if plan_budget is not None:
             plan = plan_next_round(annotations, plan_budget, objective=plan_objective,
@@ -359,6 +372,23 @@ def item_quality(annotations: Annotations, crowdtruth: CrowdTruth | None = None
     return None if annotations.is_distribution else item_agreement(annotations.counts)
 
 
+def smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(values, kind="stable")[:k]`` without sorting everything: the ``k``
+    smallest finite values, ties in index order (a partition, then a sort of ``k`` values).
+
+    Example:
+        >>> smallest(np.array([3.0, 1.0, 2.0, 1.0, 0.5]), 3).tolist()
+        [4, 1, 3]
+    """
+    if k >= len(values):
+        return np.argsort(values, kind="stable")
+    kth = np.partition(values, k - 1)[k - 1]
+    below = np.flatnonzero(values < kth)
+    chosen = np.concatenate([below, np.flatnonzero(values == kth)[:k - len(below)]])
+    chosen.sort()
+    return chosen[np.argsort(values[chosen], kind="stable")]
+
+
 def _add_quality(report: dict, annotations: Annotations, quality: np.ndarray | None,
                  crowdtruth: CrowdTruth | None, reason: str | None = None) -> None:
     """Item quality for every item, and with the CrowdTruth metrics the weighted class mass and
@@ -378,7 +408,7 @@ def _add_quality(report: dict, annotations: Annotations, quality: np.ndarray | N
                                 or _missing_reason(annotations) or "not computed"}
     scored = np.isfinite(quality)
     report["mean_item_quality"] = _finite(float(quality[scored].mean())) if scored.any() else None
-    lowest = np.flatnonzero(scored)[np.argsort(quality[scored], kind="stable")][:NUM_AMBIGUOUS]
+    lowest = np.flatnonzero(scored)[smallest(quality[scored], NUM_AMBIGUOUS)]
     report["lowest_item_quality"] = [
         {"item": str(annotations.items[i]), "quality": float(quality[i]),
          "annotations": {c: int(v) for c, v in zip(classes, annotations.counts[i]) if v}
@@ -387,7 +417,8 @@ def _add_quality(report: dict, annotations: Annotations, quality: np.ndarray | N
 
 
 def labels_table(result: Audit):
-    """The hard and soft label table of SPEC §5 as a pandas DataFrame, drawn from an audit.
+    """The hard and soft label table of SPEC §5 as a pandas DataFrame, drawn from an audit
+    (:func:`labels_columns` as a frame).
 
     Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class; with a fitted
     Dawid–Skene model ``ds_label`` and ``ds_<class>`` per class; then ``item_quality``
@@ -400,6 +431,12 @@ def labels_table(result: Audit):
     """
     import pandas as pd
 
+    return pd.DataFrame(labels_columns(result))
+
+
+def labels_columns(result: Audit) -> dict[str, np.ndarray]:
+    """The columns of :func:`labels_table`, by name, as numpy arrays (what the CSV writer
+    takes: no frame is built for a file)."""
     annotations = result.annotations
     classes = np.asarray(annotations.classes, dtype=object)
     columns = {"item": annotations.items, "hard_label": classes[result.vote.labels],
@@ -414,15 +451,16 @@ def labels_table(result: Audit):
         columns["item_quality"] = result.quality
     if result.posterior is not None:
         columns["posterior_spread"] = result.posterior.spread
+        mean = result.posterior.mean
         for j, name in enumerate(classes):
-            columns[f"shrunk_{name}"] = result.posterior.mean[:, j]
+            columns[f"shrunk_{name}"] = mean[:, j]
     if result.crowdtruth_model is not None:
         for j, name in enumerate(classes):
             columns[f"weighted_{name}"] = result.crowdtruth_model.weighted_soft_labels_[:, j]
     if annotations.gold is not None:
         columns["gold_label"] = np.where(annotations.gold >= 0,
                                          classes[np.maximum(annotations.gold, 0)], "")
-    return pd.DataFrame(columns)
+    return columns
 
 
 def format_summary(report) -> str:

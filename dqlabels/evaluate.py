@@ -22,8 +22,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 
-import numpy as np
-
 from dqlabels._io import atomic_path, check_output_file, check_output_folder, write_csv_atomic
 from dqlabels.annotations import read_annotations
 from dqlabels.audit import (
@@ -31,10 +29,11 @@ from dqlabels.audit import (
     audit,
     fit_crowdtruth,
     format_summary,
-    labels_table,
+    labels_columns,
     tally,
 )
 from dqlabels.config import DS_MAX_ITER, ReadOptions
+from dqlabels.csv_text import write_frame_csv
 from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 from dqlabels.gold import read_gold
@@ -116,7 +115,7 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
                                              gold=annotations.gold).fit,
                                   annotations) if fit else None
         crowd, reason = fit_crowdtruth(annotations, config.crowdtruth)
-        tallies = tally(annotations)
+        tallies = tally(annotations, probabilities, rows)
         model = model.result() if model is not None else None
     result = audit(annotations, tallies=tallies, predictions=probabilities, prediction_rows=rows,
                    dawid_skene_model=model, crowdtruth_model=crowd, crowdtruth_reason=reason,
@@ -160,7 +159,7 @@ def write_outputs(result: Audit, config: EvaluateConfig) -> list:
     if config.json_path is not None:
         write_json(result, config.json_path)
     if config.labels_path is not None:
-        write_labels(labels_table(result), config.labels_path)
+        write_labels(labels_columns(result), config.labels_path)
     if config.annotators_path is not None:
         write_annotators(result, config.annotators_path)
     if config.html_path is not None:
@@ -204,81 +203,8 @@ def write_annotators(report, path) -> None:
 
 
 def write_labels(table, path) -> None:
-    """Write the labels table as CSV atomically (probabilities with 6 significant digits; an
-    undefined value, such as the quality of an item with one annotation, as an empty cell).
-
-    Column by column, without a Python step per row: each float column's distinct values are
-    formatted once (a soft label takes a few dozen values; a posterior, at most one per item)
-    and spread back by index, and the rows are joined in C. The bytes are those of Python's
-    ``csv`` module writing the rows (RFC 4180 minimal quoting, ``\n`` line ends, ``True``/
-    ``False``): tests/test_audit.py compares the two on awkward values.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    """Write the labels table (a DataFrame or :func:`~dqlabels.audit.labels_columns`) as CSV atomically (probabilities with 6 significant digits; an
+    undefined value, such as the quality of an item with one annotation, as an empty cell),
+    column by column without a Python step per row (:mod:`dqlabels.csv_text`)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write((",".join(_csv_field(str(name)) for name in table.columns) + "\n")
-                .encode("utf-8"))
-        if len(table):
-            columns = [_csv_column(table[name].to_numpy()) for name in table.columns]
-            # Each row "a,b,…\n" joined by Arrow in C++; the lines lie back to back in the
-            # result's data buffer, which is the file's body.
-            lines = pc.binary_join_element_wise(*columns, ",")
-            body = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")
-            offsets = np.frombuffer(body.buffers()[1], dtype=np.int32,
-                                    count=len(body) + 1, offset=4 * body.offset)
-            f.write(memoryview(body.buffers()[2])[offsets[0]:offsets[-1]])
-
-
-def _csv_column(values: np.ndarray):
-    """One column as CSV fields (an Arrow string array)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if values.dtype.kind == "f":
-        return format_6g(values)
-    if values.dtype.kind == "b":
-        return pa.array(np.where(values, "True", "False"), pa.string())
-    if values.dtype.kind in "iu":
-        return pa.array(values.astype(str), pa.string())
-    text = pa.array(values if values.dtype.kind == "O" else values.astype(str), pa.string())
-    # The csv module's minimal quoting: a comma, a quote or a line feed.
-    special = np.flatnonzero(pc.match_substring_regex(text, '[,"\n]')
-                             .to_numpy(zero_copy_only=False))
-    if not special.size:
-        return text
-    quoted = [_csv_field(field) for field in text.take(pa.array(special)).to_pylist()]
-    mask = np.zeros(len(text), dtype=bool)
-    mask[special] = True
-    return pc.replace_with_mask(text, pa.array(mask), pa.array(quoted, pa.string()))
-
-
-def format_6g(values: np.ndarray):
-    """``f"{v:.6g}"`` of every value (NaN as an empty field), as an Arrow string array: each
-    distinct value is formatted once and spread back by index (a soft label column takes a few
-    dozen values; a posterior column, up to one per item). Arrow's own float printing was no
-    faster than Python's ``%g``, and prints other text.
-
-    Example:
-        >>> format_6g(np.array([0.5, 1 / 3, np.nan, 1e-7, 2.0, 1234567.0, 0.5])).to_pylist()
-        ['0.5', '0.333333', '', '1e-07', '2', '1.23457e+06', '0.5']
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    distinct, index = np.unique(values, return_inverse=True)  # NaN sorts last
-    text = pa.array(["" if v != v else f"{v:.6g}" for v in distinct.tolist()], pa.string())
-    text = text.take(pa.array(index.reshape(-1).astype(np.int64)))
-    negative_zero = (values == 0) & np.signbit(values)  # unique() merges it with +0
-    if negative_zero.any():
-        text = pc.replace_with_mask(text, pa.array(negative_zero),
-                                    pa.array(["-0"] * int(negative_zero.sum()), pa.string()))
-    return text
-
-
-def _csv_field(text: str) -> str:
-    """A field as the ``csv`` module's minimal quoting writes it (with ``\n`` line ends it
-    quotes a comma, a quote or a line feed, not a lone carriage return)."""
-    if any(c in text for c in ',"\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+        write_frame_csv(table, f)

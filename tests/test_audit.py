@@ -394,6 +394,7 @@ def test_labels_csv_written_column_wise_equals_the_row_writer(tmp_path):
         "soft_cat": [0.5, 1 / 3, 2 / 3, 0.5, 1.0, 0.0, 1e-9, 0.5],
         "ds_cat": [0.123456789, np.nan, 1e-300, 123456789.0, 0.1 + 0.2, np.nan, 5e-7, 0.999999],
         "count": np.array([1, 2, 3, 4, 5, 6, 7, 8]),
+        "signed_zero": [0.0, -0.0, np.nan, 0.0, -0.0, np.nan, np.nan, -0.0],
     })
     write_labels(table, tmp_path / "fast.csv")
 
@@ -411,8 +412,42 @@ def test_labels_csv_written_column_wise_equals_the_row_writer(tmp_path):
     assert back["item"].tolist() == table["item"].tolist()
 
 
+def test_labels_csv_in_many_blocks_and_with_a_nul_equals_the_row_writer(tmp_path, monkeypatch):
+    """Blocks of a few rows rendered on the thread pool come out in order; a column of many
+    distinct strings and one of few; a NUL character in an id, which the padded cells cannot
+    carry, sends the table to the row writer, with the same bytes."""
+    import csv
+
+    from dqlabels import csv_text
+    from dqlabels.evaluate import write_labels
+
+    monkeypatch.setattr(csv_text, "_BLOCK_BYTES", 200)  # a block of about 4 rows
+    rng = np.random.default_rng(0)
+    n = 300
+    columns = {"item": np.array([f"i{k},{'x' * (k % 7)}" for k in range(n)], dtype=object),
+               "hard_label": np.array(["cat", "dog"], dtype=object)[rng.integers(0, 2, n)],
+               "tied": rng.random(n) < 0.2,
+               "soft": rng.integers(0, 4, n) / 3,
+               "ds": np.where(rng.random(n) < 0.1, np.nan, rng.random(n) ** 5)}
+
+    def rows_written(cols, path):
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(list(cols))
+            for row in zip(*(c.tolist() for c in cols.values())):
+                writer.writerow(["" if isinstance(v, float) and v != v else
+                                 f"{v:.6g}" if isinstance(v, float) else v for v in row])
+        return path.read_bytes()
+
+    write_labels(columns, tmp_path / "fast.csv")
+    assert (tmp_path / "fast.csv").read_bytes() == rows_written(columns, tmp_path / "rows.csv")
+    columns["item"][5] = "nul\0here"
+    write_labels(columns, tmp_path / "nul.csv")
+    assert (tmp_path / "nul.csv").read_bytes() == rows_written(columns, tmp_path / "rows2.csv")
+
+
 def test_six_digit_formatting_equals_python_on_a_million_values():
-    from dqlabels.evaluate import format_6g
+    from dqlabels.csv_text import format_6g
 
     rng = np.random.default_rng(4)
     n = 200_000
@@ -425,4 +460,53 @@ def test_six_digit_formatting_equals_python_on_a_million_values():
         [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-4, 9.99995e-5, 999999.5, 1e6, 0.1 + 0.2],
     ])
     expected = ["" if v != v else f"{v:.6g}" for v in values.tolist()]
-    assert format_6g(values).to_pylist() == expected
+    assert format_6g(values) == expected
+
+
+def test_repeated_pairs_known_from_reading_agree_with_a_fresh_check():
+    """The reader's duplicate check answers ``has_repeated_pairs`` (no second sort): False
+    after ``duplicates="last"`` dropped the repeats, True with ``"keep"``, as a fresh check of
+    the same codes says."""
+    from dqlabels import from_long
+    from dqlabels.counting import _pair_keys, _repeated
+
+    items = np.array(["a", "a", "b", "a", "b"])
+    annotators = np.array(["u", "v", "u", "u", "w"])  # (a, u) twice
+    labels = np.array(["x", "y", "x", "y", "y"])
+    for policy, expected in (("last", False), ("keep", True)):
+        ann = from_long(items, labels, annotators, duplicates=policy)
+        fresh = bool(_repeated(_pair_keys(ann.item_index, ann.annotator_index,
+                                          len(ann.annotators))).any())
+        assert ann.has_repeated_pairs is expected and fresh is expected
+    assert from_long(items[1:], labels[1:], annotators[1:]).has_repeated_pairs is False
+
+
+def test_tallies_without_predictions_are_not_used_for_an_audit_with_predictions():
+    """``evaluate`` computes the posterior with the tallies while Dawid–Skene fits; an audit
+    given tallies of another prior computes its own: the predictions are the prior mean."""
+    from dqlabels import from_long
+    from dqlabels.audit import audit, tally
+
+    ann = from_long(np.array(["a", "a", "b", "b", "c"]), np.array(["x", "y", "x", "x", "y"]),
+                    np.array(["u", "v", "u", "v", "u"]))
+    predictions = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
+    plain = tally(ann)
+    result = audit(ann, tallies=plain, predictions=predictions)
+    assert result.posterior is not plain.posterior
+    # the prior mean mixes the predictions and the class balance: it follows the predictions
+    assert result.posterior.prior_mean[0, 0] > result.posterior.prior_mean[1, 0]
+    assert np.allclose(plain.posterior.prior_mean[0], plain.posterior.prior_mean[1])
+    same = tally(ann, predictions)
+    assert audit(ann, tallies=same, predictions=predictions).posterior is same.posterior
+
+
+def test_smallest_is_the_head_of_a_stable_argsort():
+    """The most ambiguous and lowest-quality lists take the k smallest without a full sort:
+    the same indices, ties in index order, as the head of a stable argsort."""
+    from dqlabels.audit import smallest
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        values = rng.integers(0, 5, rng.integers(1, 60)).astype(float)  # many ties
+        k = int(rng.integers(1, 15))
+        assert smallest(values, k).tolist() == np.argsort(values, kind="stable")[:k].tolist()

@@ -9,7 +9,7 @@ from conftest import REPO
 FLOORS = [
     ("foundations", {"errors", "config", "_parallel", "_quiet", "_kernels", "simulated_crowd",
                      "metrics", "text", "verdicts"}),
-    ("files", {"_io", "tables"}),
+    ("files", {"_io", "tables", "csv_text"}),
     ("reading", {"importers", "counting", "annotations"}),
     ("labels and scores", {"aggregation", "dawid_skene", "crowdtruth", "scores", "predictions",
                            "gold", "ranking", "plan", "next_round"}),

@@ -7,7 +7,7 @@ command line (``dqlabels train``; the 2-process run through ``dqlabels launch``)
 the time per step of its last epoch (Keras' own figure, process 0), so that start-up and
 compilation are left out; ratios are against TensorFlow with 1 process, measured in the same
 run. On a 2-core CPU two processes share the same two cores: this shows the cost of the
-collectives and of a second input pipeline, not a speed-up (README, "Beyond one machine").
+collectives and of a second input pipeline, not a speed-up (docs/train.md, "Beyond one machine").
 """
 
 from __future__ import annotations

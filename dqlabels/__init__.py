@@ -5,7 +5,7 @@ campaign and score predictions against label distributions. The training half (m
 training, the study) lives in modules that import TensorFlow only when you import them;
 ``import dqlabels`` stays light.
 
-Example:
+Examples:
     >>> import dqlabels
     >>> ann = dqlabels.from_long(["a", "a", "b"], ["cat", "dog", "dog"])
     >>> dqlabels.soft_labels(ann).tolist()

@@ -47,7 +47,7 @@ def map_blocks(function, *parts, size: int) -> list:
     it: more than one part, at least :data:`PARALLEL_CELLS` elements of work in all (``size``,
     the caller's estimate), and more than one core. Results keep the parts' order.
 
-    Example:
+    Examples:
         >>> map_blocks(sum, [[1, 2], [3]], size=3)
         [3, 3]
     """

@@ -16,7 +16,7 @@ the lowest index) and, where the method has them, ``soft_labels_`` or ``posterio
 All take a counts matrix (items × classes) or an :class:`~dqlabels.Annotations` and return
 arrays aligned with its rows, so results never depend on the order of the input rows.
 
-Example:
+Examples:
     >>> vote = MajorityVote().fit([[2, 2, 1], [0, 1, 3]])
     >>> vote.labels_.tolist(), vote.tied_.tolist()
     ([0, 2], [True, False])
@@ -102,7 +102,7 @@ def soft_labels(data) -> np.ndarray:
     Returns:
         float64 array of the same shape whose rows sum to 1 (rows of zeros stay zero).
 
-    Example:
+    Examples:
         >>> soft_labels([[3, 1], [0, 2]]).tolist()
         [[0.75, 0.25], [0.0, 1.0]]
     """
@@ -220,7 +220,7 @@ def majority_vote(data, ties: str = "lowest", seed: int | None = 0) -> MajorityV
     Returns:
         The fitted :class:`MajorityVote`: ``labels`` and the ``tied`` mask.
 
-    Example:
+    Examples:
         >>> vote = majority_vote([[2, 2, 1], [0, 1, 3]])
         >>> vote.labels.tolist(), vote.tied.tolist()
         ([0, 2], [True, False])

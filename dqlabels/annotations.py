@@ -93,7 +93,7 @@ def read_annotations(
         InputError: the file is missing, unreadable or malformed; the message names the file and
             the line or column.
 
-    Example:
+    Examples:
         >>> import pathlib, tempfile
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "annotations.csv"
         >>> _ = path.write_text("item,annotator,label\\nx,u1,cat\\nx,u2,dog\\ny,u1,dog\\n")
@@ -154,7 +154,7 @@ def from_long(
         classes: class order (see :func:`read_annotations`).
         duplicates: ``error``, ``keep`` or ``last`` for repeated (item, annotator) pairs.
 
-    Example:
+    Examples:
         >>> ann = from_long(["a", "a", "b"], ["cat", "dog", "cat"], ["u1", "u2", "u1"])
         >>> ann.counts.tolist()
         [[1, 1], [1, 0]]
@@ -178,7 +178,7 @@ def from_counts(counts, items=None, classes=None) -> Annotations:
         items: item ids; default ``"0"``, ``"1"``, ...
         classes: class names; default ``"0"``, ``"1"``, ...
 
-    Example:
+    Examples:
         >>> from_counts([[2, 1], [0, 3]], classes=["cat", "dog"]).counts.tolist()
         [[2, 1], [0, 3]]
     """

@@ -7,7 +7,7 @@ JSON-ready report drawn from them. The text summary (:func:`format_summary`), th
 (:mod:`dqlabels.figures`) are drawn from an ``Audit`` alone; ``dqlabels evaluate`` (reading the
 file, the options, writing the files) is :mod:`dqlabels.evaluate`.
 
-Example:
+Examples:
     >>> from dqlabels import from_long
     >>> ann = from_long(["a", "a", "b", "b"], ["cat", "dog", "dog", "dog"], ["u1", "u2", "u1", "u2"])
     >>> result = audit(ann)
@@ -376,7 +376,7 @@ def smallest(values: np.ndarray, k: int) -> np.ndarray:
     """``np.argsort(values, kind="stable")[:k]`` without sorting everything: the ``k``
     smallest finite values, ties in index order (a partition, then a sort of ``k`` values).
 
-    Example:
+    Examples:
         >>> smallest(np.array([3.0, 1.0, 2.0, 1.0, 0.5]), 3).tolist()
         [4, 1, 3]
     """

@@ -4,7 +4,7 @@ The library checks its arguments against these, and the command-line interface r
 choices and defaults from here (as keras-hub backbones read their presets), so a value is
 written once. Importing this module is cheap: no NumPy work, no TensorFlow.
 
-Example:
+Examples:
     >>> from dqlabels.config import TrainConfig
     >>> config = TrainConfig(label_mode="hard", epochs=2)
     >>> config.check()

@@ -29,7 +29,7 @@ Everything is computed from the annotation arrays with ``np.bincount`` and spars
 Python loop per annotation, pair or item. Single-choice annotations only (dqlabels' formats), one
 annotation per (item, annotator) pair.
 
-Example:
+Examples:
     >>> from dqlabels import from_long
     >>> ann = from_long(["u1", "u1", "u1", "u2", "u2", "u2"], ["cat", "cat", "dog", "dog", "dog", "dog"],
     ...                 ["w1", "w2", "w3", "w1", "w2", "w3"])
@@ -59,7 +59,7 @@ def item_agreement(counts) -> np.ndarray:
     the share of pairs of an item's annotations that chose the same class,
     Σₖ cₖ(cₖ − 1) / (n(n − 1)); NaN for an item with fewer than 2 annotations.
 
-    Example:
+    Examples:
         >>> item_agreement([[2, 1, 0], [3, 0, 0], [1, 0, 0]]).round(3).tolist()
         [0.333, 1.0, nan]
     """

@@ -37,7 +37,7 @@ def csv_field(text: str) -> str:
 def format_6g(values: np.ndarray) -> list[str]:
     """``f"{v:.6g}"`` of every value, NaN as an empty string, computed as the CSV writer does.
 
-    Example:
+    Examples:
         >>> format_6g(np.array([0.5, 1 / 3, np.nan, 1e-7, 2.0, 1234567.0, -0.0]))
         ['0.5', '0.333333', '', '1e-07', '2', '1.23457e+06', '-0']
     """

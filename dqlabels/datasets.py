@@ -252,7 +252,7 @@ def random_split(labels, seed: int, fractions=DEFAULT_FRACTIONS) -> np.ndarray:
     """Seeded split stratified by ``labels``: per class, a random ``fractions`` share of its
     items goes to train, val and test (rounded per class). Returns the split name per item.
 
-    Example:
+    Examples:
         >>> split = random_split([0] * 10 + [1] * 5, seed=0)
         >>> [int((split[:10] == s).sum()) for s in SPLITS], [int((split[10:] == s).sum()) for s in SPLITS]
         ([6, 2, 2], [3, 1, 1])
@@ -284,7 +284,7 @@ def kfold_split(labels, fold: int, num_folds: int, *, seed: int = 0,
     monitoring only) as val. Each class's items, in a seeded random order, are dealt to the
     folds in turn, so every fold holds each class's share within one image.
 
-    Example:
+    Examples:
         >>> split = kfold_split([0] * 10 + [1] * 5, fold=0, num_folds=5, val_size=2)
         >>> [int((split == s).sum()) for s in SPLITS]
         [10, 2, 3]

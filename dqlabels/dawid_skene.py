@@ -5,7 +5,7 @@ sparse matrix products per block of items on small ones (``engine``; ``benchmark
 has the time per iteration of each). Gold answers, when given, fix their items' posteriors in
 every E-step.
 
-Example:
+Examples:
     >>> from dqlabels import from_long
     >>> ann = from_long(["a", "a", "a", "b", "b", "b"], [0, 0, 1, 1, 1, 1],
     ...                 ["u1", "u2", "u3", "u1", "u2", "u3"])

@@ -6,7 +6,7 @@ computation is :func:`dqlabels.audit.audit`; this module reads the inputs, fits 
 options ask for, and writes the text, JSON, CSV, HTML and PNG files, all drawn from one
 :class:`~dqlabels.audit.Audit`.
 
-Example:
+Examples:
     >>> import pathlib, tempfile
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "a.csv").write_text("item,annotator,label\\nx,u1,cat\\nx,u2,dog\\ny,u1,dog\\n")

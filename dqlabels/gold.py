@@ -9,7 +9,7 @@ none is known.
 Accuracy on gold is a share of n answers, so it comes with a 95% Wilson score interval
 (Wilson, 1927), which stays inside [0, 1] and is honest for small n and shares near 0 or 1.
 
-Example:
+Examples:
     >>> from dqlabels import from_long
     >>> ann = from_long(["a", "a", "b", "b"], ["cat", "dog", "dog", "dog"], ["u1", "u2", "u1", "u2"])
     >>> ann = ann.with_gold([0, 1])  # a is a cat, b a dog

@@ -14,7 +14,7 @@ every label; with predictions, their scores against the soft labels and a reliab
 Everything on the page is drawn from one :class:`~dqlabels.audit.Audit`: its report and its
 arrays, never recomputed from the annotations.
 
-Example:
+Examples:
     >>> from dqlabels import from_long
     >>> from dqlabels.audit import audit
     >>> ann = from_long(["a", "a", "b"], ["<script>", "dog", "dog"], ["u1", "u2", "u1"])

@@ -30,7 +30,7 @@ after this module knows which tool a file came from. Answers a tool marks as not
 JSON exports are read with Python's ``json`` (a Python object per annotation while reading):
 fine for the exports these tools write, which stay far below a million annotations.
 
-Example:
+Examples:
     >>> import json, pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "export.json"
     >>> task = {"id": 7, "data": {"image": "a.png"}, "annotations": [

@@ -9,7 +9,7 @@ peer at once, or after the heartbeat time-out) before they are stopped. The exit
 process 0's, or the first failure's when process 0 succeeded.
 
 On several hosts, run the same ``dqlabels train … --strategy data-parallel`` on each with
-``--coordinator HOST0:PORT --num-processes N --process-id I`` (README, "Beyond one machine").
+``--coordinator HOST0:PORT --num-processes N --process-id I`` (docs/train.md, "Beyond one machine").
 No TensorFlow or JAX here: the launcher starts fast and holds no device.
 """
 

@@ -23,7 +23,7 @@ Backbones (:data:`dqlabels.config.MODELS`):
   (6.6M parameters), ``resnet9-quarter`` 16 (0.41M; the CPU preset on CIFAR-10H);
 - or any Keras model passed as ``model`` (images in, a 4-D feature map out).
 
-Example:
+Examples:
     >>> from dqlabels.models import build_model, feature_model
     >>> model = build_model("densenet-tiny", num_classes=6, image_size=32)
     >>> model.output_shape, feature_model(model).output_shape

@@ -47,7 +47,7 @@ posterior spread now and after. The "truth" these expectations speak of is the d
 the annotators' answers, which the posterior models; ``benchmarks/bench_plan.py --replay``
 checks the stated gain against the achieved one on simulated campaigns.
 
-Example:
+Examples:
     >>> from dqlabels import from_counts
     >>> ann = from_counts([[12, 0], [1, 1], [0, 1]], items=["sure", "split", "single"])
     >>> plan = plan_next_round(ann, budget=3)
@@ -393,7 +393,7 @@ def distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of a whole-number matrix and how many times each occurs (rows packed
     into one int64 key when they fit, else numpy's row-wise unique).
 
-    Example:
+    Examples:
         >>> rows, times = distinct_rows(np.array([[2, 0], [1, 1], [2, 0]]))
         >>> rows.tolist(), times.tolist()
         ([[2, 0], [1, 1]], [2.0, 1.0])

@@ -1,6 +1,6 @@
 """Reading a prediction file and aligning it with the annotated items (``--predictions``).
 
-Example:
+Examples:
     >>> import pathlib, tempfile
     >>> from dqlabels import from_long
     >>> ann = from_long(["a", "b"], ["cat", "dog"])

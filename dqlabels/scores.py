@@ -55,7 +55,7 @@ def kl_divergence(y, p, convention: str = "standard") -> float:
             ``"dcic"``: the DCIC benchmark code's variant, both ``y`` and ``p`` clipped to
             [1e-5, 1 − 1e-5], not renormalised.
 
-    Example:
+    Examples:
         >>> round(kl_divergence([[1.0, 0.0]], [[0.5, 0.5]]), 6)  # ln 2
         0.693147
     """
@@ -274,7 +274,7 @@ def annotator_agreement(annotations) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(agreement, num_scored)``: two arrays aligned with ``annotations.annotators``.
 
-    Example:
+    Examples:
         >>> from dqlabels import from_long
         >>> ann = from_long(["a", "a", "a"], ["cat", "cat", "dog"], ["u1", "u2", "u3"])
         >>> agreement, num_scored = annotator_agreement(ann)

@@ -25,7 +25,7 @@ from the whole dataset: Σ_{l,m} R[l, m]·G[l, m] / n with ``G = softᵀ · oneh
 computed from ``R`` and the exact labels, not from the sampled answers, and is recorded in
 ``annotators.csv`` beside each annotator's noise and bias.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> soft = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
     >>> crowd = SimulatedCrowd(3, pool=4, noise=(0.0, 0.0), bias=0.0)

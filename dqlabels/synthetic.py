@@ -33,7 +33,7 @@ whatever the number of worker processes. Angles go through Python's ``math`` and
 1e-12, so that a last-bit difference between vectorised sine implementations cannot move a
 boundary pixel on another machine.
 
-Example:
+Examples:
     >>> from dqlabels.synthetic import sample_parameters, render, soft_labels_of
     >>> params = sample_parameters(4, seed=0)
     >>> render(params, 32).shape, soft_labels_of(params).shape
@@ -73,7 +73,7 @@ RGB = np.array([[0, 0, 255], [0, 255, 0], [255, 0, 0]], dtype=np.float64)  # in 
 ELLIPSE_RATIO = 0.5
 PURE_FRACTION = 0.4
 # Semi-major axis as a fraction of the image side, per placement; tuned so that channel means and
-# stds match the original data (see the README's calibration table).
+# stds match the original data (see the calibration table in docs/generate.md).
 RADIUS_RANGES = {"inside": (0.3, 0.55), "free": (0.3, 0.8)}
 # inside: the rotated shape's bounding box reaches at most this far from the centre (in units
 # of the side): 0.5 lets a shape touch the frame, never cross it.

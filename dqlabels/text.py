@@ -7,7 +7,7 @@ from __future__ import annotations
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
     """``count`` and the noun in the number it needs, with thousands separators.
 
-    Example:
+    Examples:
         >>> plural(1, "iteration"), plural(1200, "item"), plural(2, "entry", "entries")
         ('1 iteration', '1,200 items', '2 entries')
     """
@@ -18,7 +18,7 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
 def share(part: float, whole: float) -> str:
     """``part / whole`` as a percentage with enough digits to tell a small share from none.
 
-    Example:
+    Examples:
         >>> share(3, 10_000), share(0, 10), share(1, 3), share(2, 0)
         ('0.03%', '0.0%', '33.3%', 'n/a')
     """

@@ -10,7 +10,7 @@ Every random choice is a function of ``(seed, epoch)``: the shuffle of epoch e u
 stateless ops seeded by ``(seed + e, image index)``. A run resumed at epoch e therefore sees
 exactly the batches an uninterrupted run would have seen from epoch e on.
 
-Example:
+Examples:
     >>> import tempfile
     >>> from dqlabels.datasets import load_dataset
     >>> from dqlabels.synthetic import generate_dataset

@@ -5,7 +5,7 @@ One rule for every study (the synthetic one, the budget study, the study on real
 soft − hard excludes 0; otherwise "a tie within the folds' spread"; with one split or fold,
 "not tested (1 fold)". A mean that favours soft by 0.004 on one split is not a finding.
 
-Example:
+Examples:
     >>> comparison = paired([0.80, 0.78, 0.79], [0.82, 0.80, 0.815])
     >>> round(comparison["mean"], 4), verdict(comparison, higher_is_better=True)
     (0.0217, 'soft better')

@@ -236,8 +236,8 @@ def test_switching_off_dawid_skene_and_crowdtruth(tmp_path):
     assert table["agreement"].is_monotonic_increasing
 
 
-def test_annotator_table_has_the_columns_the_readme_lists(tmp_path):
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_annotator_table_has_the_columns_the_guide_lists(tmp_path):
+    readme = (REPO / "docs" / "evaluate.md").read_text(encoding="utf-8")
     row = next(line for line in readme.splitlines() if line.startswith("| `--annotators FILE`"))
     listed = row.split("least reliable first: `", 1)[1].split("`", 1)[0].split(", ")
     _run("--annotators", tmp_path / "a.csv")

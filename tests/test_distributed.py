@@ -5,7 +5,7 @@ pipeline, the job's settings, the launcher's command line and the one-line refus
 runs real processes with ``KERAS_BACKEND=jax``: one process, and two on localhost through
 ``dqlabels launch`` with gloo collectives, one of them killed and the job started again.
 
-Tolerances (README, "Beyond one machine"). Two runs that differ only in float32 rounding
+Tolerances (docs/train.md, "Beyond one machine"). Two runs that differ only in float32 rounding
 (the order of a sum) drift apart over 8 steps of batch 8: on a 2-core AMD EPYC, XLA's
 optimisation level alone moved the test predictions of one JAX run by up to 0.107 (mean
 0.011). So the first epoch's training loss, which a wrong shard or per-process BatchNorm

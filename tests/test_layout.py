@@ -1,5 +1,5 @@
 """The house's floors: every module of dqlabels/ sits on one, imports only from its own floor or
-below, no import circle exists, and no private name crosses a module (README, Layout)."""
+below, no import circle exists, and no private name crosses a module (docs/layout.md)."""
 
 import ast
 
@@ -46,7 +46,7 @@ def _imports() -> dict[str, set[str]]:
 def test_every_module_sits_on_a_floor_and_imports_only_downward():
     floor = {module: level for level, (_, modules) in enumerate(FLOORS) for module in modules}
     graph = _imports()
-    assert set(graph) == set(floor), "place new modules on a floor (and in the README's Layout)"
+    assert set(graph) == set(floor), "place new modules on a floor (and in docs/layout.md)"
     upward = [(module, dependency) for module, dependencies in graph.items()
               for dependency in dependencies if floor[dependency] > floor[module]]
     assert upward == []

@@ -1,4 +1,7 @@
-"""The README stays true: its Quick start commands match CI, its Python examples run."""
+"""The README and the guide in docs/ stay true: the Quick start commands match CI, every Python
+example runs, the shown output is what the command prints, the README stays an entry page whose
+links lead somewhere, and the site lists every page (CI builds it with ``mkdocs build
+--strict``, which fails on a broken link)."""
 
 import re
 import subprocess
@@ -9,10 +12,11 @@ import pytest
 from conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
+PAGES = sorted((REPO / "docs").glob("*.md"))
 
 
-def _blocks(language):
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+def _blocks(language, text=README):
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
 def test_quick_start_has_two_commands_and_ci_runs_the_test_one():
@@ -26,17 +30,22 @@ def test_quick_start_has_two_commands_and_ci_runs_the_test_one():
 
 @pytest.mark.slow
 def test_python_examples_run(monkeypatch, capsys):
-    """Each block in a namespace of its own, from the repository's root, as a user pastes it."""
-    blocks = _blocks("python")
+    """Each block of the README and of every docs page in a namespace of its own, from the
+    repository's root, as a user pastes it."""
+    blocks = [(f"README python block {n}", code) for n, code in enumerate(_blocks("python"))]
+    for page in PAGES:
+        blocks += [(f"{page.name} python block {n}", code) for n, code in
+                   enumerate(_blocks("python", page.read_text(encoding="utf-8")))]
     assert len(blocks) >= 3
     monkeypatch.chdir(REPO)
-    for number, code in enumerate(blocks):
-        exec(compile(code, f"README python block {number}", "exec"), {"__name__": "__main__"})
+    for name, code in blocks:
+        exec(compile(code, name, "exec"), {"__name__": "__main__"})
     assert capsys.readouterr().out  # the examples print what they show
 
 
-def test_shown_evaluate_output_is_what_the_command_prints():
-    shown = _blocks("text")[0].splitlines()
+@pytest.mark.parametrize("page", ["README.md", "docs/evaluate.md"])
+def test_shown_evaluate_output_is_what_the_command_prints(page):
+    shown = _blocks("text", (REPO / page).read_text(encoding="utf-8"))[0].splitlines()
     command = shown[0].removeprefix("$ ").split()
     assert command[:2] == ["dqlabels", "evaluate"]
     proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", *command[1:]], cwd=REPO,
@@ -50,9 +59,9 @@ def test_shown_evaluate_output_is_what_the_command_prints():
 
 @pytest.mark.slow
 def test_dataset_commands_run(tmp_path):
-    """The bash block of 'The synthetic dataset' section, run as written in a scratch folder."""
-    section = README.split("## The synthetic dataset", 1)[1].split("\n## ", 1)[0]
-    block = re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0]
+    """The first bash block of docs/generate.md, run as written in a scratch folder."""
+    page = (REPO / "docs" / "generate.md").read_text(encoding="utf-8")
+    block = _blocks("bash", page)[0]
     for line in block.strip().splitlines():
         command = line.split("#", 1)[0].split()
         assert command[0] == "dqlabels"
@@ -74,3 +83,21 @@ def test_a_missing_outside_resource_fails_in_ci_and_skips_elsewhere(monkeypatch)
         needs(False, "Chromium")
     needs(True, "Chromium")
     assert "export CI=" in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_readme_is_an_entry_page_whose_links_lead_somewhere():
+    """At most 350 lines: what it is, the two commands, the three uses, links into docs/."""
+    assert len(README.splitlines()) <= 350
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README)
+    assert any(t.startswith("docs/") for t in targets)
+    for target in targets:
+        if "://" not in target:
+            assert (REPO / target).exists(), f"README links to {target}, which is missing"
+
+
+def test_the_site_lists_every_page_of_the_guide():
+    """mkdocs.yml's navigation holds each docs page once, and CI builds the site strictly."""
+    nav = re.findall(r"^\s+- [^:]+: (\S+\.md)$", (REPO / "mkdocs.yml").read_text(),
+                     flags=re.M)
+    assert sorted(nav) == sorted(page.name for page in PAGES)
+    assert "mkdocs build --strict" in (REPO / ".ci" / "run").read_text()

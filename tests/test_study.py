@@ -177,7 +177,7 @@ def test_refusals(tmp_path):
 
 
 def test_presets_hold_the_values_the_readme_states():
-    """The README's preset table, value by value."""
+    """The preset table of docs/reproduce.md, value by value."""
     from dqlabels.study import study_settings
 
     quick = study_settings("quick")

@@ -37,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels import importers
+from dqlabels import importers, table_exports
+from dqlabels.campaign import Annotations
 from dqlabels.config import DUPLICATE_RULES, FORMATS, check_choice
 from dqlabels.counting import (
     PROBS_TOLERANCE,
-    Annotations,
     check_classes,
     from_long_table,
     from_matrix,
@@ -133,7 +133,7 @@ def read_annotations(
     tool = format if format in importers.TOOL_FORMATS else (
         importers.table_tool(table.column_names) if format is None else None)
     if tool is not None:
-        return from_long_table(importers.read_tool_table(path, table, where, tool, **columns),
+        return from_long_table(table_exports.read_tool_table(path, table, where, tool, **columns),
                                 classes, duplicates)
     return from_table(table, str(path), where, format, classes, duplicates, **columns)
 

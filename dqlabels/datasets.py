@@ -434,10 +434,10 @@ def is_synthetic(dataset: Dataset) -> bool:
 
 def pixel_estimate_scores(dataset: Dataset, rows=None) -> dict:
     """How well a synthetic dataset's images determine their labels: the pixel-moment
-    estimate (:func:`dqlabels.synthetic.estimate_soft_labels`) scored against the stored soft
+    estimate (:func:`dqlabels.pixel_estimate.estimate_soft_labels`) scored against the stored soft
     labels (macro accuracy and KL, as a network is scored), over ``rows`` (default: all)."""
+    from dqlabels.pixel_estimate import estimate_soft_labels_from_files
     from dqlabels.scores import kl_divergence, macro_accuracy
-    from dqlabels.synthetic import estimate_soft_labels_from_files
 
     rows = np.arange(dataset.num_items) if rows is None else np.asarray(rows)
     estimate = estimate_soft_labels_from_files(dataset.paths[rows])

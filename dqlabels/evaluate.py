@@ -28,7 +28,6 @@ from dqlabels.audit import (
     Audit,
     audit,
     fit_crowdtruth,
-    format_summary,
     labels_columns,
     tally,
 )
@@ -38,6 +37,7 @@ from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
 from dqlabels.gold import read_gold
 from dqlabels.ranking import ANNOTATOR_COLUMNS, annotators_by_reliability
+from dqlabels.summary import format_summary
 
 OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path", "plan_out")
 

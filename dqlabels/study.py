@@ -244,7 +244,7 @@ def _minutes(seconds: float) -> str:
 
 
 def image_limit(data, out_dir: Path, splits: int) -> dict | None:
-    """For synthetic data: the pixel-moment estimate (:func:`dqlabels.synthetic.estimate_soft_labels`)
+    """For synthetic data: the pixel-moment estimate (:func:`dqlabels.pixel_estimate.estimate_soft_labels`)
     scored on each split's test items like the networks, as ``{split: {metric: value}}``; None for
     other data."""
     from dqlabels.datasets import is_synthetic, pixel_estimate_scores, read_split

@@ -32,7 +32,6 @@ Example (the tiny DenseNet, one epoch; the paper's defaults train DenseNet121 fo
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import warnings
@@ -57,6 +56,8 @@ from dqlabels.errors import InputError, TrainingFailed
 from dqlabels.inference import extract_features, predict, predict_with_features
 from dqlabels.metrics import KLDivergence, MacroAccuracy
 from dqlabels.models import batchnorm_layers, build_model
+from dqlabels.placement import Placement
+from dqlabels.precise_bn import recompute_batchnorm_statistics
 from dqlabels.run_folder import (
     CHECKPOINT,
     build_optimizer,
@@ -113,71 +114,6 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
 # Models: compile, and reuse a compiled model across the runs of one process
 
 
-def make_strategy(name: str = "default", devices=None):
-    """``tf.distribute`` strategy: the default (one device) or MirroredStrategy over all local
-    GPUs (or the given ``devices``)."""
-    import tensorflow as tf
-
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy(devices=devices)
-    return tf.distribute.get_strategy()
-
-
-class Placement:
-    """Where a run computes, on either backend: one device, ``MirroredStrategy`` (TensorFlow,
-    the GPUs of one host) or ``DataParallel`` (JAX, every device of every process of a job).
-
-    Attributes:
-        replicas: devices that share each batch (evaluation data is padded to a multiple).
-        shard: ``(process index, process count)``: which part of every global batch this
-            process feeds.
-        writer: whether this process writes the run folder (process 0).
-    """
-
-    def __init__(self, config: TrainConfig, devices=None, job=None):
-        self.backend = keras.backend.backend()
-        self.strategy = self.distribution = None
-        self.shard = (0, 1)
-        if config.strategy == "data-parallel":
-            distributed.join(job)
-            devices = devices or keras.distribution.list_devices()
-            self.distribution = keras.distribution.DataParallel(devices=devices,
-                                                                auto_shard_dataset=False)
-            self.replicas = len(devices)
-            self.shard = (distributed.process_index(), distributed.process_count())
-        elif self.backend == "tensorflow":
-            if config.xla and config.deterministic:
-                raise InputError("xla=True does nothing under TensorFlow's deterministic ops "
-                                 "(Keras turns XLA off under them): turn them off as well "
-                                 "(--no-deterministic)")
-            self.strategy = make_strategy(config.strategy, devices)
-            self.replicas = self.strategy.num_replicas_in_sync
-        elif config.strategy == "mirrored":
-            raise InputError(f"--strategy mirrored is TensorFlow's MirroredStrategy; on the "
-                             f"{self.backend} backend use --strategy data-parallel (all local "
-                             f"devices, or several processes)")
-        else:
-            self.replicas = 1
-        self.writer = self.shard[0] == 0
-        if self.replicas > 1 and config.batch_size % self.replicas:
-            raise InputError(f"Expected batch_size to be a multiple of the {self.replicas} "
-                             f"devices that share each batch. Received: "
-                             f"batch_size={config.batch_size}")
-
-    @property
-    def distributed(self) -> bool:
-        """Several devices or processes share each batch."""
-        return self.distribution is not None or self.replicas > 1
-
-    def scope(self):
-        """The context to build, compile and fit in."""
-        if self.strategy is not None:
-            return self.strategy.scope()
-        if self.distribution is not None:
-            return self.distribution.scope()
-        return contextlib.nullcontext()
-
-
 def compile_model(model, config: TrainConfig, steps: int, num_classes: int):
     """SGD with the schedule, cross-entropy, and the KL / macro-accuracy metrics."""
     schedule = learning_rate_schedule(config, steps)
@@ -232,27 +168,6 @@ def _fresh_compiled_model(config: TrainConfig, num_classes: int, steps: int,
     if reusable:
         _model_cache.update(key=key, model=fresh, optimizer_initial=optimizer_values(fresh))
     return fresh
-
-
-def _batch_statistics_forward(model) -> keras.Model:
-    """The training-mode forward pass of precise BatchNorm for ``model``, built once per model
-    (a study's runs share one compiled model, and so this one)."""
-    entry = _model_cache.get("batch_statistics")
-    if entry is None or entry[0] is not model:
-        entry = _model_cache["batch_statistics"] = (model, _TrainingModeForward(model))
-    return entry[1]
-
-
-class _TrainingModeForward(keras.Model):
-    """``model`` run in training mode by ``predict``: its BatchNorm layers normalise with the
-    batch statistics and write them to their moving averages."""
-
-    def __init__(self, model):
-        super().__init__(name=f"{model.name}_training_mode")
-        self.inner = model
-
-    def call(self, inputs, training=False):
-        return self.inner(inputs, training=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -500,51 +415,6 @@ def _deterministic_xla() -> None:
 
 # ----------------------------------------------------------------------------------------------
 # Precise BatchNorm
-
-
-def recompute_batchnorm_statistics(model, batches) -> int:
-    """Precise BatchNorm (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021).
-
-    Sets the moving mean and variance of every ``BatchNormalization`` layer of ``model`` to the
-    average of its batch statistics over ``batches``, computed with the final weights (frozen).
-    After training, the exponential moving averages are dominated by the last few batches and
-    by weights that have changed since; inference-mode scores then jump from epoch to epoch.
-
-    Args:
-        model: a Keras model; only its BatchNormalization statistics change.
-        batches: an iterable of image batches, or of ``(images, targets[, weights])`` tuples
-            (a dataset from :func:`dqlabels.tfdata.make_evaluation_dataset`); use full batches of the
-            training batch size.
-
-    Returns:
-        The number of batches averaged (0 leaves the model as it was).
-    """
-    layers = batchnorm_layers(model)
-    if not layers:
-        return 0
-    forward = _batch_statistics_forward(model)
-    momenta = [layer.momentum for layer in layers]
-    totals = [np.zeros((2, *layer.moving_mean.shape), np.float64) for layer in layers]
-    count = 0
-    try:
-        for layer in layers:  # the forward pass then writes each batch's own statistics
-            layer.momentum = 0.0
-        for batch in batches:
-            if isinstance(batch, (tuple, list)):
-                batch = batch[0]
-            forward.predict_on_batch(np.asarray(batch))  # a tf.data tensor, for any backend
-            for total, layer in zip(totals, layers):
-                total[0] += np.asarray(layer.moving_mean)
-                total[1] += np.asarray(layer.moving_variance)
-            count += 1
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-    if count:
-        for total, layer in zip(totals, layers):
-            layer.moving_mean.assign(total[0] / count)
-            layer.moving_variance.assign(total[1] / count)
-    return count
 
 
 def _precise_bn(dataset, split, model, config: TrainConfig) -> dict:

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from dqlabels import InputError
-from dqlabels.budget import budget_settings, paired, parse_budgets, parse_sizes, parse_splits
+from dqlabels.budget import budget_settings, parse_budgets, parse_sizes, parse_splits
+from dqlabels.verdicts import paired
 from dqlabels_cli.main import main
 
 T_975_ONE_DEGREE = 12.706204736174698  # Student's t, 97.5% quantile, 1 degree of freedom

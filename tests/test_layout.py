@@ -10,15 +10,16 @@ FLOORS = [
     ("foundations", {"errors", "config", "_parallel", "_quiet", "_kernels", "simulated_crowd",
                      "metrics", "text", "verdicts"}),
     ("files", {"_io", "tables", "csv_text"}),
-    ("reading", {"importers", "counting", "annotations"}),
+    ("reading", {"importers", "table_exports", "campaign", "counting", "annotations"}),
     ("labels and scores", {"aggregation", "dawid_skene", "crowdtruth", "scores", "predictions",
                            "gold", "ranking", "plan", "next_round"}),
-    ("audit and data", {"audit", "figures", "synthetic"}),
+    ("audit and data", {"audit", "summary", "figures", "synthetic", "pixel_estimate"}),
     ("commands without TensorFlow", {"datasets", "html_report", "evaluate", "tsne",
                                      "distributed", "launch"}),
-    ("learning", {"models", "tfdata", "inference", "run_folder", "callbacks", "keras"}),
+    ("learning", {"models", "tfdata", "inference", "run_folder", "callbacks", "keras",
+                  "placement", "precise_bn"}),
     ("training", {"training", "predict"}),
-    ("studies", {"study", "budget", "real_study"}),
+    ("studies", {"study", "budget", "budget_results", "real_study"}),
 ]
 
 

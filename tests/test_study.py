@@ -89,8 +89,8 @@ def test_tiny_study_end_to_end(tmp_path):
     assert table[(table.kind == "paper Synthetic") & (table["mode"] == "soft")]["kl"].item() == 0.0394
     # The image limit: the pixel-moment estimate on each split's test images, scored like the
     # networks, recomputed here from the split files and the PNGs.
+    from dqlabels.pixel_estimate import estimate_soft_labels_from_files
     from dqlabels.scores import kl_divergence, macro_accuracy
-    from dqlabels.synthetic import estimate_soft_labels_from_files
 
     soft = pd.read_csv(data / "annotations.csv").set_index("item")
     for k in (0, 1):

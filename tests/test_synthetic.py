@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from dqlabels import synthetic
+from dqlabels import pixel_estimate, synthetic
 from dqlabels.synthetic import CLASSES, generate_dataset
 from dqlabels_cli.main import main
 
@@ -205,7 +205,7 @@ def _estimate_scores(folder):
 
     table = pd.read_csv(folder / "annotations.csv")
     truth = table[list(CLASSES)].to_numpy()
-    estimate = synthetic.estimate_soft_labels_from_files([folder / item for item in table["item"]])
+    estimate = pixel_estimate.estimate_soft_labels_from_files([folder / item for item in table["item"]])
     return macro_accuracy(truth, estimate), kl_divergence(truth, estimate)
 
 
@@ -228,13 +228,13 @@ def test_estimate_on_hand_made_images():
     yy, xx = np.mgrid[0:40, 0:40] + 0.5
     ellipse = ((xx - 20) / 16) ** 2 + ((yy - 20) / 8) ** 2 <= 1  # axis ratio 0.5, blue
     image[1][ellipse] = (0, 0, 255)
-    estimate = synthetic.estimate_soft_labels(image)
+    estimate = pixel_estimate.estimate_soft_labels(image)
     square = dict(zip(CLASSES, estimate[0]))
     assert square["red_circle"] == pytest.approx(0.5) and square["green_circle"] == pytest.approx(0.5)
     blue = dict(zip(CLASSES, estimate[1]))
     assert blue["blue_ellipse"] == pytest.approx(1.0, abs=0.05)
     np.testing.assert_allclose(estimate.sum(axis=1), 1.0)
-    np.testing.assert_allclose(synthetic.estimate_soft_labels(np.zeros((8, 8, 3), np.uint8)),
+    np.testing.assert_allclose(pixel_estimate.estimate_soft_labels(np.zeros((8, 8, 3), np.uint8)),
                                np.full((1, 6), 1 / 6))
 
 

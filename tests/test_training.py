@@ -311,7 +311,8 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from dqlabels.training import TrainConfig, make_strategy, train
+from dqlabels.placement import make_strategy
+from dqlabels.training import TrainConfig, train
 devices = [d.name for d in tf.config.list_logical_devices("CPU")]
 assert len(devices) == 2, devices
 assert make_strategy("mirrored", devices).num_replicas_in_sync == 2

@@ -1,0 +1,142 @@
+"""The dataset commands: ``dqlabels generate``, ``check-dataset`` and ``split``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dqlabels import config
+from dqlabels_cli.options import (
+    CONTEXT,
+    handle_errors,
+)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("out_dir", type=click.Path(path_type=str))
+@click.option("--num-images", type=int, default=config.GENERATE_NUM_IMAGES, show_default=True,
+              help="Number of images.")
+@click.option("--image-size", type=int, default=config.GENERATE_IMAGE_SIZE, show_default=True,
+              help=f"Side of the square images in pixels (at least {config.MIN_IMAGE_SIZE}).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of every random choice: same seed, same pixels and labels.")
+@click.option("--annotators", type=int, default=0, show_default=True,
+              help="Also write N simulated annotations per image, drawn from its soft label "
+                   "(simulated_annotations.csv, long format).")
+@click.option("--annotator-pool", type=int, default=None,
+              help="Draw each image's N annotators from a pool of this many (default: the same "
+                   "N annotators label every image).")
+@click.option("--annotator-noise", default="0,0", show_default=True, metavar="LO,HI",
+              help="Each simulated annotator answers uniformly at random with probability "
+                   "ε ~ U(LO, HI), recorded in annotators.csv (noise; the soft label is "
+                   "ambiguity).")
+@click.option("--annotator-bias", type=float, default=0.0, show_default=True, metavar="SHARE",
+              help="Share of the annotators who err systematically: swap two classes, favour "
+                   "one, or flip to the next (recorded with each one's true accuracy in "
+                   "annotators.csv).")
+@click.option("--placement", type=click.Choice(config.PLACEMENTS), default=config.PLACEMENTS[0],
+              show_default=True,
+              help="inside: every shape lies inside the frame, so the pixels determine the label; "
+                   "free: shapes may be cut by the frame (generator version 1's images).")
+@click.option("--preview", "preview_path", type=click.Path(path_type=str), default=None,
+              help="Also write a PNG grid of sample images with their soft labels.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for rendering and PNG encoding. Default: all cores.")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace OUT_DIR (and the preview file) if they exist.")
+@handle_errors
+def generate(out_dir, num_images, image_size, seed, annotators, annotator_pool, annotator_noise,
+             annotator_bias, placement, preview_path, workers, overwrite):
+    """Generate the paper's synthetic dataset (coloured circles and ellipses) into OUT_DIR.
+
+    40% of the images are pure, 60% interpolate colour, shape or both; annotations.csv holds
+    their exact soft labels. OUT_DIR must not exist or be empty, unless --overwrite.
+    """
+    import time
+
+    from dqlabels._io import check_output_file
+    from dqlabels.simulated_crowd import parse_noise
+    from dqlabels.synthetic import SimulatedCrowd, check_generate_options, generate_dataset
+
+    crowd = SimulatedCrowd(annotators, annotator_pool, parse_noise(annotator_noise),
+                           annotator_bias)
+    check_generate_options(out_dir, num_images, image_size, crowd, overwrite)
+    if preview_path is not None:
+        Path(preview_path).absolute().parent.mkdir(parents=True, exist_ok=True)
+        check_output_file(preview_path, overwrite=overwrite)
+    start = time.perf_counter()
+    with click.progressbar(length=max(num_images, 0), label="Generating images",
+                           file=sys.stderr, show_pos=True) as bar:
+        path = generate_dataset(out_dir, num_images=num_images, image_size=image_size, seed=seed,
+                                annotators=crowd, overwrite=overwrite, workers=workers,
+                                progress=bar.update, placement=placement)
+    click.echo(f"Wrote {num_images:,} images of {image_size}×{image_size} px to {path} "
+               f"in {time.perf_counter() - start:.1f} s.")
+    if preview_path is not None:
+        from dqlabels.datasets import load_dataset
+        from dqlabels.figures import write_preview
+
+        write_preview(load_dataset(path), preview_path, seed=seed)
+        click.echo(f"Wrote a preview to {preview_path}.")
+
+
+@click.command("check-dataset", context_settings=CONTEXT)
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("--decode/--no-decode", default=True, show_default=True,
+              help="Decode every image (finds corrupt files; for synthetic data also reads the "
+                   "labels back from the pixels; takes a few seconds).")
+@click.option("--preview", "preview_path", type=click.Path(path_type=str), default=None,
+              help="Write a PNG grid of sample images with their soft labels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the preview.")
+@click.option("--overwrite", is_flag=True, default=False, help="Replace the preview file.")
+@handle_errors
+def check_dataset(dataset, decode, preview_path, seed, overwrite):
+    """Check a dataset folder (dqlabels or DCIC layout): annotations, image paths, images.
+
+    For a synthetic folder, also how well the pixels determine the labels: the pixel-moment
+    estimate's macro accuracy and KL against the stored soft labels.
+    """
+    from dqlabels._io import check_output_file
+    from dqlabels.datasets import (
+        dataset_summary,
+        format_dataset_summary,
+        load_dataset,
+        verify_images,
+    )
+    from dqlabels.figures import write_preview
+
+    if preview_path is not None:
+        check_output_file(preview_path, overwrite=overwrite)
+    data = load_dataset(dataset)
+    if decode:
+        verify_images(data)
+    click.echo(format_dataset_summary(dataset_summary(data, pixel_estimate=decode),
+                                      decoded=decode))
+    if preview_path is not None:
+        write_preview(data, preview_path, seed=seed)
+        click.echo(f"Wrote a preview to {preview_path}.")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("--split", "index", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Split number k (the random split uses seed k; DCIC: rotation slice k).")
+@click.option("--kind", type=click.Choice(config.SPLIT_KINDS), default=config.SPLIT_KINDS[0],
+              show_default=True, help="Stratified random 60/20/20, or the DCIC fold rotation.")
+@click.option("--out", "out_path", type=click.Path(path_type=str), required=True,
+              help="CSV file to write (columns item, split).")
+@click.option("--overwrite", is_flag=True, default=False, help="Replace OUT if it exists.")
+@handle_errors
+def split(dataset, index, kind, out_path, overwrite):
+    """Write train/val/test split K of DATASET as CSV."""
+    from dqlabels._io import check_output_file
+    from dqlabels.datasets import load_dataset, make_split, save_split, split_counts
+
+    check_output_file(out_path, overwrite=overwrite)
+    data = load_dataset(dataset, check_images=False)
+    assignment = make_split(data, index, kind)
+    save_split(out_path, data.items, assignment)
+    counts = ", ".join(f"{name} {count:,}" for name, count in split_counts(assignment).items())
+    click.echo(f"Wrote split {index} ({kind}) of {data.num_items:,} items to {out_path}: {counts}.")

@@ -1,0 +1,295 @@
+"""The commands that train or use a network: ``dqlabels predict``, ``train``, ``reproduce``,
+``launch`` and ``tsne``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dqlabels import config
+from dqlabels_cli.options import (
+    CONTEXT,
+    data_parallel_job,
+    handle_errors,
+    is_follower,
+    job_options,
+    quiet_tensorflow,
+    train_options,
+)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("model", type=click.Path(path_type=str))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", "out_path", type=click.Path(path_type=str), default="predictions.csv",
+              show_default=True,
+              help="Predictions CSV: item and one probability column per class.")
+@click.option("--features", "features_path", type=click.Path(path_type=str), default=None,
+              help="Also write the GAP features (.npy, one row per CSV row).")
+@click.option("--classes", default=None, metavar="A,B,...",
+              help="Class names, for a .keras file without its run's config.json beside it.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace output files that already exist.")
+@handle_errors
+def predict(model, images, out_path, features_path, classes, batch_size, overwrite):
+    """Predict IMAGES with MODEL (a training run's folder or a .keras file): a CSV that
+    'dqlabels evaluate --predictions' and 'dqlabels plan --predictions' read.
+
+    IMAGES are image files, folders (searched recursively) or dataset folders (their items keep
+    the annotation file's ids).
+    """
+    import contextlib
+
+    quiet_tensorflow()
+    from dqlabels.predict import predict_images
+
+    names = None if classes is None else [c.strip() for c in classes.split(",")]
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar
+        summary = predict_images(model, images, out_path, features_path=features_path,
+                                 classes=names, batch_size=batch_size, overwrite=overwrite,
+                                 verbose=1 if sys.stderr.isatty() else 2)
+    click.echo(f"Wrote predictions of {summary['num_images']:,} images "
+               f"({summary['image_size']} px, classes {', '.join(summary['classes'])}) to "
+               f"{out_path}" + (f", features to {features_path}" if features_path else "") + ".")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("dataset", type=click.Path(path_type=str))
+@click.option("--soft/--hard", "soft", default=None,
+              help="Train on soft labels or on one-hot majority votes (required).")
+@click.option("--split", "split", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Split number (random: seed; DCIC: rotation slice 0–4).")
+@click.option("--split-kind", type=click.Choice(config.SPLIT_KINDS),
+              default=config.TRAIN_DEFAULTS["split_kind"], show_default=True)
+@click.option("--split-file", type=click.Path(path_type=str), default=None,
+              help="Use this split CSV (item, split) instead.")
+@click.option("--targets", type=click.Path(path_type=str), default=None,
+              help="Train on the labels of this annotation file (same items; any format) "
+                   "instead of the dataset's; validation and test still use the dataset's.")
+@click.option("--out", "out_dir", type=click.Path(path_type=str), required=True,
+              help="Run folder (created; a killed run resumes from it).")
+@train_options()
+@click.option("--seed", type=int, default=config.TRAIN_DEFAULTS["seed"], show_default=True,
+              help="Seed of initialisation, shuffling and augmentation.")
+@click.option("--tensorboard", is_flag=True, default=False, help="Also write TensorBoard logs.")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Start again in a run folder that holds a run.")
+@job_options
+@handle_errors
+def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwrite, coordinator,
+          num_processes, process_id, **options):
+    """Train a network on DATASET's soft or hard labels.
+
+    Writes model.keras, predictions.csv, features.npy, scores.json (test split vs soft labels),
+    history.csv and config.json to --out. Rerun the same command to resume a killed run.
+    """
+    from dqlabels.config import TrainConfig
+    from dqlabels.errors import InputError
+    from dqlabels.run_folder import finished_scores, open_run
+
+    if soft is None:
+        raise InputError("choose the targets: --soft or --hard")
+    config_ = TrainConfig(label_mode="soft" if soft else "hard", split=split,
+                          split_kind=split_kind, split_file=split_file, targets=targets, **options)
+    job = data_parallel_job(config_.strategy, coordinator, num_processes, process_id)
+    # Before TensorFlow starts: another run's folder is refused, a finished run is reused (a
+    # new folder goes straight to training, which opens it). In a job, process 0 decides that
+    # for every process, once they have joined.
+    scores = None
+    held = job is None and not overwrite and (Path(out_dir) / "config.json").exists()
+    if held and open_run(dataset, out_dir, config_)[3] == "done":
+        scores = finished_scores(out_dir)
+    if scores is None:
+        quiet_tensorflow()
+        from dqlabels.training import train as run_training
+
+        verbose = 1 if sys.stderr.isatty() else 2
+        scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose,
+                              job=job)
+    if is_follower(job):
+        return  # process 0 reports
+    click.echo(f"{config_.label_mode} labels, split {split}: test macro accuracy "
+               f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--preset", type=click.Choice(config.PRESET_NAMES), default=config.PRESET_NAMES[0],
+              show_default=True,
+              help="quick: a reduced synthetic study for a 2-core CPU (~15 min); paper: the "
+                   "paper's settings, for a GPU; budget: hard vs soft across annotation budgets "
+                   "(1, 3, 10, exact) and training-set sizes (1,000 and 3,000 images), with the "
+                   "quick settings; cifar10h: real images by K-fold cross-validation (--dataset "
+                   "../shared/data/cifar10h; 3 of 10 folds, ResNet-9 at a quarter width, ~80 min "
+                   "on 2 cores); cifar10h-paper: all 10 folds, the full ResNet-9, for a GPU.")
+@click.option("--dataset", type=click.Path(path_type=str), default=None,
+              help="A dataset folder (dqlabels or DCIC layout). Default: generate the synthetic "
+                   "data into OUT/data.")
+@click.option("--out", "out_dir", type=click.Path(path_type=str), default="study",
+              show_default=True, help="Study folder (a killed study continues from it).")
+@click.option("--splits", default=None, metavar="N[,N…]",
+              help="Number of splits. Budget study: one per training-set size, smallest first, "
+                   "or one for all. cifar10h: the folds to run (the first N of --folds). "
+                   "Default: the preset's (3; budget: 5,2; cifar10h: 3 of 10).")
+@click.option("--folds", type=click.IntRange(min=2), default=None,
+              help="cifar10h presets: K of the K-fold cross-validation. Default: 10.")
+@click.option("--hard-labels", type=click.Choice(config.HARD_LABEL_SOURCES), default="original",
+              show_default=True,
+              help="cifar10h presets: hard targets from the folder's original labels (Peterson "
+                   "et al.'s protocol) or the annotation majority.")
+@click.option("--split-kind", type=click.Choice(config.SPLIT_KINDS), default=None,
+              help="random (stratified 60/20/20) or the DCIC fold rotation.")
+@click.option("--annotations-per-image", "budgets", default=None, metavar="N,…[,exact|all]",
+              help="A budget study: train on hard and soft labels made from N annotations per "
+                   "image (exact: the exact labels; all: every answer of a real dataset's image, "
+                   "drawn without replacement). Default for --preset budget: 1,3,10,exact. With "
+                   "--preset cifar10h the runs take that preset's training settings.")
+@click.option("--num-images", "sizes", default=None, metavar="N,…",
+              help="Budget study: the training-set sizes, as numbers of images (nested random "
+                   "subsets). Default for --preset budget: 1000,3000.")
+@click.option("--shrunk/--no-shrunk", default=False, show_default=True,
+              help="Budget study: a third arm trained on the shrunk soft labels of each budget's "
+                   "answers (the posterior mean of 'dqlabels plan'), paired with the raw mean.")
+@click.option("--annotator-pool", type=click.IntRange(min=1), default=None,
+              help="Budget study: annotators drawn from a pool of this many (default: the same "
+                   "N annotators on every image).")
+@click.option("--annotator-noise", default="0,0", show_default=True, metavar="LO,HI",
+              help="Budget study: each simulated annotator answers at random with probability "
+                   "ε ~ U(LO, HI).")
+@click.option("--annotator-bias", type=float, default=0.0, show_default=True, metavar="SHARE",
+              help="Budget study: share of the simulated annotators who err systematically.")
+@train_options(preset=True)
+@click.option("--tsne-max-iter", type=click.IntRange(min=config.TSNE_MIN_ITER),
+              default=config.TSNE_MAX_ITER, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the generator, the initialisation, the shuffles and the t-SNE.")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Start again in a study folder made with other settings.")
+@job_options
+@handle_errors
+def reproduce(preset, dataset, out_dir, splits, folds, hard_labels, budgets, sizes, shrunk,
+              annotator_pool, annotator_noise, annotator_bias, tsne_max_iter, seed, overwrite,
+              coordinator, num_processes, process_id, **overrides):
+    """Reproduce the paper: train on hard and on soft labels per split, compare, plot.
+
+    Writes results.md/.csv/.json (macro accuracy and KL, mean ± std over splits, beside the
+    paper's Table 1, and for synthetic data the image limit) and tsne.png (hard and soft side by
+    side) into --out. With --preset budget, --annotations-per-image or --num-images, the study
+    across annotation budgets and training-set sizes instead: budget.md/.csv/.json and
+    budget.png. Options left unset take the preset's value. Finished runs are reused: rerun the
+    command to continue.
+    """
+    import contextlib
+
+    from dqlabels.errors import InputError
+
+    job = data_parallel_job(overrides.get("strategy"), coordinator, num_processes, process_id)
+    quiet_tensorflow()
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+
+    def log(message):
+        click.echo(message, err=True)
+
+    verbose = 1 if sys.stderr.isatty() else 2
+    if preset == "budget" or budgets is not None or sizes is not None:
+        if job is not None:
+            raise InputError("the budget study runs one process per run; --strategy "
+                             "data-parallel is for dqlabels train and the paper's study")
+        from dqlabels.budget import reproduce_budgets
+        from dqlabels.budget_results import budget_markdown
+        from dqlabels.simulated_crowd import SimulatedCrowd, parse_noise
+
+        crowd = SimulatedCrowd(1, annotator_pool, parse_noise(annotator_noise), annotator_bias)
+        with contextlib.redirect_stdout(sys.stderr):
+            results = reproduce_budgets(out_dir, dataset=dataset, overrides=overrides,
+                                        budgets=budgets, sizes=sizes, splits=splits, seed=seed,
+                                        crowd=crowd, shrunk=shrunk,
+                                        train_preset=preset if preset.startswith("cifar10h")
+                                        else "quick", overwrite=overwrite, log=log,
+                                        verbose=verbose)
+        click.echo(budget_markdown(results).strip())
+        click.echo(f"\nResults in {out_dir}/budget.md, .csv, .json; figure {out_dir}/budget.png")
+        return
+    from dqlabels.study import PRESETS, results_table
+    from dqlabels.study import reproduce as run_study
+
+    if splits is not None and not splits.strip().isdigit():
+        raise InputError(f"Expected --splits as one whole number for a study (several are for "
+                         f"a budget study, one per --num-images). Received: --splits {splits}")
+    splits = None if splits is None else int(splits)
+    if PRESETS[preset].get("protocol") == "kfold":
+        from dqlabels.real_study import reproduce_kfold
+        from dqlabels.real_study import results_table as kfold_table
+
+        if job is not None:
+            raise InputError("the cifar10h presets run one process per run; --strategy "
+                             "data-parallel is for dqlabels train and the paper's study")
+        with contextlib.redirect_stdout(sys.stderr):
+            results = reproduce_kfold(out_dir, preset, dataset=dataset, overrides=overrides,
+                                      folds=folds, runs=splits, hard_labels=hard_labels,
+                                      seed=seed, tsne_max_iter=tsne_max_iter,
+                                      overwrite=overwrite, log=log, verbose=verbose)
+        click.echo(kfold_table(results).strip())
+        click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figures {out_dir}/folds.png "
+                   f"and {out_dir}/tsne.png")
+        return
+
+    # Keras writes its progress to stdout: send it to stderr, keep stdout for the table.
+    with contextlib.redirect_stdout(sys.stderr):
+        results = run_study(out_dir, preset, dataset=dataset, overrides=overrides,
+                            splits=splits, seed=seed, tsne_max_iter=tsne_max_iter,
+                            overwrite=overwrite, log=log, verbose=verbose, job=job)
+    if is_follower(job):
+        return  # process 0 reports
+    click.echo(results_table(results).strip())
+    click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figure {out_dir}/tsne.png")
+
+
+@click.command(context_settings={**CONTEXT, "ignore_unknown_options": True,
+                                "allow_interspersed_args": False})
+@click.option("--processes", type=click.IntRange(min=1), required=True,
+              help="How many processes to start on this host.")
+@click.option("--log-dir", type=click.Path(path_type=str), default=None,
+              help="Where the output of processes 1+ goes. Default: a new temporary folder.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@handle_errors
+def launch(processes, log_dir, command):
+    """Run `train …` or `reproduce …` as PROCESSES processes of one data-parallel job here.
+
+    Example: dqlabels launch --processes 2 -- train data --soft --out run. Each process runs
+    the command with --strategy data-parallel on the JAX backend (gloo collectives on CPU),
+    joined through a free port on localhost. Process 0 writes the outputs and its output is
+    shown; if one process fails, all stop. Rerun the same command to resume. Needs
+    pip install "dqlabels[jax]".
+    """
+    from dqlabels.launch import launch as run_launch
+
+    def echo(message):
+        click.echo(message, err=True)
+
+    status = run_launch(list(command), processes, log_dir=log_dir, echo=echo)
+    sys.exit(status)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(path_type=str))
+@click.option("--perplexity", type=float, default=config.TSNE_PERPLEXITY, show_default=True)
+@click.option("--max-iter", type=click.IntRange(min=config.TSNE_MIN_ITER),
+              default=config.TSNE_MAX_ITER, show_default=True,
+              help="Iterations, including scikit-learn's 250 early-exaggeration steps.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_png", type=click.Path(path_type=str), default=None,
+              help="Figure file. Default: RUN_DIR/tsne.png.")
+@click.option("--csv", "out_csv", type=click.Path(path_type=str), default=None,
+              help="Coordinates file. Default: RUN_DIR/tsne.csv.")
+@click.option("--overwrite", is_flag=True, default=False, help="Replace existing outputs.")
+@handle_errors
+def tsne(run_dir, perplexity, max_iter, seed, out_png, out_csv, overwrite):
+    """t-SNE of a training run's test-set GAP features, coloured by the soft labels."""
+    from dqlabels.tsne import tsne_run
+
+    png, csv_path = tsne_run(run_dir, out_png=out_png, out_csv=out_csv, perplexity=perplexity,
+                             max_iter=max_iter, seed=seed, overwrite=overwrite)
+    click.echo(f"Wrote {png} and {csv_path}.")

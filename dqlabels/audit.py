@@ -175,17 +175,67 @@ def audit(
     check_choice("rank_by", rank_by, RANKINGS)
     if tallies is None or tallies.predictions is not predictions:
         tallies = tally(annotations, predictions, prediction_rows)
-    counts = annotations.counts
-    classes = list(annotations.classes)
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
     quality = item_quality(annotations, crowdtruth)
+    report = _campaign_report(annotations, tallies)
+    _add_quality(report, annotations, quality, crowdtruth, crowdtruth_reason)
+    if annotations.is_distribution:
+        # Probabilities carry no annotations: unanimity and agreement mean "one class has all
+        # the mass", which the reader should not mistake for annotator agreement.
+        report["fleiss_kappa"] = report["krippendorff_alpha"] = None
+        report["agreement_note"] = ("soft labels given as probabilities carry no annotations "
+                                    "to agree: Fleiss' kappa and Krippendorff's alpha are "
+                                    "undefined")
+    if annotations.annotator_index is not None:
+        report["annotators"] = _annotator_report(annotations, tallies, dawid_skene, crowdtruth,
+                                                 rank_by)
+        report["annotator_disagreements"] = disagreements(annotations, vote, crowdtruth,
+                                                           dawid_skene, report)
+    if dawid_skene is not None:
+        report["dawid_skene"] = _dawid_skene_report(annotations, dawid_skene, vote)
+    if annotations.gold is not None and annotations.num_gold:
+        report["gold"] = gold_answers.gold_report(annotations, vote.labels, dawid_skene,
+                                                  crowdtruth)
+    rows = None
+    if predictions is not None:
+        rows = _rows(predictions, prediction_rows)
+        report["scores"] = scores.prediction_scores(soft[rows], predictions,
+                                                    y_entropy=item_entropy[rows])
+        report["num_scored_items"] = int(len(rows))
+    post = tallies.posterior
+    plan = _plan(report, annotations, tallies, plan_budget, plan_objective)
+    return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
+                 quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
+                 predictions=predictions, prediction_rows=rows, posterior=post, plan=plan,
+                 report=report)
+
+
+def _plan(report: dict, annotations: Annotations, tallies: Tallies, budget: int | None,
+          objective: str) -> Plan | None:
+    """The posterior's summary into ``report`` and, with a budget, the next round's plan."""
+    if budget is not None and annotations.is_distribution:
+        raise InputError(f"{annotations.source}: planning the next round needs annotation "
+                         f"counts; these are probabilities")
+    if tallies.posterior is None:
+        return None
+    report["posterior"] = _posterior_summary(annotations, tallies.posterior, tallies.soft)
+    if budget is None:
+        return None
+    plan = plan_next_round(annotations, budget, objective=objective, fitted=tallies.posterior)
+    report["next_round"] = plan.summary()
+    return plan
+
+
+def _campaign_report(annotations: Annotations, tallies: Tallies) -> dict:
+    """The report's first keys: the campaign, agreement, entropy, class mass, ambiguous items."""
+    counts, classes = annotations.counts, list(annotations.classes)
+    soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
     soft_mass = soft.mean(axis=0)
     per_item = annotations.annotations_per_item
     order = smallest(-item_entropy, NUM_AMBIGUOUS)
-
-    report = {
+    return {
         "source": annotations.source,
         "format": annotations.format,
         "num_items": annotations.num_items,
@@ -216,81 +266,57 @@ def audit(
             for i in order
         ],
     }
-    _add_quality(report, annotations, quality, crowdtruth, crowdtruth_reason)
-    if annotations.is_distribution:
-        # Probabilities carry no annotations: unanimity and agreement mean "one class has all
-        # the mass", which the reader should not mistake for annotator agreement.
-        report["fleiss_kappa"] = report["krippendorff_alpha"] = None
-        report["agreement_note"] = ("soft labels given as probabilities carry no annotations "
-                                    "to agree: Fleiss' kappa and Krippendorff's alpha are "
-                                    "undefined")
-    if annotations.annotator_index is not None:
-        agreement, num_scored = tallies.agreement
-        given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
-    if annotations.annotator_index is not None:
-        per_annotator = [
-            {"annotator": str(name), "num_annotations": int(g),
-             "agreement": _finite(float(a)),
-             **({} if dawid_skene is None else
-                {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))}),
-             **({} if crowdtruth is None else {
-                 "quality": _finite(float(crowdtruth.annotator_quality_[j])),
-                 "annotator_agreement": _finite(float(
-                     crowdtruth.annotator_annotator_agreement_[j])),
-                 "item_agreement": _finite(float(crowdtruth.annotator_item_agreement_[j]))})}
-            for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
-        ]
-        if annotations.gold is not None:
-            gold_answers.add_annotator_accuracy(per_annotator, annotations)
-        below = below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
-        report["annotators"] = {
-            "agreement_definition": "mean credit vs the leave-one-out majority of the other "
-                                    "annotations of the item (1/t for a t-way tie)",
-            "mean_agreement": _finite(float(np.nanmean(agreement)) if np.any(num_scored) else
-                                      float("nan")),
-            "ranked_by": ranking_key(rank_by, per_annotator),
-            "ranking_definition": RANKING_DEFINITIONS[ranking_key(rank_by, per_annotator)],
-            "below_chance": below,
-            "per_annotator": per_annotator,
-        }
-        report["annotator_disagreements"] = disagreements(annotations, vote, crowdtruth,
-                                                           dawid_skene, report)
-    if dawid_skene is not None:
-        report["dawid_skene"] = {
-            "iterations": int(dawid_skene.n_iter_),
-            "converged": bool(dawid_skene.converged_),
-            "log_likelihood": float(dawid_skene.log_likelihood_),
-            "class_priors": {c: float(v) for c, v in zip(classes, dawid_skene.class_priors_)},
-            "num_disagree_with_majority": int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
-        }
-        if annotations.num_gold == annotations.num_items:
-            report["dawid_skene"]["note"] = (
-                "every item has a gold answer: Dawid–Skene's labels are the gold answers and "
-                "its annotator accuracies are their accuracies on gold; it estimates nothing "
-                "here")
-    if annotations.gold is not None and annotations.num_gold:
-        report["gold"] = gold_answers.gold_report(annotations, vote.labels, dawid_skene,
-                                                  crowdtruth)
-    rows = None
-    if predictions is not None:
-        rows = _rows(predictions, prediction_rows)
-        report["scores"] = scores.prediction_scores(soft[rows], predictions,
-                                                    y_entropy=item_entropy[rows])
-        report["num_scored_items"] = int(len(rows))
-    post, plan = tallies.posterior, None
-    if plan_budget is not None and annotations.is_distribution:
-        raise InputError(f"{annotations.source}: planning the next round needs annotation "
-                         f"counts; these are probabilities")
-    if post is not None:
-        report["posterior"] = _posterior_summary(annotations, post, soft)
-        if plan_budget is not None:
-            plan = plan_next_round(annotations, plan_budget, objective=plan_objective,
-                                   fitted=post)
-            report["next_round"] = plan.summary()
-    return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
-                 quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
-                 predictions=predictions, prediction_rows=rows, posterior=post, plan=plan,
-                 report=report)
+
+
+def _annotator_report(annotations: Annotations, tallies: Tallies, dawid_skene, crowdtruth,
+                      rank_by: str) -> dict:
+    """Each annotator's numbers, their ranking and who answers below chance."""
+    agreement, num_scored = tallies.agreement
+    given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
+    per_annotator = [
+        {"annotator": str(name), "num_annotations": int(g),
+         "agreement": _finite(float(a)),
+         **({} if dawid_skene is None else
+            {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))}),
+         **({} if crowdtruth is None else {
+             "quality": _finite(float(crowdtruth.annotator_quality_[j])),
+             "annotator_agreement": _finite(float(
+                 crowdtruth.annotator_annotator_agreement_[j])),
+             "item_agreement": _finite(float(crowdtruth.annotator_item_agreement_[j]))})}
+        for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
+    ]
+    if annotations.gold is not None:
+        gold_answers.add_annotator_accuracy(per_annotator, annotations)
+    below = below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
+    return {
+        "agreement_definition": "mean credit vs the leave-one-out majority of the other "
+                                "annotations of the item (1/t for a t-way tie)",
+        "mean_agreement": _finite(float(np.nanmean(agreement)) if np.any(num_scored) else
+                                  float("nan")),
+        "ranked_by": ranking_key(rank_by, per_annotator),
+        "ranking_definition": RANKING_DEFINITIONS[ranking_key(rank_by, per_annotator)],
+        "below_chance": below,
+        "per_annotator": per_annotator,
+    }
+
+
+def _dawid_skene_report(annotations: Annotations, dawid_skene: DawidSkene,
+                        vote: MajorityVote) -> dict:
+    """Dawid–Skene's run: iterations, likelihood, class priors, disagreements with the vote."""
+    classes = list(annotations.classes)
+    section = {
+        "iterations": int(dawid_skene.n_iter_),
+        "converged": bool(dawid_skene.converged_),
+        "log_likelihood": float(dawid_skene.log_likelihood_),
+        "class_priors": {c: float(v) for c, v in zip(classes, dawid_skene.class_priors_)},
+        "num_disagree_with_majority": int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
+    }
+    if annotations.num_gold == annotations.num_items:
+        section["note"] = (
+            "every item has a gold answer: Dawid–Skene's labels are the gold answers and "
+            "its annotator accuracies are their accuracies on gold; it estimates nothing "
+            "here")
+    return section
 
 
 def audit_report(annotations: Annotations, predictions=None, prediction_items=None,

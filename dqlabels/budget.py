@@ -158,15 +158,12 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
         verbose: Keras' ``fit`` verbosity.
     """
     from dqlabels.datasets import (
-        DEFAULT_FRACTIONS,
         is_synthetic,
         load_dataset,
         make_split,
         save_split,
     )
     from dqlabels.study import prepare_study_folder, study_data
-    from dqlabels.training import EpochTimer, train
-
     out_dir = Path(out_dir)
     settings = budget_settings(dataset=dataset, overrides=overrides, budgets=budgets,
                                sizes=sizes, splits=splits, seed=seed, crowd=crowd, shrunk=shrunk,
@@ -183,11 +180,7 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
     config = TrainConfig(**settings["train"])
     numbers = [b for b in settings["budgets"] if b != "exact"]
     runs, inputs, started = [], [], time.time()
-    per_split = sum((1 if b == 1 else 2) + (shrunk and b != "exact")
-                    for b in settings["budgets"])
-    clock = _Clock([(size, config.epochs * max(1, int(DEFAULT_FRACTIONS[0] * size) // config.batch_size))
-                    for size, k in zip(settings["sizes"], settings["splits"])
-                    for _ in range(k * per_split)], log)
+    clock = _budget_clock(settings, config, shrunk, log)
     for size, num_splits in zip(settings["sizes"], settings["splits"]):
         rows = np.sort(order[:size])
         size_dir = _subset(out_dir / "sizes" / f"n{size}", data_dir, full, rows)
@@ -206,28 +199,49 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
                 arms = (("soft",) if budget == 1 else MODES) + (("shrunk",) if shrunk_targets
                                                                 else ())
                 for mode in arms:
-                    run_dir = out_dir / "runs" / f"n{size}" / f"b{budget}" / f"{mode}-split{k}"
-                    reused = (run_dir / "scores.json").exists()
-                    clock.run(f"{size:,} images, {budget} per image, {mode}, split {k}", reused)
-                    given = shrunk_targets if mode == "shrunk" else targets
-                    scores = train(size_dir, run_dir, replace(
-                        config, label_mode="soft" if mode == "shrunk" else mode,
-                        split_file=str(split_file.resolve()),
-                        targets=None if given is None else str(given.resolve())),
-                        verbose=verbose, callbacks=[EpochTimer(clock.first_epoch)])
-                    recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-                    entry = {"size": size, "budget": budget, "split": k,
-                             "run": str(run_dir.relative_to(out_dir)),
-                             "seconds": recorded.get("seconds_last_session"),
-                             **{m: scores[m] for m in METRICS}}
-                    runs += [{**entry, "mode": m}
-                             for m in (MODES if budget == 1 and mode == "soft" else (mode,))]
+                    runs += _train_arm(out_dir, size_dir, split_file, config, clock, verbose,
+                                       (size, budget, k, mode),
+                                       shrunk_targets if mode == "shrunk" else targets)
     results = summarise(runs, inputs, settings)
     results["seconds"] = round(time.time() - started, 1)
     seconds = {r["run"]: r["seconds"] or 0.0 for r in runs}  # budget 1: one run, two rows
     results["training_seconds"] = round(sum(seconds.values()), 1)
     write_budget_results(out_dir, results)
     return results
+
+
+def _budget_clock(settings: dict, config: TrainConfig, shrunk: bool, log) -> _Clock:
+    """The study's clock: one entry (size, steps) per run to come."""
+    from dqlabels.datasets import DEFAULT_FRACTIONS
+
+    per_split = sum((1 if b == 1 else 2) + (shrunk and b != "exact")
+                    for b in settings["budgets"])
+    return _Clock([(size, config.epochs * max(1, int(DEFAULT_FRACTIONS[0] * size)
+                                              // config.batch_size))
+                   for size, k in zip(settings["sizes"], settings["splits"])
+                   for _ in range(k * per_split)], log)
+
+
+def _train_arm(out_dir: Path, size_dir: Path, split_file: Path, config: TrainConfig, clock,
+               verbose, arm: tuple, given: Path | None) -> list[dict]:
+    """Train (or reuse) one run: ``arm`` is (size, budget, split, mode), ``given`` its targets
+    file (None: the dataset's own labels); its result rows (budget 1's soft run also stands
+    for hard, the two being the same labels)."""
+    from dqlabels.training import EpochTimer, train
+
+    size, budget, k, mode = arm
+    run_dir = out_dir / "runs" / f"n{size}" / f"b{budget}" / f"{mode}-split{k}"
+    clock.run(f"{size:,} images, {budget} per image, {mode}, split {k}",
+              (run_dir / "scores.json").exists())
+    scores = train(size_dir, run_dir, replace(
+        config, label_mode="soft" if mode == "shrunk" else mode,
+        split_file=str(split_file.resolve()),
+        targets=None if given is None else str(given.resolve())),
+        verbose=verbose, callbacks=[EpochTimer(clock.first_epoch)])
+    recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    entry = {"size": size, "budget": budget, "split": k, "run": str(run_dir.relative_to(out_dir)),
+             "seconds": recorded.get("seconds_last_session"), **{m: scores[m] for m in METRICS}}
+    return [{**entry, "mode": m} for m in (MODES if budget == 1 and mode == "soft" else (mode,))]
 
 
 class _Clock:

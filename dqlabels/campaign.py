@@ -131,21 +131,7 @@ def build_annotations(item_codes, item_names, labels, annot_codes, annot_names, 
     def row(i):
         return where.row(i if row_of is None else row_of[i])
 
-    # Classes: the order given, or the found names sorted.
-    if classes is None:
-        class_order = natural_order(found)
-        class_names = tuple(found[class_order])
-        remap = np.empty(len(found), dtype=np.int64)
-        remap[class_order] = np.arange(len(found))
-    else:
-        position = {c: i for i, c in enumerate(classes)}
-        remap = np.array([position.get(name, -1) for name in found], dtype=np.int64)
-        if np.any(remap < 0):
-            unknown = int(np.flatnonzero(remap < 0)[0])
-            first = int(np.flatnonzero(label_codes == unknown)[0])
-            raise InputError(f"{row(first)}: label {found[unknown]!r} is not one of the classes "
-                             f"given ({', '.join(classes)})")
-        class_names = classes
+    class_names, remap = _class_order(found, classes, label_codes, row)
     if not class_names:
         raise InputError(f"{source}: every label is missing")
 
@@ -205,6 +191,24 @@ def build_annotations(item_codes, item_names, labels, annot_codes, annot_names, 
         # The pairs were just checked (or made unique): the cached answer, not a second sort.
         result.__dict__["has_repeated_pairs"] = False
     return result
+
+
+def _class_order(found: np.ndarray, classes, label_codes: np.ndarray, row):
+    """The classes (the order given, or the found names in natural order) and, for each found
+    name, its class index; a label outside the given classes is refused at its row."""
+    if classes is None:
+        class_order = natural_order(found)
+        remap = np.empty(len(found), dtype=np.int64)
+        remap[class_order] = np.arange(len(found))
+        return tuple(found[class_order]), remap
+    position = {c: i for i, c in enumerate(classes)}
+    remap = np.array([position.get(name, -1) for name in found], dtype=np.int64)
+    if np.any(remap < 0):
+        unknown = int(np.flatnonzero(remap < 0)[0])
+        first = int(np.flatnonzero(label_codes == unknown)[0])
+        raise InputError(f"{row(first)}: label {found[unknown]!r} is not one of the classes "
+                         f"given ({', '.join(classes)})")
+    return classes, remap
 
 
 def _handle_duplicates(item_codes, annot_codes, num_annotators, policy, row, items, annotators):

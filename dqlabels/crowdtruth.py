@@ -77,6 +77,91 @@ def annotation_pairs(annotations: Annotations) -> int:
     return int((per_item * (per_item - 1)).sum())
 
 
+class _PairBlocks:
+    """The ordered pairs of annotations on the same item, listed annotator by annotator (i) in
+    blocks that each end at an annotator's last annotation (:meth:`block` lists one block and
+    writes its items into ``indices``)."""
+
+    def __init__(self, item, worker, label, num_items: int, num_workers: int, num_classes: int):
+        self.num_classes = num_classes
+        position = np.int32 if item.size < 2**31 else np.int64
+        by_item = np.argsort(item, kind="stable").astype(position)
+        size = np.bincount(item, minlength=num_items)
+        start = np.concatenate(([0], np.cumsum(size)[:-1])).astype(position)
+        place = np.empty(item.size, dtype=position)  # where each annotation is in by_item
+        place[by_item] = np.arange(item.size, dtype=position)
+        # the annotations of an item side by side: its partners are read from one cache line
+        worker_by_item, label_by_item = worker[by_item], label[by_item]
+        # the i side, annotator by annotator
+        by_worker = np.argsort(worker, kind="stable")
+        item_w, worker_w, label_w = (item[by_worker], worker[by_worker],
+                                     label[by_worker])
+        first_w = start[item_w]
+        own_w = place[by_worker] - first_w
+        partners = size[item_w] - 1
+        del by_item, place, by_worker
+        ends = np.cumsum(partners)
+        records = int(ends[-1]) if ends.size else 0
+        # Blocks end at an annotator's last annotation, so that a group lies in one block.
+        worker_end = np.flatnonzero(np.diff(worker_w, append=-1) != 0) + 1
+        cuts = [0]
+        for target in range(BLOCK, records, BLOCK):
+            at = int(worker_end[np.searchsorted(ends[worker_end - 1], target)])
+            if at > cuts[-1]:
+                cuts.append(at)
+        if cuts[-1] < worker_w.size or len(cuts) == 1:
+            cuts.append(worker_w.size)
+        item_bits = max(int(num_items - 1).bit_length(), 1)
+        width = num_workers * num_classes  # group = i·W·K + j·K + k
+
+        self.indices = np.empty(records, dtype=np.int32)
+        self.records, self.cuts, self.width, self.item_bits = records, cuts, width, item_bits
+        self.worker_by_item, self.label_by_item = worker_by_item, label_by_item
+        self.worker_w, self.item_w, self.label_w = worker_w, item_w, label_w
+        self.first_w, self.own_w, self.partners, self.ends = first_w, own_w, partners, ends
+
+    def block(self, lo: int, hi: int):
+        """The groups of annotations lo..hi: (row sizes, group ids); their items go into
+        ``indices``."""
+        count = self.partners[lo:hi]
+        n = int(count.sum())
+        base = int(self.worker_w[lo]) * self.width if n else 0
+        t = np.arange(n) - np.repeat(np.cumsum(count) - count, count)
+        b = np.repeat(self.first_w[lo:hi], count) + t + (t >= np.repeat(self.own_w[lo:hi], count))
+        del t
+        k = self.label_by_item[b]  # each other annotation of the item: annotator j, class k
+        group = np.repeat(self.worker_w[lo:hi].astype(np.int64) * self.width - base, count) + \
+            self.worker_by_item[b] * self.num_classes + k
+        same = (np.repeat(self.label_w[lo:hi], count) == k).astype(np.int64)
+        item = np.repeat(self.item_w[lo:hi].astype(np.int64), count)
+        del b, k
+        if int(group.max(initial=0)).bit_length() + self.item_bits + 1 <= KEY_BITS:
+            keys = group
+            keys <<= self.item_bits + 1
+            keys |= same << self.item_bits
+            keys |= item
+            del group, same, item
+            keys.sort()
+            item = (keys & ((1 << self.item_bits) - 1)).astype(np.int32)
+            keys >>= self.item_bits
+            same = (keys & 1).astype(bool)
+            keys >>= 1
+            group = keys
+        else:  # too many annotators and classes for one 63-bit key: sort with a permutation
+            order = np.lexsort((item, same, group))
+            group, same, item = group[order], same[order].astype(bool), \
+                item[order].astype(np.int32)
+        new = np.flatnonzero(np.diff(group, prepend=-1))
+        # rows 2g (i did not choose k) and 2g + 1 (it did): the not-chosen ones sort first
+        total = np.diff(np.append(new, n))
+        chose = np.add.reduceat(same, new, dtype=np.int64) if n else total
+        offset = int(self.ends[lo - 1]) if lo else 0
+        self.indices[offset:offset + n] = item
+        sizes = np.empty(2 * new.size, dtype=np.int64)
+        sizes[0::2], sizes[1::2] = total - chose, chose
+        return sizes, group[new] + base
+
+
 class CrowdTruth(Aggregator):
     """The CrowdTruth 2.0 metrics, as an :class:`~dqlabels.aggregation.Aggregator`.
 
@@ -189,83 +274,22 @@ class _Campaign:
 
     def _list_pairs(self) -> None:
         """Build ``shared`` (rows: groups ordered by (i, j, k), two each), ``group_column``
-        (j·K + k of each group) and ``group_rows`` (where annotator i's groups start). Annotations are taken annotator by annotator (i), in blocks of about ``BLOCK``
-        records sorted on their own, on every core for large campaigns."""
+        (j·K + k of each group) and ``group_rows`` (where annotator i's groups start).
+        Annotations are taken annotator by annotator (i), in blocks of about ``BLOCK`` records
+        sorted on their own (:class:`_PairBlocks`), on every core for large campaigns."""
+        blocks = _PairBlocks(self.item, self.worker, self.label, self.num_items,
+                             self.num_workers, self.num_classes)
+        parts = map_blocks(blocks.block, blocks.cuts[:-1], blocks.cuts[1:], size=blocks.records)
+        indices, records, width = blocks.indices, blocks.records, blocks.width
+        del blocks  # free the per-annotation arrays before the matrices are built
+        self._shared_matrices(parts, indices, records, width)
+
+    def _shared_matrices(self, parts: list, indices: np.ndarray, records: int,
+                         width: int) -> None:
+        """The blocks' groups as row pointers, ``group_column``, ``group_rows`` and the
+        ``shared`` matrices (row bands of a (2 · groups) × items matrix of ones)."""
         from scipy import sparse
 
-        position = np.int32 if self.item.size < 2**31 else np.int64
-        by_item = np.argsort(self.item, kind="stable").astype(position)
-        size = np.bincount(self.item, minlength=self.num_items)
-        start = np.concatenate(([0], np.cumsum(size)[:-1])).astype(position)
-        place = np.empty(self.item.size, dtype=position)  # where each annotation is in by_item
-        place[by_item] = np.arange(self.item.size, dtype=position)
-        # the annotations of an item side by side: its partners are read from one cache line
-        worker_by_item, label_by_item = self.worker[by_item], self.label[by_item]
-        # the i side, annotator by annotator
-        by_worker = np.argsort(self.worker, kind="stable")
-        item_w, worker_w, label_w = (self.item[by_worker], self.worker[by_worker],
-                                     self.label[by_worker])
-        first_w = start[item_w]
-        own_w = place[by_worker] - first_w
-        partners = size[item_w] - 1
-        del by_item, place, by_worker
-        ends = np.cumsum(partners)
-        records = int(ends[-1]) if ends.size else 0
-        # Blocks end at an annotator's last annotation, so that a group lies in one block.
-        worker_end = np.flatnonzero(np.diff(worker_w, append=-1) != 0) + 1
-        cuts = [0]
-        for target in range(BLOCK, records, BLOCK):
-            at = int(worker_end[np.searchsorted(ends[worker_end - 1], target)])
-            if at > cuts[-1]:
-                cuts.append(at)
-        if cuts[-1] < worker_w.size or len(cuts) == 1:
-            cuts.append(worker_w.size)
-        item_bits = max(int(self.num_items - 1).bit_length(), 1)
-        width = self.num_workers * self.num_classes  # group = i·W·K + j·K + k
-
-        def block(lo, hi):
-            count = partners[lo:hi]
-            n = int(count.sum())
-            base = int(worker_w[lo]) * width if n else 0
-            t = np.arange(n) - np.repeat(np.cumsum(count) - count, count)
-            b = np.repeat(first_w[lo:hi], count) + t + (t >= np.repeat(own_w[lo:hi], count))
-            del t
-            k = label_by_item[b]  # each other annotation of the item: annotator j, class k
-            group = np.repeat(worker_w[lo:hi].astype(np.int64) * width - base, count) + \
-                worker_by_item[b] * self.num_classes + k
-            same = (np.repeat(label_w[lo:hi], count) == k).astype(np.int64)
-            item = np.repeat(item_w[lo:hi].astype(np.int64), count)
-            del b, k
-            if int(group.max(initial=0)).bit_length() + item_bits + 1 <= KEY_BITS:
-                keys = group
-                keys <<= item_bits + 1
-                keys |= same << item_bits
-                keys |= item
-                del group, same, item
-                keys.sort()
-                item = (keys & ((1 << item_bits) - 1)).astype(np.int32)
-                keys >>= item_bits
-                same = (keys & 1).astype(bool)
-                keys >>= 1
-                group = keys
-            else:  # too many annotators and classes for one 63-bit key: sort with a permutation
-                order = np.lexsort((item, same, group))
-                group, same, item = group[order], same[order].astype(bool), \
-                    item[order].astype(np.int32)
-            new = np.flatnonzero(np.diff(group, prepend=-1))
-            # rows 2g (i did not choose k) and 2g + 1 (it did): the not-chosen ones sort first
-            total = np.diff(np.append(new, n))
-            chose = np.add.reduceat(same, new, dtype=np.int64) if n else total
-            offset = int(ends[lo - 1]) if lo else 0
-            indices[offset:offset + n] = item
-            sizes = np.empty(2 * new.size, dtype=np.int64)
-            sizes[0::2], sizes[1::2] = total - chose, chose
-            return sizes, group[new] + base
-
-        indices = np.empty(records, dtype=np.int32)
-        parts = map_blocks(block, cuts[:-1], cuts[1:], size=records)
-        # free the per-annotation arrays (the blocks are done) before the matrices are built
-        item_w = worker_w = label_w = first_w = own_w = partners = ends = None
         index = np.int32 if records < 2**31 else np.int64
         indptr = np.zeros(1 + sum(part[0].size for part in parts), dtype=index)
         at, total = 1, 0
@@ -281,7 +305,6 @@ class _Campaign:
         self.group_column = (group % width).astype(np.int32)
         self.group_rows = np.searchsorted(group // width, np.arange(self.num_workers + 1))
         del group
-        # the shared items as a (2 · groups) × items matrix of ones, in row bands for the cores
         ones = self.ones = np.ones(records)  # records >= groups: its start serves them too
         self.ratio = self.present = None
         bands = np.linspace(0, self.group_column.size, num_workers() + 1

@@ -152,11 +152,7 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
     data_dir = Path(distributed.decided_by_process_zero(
         prepare, share=str, refused="process 0 refused the study"))
     leader = distributed.process_index() == 0
-    data = load_dataset(data_dir)
-    soft = data.soft_labels
-    if np.all(np.isclose(soft.max(axis=1), 1.0)):
-        raise InputError(f"{data_dir}: has no soft labels (every item has a single or unanimous "
-                         f"label), so hard and soft training would be the same")
+    data = _with_soft_labels(load_dataset(data_dir), data_dir)
 
     config = TrainConfig(**settings["train"])
     runs, started = [], time.time()
@@ -186,6 +182,14 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
         write_results(out_dir, results)
     distributed.barrier("study")  # the others wait while process 0 writes (a t-SNE: minutes)
     return distributed.broadcast_json(results if leader else None)
+
+
+def _with_soft_labels(data, data_dir: Path):
+    """``data``, unless no item has a soft label (hard and soft training would be the same)."""
+    if np.all(np.isclose(data.soft_labels.max(axis=1), 1.0)):
+        raise InputError(f"{data_dir}: has no soft labels (every item has a single or unanimous "
+                         f"label), so hard and soft training would be the same")
+    return data
 
 
 def study_data(out_dir: Path, settings: dict, dataset, log) -> Path:

@@ -11,7 +11,14 @@ from dqlabels.text import plural, share
 def format_summary(report) -> str:
     """A readable text summary of an :class:`Audit` (or of its report dict)."""
     lines = []
-    add = lines.append
+    for section in (_format_campaign, _format_class_balance, _format_agreement,
+                    _format_quality, _format_items, _format_scores):
+        section(report, lines.append)
+    return "\n".join(lines)
+
+
+def _format_campaign(report, add) -> None:
+    """What was read: the file, its size, what was left out."""
     per_item = report["annotations_per_item"]
     add(f"Annotations: {report['source']} ({report['format']})")
     add(f"  items {report['num_items']:,}   classes {report['num_classes']}   "
@@ -28,6 +35,10 @@ def format_summary(report) -> str:
     if report.get("skipped"):
         add("  left out " + ", ".join(f"{n:,} {what}" for what, n in report["skipped"].items())
             + " (as the tool marked them)")
+
+
+def _format_class_balance(report, add) -> None:
+    """The share of each class: hard, soft and CrowdTruth-weighted."""
     add("")
     mass = report["class_mass"]
     weighted = "weighted" in mass
@@ -35,6 +46,10 @@ def format_summary(report) -> str:
     for c in report["classes"]:
         add(f"  {c[:30]:<30} {mass['hard'][c]:>8.3f}  {mass['soft'][c]:>8.3f}"
             + (f"  {mass['weighted'][c]:>8.3f}" if weighted else ""))
+
+
+def _format_agreement(report, add) -> None:
+    """Ties, unanimity, entropy, κ, α, annotator agreement, Dawid–Skene."""
     add("")
     n = report["num_items"]
     add("Agreement")
@@ -65,6 +80,10 @@ def format_summary(report) -> str:
             f"{plural(ds['num_disagree_with_majority'], 'item')}")
         if "note" in ds:
             add(f"  ({ds['note']})")
+
+
+def _format_quality(report, add) -> None:
+    """Item quality, the annotators, gold answers and the next round."""
     add("")
     crowd = report["crowdtruth"]
     if crowd["available"]:
@@ -81,6 +100,10 @@ def format_summary(report) -> str:
         _format_gold(report["gold"], add)
     if "next_round" in report:
         _format_next_round(report, add)
+
+
+def _format_items(report, add) -> None:
+    """The most ambiguous items and those of lowest quality."""
     add("")
     add("Most ambiguous items (highest entropy)")
     for entry in report["most_ambiguous"][:5]:
@@ -93,10 +116,14 @@ def format_summary(report) -> str:
             votes = entry["annotations"] or {}
             add(f"  {entry['item'][:30]:<30} {entry['quality']:.3f}  "
                 + "  ".join(f"{c} {v}" for c, v in sorted(votes.items(), key=lambda kv: -kv[1])))
+
+
+def _format_scores(report, add) -> None:
+    """The predictions against the soft labels, when scored."""
     if "scores" in report:
         s = report["scores"]
         add("")
-        scored = report["num_scored_items"]
+        n, scored = report["num_items"], report["num_scored_items"]
         add(f"Predictions vs soft labels ({plural(scored, 'item')}"
             + ("" if scored == n else f" of {n:,}: the others have no prediction") + ")")
         add(f"  KL {s['kl']:.4f}   macro accuracy {s['macro_accuracy']:.4f}   accuracy "
@@ -104,7 +131,6 @@ def format_summary(report) -> str:
         add(f"  ECE ({s['ece_bins']} bins) {s['ece']:.4f}   JS {s['js']:.4f}   TV "
             f"{s['total_variation']:.4f}   Brier {s['brier']:.4f}   cross-entropy "
             f"{s['cross_entropy']:.4f}")
-    return "\n".join(lines)
 
 
 def _format_annotators(report: dict, add) -> None:

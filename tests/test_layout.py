@@ -80,3 +80,19 @@ def test_no_private_name_crosses_a_module():
                 crossing += [(path.stem, node.module, a.name) for a in node.names
                              if a.name.startswith("_") and a.name not in modules]
     assert crossing == []
+
+
+def test_no_module_over_500_lines_and_no_function_over_80():
+    """Rooms of a size a reader takes in: in dqlabels/ and cli/, no module longer than 500
+    lines and no function (docstring included) longer than 80."""
+    too_long = []
+    for path in sorted([*(REPO / "dqlabels").glob("*.py"), *(REPO / "cli").glob("*.py")]):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > 500:
+            too_long.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    too_long.append(f"{path.name}: {node.name} is {length} lines")
+    assert too_long == []

@@ -35,9 +35,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/dqlabels-bench-backbones"))
     args = parser.parse_args()
 
-    from dqlabels.datasets import kfold_split, load_dataset, save_split
-    from dqlabels.models import build_model
-    from dqlabels.real_study import fold_scores, hard_labels_of
+    from dqlabels.data.datasets import kfold_split, load_dataset, save_split
+    from dqlabels.learning.models import build_model
+    from dqlabels.studies.real_study import fold_scores, hard_labels_of
 
     data = load_dataset(args.dataset, check_images=False)
     hard, labels_file = hard_labels_of(data, "original")

@@ -32,7 +32,7 @@ def simulated(noise: str):
     from scipy.stats import spearmanr
 
     from dqlabels import read_annotations
-    from dqlabels.crowdtruth import CrowdTruth
+    from dqlabels.labels.crowdtruth import CrowdTruth
 
     folder = Path(tempfile.mkdtemp()) / "crowd"
     subprocess.run([sys.executable, "-m", "dqlabels_cli", "generate", str(folder), "--num-images",

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import machine  # noqa: E402
 
 from dqlabels._parallel import num_workers  # noqa: E402
-from dqlabels.synthetic import (  # noqa: E402
+from dqlabels.data.synthetic import (  # noqa: E402
     CHUNK_IMAGES,
     COMPRESS_LEVEL,
     generate_dataset,

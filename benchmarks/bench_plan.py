@@ -1,17 +1,17 @@
 """Does ``dqlabels plan`` save annotations? Simulated rounds against uniform allocation (issue 19).
 
 Setup: the generator's exact soft labels (``--num-images`` images, default 3,000, seed
-``--seed``) and a pool of 50 simulated annotators (:mod:`dqlabels.simulated_crowd`; ``reliable``:
+``--seed``) and a pool of 50 simulated annotators (:mod:`dqlabels.data.simulated_crowd`; ``reliable``:
 no noise, ``noisy``: ε ~ U(0, 0.3) and a third of the pool biased). Every item starts with one
 annotation from a random annotator of the pool. Then rounds of 10% of the items' worth of
 annotations are spent either
 
 - **uniform**: round-robin, the items with the fewest annotations first (ties in a fixed random
   order), or
-- **plan**: as :func:`dqlabels.plan.plan_next_round` chooses (``soft`` or ``hard`` objective),
+- **plan**: as :func:`dqlabels.labels.plan.plan_next_round` chooses (``soft`` or ``hard`` objective),
 
 each new annotation drawn from a random annotator of the pool. After every round both arms are
-scored with the same estimator, the posterior mean of :mod:`dqlabels.plan` (prior: the class
+scored with the same estimator, the posterior mean of :mod:`dqlabels.labels.plan` (prior: the class
 balance, strength fitted), against the exact labels: mean KL(exact ‖ estimate) and the accuracy
 of its argmax against the exact argmax (hard labels). The raw mean (what teams use today) is
 reported too.
@@ -52,10 +52,10 @@ from pathlib import Path
 import numpy as np
 
 from dqlabels import from_long
-from dqlabels.plan import plan_next_round, posterior
-from dqlabels.scores import kl_divergence
-from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, draw_answers
-from dqlabels.synthetic import CLASSES, sample_parameters, soft_labels_of
+from dqlabels.data.simulated_crowd import SimulatedCrowd, annotator_profiles, draw_answers
+from dqlabels.data.synthetic import CLASSES, sample_parameters, soft_labels_of
+from dqlabels.labels.plan import plan_next_round, posterior
+from dqlabels.labels.scores import kl_divergence
 
 MAX_ANSWERS = 80
 CROWDS = {"reliable": SimulatedCrowd(1, 50, (0.0, 0.0)),
@@ -198,7 +198,7 @@ def print_replay(num_images, seed, rounds):
 def real_answers(folder: Path, seed: int, rounds: int) -> None:
     """Uniform vs plan on a real campaign's own answers (the truth: all of an image's answers),
     and the stated-vs-achieved replay on them."""
-    from dqlabels.datasets import load_dataset
+    from dqlabels.data.datasets import load_dataset
 
     data = load_dataset(folder, check_images=False)
     counts = data.annotations.counts

@@ -3,7 +3,7 @@
 Two models, untrained (the time does not depend on the weights): ``densenet-tiny`` on 32-px
 images (the quick study's network) and DenseNet121 on 64-px images upsampled to 224 px (the
 paper preset's). For each, a run-like folder is written (``model.keras`` and ``config.json``),
-then :func:`dqlabels.predict.predict_images` runs twice on the same images; the second run's
+then :func:`dqlabels.learning.predict.predict_images` runs twice on the same images; the second run's
 time (Keras' prediction step already traced, the images read and decoded again) divided by the
 number of images is the figure. The first run's extra time is the start-up (loading the model,
 tracing).
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dqlabels._quiet import import_tensorflow_quietly
+from dqlabels.learning.quiet import import_tensorflow_quietly
 
 
 def main() -> None:
@@ -29,9 +29,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=512)
     args = parser.parse_args()
     import_tensorflow_quietly()
-    from dqlabels.models import build_model
-    from dqlabels.predict import predict_images
-    from dqlabels.synthetic import CLASSES, generate_dataset
+    from dqlabels.data.synthetic import CLASSES, generate_dataset
+    from dqlabels.learning.models import build_model
+    from dqlabels.learning.predict import predict_images
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")

@@ -2,7 +2,7 @@
 
 Simulated campaigns with known truth: the generator's exact soft labels (2,000 images, the
 six synthetic classes, or a binary "red or not" version of them, 33% / 67%), annotated by a
-pool of 50 simulated annotators (:mod:`dqlabels.simulated_crowd`), 3, 5 or 10 per image, with
+pool of 50 simulated annotators (:mod:`dqlabels.data.simulated_crowd`), 3, 5 or 10 per image, with
 
 - uniform noise: each annotator answers at random with their own rate ε ~ U(0, 0.4);
 - biased: half the pool errs systematically (swap two classes, favour one, flip to the next
@@ -28,10 +28,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from dqlabels import DawidSkene, annotator_agreement, from_long
-from dqlabels.crowdtruth import CrowdTruth
-from dqlabels.gold import annotator_gold_answers
-from dqlabels.simulated_crowd import SimulatedCrowd, simulate_annotations
-from dqlabels.synthetic import sample_parameters, soft_labels_of
+from dqlabels.data.simulated_crowd import SimulatedCrowd, simulate_annotations
+from dqlabels.data.synthetic import sample_parameters, soft_labels_of
+from dqlabels.labels.crowdtruth import CrowdTruth
+from dqlabels.labels.gold import annotator_gold_answers
 
 ESTIMATES = ("CrowdTruth quality", "Dawid–Skene accuracy", "leave-one-out agreement",
              "accuracy on gold (10%)", "Dawid–Skene with gold")

@@ -81,7 +81,7 @@ def main():
 
     from dqlabels import read_annotations
     from dqlabels._io import write_csv_atomic
-    from dqlabels.crowdtruth import CrowdTruth
+    from dqlabels.labels.crowdtruth import CrowdTruth
 
     python = ensure_venv(args.venv)
     worst = {}

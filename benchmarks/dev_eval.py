@@ -25,12 +25,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12345)
     args = parser.parse_args()
 
-    from dqlabels import tfdata
-    from dqlabels.datasets import load_dataset
-    from dqlabels.models import load_model
-    from dqlabels.scores import kl_divergence, macro_accuracy
-    from dqlabels.synthetic import generate_dataset
-    from dqlabels.training import predict
+    from dqlabels.data.datasets import load_dataset
+    from dqlabels.data.synthetic import generate_dataset
+    from dqlabels.labels.scores import kl_divergence, macro_accuracy
+    from dqlabels.learning import tfdata
+    from dqlabels.learning.models import load_model
+    from dqlabels.learning.training import predict
 
     def shape(a):  # classes are colour × (circle, ellipse) in sorted order
         return a.reshape(-1, 3, 2).sum(axis=1)

@@ -84,7 +84,7 @@ def main(argv=None):
     say(f"device: {report['device']['summary']}")
     save()
 
-    from dqlabels.synthetic import generate_dataset
+    from dqlabels.data.synthetic import generate_dataset
 
     data_dir = generate_dataset(out / "data", settings["num_images"], settings["generate_size"],
                                 seed=0)
@@ -163,7 +163,7 @@ def device_report() -> dict:
 
 
 def imagenet_available(model: str) -> bool:
-    from dqlabels.models import keras_cache_dir
+    from dqlabels.learning.models import keras_cache_dir
 
     files = {"densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"}
     return model in files and (keras_cache_dir() / files[model]).is_file()
@@ -176,10 +176,10 @@ def throughput(data_dir, settings, mixed: bool, xla: bool) -> dict:
     import tensorflow as tf
 
     from dqlabels.config import TrainConfig
-    from dqlabels.datasets import load_dataset
-    from dqlabels.models import build_model
-    from dqlabels.tfdata import make_training_dataset
-    from dqlabels.training import compile_model
+    from dqlabels.data.datasets import load_dataset
+    from dqlabels.learning.models import build_model
+    from dqlabels.learning.tfdata import make_training_dataset
+    from dqlabels.learning.training import compile_model
 
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     data = load_dataset(data_dir)
@@ -241,7 +241,7 @@ def numerics(settings) -> dict:
     import keras
     import numpy as np
 
-    from dqlabels.models import build_model
+    from dqlabels.learning.models import build_model
 
     rng = np.random.default_rng(0)
     size = min(settings["image_size"], 64)
@@ -265,7 +265,7 @@ def numerics(settings) -> dict:
 
 
 def study(out, data_dir, settings, precision, weights, deadline, notes) -> dict:
-    from dqlabels.study import reproduce
+    from dqlabels.studies.study import reproduce
 
     margin = 150.0 if settings is PAPER else 20.0  # predictions, t-SNE and writing
     callbacks, stops = sharing_deadline(deadline, margin, runs=2)
@@ -291,7 +291,7 @@ def sharing_deadline(deadline: float, margin: float, runs: int):
     """Callbacks for a study's ``runs`` runs that share the time left before ``deadline`` less
     ``margin`` (each run gets an equal share of what is left when it starts), and the list of
     (mode, stop) they fill."""
-    from dqlabels.training import Deadline
+    from dqlabels.learning.training import Deadline
 
     left = {"n": runs}
     stops = []
@@ -309,7 +309,7 @@ def sharing_deadline(deadline: float, margin: float, runs: int):
 def cifar10h_fold(out, folder, settings, precision, deadline, notes, dry_run) -> dict:
     """The first fold of the ``cifar10h-paper`` preset (10 images per class in a dry run),
     hard and soft, sharing the time left."""
-    from dqlabels.real_study import reproduce_kfold
+    from dqlabels.studies.real_study import reproduce_kfold
 
     margin = 60.0 if not dry_run else 10.0
     callbacks, stops = sharing_deadline(deadline, margin, runs=2)

@@ -71,7 +71,7 @@ def evaluate(annotations, quiet, **options):
     results CSV), Toloka (results TSV) or Prodigy (db-out JSONL). Exit status 0 on success, 2 on
     bad input.
     """
-    from dqlabels.evaluate import EvaluateConfig, run_evaluate
+    from dqlabels.audit.evaluate import EvaluateConfig, run_evaluate
 
     summary = run_evaluate(annotations, EvaluateConfig(**options))
     if not quiet:
@@ -114,7 +114,7 @@ def plan(annotations, quiet, **options):
     from --predictions); the next annotations go where they lower its spread most (--objective
     soft) or settle the majority vote (hard). Writes --out (next_round.csv).
     """
-    from dqlabels.next_round import PlanConfig, run_plan
+    from dqlabels.labels.next_round import PlanConfig, run_plan
 
     summary = run_plan(annotations, PlanConfig(**options))
     if not quiet:

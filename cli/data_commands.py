@@ -57,8 +57,8 @@ def generate(out_dir, num_images, image_size, seed, annotators, annotator_pool, 
     import time
 
     from dqlabels._io import check_output_file
-    from dqlabels.simulated_crowd import parse_noise
-    from dqlabels.synthetic import SimulatedCrowd, check_generate_options, generate_dataset
+    from dqlabels.data.simulated_crowd import parse_noise
+    from dqlabels.data.synthetic import SimulatedCrowd, check_generate_options, generate_dataset
 
     crowd = SimulatedCrowd(annotators, annotator_pool, parse_noise(annotator_noise),
                            annotator_bias)
@@ -75,7 +75,7 @@ def generate(out_dir, num_images, image_size, seed, annotators, annotator_pool, 
     click.echo(f"Wrote {num_images:,} images of {image_size}×{image_size} px to {path} "
                f"in {time.perf_counter() - start:.1f} s.")
     if preview_path is not None:
-        from dqlabels.datasets import load_dataset
+        from dqlabels.data.datasets import load_dataset
         from dqlabels.figures import write_preview
 
         write_preview(load_dataset(path), preview_path, seed=seed)
@@ -99,7 +99,7 @@ def check_dataset(dataset, decode, preview_path, seed, overwrite):
     estimate's macro accuracy and KL against the stored soft labels.
     """
     from dqlabels._io import check_output_file
-    from dqlabels.datasets import (
+    from dqlabels.data.datasets import (
         dataset_summary,
         format_dataset_summary,
         load_dataset,
@@ -132,7 +132,7 @@ def check_dataset(dataset, decode, preview_path, seed, overwrite):
 def split(dataset, index, kind, out_path, overwrite):
     """Write train/val/test split K of DATASET as CSV."""
     from dqlabels._io import check_output_file
-    from dqlabels.datasets import load_dataset, make_split, save_split, split_counts
+    from dqlabels.data.datasets import load_dataset, make_split, save_split, split_counts
 
     check_output_file(out_path, overwrite=overwrite)
     data = load_dataset(dataset, check_images=False)

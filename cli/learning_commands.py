@@ -44,7 +44,7 @@ def predict(model, images, out_path, features_path, classes, batch_size, overwri
     import contextlib
 
     quiet_tensorflow()
-    from dqlabels.predict import predict_images
+    from dqlabels.learning.predict import predict_images
 
     names = None if classes is None else [c.strip() for c in classes.split(",")]
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar
@@ -88,7 +88,7 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
     """
     from dqlabels.config import TrainConfig
     from dqlabels.errors import InputError
-    from dqlabels.run_folder import finished_scores, open_run
+    from dqlabels.learning.run_folder import finished_scores, open_run
 
     if soft is None:
         raise InputError("choose the targets: --soft or --hard")
@@ -104,7 +104,7 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
         scores = finished_scores(out_dir)
     if scores is None:
         quiet_tensorflow()
-        from dqlabels.training import train as run_training
+        from dqlabels.learning.training import train as run_training
 
         verbose = 1 if sys.stderr.isatty() else 2
         scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose,
@@ -181,70 +181,18 @@ def reproduce(preset, dataset, out_dir, splits, folds, hard_labels, budgets, siz
     budget.png. Options left unset take the preset's value. Finished runs are reused: rerun the
     command to continue.
     """
-    import contextlib
-
-    from dqlabels.errors import InputError
+    from dqlabels.studies.run import run_reproduce
 
     job = data_parallel_job(overrides.get("strategy"), coordinator, num_processes, process_id)
     quiet_tensorflow()
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-
-    def log(message):
-        click.echo(message, err=True)
-
-    verbose = 1 if sys.stderr.isatty() else 2
-    if preset == "budget" or budgets is not None or sizes is not None:
-        if job is not None:
-            raise InputError("the budget study runs one process per run; --strategy "
-                             "data-parallel is for dqlabels train and the paper's study")
-        from dqlabels.budget import reproduce_budgets
-        from dqlabels.budget_results import budget_markdown
-        from dqlabels.simulated_crowd import SimulatedCrowd, parse_noise
-
-        crowd = SimulatedCrowd(1, annotator_pool, parse_noise(annotator_noise), annotator_bias)
-        with contextlib.redirect_stdout(sys.stderr):
-            results = reproduce_budgets(out_dir, dataset=dataset, overrides=overrides,
-                                        budgets=budgets, sizes=sizes, splits=splits, seed=seed,
-                                        crowd=crowd, shrunk=shrunk,
-                                        train_preset=preset if preset.startswith("cifar10h")
-                                        else "quick", overwrite=overwrite, log=log,
-                                        verbose=verbose)
-        click.echo(budget_markdown(results).strip())
-        click.echo(f"\nResults in {out_dir}/budget.md, .csv, .json; figure {out_dir}/budget.png")
-        return
-    from dqlabels.study import PRESETS, results_table
-    from dqlabels.study import reproduce as run_study
-
-    if splits is not None and not splits.strip().isdigit():
-        raise InputError(f"Expected --splits as one whole number for a study (several are for "
-                         f"a budget study, one per --num-images). Received: --splits {splits}")
-    splits = None if splits is None else int(splits)
-    if PRESETS[preset].get("protocol") == "kfold":
-        from dqlabels.real_study import reproduce_kfold
-        from dqlabels.real_study import results_table as kfold_table
-
-        if job is not None:
-            raise InputError("the cifar10h presets run one process per run; --strategy "
-                             "data-parallel is for dqlabels train and the paper's study")
-        with contextlib.redirect_stdout(sys.stderr):
-            results = reproduce_kfold(out_dir, preset, dataset=dataset, overrides=overrides,
-                                      folds=folds, runs=splits, hard_labels=hard_labels,
-                                      seed=seed, tsne_max_iter=tsne_max_iter,
-                                      overwrite=overwrite, log=log, verbose=verbose)
-        click.echo(kfold_table(results).strip())
-        click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figures {out_dir}/folds.png "
-                   f"and {out_dir}/tsne.png")
-        return
-
-    # Keras writes its progress to stdout: send it to stderr, keep stdout for the table.
-    with contextlib.redirect_stdout(sys.stderr):
-        results = run_study(out_dir, preset, dataset=dataset, overrides=overrides,
-                            splits=splits, seed=seed, tsne_max_iter=tsne_max_iter,
-                            overwrite=overwrite, log=log, verbose=verbose, job=job)
-    if is_follower(job):
-        return  # process 0 reports
-    click.echo(results_table(results).strip())
-    click.echo(f"\nResults in {out_dir}/results.md, .csv, .json; figure {out_dir}/tsne.png")
+    text = run_reproduce(out_dir, preset, dataset=dataset, overrides=overrides, splits=splits,
+                         folds=folds, hard_labels=hard_labels, budgets=budgets, sizes=sizes,
+                         shrunk=shrunk, crowd=(annotator_pool, annotator_noise, annotator_bias),
+                         tsne_max_iter=tsne_max_iter, seed=seed, overwrite=overwrite, job=job,
+                         log=lambda message: click.echo(message, err=True),
+                         verbose=1 if sys.stderr.isatty() else 2)
+    if text is not None:
+        click.echo(text)
 
 
 @click.command(context_settings={**CONTEXT, "ignore_unknown_options": True,
@@ -264,7 +212,7 @@ def launch(processes, log_dir, command):
     shown; if one process fails, all stop. Rerun the same command to resume. Needs
     pip install "dqlabels[jax]".
     """
-    from dqlabels.launch import launch as run_launch
+    from dqlabels.learning.launch import launch as run_launch
 
     def echo(message):
         click.echo(message, err=True)
@@ -288,7 +236,7 @@ def launch(processes, log_dir, command):
 @handle_errors
 def tsne(run_dir, perplexity, max_iter, seed, out_png, out_csv, overwrite):
     """t-SNE of a training run's test-set GAP features, coloured by the soft labels."""
-    from dqlabels.tsne import tsne_run
+    from dqlabels.studies.tsne import tsne_run
 
     png, csv_path = tsne_run(run_dir, out_png=out_png, out_csv=out_csv, perplexity=perplexity,
                              max_iter=max_iter, seed=seed, overwrite=overwrite)

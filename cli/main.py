@@ -11,7 +11,6 @@ the command's own flag (``--image-size``).
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -21,23 +20,16 @@ from dqlabels_cli.options import CONTEXT, SHORT_HELP, cli_message, fail, handle_
 
 
 def run() -> None:
-    """The ``dqlabels`` program: :func:`main`, then exit with its status.
+    """The ``dqlabels`` program: :func:`main`, then exit with its status
+    (:func:`dqlabels.commandline.exit_process`)."""
+    from dqlabels.commandline import exit_process
 
-    Once TensorFlow is loaded, the interpreter's teardown is skipped: TensorFlow's threads can
-    abort the process while C++ statics are destroyed ("terminate called without an active
-    exception", seen with TensorFlow and pyarrow both loaded), which would turn a clean exit
-    status into SIGABRT. Every output is already written (atomically) by then.
-    """
     try:
         main()
         status = 0
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    if "tensorflow" in sys.modules:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    sys.exit(status)
+    exit_process(status)
 
 
 class OneLineErrors(click.Group):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 
 import click
@@ -48,26 +47,11 @@ def flag_names(ctx: click.Context | None) -> dict[str, str]:
 
 
 def cli_message(message: str, ctx: click.Context | None = None) -> str:
-    """A library message with its parameter names spelled as this command's flags:
-    ``Expected image_size >= 32. Received: image_size=16`` becomes ``Expected --image-size >=
-    32. Received: --image-size 16``, ``pass overwrite=True`` becomes ``pass --overwrite``, and a
-    parameter name with an underscore (``learning_rate``) becomes its flag wherever it stands.
-    Names the command does not have stay as they are."""
-    names = flag_names(ctx)
-    if not names:
-        return message
+    """A library message with its parameter names spelled as this command's flags
+    (:func:`dqlabels.commandline.command_message`)."""
+    from dqlabels.commandline import command_message
 
-    def assignment(match):
-        name, value = match.group(1), match.group(2).strip("'\"")
-        if name not in names:
-            return match.group(0)
-        return names[name] if value == "True" else f"{names[name]} {value}"
-
-    message = re.sub(r"\b([a-z][a-z0-9_]*)=([^\s,;)]+)", assignment, message)
-    message = re.sub(r"\b(Expected|expected) ([a-z][a-z0-9_]*)\b",
-                     lambda m: f"{m.group(1)} {names.get(m.group(2), m.group(2))}", message)
-    return re.sub(r"(?<![\w/.-])([a-z][a-z0-9]*_[a-z0-9_]+)(?![\w/.-])",
-                  lambda m: names.get(m.group(1), m.group(1)), message)
+    return command_message(message, flag_names(ctx))
 
 
 def handle_errors(command):
@@ -105,7 +89,7 @@ def handle_errors(command):
 def quiet_tensorflow() -> None:
     """Load TensorFlow without its C++ start-up lines (absl's, CUDA's, oneDNN's): noise on a
     command line. A TF_CPP_MIN_LOG_LEVEL the user set wins; Python-level errors still surface."""
-    from dqlabels._quiet import import_tensorflow_quietly
+    from dqlabels.learning.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
 
@@ -220,7 +204,7 @@ def train_options(preset: bool = False):
 
 def job_options(command):
     """Where a process stands in a data-parallel job (``--strategy data-parallel``); unset, they
-    come from the environment (:mod:`dqlabels.distributed`)."""
+    come from the environment (:mod:`dqlabels.learning.distributed`)."""
     options = [
         click.option("--coordinator", default=None, metavar="HOST:PORT",
                      help="data-parallel: process 0's address (all processes give the same)."),
@@ -245,7 +229,7 @@ def data_parallel_job(strategy, coordinator, num_processes, process_id):
         if given:
             raise InputError(f"{given[0]} is for --strategy data-parallel")
         return None
-    from dqlabels import distributed
+    from dqlabels.learning import distributed
 
     job = distributed.Job.from_settings(coordinator, num_processes, process_id)
     job.check_port()
@@ -260,6 +244,6 @@ def is_follower(job) -> bool:
     """A process of a data-parallel job other than process 0 (which reports)."""
     if job is None:
         return False
-    from dqlabels.distributed import process_index
+    from dqlabels.learning.distributed import process_index
 
     return process_index() != 0

@@ -14,12 +14,12 @@ Examples:
     [0, 1]
 """
 
-from dqlabels.aggregation import MajorityVote, majority_vote, soft_labels
-from dqlabels.annotations import Annotations, from_counts, from_long, read_annotations
+from dqlabels import _moved
 from dqlabels.config import package_version
-from dqlabels.dawid_skene import DawidSkene
 from dqlabels.errors import InputError
-from dqlabels.scores import (
+from dqlabels.labels.aggregation import MajorityVote, majority_vote, soft_labels
+from dqlabels.labels.dawid_skene import DawidSkene
+from dqlabels.labels.scores import (
     accuracy,
     annotator_agreement,
     brier_score,
@@ -35,6 +35,9 @@ from dqlabels.scores import (
     prediction_scores,
     total_variation,
 )
+from dqlabels.readers.annotations import Annotations, from_counts, from_long, read_annotations
+
+_moved.install()  # the old module names (dqlabels.training, …) still import
 
 __version__ = package_version()  # one source of truth: the package's metadata (pyproject.toml)
 

@@ -73,7 +73,7 @@ WARMUP_SHARE = 0.2  # warmup-cosine: the share of the steps spent warming up
 # dataset's own (dataset.json "augment"), else symmetric for synthetic data, natural otherwise.
 AUGMENTS = ("auto", "natural", "symmetric", "none")
 # mirrored: TensorFlow's MirroredStrategy (the GPUs of one host); data-parallel: Keras'
-# DataParallel on JAX (every device of every process of a job; dqlabels.distributed).
+# DataParallel on JAX (every device of every process of a job; dqlabels.learning.distributed).
 STRATEGIES = ("default", "mirrored", "data-parallel")
 CACHE_CHOICES = ("auto", "memory", "none")
 
@@ -108,7 +108,7 @@ class TrainConfig:
 
     ``image_size=None`` uses the dataset's own image size (``dataset.json``), else 224.
     ``precise_bn`` recomputes the BatchNorm statistics after training (see
-    :func:`dqlabels.training.recompute_batchnorm_statistics`). ``targets`` names an annotation
+    :func:`dqlabels.learning.training.recompute_batchnorm_statistics`). ``targets`` names an annotation
     file whose labels of the dataset's items are the training targets (noisy or subsampled
     labels, say); validation and test are still scored against the dataset's own soft labels.
     """

@@ -126,7 +126,7 @@ def annotator_histogram(values, score: str):
 
 
 def reliability_diagram(bins: list[dict]):
-    """Accuracy per top-class confidence bin (:func:`dqlabels.scores.reliability_bins`)."""
+    """Accuracy per top-class confidence bin (:func:`dqlabels.labels.scores.reliability_bins`)."""
     fig, ax = pyplot().subplots(figsize=(4.2, 3.6))
     filled = [b for b in bins if b["count"]]
     ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--")
@@ -166,7 +166,7 @@ def draw_panels(axes, coordinates: np.ndarray, colours: dict, title_prefix: str 
 
 def tsne_figure(path, rows: dict, title: str) -> Path:
     """One row of panels per entry of ``rows`` (title prefix → (coordinates, colours from
-    :func:`dqlabels.tsne.point_colours`)), written as PNG."""
+    :func:`dqlabels.studies.tsne.point_colours`)), written as PNG."""
     plt = pyplot()
     columns = len(next(iter(rows.values()))[1])
     fig, axes = plt.subplots(len(rows), columns, figsize=(4.6 * columns, 4.0 * len(rows) + 0.2),

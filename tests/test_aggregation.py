@@ -145,7 +145,7 @@ def test_both_engines_give_the_same_fit(num_classes, monkeypatch):
 
 
 def test_auto_engine_compiles_from_the_configured_size(monkeypatch):
-    import dqlabels.dawid_skene as aggregation
+    import dqlabels.labels.dawid_skene as aggregation
 
     used = []
     for name in ("_numpy_engine", "_compiled_engine"):
@@ -299,8 +299,8 @@ def test_dawid_skene_stops_where_the_documented_rules_say(accuracy, seed, stops_
 def test_every_aggregator_has_one_shape():
     """fit returns self, fit_predict the labels_, and soft_labels_ or posteriors_ where the
     method has them; labels agree with the short forms."""
-    from dqlabels.aggregation import Aggregator, MajorityVote
-    from dqlabels.crowdtruth import CrowdTruth
+    from dqlabels.labels.aggregation import Aggregator, MajorityVote
+    from dqlabels.labels.crowdtruth import CrowdTruth
 
     ann = from_long(list("aaabbbccc"), list("xxyyyyxyx"), ["u1", "u2", "u3"] * 3)
     for aggregator in (MajorityVote(), DawidSkene(), CrowdTruth()):
@@ -322,9 +322,9 @@ def test_every_aggregator_has_one_shape():
     (lambda: DawidSkene(smoothing=0), "Expected smoothing > 0. Received: smoothing=0"),
     (lambda: DawidSkene(posterior_tol=float("nan")), "Expected posterior_tol to be a number"),
     (lambda: DawidSkene(engine="gpu"), "Expected engine to be one of auto, numpy, numba"),
-    (lambda: __import__("dqlabels.crowdtruth").crowdtruth.CrowdTruth(tol=-1),
+    (lambda: __import__("dqlabels.labels.crowdtruth").labels.crowdtruth.CrowdTruth(tol=-1),
      "Expected tol >= 0. Received: tol=-1"),
-    (lambda: __import__("dqlabels.crowdtruth").crowdtruth.CrowdTruth(max_iter=0),
+    (lambda: __import__("dqlabels.labels.crowdtruth").labels.crowdtruth.CrowdTruth(max_iter=0),
      "Expected max_iter >= 1"),
     (lambda: __import__("dqlabels").MajorityVote(ties="first"),
      "Expected ties to be 'lowest' or 'random'. Received: ties='first'"),

@@ -171,7 +171,7 @@ def test_crowdtruth_skipped_above_the_default_size_and_forced_on_request(tmp_pat
     """Above CROWDTRUTH_MAX_PAIRS ordered pairs of annotations on the same item, evaluate says
     why the metrics are missing instead of spending minutes and gigabytes; --crowdtruth
     computes them anyway. Here 2 items × 3 annotations = 12 pairs, the limit set to 11."""
-    from dqlabels import audit
+    from dqlabels.audit import report as audit
 
     long = tmp_path / "long.csv"
     long.write_text("item,annotator,label\n" + "".join(
@@ -197,7 +197,7 @@ def test_a_failing_dawid_skene_fit_stops_evaluate_before_any_output(tmp_path):
     """evaluate fits Dawid–Skene on its own thread while it computes the report: an error of
     the fit still reaches the caller, and no output file is written."""
     from dqlabels import InputError
-    from dqlabels.evaluate import run_evaluate
+    from dqlabels.audit.evaluate import run_evaluate
 
     out = tmp_path / "report.json"
     with pytest.raises(InputError, match="max_iter=0"):
@@ -208,7 +208,7 @@ def test_a_failing_dawid_skene_fit_stops_evaluate_before_any_output(tmp_path):
 
 
 def test_an_unexpected_failure_exits_1_with_one_line(tmp_path, monkeypatch):
-    from dqlabels import evaluate
+    from dqlabels.audit import evaluate
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
@@ -259,7 +259,10 @@ def test_evaluate_with_every_output_never_imports_tensorflow(tmp_path):
 def test_evaluate_computes_soft_labels_and_entropy_once(tmp_path, monkeypatch):
     """Compute once, draw many: with every output asked for, the soft labels, the majority
     vote and the entropy are computed once, and every writer draws from that one audit."""
-    from dqlabels import audit, evaluate, figures, html_report, scores
+    from dqlabels import figures
+    from dqlabels.audit import evaluate, html_report
+    from dqlabels.audit import report as audit
+    from dqlabels.labels import scores
 
     calls = {"soft_labels": 0, "majority_vote": 0, "item_entropy": 0}
 
@@ -385,7 +388,7 @@ def test_labels_csv_written_column_wise_equals_the_row_writer(tmp_path):
     without a value, integers and tiny, huge and repeated floats."""
     import csv
 
-    from dqlabels.evaluate import write_labels
+    from dqlabels.audit.evaluate import write_labels
 
     table = pd.DataFrame({
         "item": ["a,b", 'say "hi"', "two\nlines", " lead", "ünï", "plain", "tab\there", "7"],
@@ -419,7 +422,7 @@ def test_labels_csv_in_many_blocks_and_with_a_nul_equals_the_row_writer(tmp_path
     import csv
 
     from dqlabels import csv_text
-    from dqlabels.evaluate import write_labels
+    from dqlabels.audit.evaluate import write_labels
 
     monkeypatch.setattr(csv_text, "_BLOCK_BYTES", 200)  # a block of about 4 rows
     rng = np.random.default_rng(0)
@@ -468,8 +471,8 @@ def test_repeated_pairs_known_from_reading_agree_with_a_fresh_check():
     after ``duplicates="last"`` dropped the repeats, True with ``"keep"``, as a fresh check of
     the same codes says."""
     from dqlabels import from_long
-    from dqlabels.campaign import pair_keys as _pair_keys
-    from dqlabels.campaign import repeated_keys as _repeated
+    from dqlabels.readers.campaign import pair_keys as _pair_keys
+    from dqlabels.readers.campaign import repeated_keys as _repeated
 
     items = np.array(["a", "a", "b", "a", "b"])
     annotators = np.array(["u", "v", "u", "u", "w"])  # (a, u) twice
@@ -486,7 +489,7 @@ def test_tallies_without_predictions_are_not_used_for_an_audit_with_predictions(
     """``evaluate`` computes the posterior with the tallies while Dawid–Skene fits; an audit
     given tallies of another prior computes its own: the predictions are the prior mean."""
     from dqlabels import from_long
-    from dqlabels.audit import audit, tally
+    from dqlabels.audit.report import audit, tally
 
     ann = from_long(np.array(["a", "a", "b", "b", "c"]), np.array(["x", "y", "x", "x", "y"]),
                     np.array(["u", "v", "u", "v", "u"]))
@@ -504,7 +507,7 @@ def test_tallies_without_predictions_are_not_used_for_an_audit_with_predictions(
 def test_smallest_is_the_head_of_a_stable_argsort():
     """The most ambiguous and lowest-quality lists take the k smallest without a full sort:
     the same indices, ties in index order, as the head of a stable argsort."""
-    from dqlabels.audit import smallest
+    from dqlabels.audit.report import smallest
 
     rng = np.random.default_rng(1)
     for _ in range(300):

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from dqlabels import InputError
-from dqlabels.budget import budget_settings, parse_budgets, parse_sizes, parse_splits
-from dqlabels.verdicts import paired
+from dqlabels.studies.budget import budget_settings, parse_budgets, parse_sizes, parse_splits
+from dqlabels.studies.verdicts import paired
 from dqlabels_cli.main import main
 
 T_975_ONE_DEGREE = 12.706204736174698  # Student's t, 97.5% quantile, 1 degree of freedom
@@ -47,7 +47,7 @@ def test_paired_interval_by_hand():
 
 @pytest.mark.slow
 def test_tiny_budget_study(tmp_path):
-    from dqlabels.synthetic import generate_dataset
+    from dqlabels.data.synthetic import generate_dataset
 
     data = generate_dataset(tmp_path / "data", num_images=60, image_size=32, seed=5)
     out = tmp_path / "budget"
@@ -101,7 +101,7 @@ def test_real_answers_are_drawn_from_an_urn_without_replacement():
     first answers are the smaller budget's."""
     from types import SimpleNamespace
 
-    from dqlabels.budget import _answers
+    from dqlabels.studies.budget import _answers
 
     data = SimpleNamespace(soft_labels=np.array([[2 / 3, 1 / 3, 0.0]] * 50),
                            annotations=SimpleNamespace(counts=np.array([[2, 1, 0]] * 50)))
@@ -121,9 +121,9 @@ def test_shrunk_labels_are_the_posterior_mean_by_hand(tmp_path):
     """(s·balance + counts) / (s + n), the balance being each class's share of all answers."""
     from types import SimpleNamespace
 
-    from dqlabels.annotations import from_counts
-    from dqlabels.budget import _write_shrunk
-    from dqlabels.plan import posterior
+    from dqlabels.labels.plan import posterior
+    from dqlabels.readers.annotations import from_counts
+    from dqlabels.studies.budget import _write_shrunk
 
     counts = np.array([[3, 0, 0], [1, 1, 1], [0, 2, 1], [2, 0, 1]])
     data = SimpleNamespace(classes=("a", "b", "c"), items=np.array(["w", "x", "y", "z"]))
@@ -137,7 +137,7 @@ def test_shrunk_labels_are_the_posterior_mean_by_hand(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_budget_study_with_the_shrunk_arm(tmp_path):
-    from dqlabels.synthetic import generate_dataset
+    from dqlabels.data.synthetic import generate_dataset
 
     data = generate_dataset(tmp_path / "data", num_images=40, image_size=32, seed=6)
     out = tmp_path / "budget"

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR10H, needs
-from dqlabels import read_annotations, scores, soft_labels
-from dqlabels.aggregation import majority_vote
+from dqlabels import read_annotations, soft_labels
+from dqlabels.labels import scores
+from dqlabels.labels.aggregation import majority_vote
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from dqlabels import InputError, from_long, read_annotations
-from dqlabels.crowdtruth import CrowdTruth, item_agreement
-from dqlabels.synthetic import SimulatedCrowd, generate_dataset
+from dqlabels.data.synthetic import SimulatedCrowd, generate_dataset
+from dqlabels.labels.crowdtruth import CrowdTruth, item_agreement
 
 FIXTURES = Path(__file__).parent / "fixtures" / "crowdtruth"
 SMALL = (["u1", "u1", "u1", "u2", "u2", "u2", "u3", "u3", "u3"],
@@ -99,7 +99,8 @@ def test_every_way_of_listing_the_pairs_gives_the_same_metrics(monkeypatch, bloc
     """Small blocks (annotators split across many), the thread pool, and the sort with a
     permutation used when a packed key would not fit in 63 bits: the same numbers as one
     block, to the last bits, on a campaign with items of 1 to 6 annotations."""
-    from dqlabels import _parallel, crowdtruth
+    from dqlabels import _parallel
+    from dqlabels.labels import crowdtruth
 
     rng = np.random.default_rng(3)
     items, labels, workers = [], [], []

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from dqlabels import InputError
-from dqlabels.datasets import (
+from dqlabels.data.datasets import (
     SPLITS,
     dcic_split,
     load_dataset,
@@ -71,7 +71,7 @@ def test_dcic_fold_rotation(dcic):
 
 
 def test_generated_dataset_round_trip(tmp_path):
-    from dqlabels.synthetic import generate_dataset
+    from dqlabels.data.synthetic import generate_dataset
 
     root = generate_dataset(tmp_path / "s", num_images=30, image_size=32, seed=2)
     data = load_dataset(root)
@@ -155,7 +155,7 @@ def test_split_command(tmp_path, dcic):
 
 
 def test_kfold_split_is_stratified_seeded_and_covers_every_item_once():
-    from dqlabels.datasets import SPLITS, kfold_split
+    from dqlabels.data.datasets import SPLITS, kfold_split
 
     labels = np.repeat([0, 1, 2], [50, 30, 20])
     folds = [kfold_split(labels, k, 5, seed=3, val_size=4) for k in range(5)]
@@ -173,7 +173,7 @@ def test_augmentation_follows_the_dataset(tmp_path):
     folders), natural for photographs."""
     import json
 
-    from dqlabels.datasets import dataset_augment, load_dataset
+    from dqlabels.data.datasets import dataset_augment, load_dataset
 
     root = tmp_path / "photos"
     (root / "images").mkdir(parents=True)

@@ -35,7 +35,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO, shared_folder
-from dqlabels.synthetic import generate_dataset
+from dqlabels.data.synthetic import generate_dataset
 
 jax = pytest.importorskip("jax") if not os.environ.get("CI") else __import__("jax")
 
@@ -94,7 +94,7 @@ def data(tmp_path_factory):
         generate_dataset(folder, num_images=60, image_size=32, seed=11)
         import keras
 
-        from dqlabels.models import build_model
+        from dqlabels.learning.models import build_model
 
         keras.utils.set_random_seed(0)
         build_model("densenet-tiny", 6, 32, "none", 0.9).save_weights(
@@ -120,8 +120,8 @@ def jax_run(data, tmp_path_factory):
 
 
 def test_shards_of_every_global_batch_are_the_global_batch(data):
-    from dqlabels.datasets import load_dataset
-    from dqlabels.tfdata import make_evaluation_dataset, make_training_dataset
+    from dqlabels.data.datasets import load_dataset
+    from dqlabels.learning.tfdata import make_evaluation_dataset, make_training_dataset
 
     dataset = load_dataset(data)
     paths, targets = dataset.paths[:30], dataset.soft_labels[:30]
@@ -148,7 +148,7 @@ def test_shards_of_every_global_batch_are_the_global_batch(data):
 
 
 def test_the_job_comes_from_arguments_then_keras_then_jax_variables():
-    from dqlabels.distributed import Job
+    from dqlabels.learning.distributed import Job
 
     env = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:1234,10.0.0.2:1234",
            "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "1",
@@ -204,8 +204,8 @@ def test_a_port_in_use_the_wrong_backend_and_a_missing_extra_are_one_line(data, 
 
 
 def test_an_unreachable_or_unknown_coordinator_is_one_line():
-    from dqlabels.distributed import free_port, wait_for_coordinator
     from dqlabels.errors import InputError
+    from dqlabels.learning.distributed import free_port, wait_for_coordinator
 
     port = free_port()
     with pytest.raises(InputError, match=f"coordinator 127.0.0.1:{port}: nothing answered "
@@ -216,7 +216,7 @@ def test_an_unreachable_or_unknown_coordinator_is_one_line():
 
 
 def test_a_job_that_never_assembles_ends_in_one_line(data, tmp_path_factory, tmp_path):
-    from dqlabels.distributed import free_port
+    from dqlabels.learning.distributed import free_port
 
     port = free_port()
     env = {**_jax_env(_root(tmp_path_factory)), "DQLABELS_JOIN_SECONDS": "3"}
@@ -235,7 +235,7 @@ def test_a_job_that_never_assembles_ends_in_one_line(data, tmp_path_factory, tmp
 
 def test_the_launcher_runs_train_or_reproduce_data_parallel(tmp_path):
     from dqlabels.errors import InputError
-    from dqlabels.launch import command_line
+    from dqlabels.learning.launch import command_line
     from dqlabels_cli.main import main
 
     assert command_line(["train", "d", "--soft"]) == ["train", "--strategy", "data-parallel",
@@ -257,7 +257,7 @@ def test_the_launcher_runs_train_or_reproduce_data_parallel(tmp_path):
 @pytest.mark.slow
 def test_jax_backend_trains_like_tensorflow_from_the_same_weights(data, jax_run, tmp_path):
     from dqlabels.config import TrainConfig
-    from dqlabels.training import train
+    from dqlabels.learning.training import train
 
     for name in ("model.keras", "predictions.csv", "features.npy", "scores.json", "history.csv"):
         assert (jax_run / name).exists(), name
@@ -327,7 +327,7 @@ def resumed_study(killed_study, data, tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_killed_process_stops_the_job_cleanly_within_the_time_out(killed_study):
-    from dqlabels.distributed import HEARTBEAT_SECONDS
+    from dqlabels.learning.distributed import HEARTBEAT_SECONDS
 
     ended = json.loads((killed_study / "ended.json").read_text())
     assert ended["status"] == 1, ended["stderr"][-3000:]

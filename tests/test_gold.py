@@ -11,7 +11,7 @@ from test_aggregation import _reference_dawid_skene
 
 from conftest import REPO
 from dqlabels import DawidSkene, InputError, from_long, read_annotations
-from dqlabels.gold import accuracy_on_gold, held_out_labels, read_gold, wilson_interval
+from dqlabels.labels.gold import accuracy_on_gold, held_out_labels, read_gold, wilson_interval
 from dqlabels_cli.main import main
 
 EXPORTS = REPO / "tests" / "fixtures" / "exports"

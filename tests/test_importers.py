@@ -189,7 +189,7 @@ def test_evaluate_reads_every_export(name, tmp_path):
 def test_dataset_json_names_the_annotation_columns(tmp_path):
     from PIL import Image
 
-    from dqlabels.datasets import load_dataset
+    from dqlabels.data.datasets import load_dataset
 
     (tmp_path / "images").mkdir()
     for name in ("a", "b"):

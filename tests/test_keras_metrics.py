@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from dqlabels import scores  # noqa: E402
 from dqlabels.keras import KLDivergence, MacroAccuracy  # noqa: E402
+from dqlabels.labels import scores  # noqa: E402
 
 
 def _data(seed=0, n=64, k=4):

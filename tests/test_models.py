@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from dqlabels import InputError  # noqa: E402
-from dqlabels.models import (  # noqa: E402
+from dqlabels.learning.models import (  # noqa: E402
     build_model,
     densenet_backbone,
     feature_model,
     load_model,
     preprocessing_layer,
 )
-from dqlabels.training import TrainConfig, learning_rate_schedule  # noqa: E402
+from dqlabels.learning.training import TrainConfig, learning_rate_schedule  # noqa: E402
 
 
 def test_preprocessing_matches_keras_applications():
@@ -88,7 +88,7 @@ import hashlib, shutil, sys
 import numpy as np
 import keras
 from dqlabels.errors import InputError
-from dqlabels.models import build_model
+from dqlabels.learning.models import build_model
 made, cached, out = sys.argv[1:]
 for step in ("missing", "another hash"):
     try:

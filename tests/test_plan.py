@@ -10,15 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from dqlabels import InputError, from_counts, from_long
-from dqlabels.plan import (
+from dqlabels.data.simulated_crowd import SimulatedCrowd, annotator_profiles, draw_answers
+from dqlabels.data.synthetic import sample_parameters, soft_labels_of
+from dqlabels.labels.plan import (
     _expected_kl,
     _top_chance,
     _value,
     plan_next_round,
     posterior,
 )
-from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, draw_answers
-from dqlabels.synthetic import sample_parameters, soft_labels_of
 from dqlabels_cli.main import main
 
 
@@ -407,7 +407,7 @@ def test_the_strength_fit_on_distinct_count_vectors_equals_the_per_item_fit():
     """Random campaigns (varying annotations per item, 3 to 6 classes): the fit on the distinct
     count vectors with their multiplicities finds the per-item fit's optimum (within the
     optimiser's tolerance)."""
-    from dqlabels.plan import _fit_strength
+    from dqlabels.labels.plan import _fit_strength
 
     rng = np.random.default_rng(21)
     for k in (3, 4, 6):

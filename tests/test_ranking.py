@@ -9,11 +9,11 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 
 from dqlabels import InputError, from_long
-from dqlabels.audit import audit_report
-from dqlabels.dawid_skene import DawidSkene
-from dqlabels.gold import wilson_interval
-from dqlabels.ranking import below_chance
-from dqlabels.simulated_crowd import SimulatedCrowd, annotator_profiles, simulate_annotations
+from dqlabels.audit.report import audit_report
+from dqlabels.data.simulated_crowd import SimulatedCrowd, annotator_profiles, simulate_annotations
+from dqlabels.labels.dawid_skene import DawidSkene
+from dqlabels.labels.gold import wilson_interval
+from dqlabels.labels.ranking import below_chance
 from dqlabels_cli.main import main
 
 

@@ -1,4 +1,4 @@
-"""The study on real images (dqlabels.real_study): hard labels from the folder's original
+"""The study on real images (dqlabels.studies.real_study): hard labels from the folder's original
 labels or the majority, Peterson's cross-entropy, the verdicts, and the cifar10h preset's
 pipeline end to end on a small subset of ../shared/data/cifar10h."""
 
@@ -10,8 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CIFAR10H, needs
-from dqlabels.datasets import load_dataset
-from dqlabels.real_study import hard_labels_of, human_cross_entropy, results_table, summarise
+from dqlabels.data.datasets import load_dataset
+from dqlabels.studies.real_study import (
+    hard_labels_of,
+    human_cross_entropy,
+    results_table,
+    summarise,
+)
 from dqlabels_cli.main import main
 
 FOLDER = CIFAR10H.parent
@@ -113,7 +118,7 @@ def test_cifar10h_preset_pipeline_on_a_subset(subset, tmp_path):
 def test_the_synthetic_study_on_photographs_stands_beside_their_own_anchors(cifar_folder):
     """`reproduce --dataset ../shared/data/cifar10h` (the quick preset) once printed the paper's
     Synthetic and MiceBone rows beside a CIFAR-10H run; now the dataset's own anchors."""
-    from dqlabels import study
+    from dqlabels.studies import study
 
     values = {("hard", 0): (0.450, 1.40), ("soft", 0): (0.455, 1.36),
               ("hard", 1): (0.460, 1.38), ("soft", 1): (0.458, 1.37)}

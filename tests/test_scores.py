@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from dqlabels import from_long, scores
+from dqlabels import from_long
+from dqlabels.labels import scores
 
 
 def test_kl_by_hand():
@@ -166,7 +167,7 @@ def test_fleiss_kappa_leaves_out_single_annotation_items():
 
 def test_agreement_is_null_for_probabilities(write):
     from dqlabels import read_annotations
-    from dqlabels.audit import audit_report
+    from dqlabels.audit.report import audit_report
 
     ann = read_annotations(write("p.csv", "item,cat,dog\na,0.5,0.5\nb,0.9,0.1\nc,1.0,0.0\n"))
     assert ann.is_distribution

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from dqlabels import InputError
-from dqlabels.synthetic import CLASSES
-from dqlabels.tsne import effective_perplexity, embed, point_colours
+from dqlabels.data.synthetic import CLASSES
+from dqlabels.studies.tsne import effective_perplexity, embed, point_colours
 from dqlabels_cli.main import main
 
 
@@ -61,7 +61,7 @@ def test_tsne_on_small_random_features():
 @pytest.mark.slow
 def test_tiny_study_end_to_end(tmp_path):
     """The quick preset's network (densenet-tiny) on 48 images, two splits, one epoch."""
-    from dqlabels.synthetic import generate_dataset
+    from dqlabels.data.synthetic import generate_dataset
 
     data = generate_dataset(tmp_path / "data", num_images=48, image_size=32, seed=5)
     out = tmp_path / "study"
@@ -89,8 +89,8 @@ def test_tiny_study_end_to_end(tmp_path):
     assert table[(table.kind == "paper Synthetic") & (table["mode"] == "soft")]["kl"].item() == 0.0394
     # The image limit: the pixel-moment estimate on each split's test images, scored like the
     # networks, recomputed here from the split files and the PNGs.
-    from dqlabels.pixel_estimate import estimate_soft_labels_from_files
-    from dqlabels.scores import kl_divergence, macro_accuracy
+    from dqlabels.data.pixel_estimate import estimate_soft_labels_from_files
+    from dqlabels.labels.scores import kl_divergence, macro_accuracy
 
     soft = pd.read_csv(data / "annotations.csv").set_index("item")
     for k in (0, 1):
@@ -160,7 +160,7 @@ def test_study_on_a_dcic_layout_dataset(tmp_path):
 
 
 def test_refusals(tmp_path):
-    from dqlabels.synthetic import generate_dataset
+    from dqlabels.data.synthetic import generate_dataset
 
     runner = CliRunner()
     result = runner.invoke(main, ["reproduce", "--preset", "huge", "--out", str(tmp_path / "s")])
@@ -178,7 +178,7 @@ def test_refusals(tmp_path):
 
 def test_presets_hold_the_values_the_readme_states():
     """The preset table of docs/reproduce.md, value by value."""
-    from dqlabels.study import study_settings
+    from dqlabels.studies.study import study_settings
 
     quick = study_settings("quick")
     assert quick["generate"]["num_images"] == 3000 and quick["generate"]["image_size"] == 32
@@ -206,8 +206,8 @@ def test_a_study_killed_mid_run_continues_where_it_stopped(tmp_path):
     is reused as it is and the second continues from its checkpoint (one epoch left)."""
     import keras
 
-    from dqlabels.study import reproduce
-    from dqlabels.synthetic import generate_dataset
+    from dqlabels.data.synthetic import generate_dataset
+    from dqlabels.studies.study import reproduce
 
     data = generate_dataset(tmp_path / "data", num_images=48, image_size=32, seed=5)
     out = tmp_path / "study"

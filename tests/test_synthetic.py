@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from dqlabels import pixel_estimate, synthetic
-from dqlabels.synthetic import CLASSES, generate_dataset
+from dqlabels.data import pixel_estimate, synthetic
+from dqlabels.data.synthetic import CLASSES, generate_dataset
 from dqlabels_cli.main import main
 
 RGB = {"red": np.array([255, 0, 0]), "green": np.array([0, 255, 0]), "blue": np.array([0, 0, 255])}
@@ -201,7 +201,7 @@ def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
 
 def _estimate_scores(folder):
     """The pixel-moment estimate read from the written PNG files, scored against annotations.csv."""
-    from dqlabels.scores import kl_divergence, macro_accuracy
+    from dqlabels.labels.scores import kl_divergence, macro_accuracy
 
     table = pd.read_csv(folder / "annotations.csv")
     truth = table[list(CLASSES)].to_numpy()

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from dqlabels.tfdata import (  # noqa: E402
+from dqlabels.learning.tfdata import (  # noqa: E402
     augment,
     make_evaluation_dataset,
     make_training_dataset,

@@ -3,7 +3,7 @@ folds excludes 0. Intervals worked out by hand with Student's t quantiles."""
 
 import pytest
 
-from dqlabels.verdicts import paired, verdict
+from dqlabels.studies.verdicts import paired, verdict
 
 T_975 = {1: 12.706204736174698, 2: 4.302652729911275}  # Student's t, 97.5%, 1 and 2 dof
 

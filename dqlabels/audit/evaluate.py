@@ -1,0 +1,210 @@
+"""``dqlabels evaluate`` as a library: read a campaign, audit it, write what was asked for.
+
+Every output is checked before any work starts and written only once everything has been
+computed, each file atomically, so bad input never leaves a partial output behind. The
+computation is :func:`dqlabels.audit.audit`; this module reads the inputs, fits the models the
+options ask for, and writes the text, JSON, CSV, HTML and PNG files, all drawn from one
+:class:`~dqlabels.audit.Audit`.
+
+Examples:
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.csv").write_text("item,annotator,label\\nx,u1,cat\\nx,u2,dog\\ny,u1,dog\\n")
+    >>> summary = run_evaluate(folder / "a.csv", json_path=folder / "report.json")
+    >>> summary.splitlines()[1]
+    '  items 2   classes 2   annotations 3   annotators 2'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields, replace
+
+from dqlabels._io import atomic_path, check_output_file, check_output_folder, write_csv_atomic
+from dqlabels.audit.report import (
+    Audit,
+    audit,
+    fit_crowdtruth,
+    labels_columns,
+    tally,
+)
+from dqlabels.audit.summary import format_summary
+from dqlabels.config import DS_MAX_ITER, ReadOptions
+from dqlabels.csv_text import write_frame_csv
+from dqlabels.errors import InputError
+from dqlabels.labels.dawid_skene import DawidSkene
+from dqlabels.labels.gold import read_gold
+from dqlabels.labels.ranking import ANNOTATOR_COLUMNS, annotators_by_reliability
+from dqlabels.readers.annotations import read_annotations
+
+OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path", "plan_out")
+
+
+@dataclass
+class EvaluateConfig(ReadOptions):
+    """Every option of ``dqlabels evaluate`` (the CLI's flags, as Python names).
+
+    Reading: the :class:`~dqlabels.config.ReadOptions`; ``gold`` (a file of known answers, its
+    columns named by ``gold_item_column`` and ``gold_label_column`` when no alias fits) and
+    ``predictions`` (a file of predictions to score). Outputs (None: not written):
+    ``json_path``, ``labels_path``, ``annotators_path``, ``html_path``, ``plots_dir``.
+    Switches: ``dawid_skene`` (fit Dawid–Skene when annotator ids are known),
+    ``ds_max_iter``, ``crowdtruth`` (True, False, or None for up to ``CROWDTRUTH_MAX_PAIRS``
+    ordered pairs of annotations on the same item; :func:`~dqlabels.audit.fit_crowdtruth`),
+    ``rank_by`` (:func:`~dqlabels.audit.audit`); the next round, as ``dqlabels plan`` names its
+    options with a ``plan_`` prefix: ``plan_budget`` (also plan the next round of that many
+    annotations, :mod:`dqlabels.labels.plan`), ``plan_objective`` (``soft`` or ``hard``) and
+    ``plan_out`` (the plan's CSV, as ``dqlabels plan`` writes it); ``overwrite`` (replace
+    existing outputs).
+    """
+
+    gold: str | os.PathLike | None = None
+    gold_item_column: str | None = None
+    gold_label_column: str | None = None
+    predictions: str | os.PathLike | None = None
+    json_path: str | os.PathLike | None = None
+    labels_path: str | os.PathLike | None = None
+    annotators_path: str | os.PathLike | None = None
+    html_path: str | os.PathLike | None = None
+    plots_dir: str | os.PathLike | None = None
+    dawid_skene: bool = True
+    ds_max_iter: int = DS_MAX_ITER
+    crowdtruth: bool | None = None
+    rank_by: str = "auto"
+    plan_budget: int | None = None
+    plan_objective: str = "soft"
+    plan_out: str | os.PathLike | None = None
+    overwrite: bool = False
+
+
+EVALUATE_OPTIONS = tuple(f.name for f in fields(EvaluateConfig))
+
+
+def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
+    """``dqlabels evaluate`` as a function: read, audit, write the requested files.
+
+    Args:
+        path: the annotation file.
+        config: the options; keyword ``options`` (names of :class:`EvaluateConfig`) replace
+            its values.
+
+    Returns:
+        The readable summary.
+    """
+    config = replace(config or EvaluateConfig(), **options)
+    _check_outputs(path, config)
+    annotations = read_annotations(path, **config.read_options())
+    _check_outputs_fit(annotations, config)
+    if config.gold is not None:
+        annotations = annotations.with_gold(read_gold(
+            config.gold, annotations, item_column=config.gold_item_column,
+            label_column=config.gold_label_column))
+    probabilities = rows = None
+    if config.predictions is not None:
+        from dqlabels.readers.predictions import read_predictions
+
+        probabilities, rows = read_predictions(config.predictions, annotations)
+    fit = config.dawid_skene and annotations.annotator_index is not None
+    with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
+        # Dawid–Skene fits on its own thread (its blocks on the shared pool) while CrowdTruth and
+        # the tallies are computed: its start (numba's import, for a large campaign) uses one
+        # core.
+        model = background.submit(DawidSkene(max_iter=config.ds_max_iter,
+                                             gold=annotations.gold).fit,
+                                  annotations) if fit else None
+        crowd, reason = fit_crowdtruth(annotations, config.crowdtruth)
+        tallies = tally(annotations, probabilities, rows)
+        model = model.result() if model is not None else None
+    result = audit(annotations, tallies=tallies, predictions=probabilities, prediction_rows=rows,
+                   dawid_skene_model=model, crowdtruth_model=crowd, crowdtruth_reason=reason,
+                   rank_by=config.rank_by, plan_budget=config.plan_budget,
+                   plan_objective=config.plan_objective)
+    written = write_outputs(result, config)
+    summary = format_summary(result)
+    return summary + ("\nWrote " + ", ".join(map(str, written)) if written else "")
+
+
+def _check_outputs_fit(annotations, config: EvaluateConfig) -> None:
+    """Outputs that these annotations cannot fill are refused before any is written."""
+    if config.annotators_path is not None and annotations.annotator_index is None:
+        raise InputError(f"{config.annotators_path}: annotators_path needs annotator ids, and "
+                         f"{annotations.source} ({annotations.format}) has none")
+
+
+def _check_outputs(path, config: EvaluateConfig) -> None:
+    """Every output can be written, none is an input, no two name the same file."""
+    if config.plan_out is not None and config.plan_budget is None:
+        raise InputError(f"{config.plan_out}: plan_out needs plan_budget=N (how many "
+                         f"annotations to plan)")
+    inputs = [path, config.predictions, config.gold]
+    seen = {}
+    for name in OUTPUT_FILES:
+        target = getattr(config, name)
+        if target is None:
+            continue
+        check_output_file(target, overwrite=config.overwrite, inputs=inputs)
+        other = seen.setdefault(os.path.abspath(target), name)
+        if other != name:
+            raise InputError(f"{target}: {other} and {name} name the same file")
+    if config.plots_dir is not None:
+        from dqlabels.figures import PLOT_FILES
+
+        check_output_folder(config.plots_dir, overwrite=config.overwrite, own_files=PLOT_FILES)
+
+
+def write_outputs(result: Audit, config: EvaluateConfig) -> list:
+    """Write the files ``config`` names, each from the audit alone; returns what was written."""
+    if config.json_path is not None:
+        write_json(result, config.json_path)
+    if config.labels_path is not None:
+        write_labels(labels_columns(result), config.labels_path)
+    if config.annotators_path is not None:
+        write_annotators(result, config.annotators_path)
+    if config.html_path is not None:
+        from dqlabels.audit.html_report import write_html_report
+
+        write_html_report(config.html_path, result)
+    if config.plan_out is not None and result.plan is not None:
+        from dqlabels.labels.next_round import write_plan
+
+        write_plan(result.plan, config.plan_out)
+    if config.plots_dir is not None:
+        from dqlabels.figures import write_plots
+
+        write_plots(result, config.plots_dir)
+    return [getattr(config, name) for name in (*OUTPUT_FILES, "plots_dir")
+            if getattr(config, name) is not None]
+
+
+def write_json(report, path) -> None:
+    """Write the report (an :class:`~dqlabels.audit.Audit` or its dict) as JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(dict(report), indent=2, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+
+
+def write_annotators(report, path) -> None:
+    """The annotator table as CSV (columns :data:`~dqlabels.labels.ranking.ANNOTATOR_COLUMNS`;
+    ``agreement`` is the leave-one-out one; ``gold_low``/``gold_high`` the 95% Wilson interval
+    of ``gold_accuracy``), least reliable first by the report's ranking; empty cells where a
+    score is undefined or not computed."""
+    _, ordered = annotators_by_reliability(report)
+
+    def cell(entry, column):
+        if column in ("gold_low", "gold_high"):
+            interval = entry.get("gold_interval")
+            return None if interval is None else interval[column == "gold_high"]
+        return entry.get(column)
+
+    write_csv_atomic(path, ANNOTATOR_COLUMNS,
+                     ([cell(e, column) for column in ANNOTATOR_COLUMNS] for e in ordered))
+
+
+def write_labels(table, path) -> None:
+    """Write the labels table (a DataFrame or :func:`~dqlabels.audit.labels_columns`) as CSV atomically (probabilities with 6 significant digits; an
+    undefined value, such as the quality of an item with one annotation, as an empty cell),
+    column by column without a Python step per row (:mod:`dqlabels.csv_text`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write_frame_csv(table, f)

@@ -1,0 +1,488 @@
+"""The data-quality audit of an annotation campaign (SPEC §5): the computation.
+
+:func:`audit` computes everything once and returns an :class:`Audit`: the arrays (soft labels,
+entropy, majority vote, item quality, the fitted Dawid–Skene and CrowdTruth models) and the
+JSON-ready report drawn from them. The text summary (:func:`format_summary`), the labels table
+(:func:`labels_table`), the HTML page (:mod:`dqlabels.audit.html_report`) and the figures
+(:mod:`dqlabels.figures`) are drawn from an ``Audit`` alone; ``dqlabels evaluate`` (reading the
+file, the options, writing the files) is :mod:`dqlabels.audit.evaluate`.
+
+Examples:
+    >>> from dqlabels import from_long
+    >>> ann = from_long(["a", "a", "b", "b"], ["cat", "dog", "dog", "dog"], ["u1", "u2", "u1", "u2"])
+    >>> result = audit(ann)
+    >>> result["num_items"], result["num_ties"], result["num_unanimous"]
+    (2, 1, 1)
+    >>> result.soft.tolist()
+    [[0.5, 0.5], [0.0, 1.0]]
+    >>> print(format_summary(result).splitlines()[1])
+      items 2   classes 2   annotations 4   annotators 2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from dqlabels.audit.summary import format_summary  # noqa: F401 - importable from here, as before
+from dqlabels.config import CROWDTRUTH_MAX_PAIRS, RANKINGS, check_choice
+from dqlabels.errors import InputError
+from dqlabels.labels import gold as gold_answers
+from dqlabels.labels import scores
+from dqlabels.labels.aggregation import MajorityVote, majority_vote, soft_labels
+from dqlabels.labels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
+from dqlabels.labels.dawid_skene import DawidSkene
+from dqlabels.labels.plan import Plan, Posterior, mean_by_annotations, plan_next_round, posterior
+from dqlabels.labels.ranking import (
+    RANKING_DEFINITIONS,
+    below_chance,
+    disagreements,
+    ranking_key,
+)
+from dqlabels.readers.annotations import Annotations
+
+NUM_AMBIGUOUS = 10
+
+
+@dataclass(frozen=True, eq=False)
+class Tallies:
+    """What the annotations say before any model, computed once: each item's ``soft`` label,
+    majority ``vote`` and ``entropy`` (nats); Fleiss' ``kappa`` and Krippendorff's ``alpha``;
+    each annotator's leave-one-out ``agreement`` and the annotations it scored (None without
+    annotator ids); each item's Dirichlet ``posterior`` (None for probabilities), its prior
+    from the predictions it was given."""
+
+    soft: np.ndarray
+    vote: MajorityVote
+    entropy: np.ndarray
+    kappa: float
+    alpha: float
+    agreement: tuple[np.ndarray, np.ndarray] | None
+    posterior: Posterior | None = None
+    predictions: np.ndarray | None = None
+
+
+def tally(annotations: Annotations, predictions: np.ndarray | None = None,
+          prediction_rows: np.ndarray | None = None) -> Tallies:
+    """The :class:`Tallies` of ``annotations`` (``dqlabels evaluate`` computes them while
+    Dawid–Skene fits); ``predictions`` (rows ``prediction_rows`` of the items) are the
+    posterior's prior, as in :func:`audit`."""
+    soft = soft_labels(annotations)
+    counts = annotations.counts
+    post = None
+    if not annotations.is_distribution:
+        prior = None
+        if predictions is not None:
+            prior = np.full(counts.shape, np.nan)
+            prior[_rows(predictions, prediction_rows)] = predictions
+        post = posterior(annotations, prior)
+    return Tallies(soft=soft, vote=majority_vote(annotations), entropy=scores.item_entropy(soft),
+                   kappa=scores.fleiss_kappa(counts), alpha=scores.krippendorff_alpha(counts),
+                   agreement=None if annotations.annotator_index is None
+                   else scores.annotator_agreement(annotations),
+                   posterior=post, predictions=predictions)
+
+
+def _rows(predictions: np.ndarray, prediction_rows: np.ndarray | None) -> np.ndarray:
+    return np.arange(len(predictions)) if prediction_rows is None else prediction_rows
+
+
+@dataclass(frozen=True, eq=False)
+class Audit(Mapping):
+    """An audit's arrays and its JSON-ready report.
+
+    Reads as the report (``audit["num_items"]``, ``dict(audit)``); the arrays are attributes:
+
+    Attributes:
+        annotations: the campaign.
+        soft, vote, entropy: each item's soft label, majority vote and entropy (nats).
+        quality: each item's quality (CrowdTruth's, else the unweighted pair agreement; NaN for
+            a single annotation), or None for probabilities.
+        dawid_skene_model, crowdtruth_model: the fitted models, or None.
+        predictions, prediction_rows: the scored predictions and their rows in the items.
+        posterior: each item's Dirichlet posterior (:mod:`dqlabels.labels.plan`; the prior from the
+            class balance, or from the predictions), or None for probabilities.
+        plan: the next round (:func:`dqlabels.labels.plan.plan_next_round`), when asked for.
+        report: the JSON-ready dict (SPEC §5 keys and more).
+    """
+
+    annotations: Annotations
+    soft: np.ndarray
+    vote: MajorityVote
+    entropy: np.ndarray
+    quality: np.ndarray | None
+    dawid_skene_model: DawidSkene | None
+    crowdtruth_model: CrowdTruth | None
+    predictions: np.ndarray | None
+    prediction_rows: np.ndarray | None
+    posterior: Posterior | None
+    plan: Plan | None
+    report: dict
+
+    def __getitem__(self, key):
+        return self.report[key]
+
+    def __iter__(self):
+        return iter(self.report)
+
+    def __len__(self) -> int:
+        return len(self.report)
+
+
+def audit(
+    annotations: Annotations,
+    *,
+    tallies: Tallies | None = None,
+    predictions: np.ndarray | None = None,
+    prediction_rows: np.ndarray | None = None,
+    dawid_skene_model: DawidSkene | None = None,
+    crowdtruth_model: CrowdTruth | None = None,
+    crowdtruth_reason: str | None = None,
+    rank_by: str = "auto",
+    plan_budget: int | None = None,
+    plan_objective: str = "soft",
+) -> Audit:
+    """Everything the audit knows about a campaign (SPEC §5 and more).
+
+    Args:
+        annotations: the campaign.
+        tallies: :func:`tally` of ``annotations``, when the caller computed it already.
+        predictions: optional ``(num_scored, num_classes)`` predicted distributions, in the
+            class order of ``annotations``, scored against the soft labels.
+        prediction_rows: row index into ``annotations.items`` of each prediction row.
+        dawid_skene_model: a fitted :class:`~dqlabels.DawidSkene`; its annotator accuracies and
+            the items where it disagrees with the majority vote are reported.
+        crowdtruth_model: fitted :class:`~dqlabels.labels.crowdtruth.CrowdTruth` metrics: item,
+            annotator and class quality and the worker-weighted soft labels. Without them
+            (annotators unknown), the item quality is the unweighted pair agreement.
+        crowdtruth_reason: why ``crowdtruth_model`` is missing, when the caller knows better
+            than the annotations tell (switched off, too large).
+        rank_by: the per-annotator estimate that orders the annotators, least reliable first
+            (:data:`~dqlabels.config.RANKINGS`): ``auto`` (Dawid–Skene accuracy when fitted,
+            else CrowdTruth quality, else leave-one-out agreement: the order of their Spearman
+            correlation with true accuracy in ``benchmarks/bench_ranking.py``),
+            ``dawid-skene``, ``quality``, ``agreement`` or ``gold`` (accuracy on gold answers).
+        plan_budget, plan_objective: also plan the next round of ``plan_budget`` annotations
+            (:func:`dqlabels.labels.plan.plan_next_round`; the predictions, if any, are its prior).
+
+    With gold answers (``annotations.gold``) the report gains each annotator's accuracy on gold
+    (with the number of answers and a 95% Wilson interval) and the accuracy on gold of the
+    majority vote, the CrowdTruth-weighted label and Dawid–Skene; Dawid–Skene's is measured by
+    fits that did not see those answers (:func:`dqlabels.labels.gold.held_out_labels`).
+    """
+    check_choice("rank_by", rank_by, RANKINGS)
+    if tallies is None or tallies.predictions is not predictions:
+        tallies = tally(annotations, predictions, prediction_rows)
+    soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
+    dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
+    quality = item_quality(annotations, crowdtruth)
+    report = _campaign_report(annotations, tallies)
+    _add_quality(report, annotations, quality, crowdtruth, crowdtruth_reason)
+    if annotations.is_distribution:
+        # Probabilities carry no annotations: unanimity and agreement mean "one class has all
+        # the mass", which the reader should not mistake for annotator agreement.
+        report["fleiss_kappa"] = report["krippendorff_alpha"] = None
+        report["agreement_note"] = ("soft labels given as probabilities carry no annotations "
+                                    "to agree: Fleiss' kappa and Krippendorff's alpha are "
+                                    "undefined")
+    if annotations.annotator_index is not None:
+        report["annotators"] = _annotator_report(annotations, tallies, dawid_skene, crowdtruth,
+                                                 rank_by)
+        report["annotator_disagreements"] = disagreements(annotations, vote, crowdtruth,
+                                                           dawid_skene, report)
+    if dawid_skene is not None:
+        report["dawid_skene"] = _dawid_skene_report(annotations, dawid_skene, vote)
+    if annotations.gold is not None and annotations.num_gold:
+        report["gold"] = gold_answers.gold_report(annotations, vote.labels, dawid_skene,
+                                                  crowdtruth)
+    rows = None
+    if predictions is not None:
+        rows = _rows(predictions, prediction_rows)
+        report["scores"] = scores.prediction_scores(soft[rows], predictions,
+                                                    y_entropy=item_entropy[rows])
+        report["num_scored_items"] = int(len(rows))
+    post = tallies.posterior
+    plan = _plan(report, annotations, tallies, plan_budget, plan_objective)
+    return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
+                 quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
+                 predictions=predictions, prediction_rows=rows, posterior=post, plan=plan,
+                 report=report)
+
+
+def _plan(report: dict, annotations: Annotations, tallies: Tallies, budget: int | None,
+          objective: str) -> Plan | None:
+    """The posterior's summary into ``report`` and, with a budget, the next round's plan."""
+    if budget is not None and annotations.is_distribution:
+        raise InputError(f"{annotations.source}: planning the next round needs annotation "
+                         f"counts; these are probabilities")
+    if tallies.posterior is None:
+        return None
+    report["posterior"] = _posterior_summary(annotations, tallies.posterior, tallies.soft)
+    if budget is None:
+        return None
+    plan = plan_next_round(annotations, budget, objective=objective, fitted=tallies.posterior)
+    report["next_round"] = plan.summary()
+    return plan
+
+
+def _campaign_report(annotations: Annotations, tallies: Tallies) -> dict:
+    """The report's first keys: the campaign, agreement, entropy, class mass, ambiguous items."""
+    counts, classes = annotations.counts, list(annotations.classes)
+    soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
+    hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
+    soft_mass = soft.mean(axis=0)
+    per_item = annotations.annotations_per_item
+    order = smallest(-item_entropy, NUM_AMBIGUOUS)
+    return {
+        "source": annotations.source,
+        "format": annotations.format,
+        "num_items": annotations.num_items,
+        "num_classes": annotations.num_classes,
+        "classes": classes,
+        "num_annotations": annotations.num_annotations,
+        "num_annotators": annotations.num_annotators,
+        "num_dropped": annotations.num_dropped,
+        "num_empty_items": int(len(annotations.empty_items)),
+        "skipped": dict(annotations.skipped),
+        "annotations_per_item": None if per_item is None else {
+            "min": int(per_item.min()), "mean": float(per_item.mean()), "max": int(per_item.max())},
+        "num_ties": vote.num_ties,
+        "num_unanimous": int(np.count_nonzero(scores.unanimous_items(counts))),
+        "mean_entropy": float(item_entropy.mean()),
+        "entropy_quantiles": {str(q): float(np.quantile(item_entropy, q))
+                              for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)},
+        "mean_top_probability": float(soft.max(axis=1).mean()),
+        "fleiss_kappa": _finite(tallies.kappa),
+        "krippendorff_alpha": _finite(tallies.alpha),
+        "class_mass": {
+            "hard": {c: float(v) for c, v in zip(classes, hard_mass)},
+            "soft": {c: float(v) for c, v in zip(classes, soft_mass)},
+        },
+        "most_ambiguous": [
+            {"item": str(annotations.items[i]), "entropy": float(item_entropy[i]),
+             "soft": {c: float(v) for c, v in zip(classes, soft[i])}}
+            for i in order
+        ],
+    }
+
+
+def _annotator_report(annotations: Annotations, tallies: Tallies, dawid_skene, crowdtruth,
+                      rank_by: str) -> dict:
+    """Each annotator's numbers, their ranking and who answers below chance."""
+    agreement, num_scored = tallies.agreement
+    given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
+    per_annotator = [
+        {"annotator": str(name), "num_annotations": int(g),
+         "agreement": _finite(float(a)),
+         **({} if dawid_skene is None else
+            {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))}),
+         **({} if crowdtruth is None else {
+             "quality": _finite(float(crowdtruth.annotator_quality_[j])),
+             "annotator_agreement": _finite(float(
+                 crowdtruth.annotator_annotator_agreement_[j])),
+             "item_agreement": _finite(float(crowdtruth.annotator_item_agreement_[j]))})}
+        for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
+    ]
+    if annotations.gold is not None:
+        gold_answers.add_annotator_accuracy(per_annotator, annotations)
+    below = below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
+    return {
+        "agreement_definition": "mean credit vs the leave-one-out majority of the other "
+                                "annotations of the item (1/t for a t-way tie)",
+        "mean_agreement": _finite(float(np.nanmean(agreement)) if np.any(num_scored) else
+                                  float("nan")),
+        "ranked_by": ranking_key(rank_by, per_annotator),
+        "ranking_definition": RANKING_DEFINITIONS[ranking_key(rank_by, per_annotator)],
+        "below_chance": below,
+        "per_annotator": per_annotator,
+    }
+
+
+def _dawid_skene_report(annotations: Annotations, dawid_skene: DawidSkene,
+                        vote: MajorityVote) -> dict:
+    """Dawid–Skene's run: iterations, likelihood, class priors, disagreements with the vote."""
+    classes = list(annotations.classes)
+    section = {
+        "iterations": int(dawid_skene.n_iter_),
+        "converged": bool(dawid_skene.converged_),
+        "log_likelihood": float(dawid_skene.log_likelihood_),
+        "class_priors": {c: float(v) for c, v in zip(classes, dawid_skene.class_priors_)},
+        "num_disagree_with_majority": int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
+    }
+    if annotations.num_gold == annotations.num_items:
+        section["note"] = (
+            "every item has a gold answer: Dawid–Skene's labels are the gold answers and "
+            "its annotator accuracies are their accuracies on gold; it estimates nothing "
+            "here")
+    return section
+
+
+def audit_report(annotations: Annotations, predictions=None, prediction_items=None,
+                 dawid_skene: DawidSkene | None = None, crowdtruth: CrowdTruth | None = None,
+                 **options) -> Audit:
+    """The name :func:`audit` had before: here ``dawid_skene`` and ``crowdtruth`` are the
+    fitted models (``dawid_skene_model``, ``crowdtruth_model`` of :func:`audit`)."""
+    return audit(annotations, predictions=predictions, prediction_rows=prediction_items,
+                 dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth, **options)
+
+
+
+
+def _posterior_summary(annotations: Annotations, post: Posterior, soft: np.ndarray) -> dict:
+    """The posterior's prior, and the budget line: the mean posterior spread of the items with
+    each number of annotations."""
+    per_item = annotations.annotations_per_item
+    spread = post.spread
+    line = mean_by_annotations(spread, per_item)
+    return {"prior": "predictions" if post.prediction_weight is not None else "class balance",
+            **post.prior_summary(),
+            "mean_spread": float(spread.mean()),
+            "spread_by_annotations": line,
+            "definition": "Dirichlet posterior of each item's label distribution: prior mean "
+                          "(class balance or predictions) of the given strength, plus the "
+                          "annotation counts; spread = sqrt of the summed posterior variances"}
+
+
+def _finite(value):
+    return None if value is None or not np.isfinite(value) else value
+
+
+CROWDTRUTH_DEFINITION = (
+    "CrowdTruth 2.0 (Dumitrache et al., 2018): item quality = quality-weighted share of agreeing "
+    "pairs of an item's annotators; annotator quality = agreement with the other annotators of "
+    "the same items x agreement with the rest of each item's annotations; class quality = "
+    "how often annotators choose a class where another one did; weighted soft label = class "
+    "shares with every annotation weighted by its annotator's quality")
+
+
+def fit_crowdtruth(annotations: Annotations, crowdtruth: bool | None = None
+                   ) -> tuple[CrowdTruth | None, str | None]:
+    """The CrowdTruth metrics of ``annotations`` and None, or None and why they are missing.
+
+    ``crowdtruth``: True computes them whenever they can be had, False never, None (``dqlabels
+    evaluate``'s default) up to ``CROWDTRUTH_MAX_PAIRS`` ordered pairs of annotations on the same
+    item, so that the audit of a very large campaign stays fast and within memory.
+    """
+    if crowdtruth is False:
+        return None, "not computed (switched off)"
+    reason = _missing_reason(annotations)
+    if reason is not None:
+        return None, reason
+    pairs = annotation_pairs(annotations)
+    if crowdtruth is None and pairs > CROWDTRUTH_MAX_PAIRS:
+        return None, (f"not computed: {pairs:,} pairs of annotations on the same items, over the "
+                      f"default limit of {CROWDTRUTH_MAX_PAIRS:,} (about 40 bytes of memory and a "
+                      f"few hundred ns of 2-core CPU per pair); --crowdtruth computes them")
+    return CrowdTruth().fit(annotations), None
+
+
+def _missing_reason(annotations: Annotations) -> str | None:
+    if annotations.annotator_index is None:
+        return ("annotator ids are unknown: item quality is the unweighted agreement of each "
+                "item's annotations; no annotator or class quality")
+    if annotations.has_repeated_pairs:
+        return ("an annotator labelled an item more than once (duplicates kept): the "
+                "CrowdTruth metrics need one annotation per (item, annotator) pair")
+    return None
+
+
+def item_quality(annotations: Annotations, crowdtruth: CrowdTruth | None = None
+                 ) -> np.ndarray | None:
+    """Each item's quality: CrowdTruth's when fitted, else the unweighted share of agreeing
+    pairs of its annotations (NaN for a single annotation); None for probabilities."""
+    if crowdtruth is not None:
+        return crowdtruth.item_quality_
+    return None if annotations.is_distribution else item_agreement(annotations.counts)
+
+
+def smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(values, kind="stable")[:k]`` without sorting everything: the ``k``
+    smallest finite values, ties in index order (a partition, then a sort of ``k`` values).
+
+    Examples:
+        >>> smallest(np.array([3.0, 1.0, 2.0, 1.0, 0.5]), 3).tolist()
+        [4, 1, 3]
+    """
+    if k >= len(values):
+        return np.argsort(values, kind="stable")
+    kth = np.partition(values, k - 1)[k - 1]
+    below = np.flatnonzero(values < kth)
+    chosen = np.concatenate([below, np.flatnonzero(values == kth)[:k - len(below)]])
+    chosen.sort()
+    return chosen[np.argsort(values[chosen], kind="stable")]
+
+
+def _add_quality(report: dict, annotations: Annotations, quality: np.ndarray | None,
+                 crowdtruth: CrowdTruth | None, reason: str | None = None) -> None:
+    """Item quality for every item, and with the CrowdTruth metrics the weighted class mass and
+    the class quality (new keys; the SPEC §5 keys stay as they are)."""
+    classes = list(annotations.classes)
+    if quality is None:  # probabilities: no annotations to agree
+        quality = np.full(annotations.num_items, np.nan)
+    if crowdtruth is not None:
+        report["class_mass"]["weighted"] = {
+            c: float(v) for c, v in zip(classes, crowdtruth.weighted_soft_labels_.mean(axis=0))}
+        report["class_quality"] = {c: float(v) for c, v in zip(classes, crowdtruth.class_quality_)}
+        report["crowdtruth"] = {"available": True, "rounds": int(crowdtruth.n_iter_),
+                                "converged": bool(crowdtruth.converged_),
+                                "definition": CROWDTRUTH_DEFINITION}
+    else:
+        report["crowdtruth"] = {"available": False, "reason": reason
+                                or _missing_reason(annotations) or "not computed"}
+    scored = np.isfinite(quality)
+    report["mean_item_quality"] = _finite(float(quality[scored].mean())) if scored.any() else None
+    lowest = np.flatnonzero(scored)[smallest(quality[scored], NUM_AMBIGUOUS)]
+    report["lowest_item_quality"] = [
+        {"item": str(annotations.items[i]), "quality": float(quality[i]),
+         "annotations": {c: int(v) for c, v in zip(classes, annotations.counts[i]) if v}
+         if not annotations.is_distribution else None}
+        for i in lowest]
+
+
+def labels_table(result: Audit):
+    """The hard and soft label table of SPEC §5 as a pandas DataFrame, drawn from an audit
+    (:func:`labels_columns` as a frame).
+
+    Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class; with a fitted
+    Dawid–Skene model ``ds_label`` and ``ds_<class>`` per class; then ``item_quality``
+    (CrowdTruth's, or the unweighted pair agreement without annotator ids; empty for an item
+    with one annotation); for counts ``posterior_spread`` (how far the soft label may still be
+    from the item's true distribution: :mod:`dqlabels.labels.plan`) and ``shrunk_<class>`` per class
+    (the posterior mean); with the CrowdTruth metrics ``weighted_<class>`` per class (the
+    worker-weighted soft label) and, with gold answers, ``gold_label`` (empty where none).
+    Rows follow the sorted items.
+    """
+    import pandas as pd
+
+    return pd.DataFrame(labels_columns(result))
+
+
+def labels_columns(result: Audit) -> dict[str, np.ndarray]:
+    """The columns of :func:`labels_table`, by name, as numpy arrays (what the CSV writer
+    takes: no frame is built for a file)."""
+    annotations = result.annotations
+    classes = np.asarray(annotations.classes, dtype=object)
+    columns = {"item": annotations.items, "hard_label": classes[result.vote.labels],
+               "tied": result.vote.tied}
+    for j, name in enumerate(classes):
+        columns[f"soft_{name}"] = result.soft[:, j]
+    if result.dawid_skene_model is not None:
+        columns["ds_label"] = classes[result.dawid_skene_model.labels_]
+        for j, name in enumerate(classes):
+            columns[f"ds_{name}"] = result.dawid_skene_model.posteriors_[:, j]
+    if result.quality is not None:
+        columns["item_quality"] = result.quality
+    if result.posterior is not None:
+        columns["posterior_spread"] = result.posterior.spread
+        mean = result.posterior.mean
+        for j, name in enumerate(classes):
+            columns[f"shrunk_{name}"] = mean[:, j]
+    if result.crowdtruth_model is not None:
+        for j, name in enumerate(classes):
+            columns[f"weighted_{name}"] = result.crowdtruth_model.weighted_soft_labels_[:, j]
+    if annotations.gold is not None:
+        columns["gold_label"] = np.where(annotations.gold >= 0,
+                                         classes[np.maximum(annotations.gold, 0)], "")
+    return columns

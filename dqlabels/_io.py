@@ -88,6 +88,19 @@ def check_writable_folder(target: str | os.PathLike) -> None:
                          f"({exc.strerror})") from None
 
 
+def check_output_files(targets: dict, *, overwrite: bool, inputs=()) -> None:
+    """Each named output (``{name: path or None}``) can be written (:func:`check_output_file`),
+    and no two name the same file."""
+    seen = {}
+    for name, target in targets.items():
+        if target is None:
+            continue
+        check_output_file(target, overwrite=overwrite, inputs=inputs)
+        other = seen.setdefault(os.path.abspath(target), name)
+        if other != name:
+            raise InputError(f"{target}: {other} and {name} name the same file")
+
+
 def check_output_file(path: str | os.PathLike, *, overwrite: bool, inputs=()) -> Path:
     """Check that ``path`` can be written: its folder exists and is writable, it is not one of
     ``inputs``, and it does not exist unless ``overwrite``. Returns it as a Path."""

@@ -22,7 +22,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 
-from dqlabels._io import atomic_path, check_output_file, check_output_folder, write_csv_atomic
+from dqlabels._io import atomic_path, check_output_files, check_output_folder, write_csv_atomic
 from dqlabels.audit.report import (
     Audit,
     audit,
@@ -35,9 +35,8 @@ from dqlabels.config import DS_MAX_ITER, ReadOptions
 from dqlabels.csv_text import write_frame_csv
 from dqlabels.errors import InputError
 from dqlabels.labels.dawid_skene import DawidSkene
-from dqlabels.labels.gold import read_gold
+from dqlabels.labels.inputs import read_campaign
 from dqlabels.labels.ranking import ANNOTATOR_COLUMNS, annotators_by_reliability
-from dqlabels.readers.annotations import read_annotations
 
 OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path", "plan_out")
 
@@ -95,17 +94,10 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     """
     config = replace(config or EvaluateConfig(), **options)
     _check_outputs(path, config)
-    annotations = read_annotations(path, **config.read_options())
+    campaign = read_campaign(path, config)
+    annotations = campaign.annotations
     _check_outputs_fit(annotations, config)
-    if config.gold is not None:
-        annotations = annotations.with_gold(read_gold(
-            config.gold, annotations, item_column=config.gold_item_column,
-            label_column=config.gold_label_column))
-    probabilities = rows = None
-    if config.predictions is not None:
-        from dqlabels.readers.predictions import read_predictions
-
-        probabilities, rows = read_predictions(config.predictions, annotations)
+    probabilities, rows = campaign.predictions, campaign.prediction_rows
     fit = config.dawid_skene and annotations.annotator_index is not None
     with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
         # Dawid–Skene fits on its own thread (its blocks on the shared pool) while CrowdTruth and
@@ -138,16 +130,9 @@ def _check_outputs(path, config: EvaluateConfig) -> None:
     if config.plan_out is not None and config.plan_budget is None:
         raise InputError(f"{config.plan_out}: plan_out needs plan_budget=N (how many "
                          f"annotations to plan)")
-    inputs = [path, config.predictions, config.gold]
-    seen = {}
-    for name in OUTPUT_FILES:
-        target = getattr(config, name)
-        if target is None:
-            continue
-        check_output_file(target, overwrite=config.overwrite, inputs=inputs)
-        other = seen.setdefault(os.path.abspath(target), name)
-        if other != name:
-            raise InputError(f"{target}: {other} and {name} name the same file")
+    check_output_files({name: getattr(config, name) for name in OUTPUT_FILES},
+                       overwrite=config.overwrite,
+                       inputs=[path, config.predictions, config.gold])
     if config.plots_dir is not None:
         from dqlabels.figures import PLOT_FILES
 

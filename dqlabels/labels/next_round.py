@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
 from dqlabels.config import ReadOptions, check_choice
-from dqlabels.errors import InputError
 from dqlabels.labels.plan import NEXT_ROUND_COLUMNS, Plan, plan_next_round
 from dqlabels.text import plural
 
@@ -42,27 +40,16 @@ def run_plan(path, config: PlanConfig | None = None, **options) -> str:
     atomically."""
     import json
 
-    from dqlabels._io import check_output_file, write_text_atomic
-    from dqlabels.labels.gold import read_gold
-    from dqlabels.readers.annotations import read_annotations
-    from dqlabels.readers.predictions import aligned_predictions
+    from dqlabels._io import check_output_files, write_text_atomic
+    from dqlabels.labels.inputs import read_campaign
 
     config = dataclasses.replace(config or PlanConfig(), **options)
     check_choice("objective", config.objective, OBJECTIVES)
-    inputs = [path, config.predictions, config.gold]
-    for target in (config.out_path, config.json_path):
-        if target is not None:
-            check_output_file(target, overwrite=config.overwrite, inputs=inputs)
-    if config.json_path is not None and Path(config.json_path).absolute() == \
-            Path(config.out_path).absolute():
-        raise InputError(f"{config.json_path}: out_path and json_path name the same file")
-    annotations = read_annotations(path, **config.read_options())
-    if config.gold is not None:
-        annotations = annotations.with_gold(read_gold(
-            config.gold, annotations, item_column=config.gold_item_column,
-            label_column=config.gold_label_column))
-    prior = None if config.predictions is None else \
-        aligned_predictions(config.predictions, annotations)
+    check_output_files({"out_path": config.out_path, "json_path": config.json_path},
+                       overwrite=config.overwrite,
+                       inputs=[path, config.predictions, config.gold])
+    campaign = read_campaign(path, config)
+    annotations, prior = campaign.annotations, campaign.prior
     plan = plan_next_round(annotations, config.budget, predictions=prior,
                            objective=config.objective, strength=config.strength)
     write_plan(plan, config.out_path)

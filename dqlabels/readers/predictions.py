@@ -111,13 +111,3 @@ def _match_items(pred_items, items, where):
         bad = int(np.flatnonzero(~seen)[0])
         raise InputError(f"{where.row(bad)}: item {pred_items[bad]!r} is predicted twice")
     return rows
-
-
-
-def aligned_predictions(path: str | os.PathLike, annotations: Annotations) -> np.ndarray:
-    """:func:`read_predictions`, as one row per annotated item (NaN rows: items without a
-    prediction)."""
-    probs, rows = read_predictions(path, annotations)
-    aligned = np.full(annotations.counts.shape, np.nan)
-    aligned[rows] = probs
-    return aligned

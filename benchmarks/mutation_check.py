@@ -171,6 +171,23 @@ MUTANTS = [
     Mutant("photographs augmented like the shapes by default", "dqlabels/data/datasets.py",
            'return "symmetric" if is_synthetic(dataset) or dataset.layout == "dcic" else "natural"',
            'return "symmetric"', (T + "test_datasets.py::test_augmentation_follows_the_dataset",)),
+    # Issues 28 and 29: the audit's speed and the house.
+    Mutant("%.6g rounds a near-half by float arithmetic", "dqlabels/csv_text.py",
+           "python = (np.abs(s - floor - 0.5) < 1e-6)", "python = (np.abs(s - floor - 0.5) < 0)",
+           (T + "test_audit.py::test_six_digit_formatting_equals_python_on_a_million_values",)),
+    Mutant("top ten ties not in index order", "dqlabels/audit/report.py",
+           "    chosen.sort()\n", "",
+           (T + "test_audit.py::test_smallest_is_the_head_of_a_stable_argsort",)),
+    Mutant("tallies of another prior reused", "dqlabels/audit/report.py",
+           "if tallies is None or tallies.predictions is not predictions:",
+           "if tallies is None:",
+           (T + "test_audit.py::test_tallies_without_predictions_are_not_used_for_an_audit_with_predictions",)),
+    Mutant("the annotators' figure plots another score", "dqlabels/figures.py",
+           'key = report["annotators"]["ranked_by"]', 'key = "agreement"',
+           (T + "test_audit.py::test_the_page_and_the_png_files_show_the_same_figures_drawn_once",)),
+    Mutant("repeated pairs taken as checked when kept", "dqlabels/readers/campaign.py",
+           'if annot_codes is not None and duplicates != "keep":', "if annot_codes is not None:",
+           (T + "test_audit.py::test_repeated_pairs_known_from_reading_agree_with_a_fresh_check",)),
 ]
 
 

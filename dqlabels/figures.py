@@ -24,12 +24,14 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path, dpi: int = 110, tight: bool = True) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically and close it."""
+def save_figure(fig, path, dpi: int = 110, tight: bool = True, close: bool = True) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically and close it (unless ``close=False``: a
+    figure the HTML page shows too)."""
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight" if tight else None)
-    pyplot().close(fig)
+    if close:
+        pyplot().close(fig)
     return path
 
 
@@ -37,33 +39,37 @@ def save_figure(fig, path, dpi: int = 110, tight: bool = True) -> Path:
 # The audit (dqlabels evaluate --plots)
 
 
-PLOT_FILES = ("entropy.png", "class_mass.png", "annotator_agreement.png")
+PLOT_FILES = ("entropy.png", "class_mass.png", "annotators.png")
 
 
-def write_plots(result, directory) -> list[Path]:
-    """Write the audit's figures (the ones the HTML page shows) as PNG into ``directory``
-    (created if needed), drawn from an :class:`~dqlabels.audit.Audit` alone.
-
-    Figures: ``entropy.png`` (per-item entropy of the soft label and item quality),
-    ``class_mass.png`` (class shares by hard, soft and weighted label) and, with annotator ids,
-    ``annotator_agreement.png`` (leave-one-out agreement over the annotators).
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def draw_audit_figures(result) -> dict:
+    """The audit's figures, drawn once for the HTML page and the PNG files alike, from an
+    :class:`~dqlabels.audit.Audit`: ``entropy`` (per-item entropy of the soft label and item
+    quality), ``class_mass`` (class shares by hard, soft and weighted label) and, with annotator
+    ids, ``annotators`` (the score the annotators are ranked by, over the annotators)."""
     report = result.report
     mass, classes = report["class_mass"], report["classes"]
-    written = [save_figure(ambiguity_histograms(result.entropy, result.quality),
-                           directory / "entropy.png"),
-               save_figure(class_mass_bars(classes, {k: [mass[k][c] for c in classes]
+    drawn = {"entropy": ambiguity_histograms(result.entropy, result.quality),
+             "class_mass": class_mass_bars(classes, {k: [mass[k][c] for c in classes]
                                                      for k in ("hard", "soft", "weighted")
-                                                     if k in mass}),
-                           directory / "class_mass.png")]
+                                                     if k in mass})}
     if "annotators" in report:
-        values = [a["agreement"] for a in report["annotators"]["per_annotator"]
-                  if a["agreement"] is not None]
-        written.append(save_figure(annotator_histogram(values, "leave-one-out agreement"),
-                                   directory / "annotator_agreement.png"))
-    return written
+        key = report["annotators"]["ranked_by"]
+        values = [a[key] for a in report["annotators"]["per_annotator"]
+                  if a.get(key) is not None]
+        drawn["annotators"] = annotator_histogram(values, key)
+    return drawn
+
+
+def write_plots(result, directory, drawn: dict | None = None) -> list[Path]:
+    """Write the audit's figures (:func:`draw_audit_figures`, the ones the HTML page shows) as
+    ``<name>.png`` into ``directory`` (created if needed); ``drawn`` figures are kept open for
+    the page, others drawn here and closed."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    figures = drawn if drawn is not None else draw_audit_figures(result)
+    return [save_figure(fig, directory / f"{name}.png", close=drawn is None)
+            for name, fig in figures.items()]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -71,11 +77,10 @@ def write_plots(result, directory) -> list[Path]:
 
 
 def png_data_uri(fig, dpi: int = 90) -> str:
-    """``fig`` as a PNG data URI, and closed (matplotlib draws labels as pixels: nothing in it
-    to escape)."""
+    """``fig`` as a PNG data URI (matplotlib draws labels as pixels: nothing in it to
+    escape)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
-    pyplot().close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

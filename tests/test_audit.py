@@ -90,7 +90,7 @@ def test_label_predictions(tmp_path):
 
 def test_plots(tmp_path):
     _run("--plots", tmp_path / "plots")
-    for name in ("entropy.png", "class_mass.png", "annotator_agreement.png"):
+    for name in ("entropy.png", "class_mass.png", "annotators.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -514,3 +514,35 @@ def test_smallest_is_the_head_of_a_stable_argsort():
         values = rng.integers(0, 5, rng.integers(1, 60)).astype(float)  # many ties
         k = int(rng.integers(1, 15))
         assert smallest(values, k).tolist() == np.argsort(values, kind="stable")[:k].tolist()
+
+
+def test_the_page_and_the_png_files_show_the_same_figures_drawn_once(tmp_path, monkeypatch):
+    """With --html and --plots, each figure is drawn once and shared, and the annotators'
+    figure shows the score they are ranked by (Dawid–Skene accuracy here), in both."""
+    from dqlabels import figures
+
+    calls = []
+    original = figures.annotator_histogram
+    monkeypatch.setattr(figures, "annotator_histogram",
+                        lambda values, score: calls.append((sorted(values), score))
+                        or original(values, score))
+    counted = {"ambiguity_histograms": 0, "class_mass_bars": 0}
+
+    def counting(name, function):
+        def wrapper(*args):
+            counted[name] += 1
+            return function(*args)
+        return wrapper
+
+    for name in counted:
+        monkeypatch.setattr(figures, name, counting(name, getattr(figures, name)))
+    _run("--html", tmp_path / "r.html", "--plots", tmp_path / "plots", "--json",
+         tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())
+    key = report["annotators"]["ranked_by"]
+    assert key == "ds_accuracy"
+    expected = sorted(a[key] for a in report["annotators"]["per_annotator"])
+    assert len(calls) == 1 and calls[0][1] == key
+    assert calls[0][0] == pytest.approx(expected)
+    assert counted == {"ambiguity_histograms": 1, "class_mass_bars": 1}
+    assert (tmp_path / "plots" / "annotators.png").exists() and (tmp_path / "r.html").exists()

@@ -147,20 +147,30 @@ def write_outputs(result: Audit, config: EvaluateConfig) -> list:
         write_labels(labels_columns(result), config.labels_path)
     if config.annotators_path is not None:
         write_annotators(result, config.annotators_path)
-    if config.html_path is not None:
-        from dqlabels.audit.html_report import write_html_report
-
-        write_html_report(config.html_path, result)
     if config.plan_out is not None and result.plan is not None:
         from dqlabels.labels.next_round import write_plan
 
         write_plan(result.plan, config.plan_out)
-    if config.plots_dir is not None:
-        from dqlabels.figures import write_plots
-
-        write_plots(result, config.plots_dir)
+    if config.html_path is not None or config.plots_dir is not None:
+        _write_figures(result, config)
     return [getattr(config, name) for name in (*OUTPUT_FILES, "plots_dir")
             if getattr(config, name) is not None]
+
+
+def _write_figures(result: Audit, config: EvaluateConfig) -> None:
+    """The HTML page and the PNG files, from one drawing of the audit's figures."""
+    from dqlabels import figures
+    from dqlabels.audit.html_report import write_html_report
+
+    drawn = figures.draw_audit_figures(result)
+    try:
+        if config.html_path is not None:
+            write_html_report(config.html_path, result, drawn)
+        if config.plots_dir is not None:
+            figures.write_plots(result, config.plots_dir, drawn)
+    finally:
+        for fig in drawn.values():
+            figures.pyplot().close(fig)
 
 
 def write_json(report, path) -> None:

@@ -66,22 +66,29 @@ td.id { overflow-wrap: anywhere; max-width: 28em; }
 """
 
 
-def write_html_report(path, result: Audit) -> None:
+def write_html_report(path, result: Audit, drawn: dict | None = None) -> None:
     """Write :func:`html_page` to ``path`` atomically."""
-    write_text_atomic(path, html_page(result))
+    write_text_atomic(path, html_page(result, drawn))
 
 
-def html_page(result: Audit) -> str:
-    """The audit as one self-contained HTML document."""
+def html_page(result: Audit, drawn: dict | None = None) -> str:
+    """The audit as one self-contained HTML document; its figures are ``drawn`` (from
+    :func:`dqlabels.figures.draw_audit_figures`, shared with the PNG files) or drawn here."""
     report = result.report
-    parts = [_header(report), _balance(report), _agreement(report), _ambiguity(result),
-             _annotators(report), _items(report)]
+    owned = drawn is None
+    drawn = figures.draw_audit_figures(result) if owned else drawn
+    parts = [_header(report), _balance(report, drawn["class_mass"]), _agreement(report),
+             _ambiguity(drawn["entropy"]), _annotators(report, drawn.get("annotators")),
+             _items(report)]
     if "gold" in report:
         parts.append(_gold(report))
     if "next_round" in report:
         parts.append(_next_round(report))
     if "scores" in report:
         parts.append(_predictions(report))
+    if owned:
+        for fig in drawn.values():
+            figures.pyplot().close(fig)
     body = "\n".join(p for p in parts if p)
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -115,13 +122,11 @@ def _header(report: dict) -> str:
             + "</div>")
 
 
-def _balance(report: dict) -> str:
+def _balance(report: dict, fig) -> str:
     mass = report["class_mass"]
     kinds = [k for k in ("hard", "soft", "weighted") if k in mass]
     rows = [[escape(c)] + [_num(mass[k][c], 3) for k in kinds] for c in report["classes"]]
-    figure = _figure(figures.class_mass_bars(
-        report["classes"], {k: [mass[k][c] for c in report["classes"]] for k in kinds}),
-                     "Share of items per class: hard (majority vote), soft (annotation shares)"
+    figure = _figure(fig, "Share of items per class: hard (majority vote), soft (annotation shares)"
                      + (", weighted (annotations weighted by annotator quality)"
                         if "weighted" in kinds else ""))
     return ("<h2>Class balance</h2>\n<div class=\"grid2\">"
@@ -151,14 +156,13 @@ def _agreement(report: dict) -> str:
             + f"<p class=\"note\">{escape(note)}</p>")
 
 
-def _ambiguity(result: Audit) -> str:
-    fig = figures.ambiguity_histograms(result.entropy, result.quality)
+def _ambiguity(fig) -> str:
     return ("<h2>Item ambiguity</h2>\n"
             + _figure(fig, "Per item: entropy of the soft label (0 = unanimous) and "
                            "quality (1 = every pair of annotators agrees)"))
 
 
-def _annotators(report: dict) -> str:
+def _annotators(report: dict, fig) -> str:
     if "annotators" not in report:
         return ("<h2>Annotators</h2>\n<p class=\"note\">Annotator ids are unknown in this input: "
                 "no per-annotator scores.</p>")
@@ -200,7 +204,6 @@ def _annotators(report: dict) -> str:
                f"<p class=\"low\">Below chance (1/{report['num_classes']}) by Dawid–Skene, "
                f"beyond its 95% interval: {escape(', '.join(below))}. Their answers look flipped "
                f"or systematically moved to another class.</p>\n")
-    fig = figures.annotator_histogram(values, key)
     return ("<h2>Annotators</h2>\n<p class=\"note\">Ordered by "
             + escape(report["annotators"]["ranking_definition"])
             + ", least reliable first; the lowest tenth in red.</p>\n" + warning

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -13,7 +12,6 @@ from dqlabels_cli.options import (
     CONTEXT,
     data_parallel_job,
     handle_errors,
-    is_follower,
     job_options,
     quiet_tensorflow,
     train_options,
@@ -88,31 +86,17 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
     """
     from dqlabels.config import TrainConfig
     from dqlabels.errors import InputError
-    from dqlabels.learning.run_folder import finished_scores, open_run
+    from dqlabels.learning.train_command import run_train
 
     if soft is None:
         raise InputError("choose the targets: --soft or --hard")
     config_ = TrainConfig(label_mode="soft" if soft else "hard", split=split,
                           split_kind=split_kind, split_file=split_file, targets=targets, **options)
     job = data_parallel_job(config_.strategy, coordinator, num_processes, process_id)
-    # Before TensorFlow starts: another run's folder is refused, a finished run is reused (a
-    # new folder goes straight to training, which opens it). In a job, process 0 decides that
-    # for every process, once they have joined.
-    scores = None
-    held = job is None and not overwrite and (Path(out_dir) / "config.json").exists()
-    if held and open_run(dataset, out_dir, config_)[3] == "done":
-        scores = finished_scores(out_dir)
-    if scores is None:
-        quiet_tensorflow()
-        from dqlabels.learning.training import train as run_training
-
-        verbose = 1 if sys.stderr.isatty() else 2
-        scores = run_training(dataset, out_dir, config_, overwrite=overwrite, verbose=verbose,
-                              job=job)
-    if is_follower(job):
-        return  # process 0 reports
-    click.echo(f"{config_.label_mode} labels, split {split}: test macro accuracy "
-               f"{scores['macro_accuracy']:.4f}, KL {scores['kl']:.4f} ({out_dir})")
+    line = run_train(dataset, out_dir, config_, overwrite=overwrite, job=job,
+                     verbose=1 if sys.stderr.isatty() else 2, before_training=quiet_tensorflow)
+    if line is not None:
+        click.echo(line)
 
 
 @click.command(context_settings=CONTEXT)

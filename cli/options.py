@@ -238,12 +238,3 @@ def data_parallel_job(strategy, coordinator, num_processes, process_id):
     quiet_tensorflow()
     distributed.jax_backend_ready()
     return job
-
-
-def is_follower(job) -> bool:
-    """A process of a data-parallel job other than process 0 (which reports)."""
-    if job is None:
-        return False
-    from dqlabels.learning.distributed import process_index
-
-    return process_index() != 0

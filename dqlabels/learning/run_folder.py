@@ -13,7 +13,6 @@ means the run is done.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import platform
@@ -132,6 +131,8 @@ def save_checkpoint(model, path, epochs_done: int) -> None:
     A plain ``.npz`` of arrays (read back with ``allow_pickle=False``): much faster than a
     ``.keras`` file after every epoch (``benchmarks/README.md``).
     """
+    from dqlabels.learning.optimiser import optimizer_values  # Keras: once training runs
+
     arrays = {f"model_{i}": value for i, value in enumerate(model.get_weights())}
     arrays.update({f"optimizer_{i}": value
                    for i, value in enumerate(optimizer_values(model))})
@@ -145,6 +146,8 @@ def save_checkpoint(model, path, epochs_done: int) -> None:
 def read_checkpoint(model, path) -> tuple[list, list, int]:
     """The arrays of a :func:`save_checkpoint` file for ``model`` (compiled, same
     architecture): ``(weights, optimizer values, epochs done)``."""
+    from dqlabels.learning.optimiser import build_optimizer  # Keras: once training runs
+
     path = Path(path)
     build_optimizer(model)
     try:
@@ -176,21 +179,6 @@ def load_checkpoint(model, path) -> int:
     weights, optimizer_values, epochs_done = read_checkpoint(model, path)
     restore(model, weights, optimizer_values, f"{path}: the checkpoint")
     return epochs_done
-
-
-def optimizer_values(model) -> list[np.ndarray]:
-    """The optimiser's variables as arrays (on every backend)."""
-    import keras
-
-    return [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
-
-
-def build_optimizer(model) -> None:
-    """Create the optimiser's variables (a checkpoint restores into them)."""
-    if not model.optimizer.built:
-        strategy = getattr(model, "distribute_strategy", None)  # TensorFlow only
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            model.optimizer.build(model.trainable_variables)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dqlabels.config import WARMUP_SHARE, TrainConfig
+from dqlabels.config import TrainConfig
 from dqlabels.data.datasets import (
     make_split,
     read_split,
@@ -55,17 +55,20 @@ from dqlabels.labels.scores import cross_entropy, kl_divergence, prediction_scor
 from dqlabels.learning import distributed
 from dqlabels.learning.callbacks import Deadline, EpochCheckpoint, EpochTimer, StopOnNaN
 from dqlabels.learning.inference import extract_features, predict, predict_with_features
-from dqlabels.learning.metrics import KLDivergence, MacroAccuracy
 from dqlabels.learning.models import batchnorm_layers, build_model
+from dqlabels.learning.optimiser import (
+    build_optimizer,
+    compile_model,
+    learning_rate_schedule,
+    optimizer_values,
+)
 from dqlabels.learning.placement import Placement
 from dqlabels.learning.precise_bn import recompute_batchnorm_statistics
 from dqlabels.learning.run_folder import (
     CHECKPOINT,
-    build_optimizer,
     finished_scores,
     load_checkpoint,
     open_run,
-    optimizer_values,
     prepare_run,
     read_checkpoint,
     read_scores,
@@ -85,50 +88,7 @@ PRECISE_BN_IMAGES = 2560
 
 
 # ----------------------------------------------------------------------------------------------
-# Schedules
-
-
-def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
-    """The per-step schedule of ``config`` as a Keras ``LearningRateSchedule``.
-
-    ``cosine``: lr(step) = ½·lr₀·(1 + cos(π·step/(epochs·steps_per_epoch))), reaching 0 at the
-    end. ``warmup-cosine``: a linear rise from 0 to lr₀ over the first fifth of the steps
-    (:data:`~dqlabels.config.WARMUP_SHARE`), then cosine to 0 (the DAWNBench CIFAR recipe). ``cosine-restarts``: SGDR (Loshchilov & Hutter) with a first cycle of
-    ``first_cycle_epochs`` epochs and each next cycle ``t_mul`` times longer, restarting at lr₀.
-    """
-    if config.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=config.epochs * steps_per_epoch, alpha=0.0)
-    if config.schedule == "warmup-cosine":
-        total = config.epochs * steps_per_epoch
-        warmup = max(1, round(WARMUP_SHARE * total))
-        return keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(1, total - warmup), alpha=0.0,
-            warmup_target=config.learning_rate, warmup_steps=warmup)
-    return keras.optimizers.schedules.CosineDecayRestarts(
-        config.learning_rate, first_decay_steps=config.first_cycle_epochs * steps_per_epoch,
-        t_mul=config.t_mul, m_mul=1.0, alpha=0.0)
-
-
-# ----------------------------------------------------------------------------------------------
-# Models: compile, and reuse a compiled model across the runs of one process
-
-
-def compile_model(model, config: TrainConfig, steps: int, num_classes: int):
-    """SGD with the schedule, cross-entropy, and the KL / macro-accuracy metrics."""
-    schedule = learning_rate_schedule(config, steps)
-    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum,
-                                     nesterov=config.nesterov,
-                                     weight_decay=config.weight_decay or None)
-    model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
-                  metrics=[KLDivergence(), MacroAccuracy(num_classes=num_classes)],
-                  jit_compile=_jit_compile(config))
-    return schedule
-
-
-def _jit_compile(config: TrainConfig) -> bool:
-    """``--xla`` is TensorFlow's switch; on JAX every step is XLA-compiled (jit), always."""
-    return True if keras.backend.backend() == "jax" else bool(config.xla)
+# Models: reuse a compiled model across the runs of one process
 
 
 # The compiled model of the last run in this process, keyed by everything that shapes its graph.

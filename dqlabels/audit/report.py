@@ -410,7 +410,6 @@ def smallest(values: np.ndarray, k: int) -> np.ndarray:
     kth = np.partition(values, k - 1)[k - 1]
     below = np.flatnonzero(values < kth)
     chosen = np.concatenate([below, np.flatnonzero(values == kth)[:k - len(below)]])
-    chosen.sort()
     return chosen[np.argsort(values[chosen], kind="stable")]
 
 

@@ -178,12 +178,9 @@ def audit(
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
     quality = item_quality(annotations, crowdtruth)
-    report = _campaign_report(annotations, tallies)
-    _add_quality(report, annotations, quality, crowdtruth, crowdtruth_reason)
+    report = {**_campaign_report(annotations, tallies, crowdtruth),
+              **_quality_report(annotations, quality, crowdtruth, crowdtruth_reason)}
     if annotations.is_distribution:
-        # Probabilities carry no annotations: unanimity and agreement mean "one class has all
-        # the mass", which the reader should not mistake for annotator agreement.
-        report["fleiss_kappa"] = report["krippendorff_alpha"] = None
         report["agreement_note"] = ("soft labels given as probabilities carry no annotations "
                                     "to agree: Fleiss' kappa and Krippendorff's alpha are "
                                     "undefined")
@@ -227,9 +224,13 @@ def _plan(report: dict, annotations: Annotations, tallies: Tallies, budget: int 
     return plan
 
 
-def _campaign_report(annotations: Annotations, tallies: Tallies) -> dict:
-    """The report's first keys: the campaign, agreement, entropy, class mass, ambiguous items."""
+def _campaign_report(annotations: Annotations, tallies: Tallies,
+                     crowdtruth: CrowdTruth | None) -> dict:
+    """The report's first keys: the campaign, agreement, entropy, class mass (with the
+    CrowdTruth-weighted one), ambiguous items. Probabilities carry no annotations: unanimity and
+    agreement would mean "one class has all the mass", so κ and α are None for them."""
     counts, classes = annotations.counts, list(annotations.classes)
+    agreeing = not annotations.is_distribution
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
     soft_mass = soft.mean(axis=0)
@@ -254,11 +255,14 @@ def _campaign_report(annotations: Annotations, tallies: Tallies) -> dict:
         "entropy_quantiles": {str(q): float(np.quantile(item_entropy, q))
                               for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)},
         "mean_top_probability": float(soft.max(axis=1).mean()),
-        "fleiss_kappa": _finite(tallies.kappa),
-        "krippendorff_alpha": _finite(tallies.alpha),
+        "fleiss_kappa": _finite(tallies.kappa) if agreeing else None,
+        "krippendorff_alpha": _finite(tallies.alpha) if agreeing else None,
         "class_mass": {
             "hard": {c: float(v) for c, v in zip(classes, hard_mass)},
             "soft": {c: float(v) for c, v in zip(classes, soft_mass)},
+            **({} if crowdtruth is None else {"weighted": {
+                c: float(v) for c, v in
+                zip(classes, crowdtruth.weighted_soft_labels_.mean(axis=0))}}),
         },
         "most_ambiguous": [
             {"item": str(annotations.items[i]), "entropy": float(item_entropy[i]),
@@ -286,7 +290,8 @@ def _annotator_report(annotations: Annotations, tallies: Tallies, dawid_skene, c
         for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
     ]
     if annotations.gold is not None:
-        gold_answers.add_annotator_accuracy(per_annotator, annotations)
+        per_annotator = [{**entry, **fields} for entry, fields in
+                         zip(per_annotator, gold_answers.annotator_gold_fields(annotations))]
     below = below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
     return {
         "agreement_definition": "mean credit vs the leave-one-out majority of the other "
@@ -413,31 +418,31 @@ def smallest(values: np.ndarray, k: int) -> np.ndarray:
     return chosen[np.argsort(values[chosen], kind="stable")]
 
 
-def _add_quality(report: dict, annotations: Annotations, quality: np.ndarray | None,
-                 crowdtruth: CrowdTruth | None, reason: str | None = None) -> None:
-    """Item quality for every item, and with the CrowdTruth metrics the weighted class mass and
-    the class quality (new keys; the SPEC §5 keys stay as they are)."""
+def _quality_report(annotations: Annotations, quality: np.ndarray | None,
+                    crowdtruth: CrowdTruth | None, reason: str | None = None) -> dict:
+    """Item quality for every item and, with the CrowdTruth metrics, the class quality (keys
+    beyond SPEC §5)."""
     classes = list(annotations.classes)
     if quality is None:  # probabilities: no annotations to agree
         quality = np.full(annotations.num_items, np.nan)
+    section = {}
     if crowdtruth is not None:
-        report["class_mass"]["weighted"] = {
-            c: float(v) for c, v in zip(classes, crowdtruth.weighted_soft_labels_.mean(axis=0))}
-        report["class_quality"] = {c: float(v) for c, v in zip(classes, crowdtruth.class_quality_)}
-        report["crowdtruth"] = {"available": True, "rounds": int(crowdtruth.n_iter_),
-                                "converged": bool(crowdtruth.converged_),
-                                "definition": CROWDTRUTH_DEFINITION}
+        section["class_quality"] = {c: float(v) for c, v in zip(classes, crowdtruth.class_quality_)}
+        section["crowdtruth"] = {"available": True, "rounds": int(crowdtruth.n_iter_),
+                                 "converged": bool(crowdtruth.converged_),
+                                 "definition": CROWDTRUTH_DEFINITION}
     else:
-        report["crowdtruth"] = {"available": False, "reason": reason
-                                or _missing_reason(annotations) or "not computed"}
+        section["crowdtruth"] = {"available": False, "reason": reason
+                                 or _missing_reason(annotations) or "not computed"}
     scored = np.isfinite(quality)
-    report["mean_item_quality"] = _finite(float(quality[scored].mean())) if scored.any() else None
+    section["mean_item_quality"] = _finite(float(quality[scored].mean())) if scored.any() else None
     lowest = np.flatnonzero(scored)[smallest(quality[scored], NUM_AMBIGUOUS)]
-    report["lowest_item_quality"] = [
+    section["lowest_item_quality"] = [
         {"item": str(annotations.items[i]), "quality": float(quality[i]),
          "annotations": {c: int(v) for c, v in zip(classes, annotations.counts[i]) if v}
          if not annotations.is_distribution else None}
         for i in lowest]
+    return section
 
 
 def labels_table(result: Audit):

@@ -171,16 +171,14 @@ def held_out_labels(annotations: Annotations, fit, folds: int = HELD_OUT_FOLDS,
     return labels
 
 
-def add_annotator_accuracy(entries: list[dict], annotations: Annotations) -> None:
-    """Add each annotator's accuracy on gold, with the number of answers and a Wilson interval,
-    to the report's per-annotator entries (aligned with ``annotations.annotators``)."""
+def annotator_gold_fields(annotations: Annotations) -> list[dict]:
+    """Each annotator's accuracy on gold, with the number of answers and a Wilson interval, as
+    the fields of its report entry (aligned with ``annotations.annotators``)."""
     right, answered = annotator_gold_answers(annotations)
     low, high = wilson_interval(right, answered)
-    for j, entry in enumerate(entries):
-        n = int(answered[j])
-        entry["gold_accuracy"] = float(right[j] / n) if n else None
-        entry["gold_answers"] = n
-        entry["gold_interval"] = [float(low[j]), float(high[j])] if n else None
+    return [{"gold_accuracy": float(right[j] / n) if n else None, "gold_answers": n,
+             "gold_interval": [float(low[j]), float(high[j])] if n else None}
+            for j, n in enumerate(int(a) for a in answered)]
 
 
 def gold_report(annotations: Annotations, majority_labels: np.ndarray,

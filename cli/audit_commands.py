@@ -98,7 +98,7 @@ def evaluate(annotations, quiet, **options):
               help="Prior strength in pseudo-annotations. Default: fitted by marginal "
                    "likelihood when items have two or more annotations, else 1 (5 with "
                    "--predictions).")
-@click.option("--out", "out_path", type=click.Path(path_type=str), default="next_round.csv",
+@click.option("--out", "out_path", type=click.Path(path_type=str), default=config.PLAN_OUT,
               show_default=True, help="CSV of the plan: item, annotations, reason.")
 @click.option("--json", "json_path", type=click.Path(path_type=str), default=None,
               help="Also write the plan and the posterior's facts as JSON.")

@@ -28,11 +28,11 @@ from dqlabels_cli.options import (
 @click.option("--annotator-pool", type=int, default=None,
               help="Draw each image's N annotators from a pool of this many (default: the same "
                    "N annotators label every image).")
-@click.option("--annotator-noise", default="0,0", show_default=True, metavar="LO,HI",
+@click.option("--annotator-noise", default=config.noise_text(config.ANNOTATOR_NOISE), show_default=True, metavar="LO,HI",
               help="Each simulated annotator answers uniformly at random with probability "
                    "ε ~ U(LO, HI), recorded in annotators.csv (noise; the soft label is "
                    "ambiguity).")
-@click.option("--annotator-bias", type=float, default=0.0, show_default=True, metavar="SHARE",
+@click.option("--annotator-bias", type=float, default=config.ANNOTATOR_BIAS, show_default=True, metavar="SHARE",
               help="Share of the annotators who err systematically: swap two classes, favour "
                    "one, or flip to the next (recorded with each one's true accuracy in "
                    "annotators.csv).")

@@ -21,14 +21,15 @@ from dqlabels_cli.options import (
 @click.command(context_settings=CONTEXT)
 @click.argument("model", type=click.Path(path_type=str))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--out", "out_path", type=click.Path(path_type=str), default="predictions.csv",
+@click.option("--out", "out_path", type=click.Path(path_type=str), default=config.PREDICTIONS_OUT,
               show_default=True,
               help="Predictions CSV: item and one probability column per class.")
 @click.option("--features", "features_path", type=click.Path(path_type=str), default=None,
               help="Also write the GAP features (.npy, one row per CSV row).")
 @click.option("--classes", default=None, metavar="A,B,...",
               help="Class names, for a .keras file without its run's config.json beside it.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=config.PREDICT_BATCH_SIZE,
+              show_default=True)
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace output files that already exist.")
 @handle_errors
@@ -111,7 +112,7 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
 @click.option("--dataset", type=click.Path(path_type=str), default=None,
               help="A dataset folder (dqlabels or DCIC layout). Default: generate the synthetic "
                    "data into OUT/data.")
-@click.option("--out", "out_dir", type=click.Path(path_type=str), default="study",
+@click.option("--out", "out_dir", type=click.Path(path_type=str), default=config.STUDY_OUT,
               show_default=True, help="Study folder (a killed study continues from it).")
 @click.option("--splits", default=None, metavar="N[,N…]",
               help="Number of splits. Budget study: one per training-set size, smallest first, "
@@ -119,7 +120,7 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
                    "Default: the preset's (3; budget: 5,2; cifar10h: 3 of 10).")
 @click.option("--folds", type=click.IntRange(min=2), default=None,
               help="cifar10h presets: K of the K-fold cross-validation. Default: 10.")
-@click.option("--hard-labels", type=click.Choice(config.HARD_LABEL_SOURCES), default="original",
+@click.option("--hard-labels", type=click.Choice(config.HARD_LABEL_SOURCES), default=config.HARD_LABEL_SOURCES[0],
               show_default=True,
               help="cifar10h presets: hard targets from the folder's original labels (Peterson "
                    "et al.'s protocol) or the annotation majority.")
@@ -139,10 +140,10 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
 @click.option("--annotator-pool", type=click.IntRange(min=1), default=None,
               help="Budget study: annotators drawn from a pool of this many (default: the same "
                    "N annotators on every image).")
-@click.option("--annotator-noise", default="0,0", show_default=True, metavar="LO,HI",
+@click.option("--annotator-noise", default=config.noise_text(config.ANNOTATOR_NOISE), show_default=True, metavar="LO,HI",
               help="Budget study: each simulated annotator answers at random with probability "
                    "ε ~ U(LO, HI).")
-@click.option("--annotator-bias", type=float, default=0.0, show_default=True, metavar="SHARE",
+@click.option("--annotator-bias", type=float, default=config.ANNOTATOR_BIAS, show_default=True, metavar="SHARE",
               help="Budget study: share of the simulated annotators who err systematically.")
 @train_options(preset=True)
 @click.option("--tsne-max-iter", type=click.IntRange(min=config.TSNE_MIN_ITER),

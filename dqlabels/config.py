@@ -78,6 +78,13 @@ STRATEGIES = ("default", "mirrored", "data-parallel")
 CACHE_CHOICES = ("auto", "memory", "none")
 
 # The study (SPEC §10) and t-SNE (SPEC §11).
+# Defaults a command shows in --help and the library takes, written once here.
+PLAN_OUT = "next_round.csv"  # dqlabels plan --out
+PREDICTIONS_OUT = "predictions.csv"  # dqlabels predict --out
+PREDICT_BATCH_SIZE = 64  # dqlabels predict --batch-size
+STUDY_OUT = "study"  # dqlabels reproduce --out
+ANNOTATOR_NOISE = (0.0, 0.0)  # simulated annotators: each one's rate of random answers, U(lo, hi)
+ANNOTATOR_BIAS = 0.0  # simulated annotators: the share who err systematically
 PRESET_NAMES = ("quick", "paper", "budget", "cifar10h", "cifar10h-paper")
 HARD_LABEL_SOURCES = ("original", "majority")  # real-image study: what "hard" means
 TSNE_PERPLEXITY = 30.0
@@ -170,6 +177,11 @@ class TrainConfig:
         if self.split < 0 or (self.split_kind == "dcic" and self.split > 4):
             raise InputError(f"Split {self.split} does not exist: random splits are numbered "
                              f"0, 1, 2, …; the DCIC rotation has slices 0–4")
+
+
+def noise_text(noise: tuple[float, float]) -> str:
+    """A noise range as the command line writes it: ``(0.0, 0.4)`` → ``"0,0.4"``."""
+    return ",".join(f"{x:g}" for x in noise)
 
 
 TRAIN_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dqlabels.config import ANNOTATOR_BIAS, ANNOTATOR_NOISE
 from dqlabels.errors import InputError
 
 BIAS_KINDS = ("swap", "favour", "flip")
@@ -63,8 +64,8 @@ class SimulatedCrowd:
 
     per_image: int = 0
     pool: int | None = None
-    noise: tuple[float, float] = (0.0, 0.0)
-    bias: float = 0.0
+    noise: tuple[float, float] = ANNOTATOR_NOISE
+    bias: float = ANNOTATOR_BIAS
 
     def check(self) -> None:
         if self.per_image < 0:

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
-from dqlabels.config import ReadOptions, check_choice
+from dqlabels.config import PLAN_OUT, ReadOptions, check_choice
 from dqlabels.labels.plan import NEXT_ROUND_COLUMNS, Plan, plan_next_round
 from dqlabels.text import plural
 
@@ -28,7 +28,7 @@ class PlanConfig(ReadOptions):
     gold_label_column: str | None = None
     objective: str = "soft"
     strength: float | None = None
-    out_path: object = "next_round.csv"
+    out_path: object = PLAN_OUT
     json_path: object = None
     overwrite: bool = False
 

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from dqlabels._io import atomic_path, check_output_file, write_csv_atomic
+from dqlabels.config import PREDICT_BATCH_SIZE
 from dqlabels.data.datasets import ANNOTATION_FILES, load_dataset, verify_image_files
 from dqlabels.errors import InputError
 from dqlabels.learning.models import FEATURE_LAYER, HEAD_LAYER, load_model
 from dqlabels.readers.tables import natural_order
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
-BATCH_SIZE = 64
+BATCH_SIZE = PREDICT_BATCH_SIZE
 
 
 def resolve_model(model_path) -> tuple[Path, tuple[str, ...] | None, int | None]:

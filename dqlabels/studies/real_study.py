@@ -38,7 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from dqlabels._io import write_csv_atomic, write_text_atomic
-from dqlabels.config import TSNE_MAX_ITER, TSNE_PERPLEXITY, TrainConfig, check_choice
+from dqlabels.config import (
+    HARD_LABEL_SOURCES,
+    TSNE_MAX_ITER,
+    TSNE_PERPLEXITY,
+    TrainConfig,
+    check_choice,
+)
 from dqlabels.data.datasets import dataset_facts
 from dqlabels.errors import InputError
 from dqlabels.labels.scores import expected_calibration_error, kl_divergence, macro_f1
@@ -62,7 +68,7 @@ STUDY_FILES = ("study.json", "splits", "runs", "results.md", "results.csv", "res
                "folds.png", "tsne.png", "tsne.csv")
 
 def kfold_settings(preset: str, dataset, *, overrides: dict | None = None, folds=None,
-                   runs=None, hard_labels: str = "original", seed: int = 0,
+                   runs=None, hard_labels: str = HARD_LABEL_SOURCES[0], seed: int = 0,
                    tsne_max_iter: int = TSNE_MAX_ITER) -> dict:
     """The effective settings of a K-fold study: the preset, then the overrides."""
     check_choice("preset", preset, [name for name, p in PRESETS.items()
@@ -87,7 +93,7 @@ def kfold_settings(preset: str, dataset, *, overrides: dict | None = None, folds
 
 
 def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, overrides=None,
-                    folds=None, runs=None, hard_labels: str = "original", seed: int = 0,
+                    folds=None, runs=None, hard_labels: str = HARD_LABEL_SOURCES[0], seed: int = 0,
                     tsne_max_iter: int = TSNE_MAX_ITER, overwrite: bool = False, log=print,
                     verbose="auto", callbacks=()) -> dict:
     """Run (or continue) a K-fold study of hard vs soft labels and write its results.

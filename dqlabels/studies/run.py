@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 import sys
 
+from dqlabels.config import ANNOTATOR_BIAS, ANNOTATOR_NOISE, noise_text
 from dqlabels.data.simulated_crowd import SimulatedCrowd, parse_noise
 from dqlabels.errors import InputError
 
 
 def run_reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides=None, splits=None,
                   folds=None, hard_labels=None, budgets=None, sizes=None, shrunk=False,
-                  crowd: tuple = (None, "0,0", 0.0), tsne_max_iter=None, seed: int = 0,
+                  crowd: tuple = (None, noise_text(ANNOTATOR_NOISE), ANNOTATOR_BIAS), tsne_max_iter=None, seed: int = 0,
                   overwrite: bool = False, job=None, log=print, verbose="auto") -> str | None:
     """Run (or continue) the study the options ask for; returns its results table and where
     the files are, or None in a data-parallel job's processes other than 0 (which report).

@@ -71,8 +71,8 @@ MUTANTS = [
     # With probabilities every row sums to 1, so κ and α are undefined (null) even without
     # their own branch; the branch adds why, and dropping it is what the test catches.
     Mutant("κ and α of probabilities not reported as null (and why)", "dqlabels/audit/report.py",
-           "    if annotations.is_distribution:\n        # Probabilities carry",
-           "    if False:\n        # Probabilities carry", (T + "test_scores.py",)),
+           '    if annotations.is_distribution:\n        report["agreement_note"]',
+           '    if False:\n        report["agreement_note"]', (T + "test_scores.py",)),
     # Promises of the README.
     Mutant("partial training batches kept", "dqlabels/learning/training.py",
            "drop_remainder = train_rows.size >= config.batch_size", "drop_remainder = False",

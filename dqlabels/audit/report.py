@@ -292,7 +292,11 @@ def _annotator_report(annotations: Annotations, tallies: Tallies, dawid_skene, c
     if annotations.gold is not None:
         per_annotator = [{**entry, **fields} for entry, fields in
                          zip(per_annotator, gold_answers.annotator_gold_fields(annotations))]
-    below = below_chance(per_annotator, annotations.num_classes) if dawid_skene else []
+    if dawid_skene is not None:
+        flags = below_chance(per_annotator, annotations.num_classes)
+        per_annotator = [entry if flag is None else {**entry, "below_chance": flag}
+                         for entry, flag in zip(per_annotator, flags)]
+    below = [entry["annotator"] for entry in per_annotator if entry.get("below_chance")]
     return {
         "agreement_definition": "mean credit vs the leave-one-out majority of the other "
                                 "annotations of the item (1/t for a t-way tie)",

@@ -91,17 +91,19 @@ NOT_COMPUTED = {
 }
 
 
-def below_chance(entries: list[dict], num_classes: int) -> list[str]:
-    """Annotators whose Dawid–Skene accuracy is below chance (1/K) beyond doubt: the upper end
-    of its 95% Wilson interval over their annotations is below 1/K. Flipped binary answers, or
-    answers systematically moved to another class, look like this; each entry is marked."""
-    scored = [e for e in entries if e.get("ds_accuracy") is not None]
-    accuracy = np.array([e["ds_accuracy"] for e in scored])
-    given = np.array([e["num_annotations"] for e in scored])
+def below_chance(entries: list[dict], num_classes: int) -> list[bool | None]:
+    """For each annotator entry, whether its Dawid–Skene accuracy is below chance (1/K) beyond
+    doubt: the upper end of its 95% Wilson interval over its annotations is below 1/K (None
+    without a Dawid–Skene accuracy). Flipped binary answers, or answers systematically moved to
+    another class, look like this."""
+    scored = [j for j, e in enumerate(entries) if e.get("ds_accuracy") is not None]
+    accuracy = np.array([entries[j]["ds_accuracy"] for j in scored])
+    given = np.array([entries[j]["num_annotations"] for j in scored])
     high = wilson_interval(accuracy * given, given)[1] if scored else []
-    for entry, upper in zip(scored, high):
-        entry["below_chance"] = bool(upper < 1 / num_classes)
-    return [e["annotator"] for e in scored if e["below_chance"]]
+    flags: list[bool | None] = [None] * len(entries)
+    for j, upper in zip(scored, high):
+        flags[j] = bool(upper < 1 / num_classes)
+    return flags
 
 
 ANNOTATOR_COLUMNS = ("annotator", "num_annotations", "quality", "annotator_agreement",

@@ -546,3 +546,15 @@ def test_the_page_and_the_png_files_show_the_same_figures_drawn_once(tmp_path, m
     assert calls[0][0] == pytest.approx(expected)
     assert counted == {"ambiguity_histograms": 1, "class_mass_bars": 1}
     assert (tmp_path / "plots" / "annotators.png").exists() and (tmp_path / "r.html").exists()
+
+
+def test_the_report_is_read_only_once_built():
+    """The audit's report is built once, in audit(), from computed sections: nothing written
+    after it can change what the JSON, the text and the page say."""
+    from dqlabels import read_annotations
+    from dqlabels.audit import audit
+
+    result = audit(read_annotations(EXAMPLE))
+    with pytest.raises(TypeError):
+        result.report["num_items"] = 0
+    assert dict(result)["num_items"] == 12

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -105,7 +106,8 @@ class Audit(Mapping):
         posterior: each item's Dirichlet posterior (:mod:`dqlabels.labels.plan`; the prior from the
             class balance, or from the predictions), or None for probabilities.
         plan: the next round (:func:`dqlabels.labels.plan.plan_next_round`), when asked for.
-        report: the JSON-ready dict (SPEC §5 keys and more).
+        report: the JSON-ready report (SPEC §5 keys and more), read-only: built once, in
+            :func:`audit`, from computed sections.
     """
 
     annotations: Annotations
@@ -119,7 +121,7 @@ class Audit(Mapping):
     prediction_rows: np.ndarray | None
     posterior: Posterior | None
     plan: Plan | None
-    report: dict
+    report: Mapping
 
     def __getitem__(self, key):
         return self.report[key]
@@ -205,7 +207,7 @@ def audit(
     return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
                  quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
                  predictions=predictions, prediction_rows=rows, posterior=post, plan=plan,
-                 report=report)
+                 report=MappingProxyType(report))
 
 
 def _plan(report: dict, annotations: Annotations, tallies: Tallies, budget: int | None,

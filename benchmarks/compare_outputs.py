@@ -1,0 +1,96 @@
+"""Are the audit's outputs byte-identical to another commit's? The safety net of a refactor.
+
+Checks out REF (default HEAD) into a temporary worktree. On 11 campaigns (the example, the tool
+exports in tests/fixtures/exports, the same answers with gold, a probabilities table) it runs
+``run_evaluate`` with the JSON, labels CSV and (where annotators are known) annotators CSV, plus
+``run_plan`` once, in each tree. Each tree runs in a fresh process of its own, through the old
+module names (``dqlabels.evaluate``, ``dqlabels.next_round``) that both trees import. The
+outputs and the printed summaries are then compared file by file. Exit status 1 when any
+differ.
+
+Usage: python benchmarks/compare_outputs.py [--ref REF]
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+RUN = r'''
+import os, sys
+tree, out, probs = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, tree)
+os.chdir(tree)
+import dqlabels
+assert dqlabels.__file__.startswith(tree), dqlabels.__file__
+from dqlabels.evaluate import run_evaluate
+from dqlabels.next_round import run_plan
+
+exports = os.path.join("tests", "fixtures", "exports")  # relative: the same source in both
+jobs = [("example", "examples/annotations.csv",
+         dict(annotators_path=f"{out}/example.annotators.csv", plan_budget=10,
+              plan_out=f"{out}/example.plan.csv"))]
+jobs += [(name, os.path.join(exports, name), {}) for name in sorted(os.listdir(exports))]
+jobs.append(("gold", os.path.join(exports, "question_worker_answer.csv"),
+             dict(gold=os.path.join(exports, "gold_for_question_worker_answer.csv"),
+                  annotators_path=f"{out}/gold.annotators.csv")))
+jobs.append(("probs", probs, dict(format="probs")))
+for name, path, extra in jobs:
+    try:
+        text = run_evaluate(path, json_path=f"{out}/{name}.json",
+                            labels_path=f"{out}/{name}.labels.csv", overwrite=True, **extra)
+    except Exception as exc:  # an error is an output too
+        text = f"{type(exc).__name__}: {exc}"
+    with open(f"{out}/{name}.txt", "w") as f:
+        f.write(text.replace(out, "OUT").replace(tree, "TREE"))
+text = run_plan("examples/annotations.csv", budget=8, out_path=f"{out}/plan.csv",
+                json_path=f"{out}/plan.json", overwrite=True)
+with open(f"{out}/plan.txt", "w") as f:
+    f.write(text.replace(out, "OUT"))
+'''
+
+
+def outputs(tree: Path, out: Path, probs: Path) -> None:
+    out.mkdir(parents=True)
+    subprocess.run([sys.executable, "-c", RUN, str(tree), str(out), str(probs)], check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ref", default="HEAD", help="the commit to compare against")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        other = scratch / "tree"
+        probs = scratch / "probs.csv"  # one path for both: the report names its source
+        probs.write_text("item,cat,dog\na,0.2,0.8\nb,0.5,0.5\nc,1,0\n")
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(other),
+                        args.ref], check=True)
+        try:
+            outputs(other, scratch / "theirs", probs)
+            outputs(REPO, scratch / "ours", probs)
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(other)],
+                           check=True)
+        names = sorted(p.name for p in (scratch / "ours").iterdir())
+        theirs = sorted(p.name for p in (scratch / "theirs").iterdir())
+        _, mismatch, errors = filecmp.cmpfiles(scratch / "ours", scratch / "theirs", names,
+                                               shallow=False)
+        missing = sorted(set(names) ^ set(theirs))
+        print(f"{len(names)} output files from 11 campaigns and one plan, against {args.ref}")
+        for name in mismatch + errors + missing:
+            print(f"  differs: {name}")
+        if mismatch or errors or missing:
+            return 1
+        print("  all byte-identical")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,6 +35,7 @@ from dqlabels.labels import scores
 from dqlabels.labels.aggregation import MajorityVote, majority_vote, soft_labels
 from dqlabels.labels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.labels.dawid_skene import DawidSkene
+from dqlabels.labels.inputs import aligned_predictions
 from dqlabels.labels.plan import Plan, Posterior, mean_by_annotations, plan_next_round, posterior
 from dqlabels.labels.ranking import (
     RANKING_DEFINITIONS,
@@ -74,11 +75,8 @@ def tally(annotations: Annotations, predictions: np.ndarray | None = None,
     counts = annotations.counts
     post = None
     if not annotations.is_distribution:
-        prior = None
-        if predictions is not None:
-            prior = np.full(counts.shape, np.nan)
-            prior[_rows(predictions, prediction_rows)] = predictions
-        post = posterior(annotations, prior)
+        post = posterior(annotations, aligned_predictions(predictions, prediction_rows,
+                                                          annotations.num_items))
     return Tallies(soft=soft, vote=majority_vote(annotations), entropy=scores.item_entropy(soft),
                    kappa=scores.fleiss_kappa(counts), alpha=scores.krippendorff_alpha(counts),
                    agreement=None if annotations.annotator_index is None

@@ -25,11 +25,19 @@ class Campaign:
     @property
     def prior(self) -> np.ndarray | None:
         """The predictions as one row per item (NaN rows: items without a prediction)."""
-        if self.predictions is None:
-            return None
-        aligned = np.full(self.annotations.counts.shape, np.nan)
-        aligned[self.prediction_rows] = self.predictions
-        return aligned
+        return aligned_predictions(self.predictions, self.prediction_rows,
+                                   self.annotations.num_items)
+
+
+def aligned_predictions(predictions: np.ndarray | None, rows: np.ndarray | None,
+                        num_items: int) -> np.ndarray | None:
+    """``predictions`` of the items at ``rows`` (all items in order when None) as one row per
+    item, NaN rows for items without a prediction; None without predictions."""
+    if predictions is None:
+        return None
+    aligned = np.full((num_items, predictions.shape[1]), np.nan)
+    aligned[np.arange(len(predictions)) if rows is None else rows] = predictions
+    return aligned
 
 
 def read_campaign(path, config) -> Campaign:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from dqlabels.config import TrainConfig
-from dqlabels.errors import InputError
 from dqlabels.learning.run_folder import finished_scores, open_run
 
 
@@ -16,8 +15,6 @@ def run_train(dataset, out_dir, config: TrainConfig, *, overwrite: bool = False,
     """Train (or reuse) one run; returns the line ``dqlabels train`` prints, or None in a
     data-parallel job's processes other than 0 (which report). ``before_training`` is called
     just before TensorFlow is loaded (the command line quiets its start-up there)."""
-    if config.label_mode not in ("soft", "hard"):
-        raise InputError("choose the targets: --soft or --hard")
     scores = None
     # In a job, process 0 decides about the folder for every process, once they have joined.
     held = job is None and not overwrite and (Path(out_dir) / "config.json").exists()

@@ -7,20 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from dqlabels._io import write_csv_atomic, write_text_atomic
+from dqlabels.studies.study import mean_std
 from dqlabels.studies.verdicts import paired, verdict
 
 MODES = ("hard", "soft")
 METRICS = ("macro_accuracy", "kl")
-
-
-def _mean_std(values) -> dict:
-    values = np.asarray(values, dtype=np.float64)
-    return {"mean": float(values.mean()),
-            "std": float(values.std(ddof=1)) if values.size > 1 else None,
-            "values": values.tolist()}
 
 
 def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
@@ -34,10 +26,10 @@ def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
             chosen = [r for r in runs if r["size"] == size and r["budget"] == budget]
             given = [r for r in inputs if r["size"] == size and r["budget"] == budget]
             summary[key] = {"size": size, "budget": budget, **{mode: {
-                m: _mean_std([r[m] for r in chosen if r["mode"] == mode]) for m in METRICS}
+                m: mean_std([r[m] for r in chosen if r["mode"] == mode]) for m in METRICS}
                 for mode in MODES}}
             summary[key]["input"] = {
-                m: _mean_std([r[m] for r in given])
+                m: mean_std([r[m] for r in given])
                 for m in ("input_macro_accuracy", "input_kl_soft", "input_kl_hard")}
             by_split = {mode: [r for r in sorted(chosen, key=lambda r: r["split"])
                                if r["mode"] == mode] for mode in MODES}
@@ -48,8 +40,8 @@ def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
                     comparisons[key][metric], higher_is_better=metric == "macro_accuracy")
             shrunk = [r for r in sorted(chosen, key=lambda r: r["split"]) if r["mode"] == "shrunk"]
             if shrunk:  # the third arm: shrunk − raw soft labels, paired by split
-                summary[key]["shrunk"] = {m: _mean_std([r[m] for r in shrunk]) for m in METRICS}
-                summary[key]["input"]["input_kl_shrunk"] = _mean_std(
+                summary[key]["shrunk"] = {m: mean_std([r[m] for r in shrunk]) for m in METRICS}
+                summary[key]["input"]["input_kl_shrunk"] = mean_std(
                     [r["input_kl_shrunk"] for r in given])
                 comparisons[key]["shrunk_vs_soft"] = {}
                 for metric in METRICS:

@@ -418,3 +418,64 @@ def test_the_strength_fit_on_distinct_count_vectors_equals_the_per_item_fit():
         grouped = _fit_strength(counts, balance)
         each = _fit_strength(counts, np.tile(balance, (len(counts), 1)))
         assert grouped == pytest.approx(each, rel=1e-5)
+
+
+def test_the_bounded_minimum_is_scipys_to_the_last_bit():
+    """``dqlabels.minimize.bounded_minimum`` replaces ``scipy.optimize.minimize_scalar(...,
+    method="bounded")`` so that the audit need not import scipy.optimize: on smooth, flat,
+    monotone, multi-modal and edge-hugging functions, and on the strength likelihood of random
+    campaigns, it returns SciPy's very number (the same points evaluated in the same order)."""
+    from scipy.optimize import minimize_scalar
+
+    from dqlabels.labels.plan import _fit_strength
+    from dqlabels.minimize import bounded_minimum
+
+    rng = np.random.default_rng(5)
+    functions = [lambda x: (x - 0.3) ** 2, lambda x: x, lambda x: -x, lambda x: 1.0,
+                 lambda x: np.sin(5 * x) + 0.1 * x, lambda x: abs(x - 0.999999),
+                 lambda x: np.exp(-x) * np.cos(3 * x), lambda x: (x - 1e-9) ** 4]
+    for centre in rng.uniform(-3, 3, 20):
+        functions.append(lambda x, c=centre: np.log1p((x - c) ** 2) + 0.01 * np.sin(40 * x))
+    for bounds in ((0.0, 1.0), (-3.0, 3.0), (np.log(0.05), np.log(1000.0)), (2.0, 2.0)):
+        for f in functions:
+            expected = minimize_scalar(f, bounds=bounds, method="bounded").x
+            assert bounded_minimum(f, *bounds) == expected
+    for k in (2, 5):  # the audit's own use: the prior strength of random campaigns
+        p = rng.dirichlet(np.full(k, 0.5), 500)
+        counts = np.stack([rng.multinomial(n, row) for n, row in
+                           zip(rng.integers(1, 9, 500), p)]).astype(float)
+        balance = counts.sum(axis=0) / counts.sum()
+        found = []
+        import dqlabels.labels.plan as plan_module
+
+        original = plan_module.bounded_minimum
+        try:
+            plan_module.bounded_minimum = lambda f, lo, hi: found.append((f, lo, hi)) or 0.0
+            _fit_strength(counts, balance)
+        finally:
+            plan_module.bounded_minimum = original
+        f, lo, hi = found[0]
+        assert bounded_minimum(f, lo, hi) == minimize_scalar(f, bounds=(lo, hi),
+                                                             method="bounded").x
+    with pytest.raises(ValueError, match="lower bound"):
+        bounded_minimum(lambda x: x, 1.0, 0.0)
+
+
+def test_distinct_rows_are_numpys_unique_rows_with_their_counts():
+    """Whichever way the rows are counted (a table of the few possible keys, a sort of the
+    packed keys, numpy's row-wise unique), the distinct rows are numpy's, with their
+    multiplicities and the input's type; packed rows come in the order of their keys (the last
+    column first), the order the strength fit sums them in whichever way they were counted."""
+    from dqlabels.labels.plan import distinct_rows
+
+    rng = np.random.default_rng(8)
+    for rows, k, high, dtype in ((5000, 5, 6, float), (300, 3, 40, int), (2000, 8, 30, float),
+                                 (500, 12, 1000, int), (1, 4, 3, float), (50, 2, 1, int)):
+        counts = rng.integers(0, high, (rows, k)).astype(dtype)
+        found, times = distinct_rows(counts)
+        expected, expected_times = np.unique(counts, axis=0, return_counts=True)
+        assert found.dtype == counts.dtype
+        assert dict(zip(map(tuple, found.tolist()), times.tolist())) == \
+            dict(zip(map(tuple, expected.tolist()), expected_times.astype(float).tolist()))
+        if k * np.log2(high) < 62:
+            assert np.lexsort(found.T).tolist() == list(range(len(found)))

@@ -66,6 +66,7 @@ from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
 from dqlabels.config import check_choice
 from dqlabels.errors import InputError
 from dqlabels.labels.aggregation import argmax_lowest, check_number
+from dqlabels.minimize import bounded_minimum
 from dqlabels.readers.annotations import Annotations
 from dqlabels.text import plural
 
@@ -382,11 +383,8 @@ def _fit_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
         return -float(weight @ (gammaln(s) - gammaln(s + n))
                       + weight @ (gammaln(a + c) - gammaln(a)).sum(axis=1))
 
-    from scipy.optimize import minimize_scalar  # 0.3 s of imports, while Dawid–Skene fits
-
     low, high = np.log(STRENGTH_RANGE[0]), np.log(STRENGTH_RANGE[1])
-    return float(np.exp(minimize_scalar(negative_log_likelihood, bounds=(low, high),
-                                        method="bounded").x))
+    return float(np.exp(bounded_minimum(negative_log_likelihood, low, high)))
 
 
 def distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -403,7 +401,13 @@ def distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return counts, np.zeros(0)
     base = int(counts.max()) + 1
     if counts.shape[1] * np.log2(base) < 62:
-        key = counts.astype(np.int64) @ (base ** np.arange(counts.shape[1], dtype=np.int64))
+        powers = base ** np.arange(counts.shape[1], dtype=np.int64)
+        key = counts.astype(np.int64) @ powers
+        if base ** counts.shape[1] <= max(1 << 16, 4 * len(key)):  # few possible keys: count them
+            times = np.bincount(key)
+            present = np.flatnonzero(times)
+            rows = present[:, None] // powers % base
+            return rows.astype(counts.dtype), times[present].astype(np.float64)
         _, first, times = np.unique(key, return_index=True, return_counts=True)
         return counts[first], times.astype(np.float64)
     rows, times = np.unique(counts, axis=0, return_counts=True)
@@ -419,10 +423,7 @@ def _prediction_weight(counts: np.ndarray, predictions: np.ndarray, balance: np.
     def negative_log_likelihood(w):
         return -float(np.sum(counts * np.log(w * predictions + (1 - w) * balance)))
 
-    from scipy.optimize import minimize_scalar
-
-    return float(minimize_scalar(negative_log_likelihood, bounds=(0.0, 1.0),
-                                 method="bounded").x)
+    return bounded_minimum(negative_log_likelihood, 0.0, 1.0)
 
 
 def _expected_kl(alpha: np.ndarray) -> np.ndarray:

@@ -1,6 +1,8 @@
 """The malformed-input corpus (tests/corpus/bad): every case exits 2 with one line that names
 the problem and where, prints no traceback and leaves no output file behind."""
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +133,26 @@ def test_real_process_exit_status_and_stderr(tmp_path, name, fragment):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and fragment in proc.stderr, proc.stderr
         assert proc.stdout == "" and not out.exists()
+
+
+def test_the_process_exit_flushes_every_line_and_keeps_the_status(tmp_path):
+    """The command's process ends without the interpreter's teardown (commandline.exit_process):
+    everything printed still reaches a pipe, to the last line, the outputs are whole, and the
+    exit status is the command's."""
+    from conftest import REPO
+
+    out = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a buffered pipe
+    proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", "evaluate",
+                           str(REPO / "examples" / "annotations.csv"), "--json", str(out)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Annotations: ")
+    assert proc.stdout.rstrip("\n").splitlines()[-1] == f"Wrote {out}"
+    assert json.loads(out.read_text())["num_items"] > 0
+    proc = subprocess.run([sys.executable, "-m", "dqlabels_cli", "evaluate",
+                           str(tmp_path / "missing.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
 
 
 @pytest.mark.parametrize("name", ["misread_integer_ids.csv", "misread_id_counts.csv"])

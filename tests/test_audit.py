@@ -558,3 +558,27 @@ def test_the_report_is_read_only_once_built():
     with pytest.raises(TypeError):
         result.report["num_items"] = 0
     assert dict(result)["num_items"] == 12
+
+
+def test_evaluate_shortens_the_switch_interval_only_while_two_threads_work(monkeypatch, tmp_path):
+    """Dawid–Skene's start (Python) and the tallies (numpy) share the interpreter with a 0.5 ms
+    switch interval; before and after, and after an error, the user's interval is back."""
+    import sys
+
+    from dqlabels._parallel import sharing_the_interpreter
+    from dqlabels.audit import evaluate as evaluate_module
+
+    seen = []
+    real_tally = evaluate_module.tally
+    monkeypatch.setattr(evaluate_module, "tally",
+                        lambda *a: seen.append(sys.getswitchinterval()) or real_tally(*a))
+    previous = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.01)
+        evaluate_module.run_evaluate(EXAMPLE)
+        assert seen == [pytest.approx(0.0005)] and sys.getswitchinterval() == pytest.approx(0.01)
+        with pytest.raises(RuntimeError), sharing_the_interpreter():
+            raise RuntimeError("a failed fit")
+        assert sys.getswitchinterval() == pytest.approx(0.01)
+    finally:
+        sys.setswitchinterval(previous)

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 
 from dqlabels._io import atomic_path, check_output_files, check_output_folder, write_csv_atomic
+from dqlabels._parallel import sharing_the_interpreter
 from dqlabels.audit.report import (
     Audit,
     audit,
@@ -99,7 +100,8 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     _check_outputs_fit(annotations, config)
     probabilities, rows = campaign.predictions, campaign.prediction_rows
     fit = config.dawid_skene and annotations.annotator_index is not None
-    with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
+    with sharing_the_interpreter(), \
+            ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
         # Dawid–Skene fits on its own thread (its blocks on the shared pool) while CrowdTruth and
         # the tallies are computed: its start (numba's import, for a large campaign) uses one
         # core.

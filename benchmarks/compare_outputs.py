@@ -3,7 +3,8 @@
 Checks out REF (default HEAD) into a temporary worktree. On 11 campaigns (the example, the tool
 exports in tests/fixtures/exports, the same answers with gold, a probabilities table) it runs
 ``run_evaluate`` with the JSON, labels CSV and (where annotators are known) annotators CSV, plus
-``run_plan`` once, in each tree. Each tree runs in a fresh process of its own, through the old
+``run_plan`` once, in each tree; the HTML page too for the example, the gold and the
+probabilities campaigns (its inline PNG figures masked: the page's text and tables are compared). Each tree runs in a fresh process of its own, through the old
 module names (``dqlabels.evaluate``, ``dqlabels.next_round``) that both trees import. The
 outputs and the printed summaries are then compared file by file. Exit status 1 when any
 differ.
@@ -41,7 +42,10 @@ jobs.append(("gold", os.path.join(exports, "question_worker_answer.csv"),
              dict(gold=os.path.join(exports, "gold_for_question_worker_answer.csv"),
                   annotators_path=f"{out}/gold.annotators.csv")))
 jobs.append(("probs", probs, dict(format="probs")))
+PAGES = ("example", "gold", "probs")
 for name, path, extra in jobs:
+    if name in PAGES:
+        extra = dict(extra, html_path=f"{out}/{name}.html")
     try:
         text = run_evaluate(path, json_path=f"{out}/{name}.json",
                             labels_path=f"{out}/{name}.labels.csv", overwrite=True, **extra)
@@ -49,6 +53,12 @@ for name, path, extra in jobs:
         text = f"{type(exc).__name__}: {exc}"
     with open(f"{out}/{name}.txt", "w") as f:
         f.write(text.replace(out, "OUT").replace(tree, "TREE"))
+    if name in PAGES and os.path.exists(f"{out}/{name}.html"):
+        import re
+        with open(f"{out}/{name}.html", encoding="utf-8") as f:
+            page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "PNG", f.read())
+        with open(f"{out}/{name}.html", "w", encoding="utf-8") as f:
+            f.write(page)
 text = run_plan("examples/annotations.csv", budget=8, out_path=f"{out}/plan.csv",
                 json_path=f"{out}/plan.json", overwrite=True)
 with open(f"{out}/plan.txt", "w") as f:
@@ -83,7 +93,8 @@ def main() -> int:
         _, mismatch, errors = filecmp.cmpfiles(scratch / "ours", scratch / "theirs", names,
                                                shallow=False)
         missing = sorted(set(names) ^ set(theirs))
-        print(f"{len(names)} output files from 11 campaigns and one plan, against {args.ref}")
+        print(f"{len(names)} output files from 11 campaigns (3 HTML pages) and one plan, "
+              f"against {args.ref}")
         for name in mismatch + errors + missing:
             print(f"  differs: {name}")
         if mismatch or errors or missing:

@@ -48,15 +48,15 @@ def draw_audit_figures(result) -> dict:
     quality), ``class_mass`` (class shares by hard, soft and weighted label) and, with annotator
     ids, ``annotators`` (the score the annotators are ranked by, over the annotators)."""
     report = result.report
-    mass, classes = report["class_mass"], report["classes"]
+    mass, classes = report.campaign.class_mass, report.campaign.classes
     drawn = {"entropy": ambiguity_histograms(result.entropy, result.quality),
              "class_mass": class_mass_bars(classes, {k: [mass[k][c] for c in classes]
                                                      for k in ("hard", "soft", "weighted")
                                                      if k in mass})}
-    if "annotators" in report:
-        key = report["annotators"]["ranked_by"]
-        values = [a[key] for a in report["annotators"]["per_annotator"]
-                  if a.get(key) is not None]
+    if report.annotators is not None:
+        key = report.annotators.ranked_by
+        values = [a.score(key) for a in report.annotators.per_annotator
+                  if a.score(key) is not None]
         drawn["annotators"] = annotator_histogram(values, key)
     return drawn
 

@@ -560,6 +560,57 @@ def test_the_report_is_read_only_once_built():
     assert dict(result)["num_items"] == 12
 
 
+def test_the_report_is_typed_frozen_and_its_json_is_what_evaluate_writes(tmp_path):
+    """The report is typed sections (the text, the page, the figures and the annotator table
+    read their fields); no field can be set, its mappings are read-only, and ``to_json()`` is
+    the JSON file, key for key. By hand on the example: 12 items, 3 classes, 4 annotators; the
+    annotators ranked least reliable first by Dawid–Skene accuracy, in the annotators CSV's
+    order; Dawid–Skene and CrowdTruth scores computed, no gold."""
+    import csv
+    import dataclasses
+
+    from dqlabels.audit import evaluate as evaluate_module
+    from dqlabels.audit.sections import AnnotatorScores, AuditReport, CampaignSummary
+
+    paths = {"json_path": tmp_path / "r.json", "annotators_path": tmp_path / "a.csv"}
+    result = None
+
+    def keep(audit_result, config):
+        nonlocal result
+        result = audit_result
+        return real_write(audit_result, config)
+
+    real_write = evaluate_module.write_outputs
+    evaluate_module.write_outputs = keep
+    try:
+        evaluate_module.run_evaluate(EXAMPLE, **paths)
+    finally:
+        evaluate_module.write_outputs = real_write
+    report = result.report
+    assert isinstance(report, AuditReport) and isinstance(report.campaign, CampaignSummary)
+    assert (report.campaign.num_items, report.campaign.num_classes,
+            report.campaign.num_annotators) == (12, 3, 4)
+    assert report.to_json() == json.loads(paths["json_path"].read_text())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.campaign.num_items = 0
+    with pytest.raises(TypeError):
+        report.campaign.class_mass["soft"]["cat"] = 1.0
+    table = report.annotators
+    assert table.ranked_by == "ds_accuracy"
+    assert table.computed == ("ds_accuracy", "quality", "annotator_agreement", "item_agreement")
+    assert all(isinstance(e, AnnotatorScores) for e in table.per_annotator)
+    scores = [e.ds_accuracy for e in table.ranked]
+    assert scores == sorted(scores)
+    with open(paths["annotators_path"], newline="") as f:
+        assert [row["annotator"] for row in csv.DictReader(f)] == \
+            [e.annotator for e in table.ranked]
+    written = json.loads(paths["json_path"].read_text())["annotators"]["per_annotator"]
+    assert [e["annotator"] for e in written] == [e.annotator for e in table.per_annotator]
+    assert all(set(e) == {"annotator", "num_annotations", "agreement", "ds_accuracy", "quality",
+                          "annotator_agreement", "item_agreement", "below_chance"}
+               for e in written)
+
+
 def test_evaluate_shortens_the_switch_interval_only_while_two_threads_work(monkeypatch, tmp_path):
     """Dawid–Skene's start (Python) and the tallies (numpy) share the interpreter with a 0.5 ms
     switch interval; before and after, and after an error, the user's interval is back."""

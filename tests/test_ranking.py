@@ -112,14 +112,10 @@ def test_below_chance_needs_the_whole_interval_below_one_over_k():
     answers ([0.304, 0.398]) is above chance (0.25), though below 0.5: not flagged."""
     low, high = wilson_interval(9, 20)
     assert round(low, 3) == 0.258 and round(high, 3) == 0.658
-    binary = [{"annotator": "near", "ds_accuracy": 0.45, "num_annotations": 20},
-              {"annotator": "flips", "ds_accuracy": 0.10, "num_annotations": 20},
-              {"annotator": "unscored", "ds_accuracy": None, "num_annotations": 20}]
-    assert below_chance(binary, num_classes=2) == [False, True, None]
-    four = [{"annotator": "weak", "ds_accuracy": 0.35, "num_annotations": 400},
-            {"annotator": "wrong", "ds_accuracy": 0.15, "num_annotations": 400}]
-    assert below_chance(four, num_classes=4) == [False, True]
-    assert "below_chance" not in four[0]  # computed, not written into the entries
+    # near (9 of 20), flips (2 of 20), unscored (no Dawid–Skene accuracy)
+    assert below_chance([0.45, 0.10, None], [20, 20, 20], num_classes=2) == [False, True, None]
+    # weak and wrong, 400 answers each, 4 classes
+    assert below_chance([0.35, 0.15], [400, 400], num_classes=4) == [False, True]
 
 
 def test_a_flip_annotator_answers_the_next_class():

@@ -21,8 +21,9 @@ from dqlabels.audit.report import (
     smallest,
     tally,
 )
+from dqlabels.audit.sections import AuditReport
 from dqlabels.audit.summary import format_summary
 
-__all__ = ["CROWDTRUTH_DEFINITION", "NUM_AMBIGUOUS", "Audit", "Tallies", "audit", "audit_report",
+__all__ = ["CROWDTRUTH_DEFINITION", "NUM_AMBIGUOUS", "Audit", "AuditReport", "Tallies", "audit", "audit_report",
            "fit_crowdtruth", "format_summary", "item_quality", "labels_columns", "labels_table",
            "smallest", "tally"]

@@ -37,7 +37,7 @@ from dqlabels.csv_text import write_frame_csv
 from dqlabels.errors import InputError
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.inputs import read_campaign
-from dqlabels.labels.ranking import ANNOTATOR_COLUMNS, annotators_by_reliability
+from dqlabels.labels.ranking import ANNOTATOR_COLUMNS
 
 OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path", "plan_out")
 
@@ -176,27 +176,30 @@ def _write_figures(result: Audit, config: EvaluateConfig) -> None:
 
 
 def write_json(report, path) -> None:
-    """Write the report (an :class:`~dqlabels.audit.Audit` or its dict) as JSON atomically."""
+    """Write the report (an :class:`~dqlabels.audit.Audit`, its
+    :class:`~dqlabels.audit.sections.AuditReport`, or a dict) as JSON atomically."""
+    report = getattr(report, "report", report)
+    data = report.to_json() if hasattr(report, "to_json") else dict(report)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(dict(report), indent=2, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_annotators(report, path) -> None:
+def write_annotators(result, path) -> None:
     """The annotator table as CSV (columns :data:`~dqlabels.labels.ranking.ANNOTATOR_COLUMNS`;
     ``agreement`` is the leave-one-out one; ``gold_low``/``gold_high`` the 95% Wilson interval
     of ``gold_accuracy``), least reliable first by the report's ranking; empty cells where a
-    score is undefined or not computed."""
-    _, ordered = annotators_by_reliability(report)
+    score is undefined or not computed. ``result``: an :class:`~dqlabels.audit.Audit` or its
+    report, with annotator ids."""
+    table = getattr(result, "report", result).annotators
 
     def cell(entry, column):
         if column in ("gold_low", "gold_high"):
-            interval = entry.get("gold_interval")
+            interval = entry.gold_interval
             return None if interval is None else interval[column == "gold_high"]
-        return entry.get(column)
+        return getattr(entry, column)
 
     write_csv_atomic(path, ANNOTATOR_COLUMNS,
-                     ([cell(e, column) for column in ANNOTATOR_COLUMNS] for e in ordered))
+                     ([cell(e, column) for column in ANNOTATOR_COLUMNS] for e in table.ranked))
 
 
 def write_labels(table, path) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 from dqlabels import figures
 from dqlabels._io import write_text_atomic
 from dqlabels.audit.report import Audit
-from dqlabels.labels.ranking import annotators_by_reliability
+from dqlabels.audit.sections import AuditReport
 
 CSS = """
 :root { --ink: #1d2430; --muted: #5b6575; --line: #dde2ea; --card: #f6f8fb; --accent: #2f6fb2;
@@ -80,11 +80,11 @@ def html_page(result: Audit, drawn: dict | None = None) -> str:
     parts = [_header(report), _balance(report, drawn["class_mass"]), _agreement(report),
              _ambiguity(drawn["entropy"]), _annotators(report, drawn.get("annotators")),
              _items(report)]
-    if "gold" in report:
+    if report.gold is not None:
         parts.append(_gold(report))
-    if "next_round" in report:
+    if report.next_round is not None:
         parts.append(_next_round(report))
-    if "scores" in report:
+    if report.scores is not None:
         parts.append(_predictions(report))
     if owned:
         for fig in drawn.values():
@@ -92,7 +92,7 @@ def html_page(result: Audit, drawn: dict | None = None) -> str:
     body = "\n".join(p for p in parts if p)
     return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>Annotation audit: {escape(str(report['source']))}</title>\n"
+            f"<title>Annotation audit: {escape(str(report.campaign.source))}</title>\n"
             f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}\n"
             f"<p class=\"note\">Made by dqlabels. Soft label = share of an item's annotations per "
             f"class; hard label = majority vote (ties to the first class).</p>\n"
@@ -103,29 +103,30 @@ def html_page(result: Audit, drawn: dict | None = None) -> str:
 # Sections
 
 
-def _header(report: dict) -> str:
-    per = report["annotations_per_item"]
-    cards = [("items", f"{report['num_items']:,}"), ("classes", f"{report['num_classes']}"),
-             ("annotations", _count(report["num_annotations"])),
-             ("annotators", _count(report["num_annotators"])),
+def _header(report: AuditReport) -> str:
+    c = report.campaign
+    per = c.annotations_per_item
+    cards = [("items", f"{c.num_items:,}"), ("classes", f"{c.num_classes}"),
+             ("annotations", _count(c.num_annotations)),
+             ("annotators", _count(c.num_annotators)),
              ("annotations per item", "–" if per is None else f"{per['mean']:.1f}"),
-             ("Fleiss' κ", _num(report["fleiss_kappa"], 3)),
-             ("Krippendorff's α", _num(report["krippendorff_alpha"], 3)),
-             ("mean item quality", _num(report.get("mean_item_quality"), 3))]
-    if "scores" in report:
-        cards += [("prediction KL", _num(report["scores"]["kl"], 4)),
-                  ("macro accuracy", _num(report["scores"]["macro_accuracy"], 4))]
-    return (f"<h1>Annotation audit</h1>\n<p class=\"lead\">{escape(str(report['source']))} "
-            f"({escape(str(report['format']))} format)</p>\n<div class=\"cards\">"
+             ("Fleiss' κ", _num(c.fleiss_kappa, 3)),
+             ("Krippendorff's α", _num(c.krippendorff_alpha, 3)),
+             ("mean item quality", _num(report.quality.mean_item_quality, 3))]
+    if report.scores is not None:
+        cards += [("prediction KL", _num(report.scores["kl"], 4)),
+                  ("macro accuracy", _num(report.scores["macro_accuracy"], 4))]
+    return (f"<h1>Annotation audit</h1>\n<p class=\"lead\">{escape(str(c.source))} "
+            f"({escape(str(c.format))} format)</p>\n<div class=\"cards\">"
             + "".join(f"<div class=\"card\"><div class=\"v\">{escape(v)}</div>"
                       f"<div class=\"k\">{escape(k)}</div></div>" for k, v in cards)
             + "</div>")
 
 
-def _balance(report: dict, fig) -> str:
-    mass = report["class_mass"]
+def _balance(report: AuditReport, fig) -> str:
+    mass = report.campaign.class_mass
     kinds = [k for k in ("hard", "soft", "weighted") if k in mass]
-    rows = [[escape(c)] + [_num(mass[k][c], 3) for k in kinds] for c in report["classes"]]
+    rows = [[escape(c)] + [_num(mass[k][c], 3) for k in kinds] for c in report.campaign.classes]
     figure = _figure(fig, "Share of items per class: hard (majority vote), soft (annotation shares)"
                      + (", weighted (annotations weighted by annotator quality)"
                         if "weighted" in kinds else ""))
@@ -134,24 +135,24 @@ def _balance(report: dict, fig) -> str:
             + figure + "</div>")
 
 
-def _agreement(report: dict) -> str:
-    n = report["num_items"]
-    rows = [["ties in the majority vote", f"{report['num_ties']:,} ({report['num_ties'] / n:.1%})"],
-            ["unanimous items", f"{report['num_unanimous']:,} ({report['num_unanimous'] / n:.1%})"],
-            ["mean top-class probability", _num(report["mean_top_probability"], 3)],
-            ["mean entropy (nats)", _num(report["mean_entropy"], 3)],
-            ["Fleiss' κ", _num(report["fleiss_kappa"], 4)],
-            ["Krippendorff's α", _num(report["krippendorff_alpha"], 4)]]
-    if "annotators" in report:
+def _agreement(report: AuditReport) -> str:
+    c = report.campaign
+    n = c.num_items
+    rows = [["ties in the majority vote", f"{c.num_ties:,} ({c.num_ties / n:.1%})"],
+            ["unanimous items", f"{c.num_unanimous:,} ({c.num_unanimous / n:.1%})"],
+            ["mean top-class probability", _num(c.mean_top_probability, 3)],
+            ["mean entropy (nats)", _num(c.mean_entropy, 3)],
+            ["Fleiss' κ", _num(c.fleiss_kappa, 4)],
+            ["Krippendorff's α", _num(c.krippendorff_alpha, 4)]]
+    if report.annotators is not None:
         rows.append(["annotator agreement (leave-one-out majority)",
-                     _num(report["annotators"]["mean_agreement"], 4)])
-    if "dawid_skene" in report:
-        ds = report["dawid_skene"]
+                     _num(report.annotators.mean_agreement, 4)])
+    if report.dawid_skene is not None:
         rows.append(["Dawid–Skene differs from the majority vote",
-                     f"{ds['num_disagree_with_majority']:,} items"])
-    crowd = report["crowdtruth"]
-    note = (f"CrowdTruth 2.0 metrics: {crowd['rounds']} rounds."
-            if crowd["available"] else f"No CrowdTruth annotator quality: {crowd['reason']}.")
+                     f"{report.dawid_skene.num_disagree_with_majority:,} items"])
+    crowd = report.quality.crowdtruth
+    note = (f"CrowdTruth 2.0 metrics: {crowd.rounds} rounds."
+            if crowd.available else f"No CrowdTruth annotator quality: {crowd.reason}.")
     return ("<h2>Agreement</h2>\n" + _table(["measure", "value"], rows, numeric=[1])
             + f"<p class=\"note\">{escape(note)}</p>")
 
@@ -162,62 +163,63 @@ def _ambiguity(fig) -> str:
                            "quality (1 = every pair of annotators agrees)"))
 
 
-def _annotators(report: dict, fig) -> str:
-    if "annotators" not in report:
+def _annotators(report: AuditReport, fig) -> str:
+    table = report.annotators
+    if table is None:
         return ("<h2>Annotators</h2>\n<p class=\"note\">Annotator ids are unknown in this input: "
                 "no per-annotator scores.</p>")
-    key, ordered = annotators_by_reliability(report)
+    key, ordered = table.ranked_by, table.ranked
     columns = [(name, label) for name, label in (
         ("ds_accuracy", "Dawid–Skene accuracy"), ("quality", "CrowdTruth quality"),
         ("annotator_agreement", "agreement with annotators"),
         ("item_agreement", "agreement with items"),
         ("agreement", "leave-one-out agreement"), ("gold_accuracy", "accuracy on gold"))
-        if any(name in e for e in ordered)]
+        if name == "agreement" or name in table.computed]
     headers = ["annotator", "annotations"] + [label for _, label in columns]
-    values = [e[key] for e in ordered if e.get(key) is not None]
+    values = [e.score(key) for e in ordered if e.score(key) is not None]
     cut = float(np.quantile(values, 0.1)) if values else None
     rows = []
     for e in ordered:
-        row = [escape(e["annotator"]), f"{e['num_annotations']:,}"]
+        row = [escape(e.annotator), f"{e.num_annotations:,}"]
         for name, _ in columns:
-            text = _num(e.get(name), 3)
-            if name == "gold_accuracy" and e.get("gold_interval"):
-                low, high = e["gold_interval"]
-                text += f" [{low:.2f}, {high:.2f}] n={e['gold_answers']}"
-            low_score = name == key and e.get(key) is not None and cut is not None and \
-                e[key] <= cut
-            if low_score or (name == "ds_accuracy" and e.get("below_chance")):
+            text = _num(e.score(name), 3)
+            if name == "gold_accuracy" and e.gold_interval:
+                low, high = e.gold_interval
+                text += f" [{low:.2f}, {high:.2f}] n={e.gold_answers}"
+            low_score = name == key and e.score(key) is not None and cut is not None and \
+                e.score(key) <= cut
+            if low_score or (name == "ds_accuracy" and e.below_chance):
                 text = f"<span class=\"low\">{text}</span>"
-            if name == "ds_accuracy" and e.get("below_chance"):
+            if name == "ds_accuracy" and e.below_chance:
                 text += " <span class=\"low\">below chance</span>"
             row.append(text)
         rows.append(row)
-    disagreements = report.get("annotator_disagreements", {})
+    disagreements = report.disagreements
     detail = []
-    for entry in disagreements.get("annotators", []):
-        examples = "; ".join(f"{escape(x['item'])}: {escape(x['label'])} "
-                             f"(consensus {escape(x['consensus'])})" for x in entry["examples"])
-        detail.append([escape(entry["annotator"]), f"{entry['num_disagreements']:,}",
+    for entry in disagreements.annotators:
+        examples = "; ".join(f"{escape(x.item)}: {escape(x.label)} "
+                             f"(consensus {escape(x.consensus)})" for x in entry.examples)
+        detail.append([escape(entry.annotator), f"{entry.num_disagreements:,}",
                        examples or "–"])
-    below = report["annotators"].get("below_chance") or []
+    below = table.below_chance
     warning = ("" if not below else
-               f"<p class=\"low\">Below chance (1/{report['num_classes']}) by Dawid–Skene, "
+               f"<p class=\"low\">Below chance (1/{report.campaign.num_classes}) by Dawid–Skene, "
                f"beyond its 95% interval: {escape(', '.join(below))}. Their answers look flipped "
                f"or systematically moved to another class.</p>\n")
     return ("<h2>Annotators</h2>\n<p class=\"note\">Ordered by "
-            + escape(report["annotators"]["ranking_definition"])
+            + escape(table.ranking_definition)
             + ", least reliable first; the lowest tenth in red.</p>\n" + warning
             + "<div class=\"grid2\">" + _figure(fig, "Distribution over annotators")
             + "</div>\n" + _table(headers, rows, numeric=range(1, len(headers)), id_column=0)
             + "<h3>Disagreements of the least reliable annotators</h3>\n"
             + f"<p class=\"note\">Items where the annotator's label differs from the "
-              f"{escape(disagreements.get('consensus', 'consensus'))}.</p>\n"
+              f"{escape(disagreements.consensus)}.</p>\n"
             + _table(["annotator", "disagreements", "examples (item: label)"], detail,
                      numeric=[1], id_column=0))
 
 
-def _gold(report: dict) -> str:
-    gold = report["gold"]
+def _gold(report: AuditReport) -> str:
+    gold = report.gold
     names = {"majority_vote": "majority vote", "crowdtruth_weighted": "CrowdTruth-weighted label",
              "dawid_skene": "Dawid–Skene label (held out)"}
     rows = [[names[key], _num(entry["accuracy"], 3),
@@ -231,26 +233,26 @@ def _gold(report: dict) -> str:
               "the item scored (5-fold), so that it cannot flatter itself.</p>")
 
 
-def _items(report: dict) -> str:
-    ambiguous = [[escape(e["item"]), _num(e["entropy"], 3),
+def _items(report: AuditReport) -> str:
+    ambiguous = [[escape(e.item), _num(e.entropy, 3),
                   ", ".join(f"{escape(c)} {v:.2f}" for c, v in
-                            sorted(e["soft"].items(), key=lambda kv: -kv[1]) if v > 0)]
-                 for e in report["most_ambiguous"]]
+                            sorted(e.soft.items(), key=lambda kv: -kv[1]) if v > 0)]
+                 for e in report.campaign.most_ambiguous]
     out = ("<h2>Items</h2>\n<h3>Most ambiguous (highest entropy)</h3>\n"
            + _table(["item", "entropy", "soft label"], ambiguous, numeric=[1], id_column=0))
-    lowest = report.get("lowest_item_quality") or []
+    lowest = report.quality.lowest_item_quality
     if lowest:
-        rows = [[escape(e["item"]), _num(e["quality"], 3),
+        rows = [[escape(e.item), _num(e.quality, 3),
                  ", ".join(f"{escape(c)} {v}" for c, v in
-                           sorted((e["annotations"] or {}).items(), key=lambda kv: -kv[1]))]
+                           sorted((e.annotations or {}).items(), key=lambda kv: -kv[1]))]
                 for e in lowest]
         out += ("<h3>Lowest item quality</h3>\n"
                 + _table(["item", "quality", "annotations"], rows, numeric=[1], id_column=0))
     return out
 
 
-def _next_round(report: dict) -> str:
-    plan, post = report["next_round"], report["posterior"]
+def _next_round(report: AuditReport) -> str:
+    plan, post = report.next_round, report.posterior
     expected = plan["expected"]
     measure = "mean expected KL" if plan["objective"] == "soft" else "chance not the majority"
     budget = [[escape(n), _num(post["spread_by_annotations"][n], 3), _num(v, 3)]
@@ -285,15 +287,15 @@ def _next_round(report: dict) -> str:
                if more > 0 else ""))
 
 
-def _predictions(report: dict) -> str:
-    s = report["scores"]
+def _predictions(report: AuditReport) -> str:
+    s = report.scores
     rows = [[name, _num(s[key], 4)] for name, key in (
         ("KL(soft ‖ prediction)", "kl"), ("macro accuracy", "macro_accuracy"),
         ("accuracy", "accuracy"), ("macro F1", "macro_f1"), (f"ECE ({s['ece_bins']} bins)", "ece"),
         ("Jensen–Shannon", "js"), ("total variation", "total_variation"), ("Brier", "brier"),
         ("cross-entropy", "cross_entropy"))]
     fig = figures.reliability_diagram(s["reliability"])
-    return (f"<h2>Predictions ({report['num_scored_items']:,} items)</h2>\n<div class=\"grid2\">"
+    return (f"<h2>Predictions ({report.num_scored_items:,} items)</h2>\n<div class=\"grid2\">"
             + _table(["score vs the soft labels", "value"], rows, numeric=[1])
             + _figure(fig, "Reliability diagram: accuracy per confidence bin") + "</div>")
 

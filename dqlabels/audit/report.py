@@ -2,7 +2,8 @@
 
 :func:`audit` computes everything once and returns an :class:`Audit`: the arrays (soft labels,
 entropy, majority vote, item quality, the fitted Dawid–Skene and CrowdTruth models) and the
-JSON-ready report drawn from them. The text summary (:func:`format_summary`), the labels table
+report drawn from them, typed and frozen (:class:`~dqlabels.audit.sections.AuditReport`, whose
+``to_json()`` is the JSON file). The text summary (:func:`format_summary`), the labels table
 (:func:`labels_table`), the HTML page (:mod:`dqlabels.audit.html_report`) and the figures
 (:mod:`dqlabels.figures`) are drawn from an ``Audit`` alone; ``dqlabels evaluate`` (reading the
 file, the options, writing the files) is :mod:`dqlabels.audit.evaluate`.
@@ -23,10 +24,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 
+from dqlabels.audit.annotators import annotator_table, disagreements
+from dqlabels.audit.sections import (
+    AmbiguousItem,
+    AuditReport,
+    CampaignSummary,
+    CrowdTruthRun,
+    DawidSkeneSummary,
+    LowQualityItem,
+    QualitySummary,
+    finite,
+    frozen,
+)
 from dqlabels.audit.summary import format_summary  # noqa: F401 - importable from here, as before
 from dqlabels.config import CROWDTRUTH_MAX_PAIRS, RANKINGS, check_choice
 from dqlabels.errors import InputError
@@ -37,12 +49,6 @@ from dqlabels.labels.crowdtruth import CrowdTruth, annotation_pairs, item_agreem
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.inputs import aligned_predictions
 from dqlabels.labels.plan import Plan, Posterior, mean_by_annotations, plan_next_round, posterior
-from dqlabels.labels.ranking import (
-    RANKING_DEFINITIONS,
-    below_chance,
-    disagreements,
-    ranking_key,
-)
 from dqlabels.readers.annotations import Annotations
 
 NUM_AMBIGUOUS = 10
@@ -90,9 +96,10 @@ def _rows(predictions: np.ndarray, prediction_rows: np.ndarray | None) -> np.nda
 
 @dataclass(frozen=True, eq=False)
 class Audit(Mapping):
-    """An audit's arrays and its JSON-ready report.
+    """An audit's arrays and its report.
 
-    Reads as the report (``audit["num_items"]``, ``dict(audit)``); the arrays are attributes:
+    Reads as the JSON report (``audit["num_items"]``, ``dict(audit)``); the arrays and the typed
+    report are attributes:
 
     Attributes:
         annotations: the campaign.
@@ -104,8 +111,9 @@ class Audit(Mapping):
         posterior: each item's Dirichlet posterior (:mod:`dqlabels.labels.plan`; the prior from the
             class balance, or from the predictions), or None for probabilities.
         plan: the next round (:func:`dqlabels.labels.plan.plan_next_round`), when asked for.
-        report: the JSON-ready report (SPEC §5 keys and more), read-only: built once, in
-            :func:`audit`, from computed sections.
+        report: the report (:class:`~dqlabels.audit.sections.AuditReport`: typed sections,
+            frozen, built once in :func:`audit`; ``report.to_json()`` is the JSON of SPEC §5
+            and more).
     """
 
     annotations: Annotations
@@ -119,7 +127,7 @@ class Audit(Mapping):
     prediction_rows: np.ndarray | None
     posterior: Posterior | None
     plan: Plan | None
-    report: Mapping
+    report: AuditReport
 
     def __getitem__(self, key):
         return self.report[key]
@@ -178,154 +186,107 @@ def audit(
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
     quality = item_quality(annotations, crowdtruth)
-    report = {**_campaign_report(annotations, tallies, crowdtruth),
-              **_quality_report(annotations, quality, crowdtruth, crowdtruth_reason)}
-    if annotations.is_distribution:
-        report["agreement_note"] = ("soft labels given as probabilities carry no annotations "
-                                    "to agree: Fleiss' kappa and Krippendorff's alpha are "
-                                    "undefined")
+    campaign = _campaign_report(annotations, tallies, crowdtruth)
+    annotators = disagreeing = None
     if annotations.annotator_index is not None:
-        report["annotators"] = _annotator_report(annotations, tallies, dawid_skene, crowdtruth,
-                                                 rank_by)
-        report["annotator_disagreements"] = disagreements(annotations, vote, crowdtruth,
-                                                           dawid_skene, report)
-    if dawid_skene is not None:
-        report["dawid_skene"] = _dawid_skene_report(annotations, dawid_skene, vote)
-    if annotations.gold is not None and annotations.num_gold:
-        report["gold"] = gold_answers.gold_report(annotations, vote.labels, dawid_skene,
-                                                  crowdtruth)
-    rows = None
+        annotators = annotator_table(annotations, tallies.agreement, dawid_skene, crowdtruth,
+                                     rank_by)
+        disagreeing = disagreements(annotations, vote, crowdtruth, dawid_skene,
+                                    annotators.ranked_by, annotators.ranked)
+    rows = scored = None
     if predictions is not None:
         rows = _rows(predictions, prediction_rows)
-        report["scores"] = scores.prediction_scores(soft[rows], predictions,
-                                                    y_entropy=item_entropy[rows])
-        report["num_scored_items"] = int(len(rows))
-    post = tallies.posterior
-    plan = _plan(report, annotations, tallies, plan_budget, plan_objective)
+        scored = scores.prediction_scores(soft[rows], predictions, y_entropy=item_entropy[rows])
+    posterior_summary, plan = _plan(annotations, tallies, plan_budget, plan_objective)
+    report = AuditReport(
+        campaign=campaign,
+        quality=_quality_report(annotations, quality, crowdtruth, crowdtruth_reason),
+        agreement_note=PROBABILITIES_NOTE if annotations.is_distribution else None,
+        annotators=annotators, disagreements=disagreeing,
+        dawid_skene=None if dawid_skene is None else
+        _dawid_skene_report(annotations, dawid_skene, vote),
+        gold=frozen(gold_answers.gold_report(annotations, vote.labels, dawid_skene, crowdtruth))
+        if annotations.gold is not None and annotations.num_gold else None,
+        scores=frozen(scored), num_scored_items=None if rows is None else int(len(rows)),
+        posterior=frozen(posterior_summary),
+        next_round=None if plan is None else frozen(plan.summary()))
     return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
                  quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
-                 predictions=predictions, prediction_rows=rows, posterior=post, plan=plan,
-                 report=MappingProxyType(report))
+                 predictions=predictions, prediction_rows=rows, posterior=tallies.posterior,
+                 plan=plan, report=report)
 
 
-def _plan(report: dict, annotations: Annotations, tallies: Tallies, budget: int | None,
-          objective: str) -> Plan | None:
-    """The posterior's summary into ``report`` and, with a budget, the next round's plan."""
+PROBABILITIES_NOTE = ("soft labels given as probabilities carry no annotations to agree: "
+                      "Fleiss' kappa and Krippendorff's alpha are undefined")
+
+
+def _plan(annotations: Annotations, tallies: Tallies, budget: int | None,
+          objective: str) -> tuple[dict | None, Plan | None]:
+    """The posterior's summary and, with a budget, the next round's plan."""
     if budget is not None and annotations.is_distribution:
         raise InputError(f"{annotations.source}: planning the next round needs annotation "
                          f"counts; these are probabilities")
     if tallies.posterior is None:
-        return None
-    report["posterior"] = _posterior_summary(annotations, tallies.posterior, tallies.soft)
+        return None, None
+    summary = _posterior_summary(annotations, tallies.posterior, tallies.soft)
     if budget is None:
-        return None
-    plan = plan_next_round(annotations, budget, objective=objective, fitted=tallies.posterior)
-    report["next_round"] = plan.summary()
-    return plan
+        return summary, None
+    return summary, plan_next_round(annotations, budget, objective=objective,
+                                    fitted=tallies.posterior)
 
 
 def _campaign_report(annotations: Annotations, tallies: Tallies,
-                     crowdtruth: CrowdTruth | None) -> dict:
-    """The report's first keys: the campaign, agreement, entropy, class mass (with the
-    CrowdTruth-weighted one), ambiguous items. Probabilities carry no annotations: unanimity and
-    agreement would mean "one class has all the mass", so κ and α are None for them."""
-    counts, classes = annotations.counts, list(annotations.classes)
+                     crowdtruth: CrowdTruth | None) -> CampaignSummary:
+    """The campaign, agreement, entropy, class mass (with the CrowdTruth-weighted one),
+    ambiguous items. Probabilities carry no annotations: unanimity and agreement would mean "one
+    class has all the mass", so κ and α are None for them."""
+    counts, classes = annotations.counts, tuple(annotations.classes)
     agreeing = not annotations.is_distribution
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
-    soft_mass = soft.mean(axis=0)
     per_item = annotations.annotations_per_item
-    order = smallest(-item_entropy, NUM_AMBIGUOUS)
-    return {
-        "source": annotations.source,
-        "format": annotations.format,
-        "num_items": annotations.num_items,
-        "num_classes": annotations.num_classes,
-        "classes": classes,
-        "num_annotations": annotations.num_annotations,
-        "num_annotators": annotations.num_annotators,
-        "num_dropped": annotations.num_dropped,
-        "num_empty_items": int(len(annotations.empty_items)),
-        "skipped": dict(annotations.skipped),
-        "annotations_per_item": None if per_item is None else {
-            "min": int(per_item.min()), "mean": float(per_item.mean()), "max": int(per_item.max())},
-        "num_ties": vote.num_ties,
-        "num_unanimous": int(np.count_nonzero(scores.unanimous_items(counts))),
-        "mean_entropy": float(item_entropy.mean()),
-        "entropy_quantiles": {str(q): float(np.quantile(item_entropy, q))
-                              for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)},
-        "mean_top_probability": float(soft.max(axis=1).mean()),
-        "fleiss_kappa": _finite(tallies.kappa) if agreeing else None,
-        "krippendorff_alpha": _finite(tallies.alpha) if agreeing else None,
-        "class_mass": {
-            "hard": {c: float(v) for c, v in zip(classes, hard_mass)},
-            "soft": {c: float(v) for c, v in zip(classes, soft_mass)},
-            **({} if crowdtruth is None else {"weighted": {
-                c: float(v) for c, v in
-                zip(classes, crowdtruth.weighted_soft_labels_.mean(axis=0))}}),
-        },
-        "most_ambiguous": [
-            {"item": str(annotations.items[i]), "entropy": float(item_entropy[i]),
-             "soft": {c: float(v) for c, v in zip(classes, soft[i])}}
-            for i in order
-        ],
-    }
+    mass = {"hard": hard_mass, "soft": soft.mean(axis=0)}
+    if crowdtruth is not None:
+        mass["weighted"] = crowdtruth.weighted_soft_labels_.mean(axis=0)
+    return CampaignSummary(
+        source=annotations.source, format=annotations.format, num_items=annotations.num_items,
+        num_classes=annotations.num_classes, classes=classes,
+        num_annotations=annotations.num_annotations, num_annotators=annotations.num_annotators,
+        num_dropped=annotations.num_dropped, num_empty_items=int(len(annotations.empty_items)),
+        skipped=frozen(dict(annotations.skipped)),
+        annotations_per_item=None if per_item is None else frozen({
+            "min": int(per_item.min()), "mean": float(per_item.mean()), "max": int(per_item.max())}),
+        num_ties=vote.num_ties,
+        num_unanimous=int(np.count_nonzero(scores.unanimous_items(counts))),
+        mean_entropy=float(item_entropy.mean()),
+        entropy_quantiles=frozen({str(q): float(np.quantile(item_entropy, q))
+                                  for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)}),
+        mean_top_probability=float(soft.max(axis=1).mean()),
+        fleiss_kappa=finite(tallies.kappa) if agreeing else None,
+        krippendorff_alpha=finite(tallies.alpha) if agreeing else None,
+        class_mass=frozen({kind: _by_class(classes, values) for kind, values in mass.items()}),
+        most_ambiguous=tuple(
+            AmbiguousItem(item=str(annotations.items[i]), entropy=float(item_entropy[i]),
+                          soft=frozen(_by_class(classes, soft[i])))
+            for i in smallest(-item_entropy, NUM_AMBIGUOUS)))
 
 
-def _annotator_report(annotations: Annotations, tallies: Tallies, dawid_skene, crowdtruth,
-                      rank_by: str) -> dict:
-    """Each annotator's numbers, their ranking and who answers below chance."""
-    agreement, num_scored = tallies.agreement
-    given = np.bincount(annotations.annotator_index, minlength=annotations.num_annotators)
-    per_annotator = [
-        {"annotator": str(name), "num_annotations": int(g),
-         "agreement": _finite(float(a)),
-         **({} if dawid_skene is None else
-            {"ds_accuracy": _finite(float(dawid_skene.annotator_accuracy_[j]))}),
-         **({} if crowdtruth is None else {
-             "quality": _finite(float(crowdtruth.annotator_quality_[j])),
-             "annotator_agreement": _finite(float(
-                 crowdtruth.annotator_annotator_agreement_[j])),
-             "item_agreement": _finite(float(crowdtruth.annotator_item_agreement_[j]))})}
-        for j, (name, g, a) in enumerate(zip(annotations.annotators, given, agreement))
-    ]
-    if annotations.gold is not None:
-        per_annotator = [{**entry, **fields} for entry, fields in
-                         zip(per_annotator, gold_answers.annotator_gold_fields(annotations))]
-    if dawid_skene is not None:
-        flags = below_chance(per_annotator, annotations.num_classes)
-        per_annotator = [entry if flag is None else {**entry, "below_chance": flag}
-                         for entry, flag in zip(per_annotator, flags)]
-    below = [entry["annotator"] for entry in per_annotator if entry.get("below_chance")]
-    return {
-        "agreement_definition": "mean credit vs the leave-one-out majority of the other "
-                                "annotations of the item (1/t for a t-way tie)",
-        "mean_agreement": _finite(float(np.nanmean(agreement)) if np.any(num_scored) else
-                                  float("nan")),
-        "ranked_by": ranking_key(rank_by, per_annotator),
-        "ranking_definition": RANKING_DEFINITIONS[ranking_key(rank_by, per_annotator)],
-        "below_chance": below,
-        "per_annotator": per_annotator,
-    }
+def _by_class(classes, values) -> dict:
+    return {c: float(v) for c, v in zip(classes, values)}
 
 
 def _dawid_skene_report(annotations: Annotations, dawid_skene: DawidSkene,
-                        vote: MajorityVote) -> dict:
+                        vote: MajorityVote) -> DawidSkeneSummary:
     """Dawid–Skene's run: iterations, likelihood, class priors, disagreements with the vote."""
-    classes = list(annotations.classes)
-    section = {
-        "iterations": int(dawid_skene.n_iter_),
-        "converged": bool(dawid_skene.converged_),
-        "log_likelihood": float(dawid_skene.log_likelihood_),
-        "class_priors": {c: float(v) for c, v in zip(classes, dawid_skene.class_priors_)},
-        "num_disagree_with_majority": int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
-    }
-    if annotations.num_gold == annotations.num_items:
-        section["note"] = (
-            "every item has a gold answer: Dawid–Skene's labels are the gold answers and "
-            "its annotator accuracies are their accuracies on gold; it estimates nothing "
-            "here")
-    return section
+    everything_gold = annotations.num_gold == annotations.num_items
+    return DawidSkeneSummary(
+        iterations=int(dawid_skene.n_iter_), converged=bool(dawid_skene.converged_),
+        log_likelihood=float(dawid_skene.log_likelihood_),
+        class_priors=frozen(_by_class(annotations.classes, dawid_skene.class_priors_)),
+        num_disagree_with_majority=int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
+        note="every item has a gold answer: Dawid–Skene's labels are the gold answers and its "
+             "annotator accuracies are their accuracies on gold; it estimates nothing here"
+        if everything_gold else None)
 
 
 def audit_report(annotations: Annotations, predictions=None, prediction_items=None,
@@ -352,10 +313,6 @@ def _posterior_summary(annotations: Annotations, post: Posterior, soft: np.ndarr
             "definition": "Dirichlet posterior of each item's label distribution: prior mean "
                           "(class balance or predictions) of the given strength, plus the "
                           "annotation counts; spread = sqrt of the summed posterior variances"}
-
-
-def _finite(value):
-    return None if value is None or not np.isfinite(value) else value
 
 
 CROWDTRUTH_DEFINITION = (
@@ -423,30 +380,32 @@ def smallest(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def _quality_report(annotations: Annotations, quality: np.ndarray | None,
-                    crowdtruth: CrowdTruth | None, reason: str | None = None) -> dict:
+                    crowdtruth: CrowdTruth | None, reason: str | None = None) -> QualitySummary:
     """Item quality for every item and, with the CrowdTruth metrics, the class quality (keys
     beyond SPEC §5)."""
     classes = list(annotations.classes)
     if quality is None:  # probabilities: no annotations to agree
         quality = np.full(annotations.num_items, np.nan)
-    section = {}
     if crowdtruth is not None:
-        section["class_quality"] = {c: float(v) for c, v in zip(classes, crowdtruth.class_quality_)}
-        section["crowdtruth"] = {"available": True, "rounds": int(crowdtruth.n_iter_),
-                                 "converged": bool(crowdtruth.converged_),
-                                 "definition": CROWDTRUTH_DEFINITION}
+        run = CrowdTruthRun(available=True, rounds=int(crowdtruth.n_iter_),
+                            converged=bool(crowdtruth.converged_),
+                            definition=CROWDTRUTH_DEFINITION)
     else:
-        section["crowdtruth"] = {"available": False, "reason": reason
-                                 or _missing_reason(annotations) or "not computed"}
+        run = CrowdTruthRun(available=False, reason=reason or _missing_reason(annotations)
+                            or "not computed")
     scored = np.isfinite(quality)
-    section["mean_item_quality"] = _finite(float(quality[scored].mean())) if scored.any() else None
     lowest = np.flatnonzero(scored)[smallest(quality[scored], NUM_AMBIGUOUS)]
-    section["lowest_item_quality"] = [
-        {"item": str(annotations.items[i]), "quality": float(quality[i]),
-         "annotations": {c: int(v) for c, v in zip(classes, annotations.counts[i]) if v}
-         if not annotations.is_distribution else None}
-        for i in lowest]
-    return section
+    return QualitySummary(
+        class_quality=None if crowdtruth is None else
+        frozen(_by_class(classes, crowdtruth.class_quality_)),
+        crowdtruth=run,
+        mean_item_quality=finite(float(quality[scored].mean())) if scored.any() else None,
+        lowest_item_quality=tuple(
+            LowQualityItem(item=str(annotations.items[i]), quality=float(quality[i]),
+                           annotations=frozen({c: int(v) for c, v in
+                                               zip(classes, annotations.counts[i]) if v})
+                           if not annotations.is_distribution else None)
+            for i in lowest))
 
 
 def labels_table(result: Audit):

@@ -1,5 +1,6 @@
 """The audit as readable text (:func:`format_summary`): what ``dqlabels evaluate`` prints,
-drawn from an :class:`~dqlabels.audit.Audit` or its report dict alone."""
+drawn from the fields of an audit's report (:class:`~dqlabels.audit.sections.AuditReport`)
+alone."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from dqlabels.labels.ranking import RANKING_DEFINITIONS
 from dqlabels.text import plural, share
 
 
-def format_summary(report) -> str:
-    """A readable text summary of an :class:`Audit` (or of its report dict)."""
+def format_summary(result) -> str:
+    """A readable text summary of an :class:`~dqlabels.audit.Audit` or of its
+    :class:`~dqlabels.audit.sections.AuditReport`."""
+    report = getattr(result, "report", result)
     lines = []
     for section in (_format_campaign, _format_class_balance, _format_agreement,
                     _format_quality, _format_items, _format_scores):
@@ -19,31 +22,32 @@ def format_summary(report) -> str:
 
 def _format_campaign(report, add) -> None:
     """What was read: the file, its size, what was left out."""
-    per_item = report["annotations_per_item"]
-    add(f"Annotations: {report['source']} ({report['format']})")
-    add(f"  items {report['num_items']:,}   classes {report['num_classes']}   "
-        + (f"annotations {report['num_annotations']:,}   " if report["num_annotations"] is not None
+    c = report.campaign
+    per_item = c.annotations_per_item
+    add(f"Annotations: {c.source} ({c.format})")
+    add(f"  items {c.num_items:,}   classes {c.num_classes}   "
+        + (f"annotations {c.num_annotations:,}   " if c.num_annotations is not None
            else "soft labels given as probabilities   ")
-        + (f"annotators {report['num_annotators']:,}" if report["num_annotators"] is not None
+        + (f"annotators {c.num_annotators:,}" if c.num_annotators is not None
            else "annotators unknown"))
     if per_item:
         add(f"  annotations per item: min {per_item['min']}, mean {per_item['mean']:.2f}, "
             f"max {per_item['max']}")
-    if report["num_dropped"] or report["num_empty_items"]:
-        add(f"  dropped {plural(report['num_dropped'], 'annotation')} without a label; "
-            f"excluded {plural(report['num_empty_items'], 'item')} with no annotation")
-    if report.get("skipped"):
-        add("  left out " + ", ".join(f"{n:,} {what}" for what, n in report["skipped"].items())
+    if c.num_dropped or c.num_empty_items:
+        add(f"  dropped {plural(c.num_dropped, 'annotation')} without a label; "
+            f"excluded {plural(c.num_empty_items, 'item')} with no annotation")
+    if c.skipped:
+        add("  left out " + ", ".join(f"{n:,} {what}" for what, n in c.skipped.items())
             + " (as the tool marked them)")
 
 
 def _format_class_balance(report, add) -> None:
     """The share of each class: hard, soft and CrowdTruth-weighted."""
     add("")
-    mass = report["class_mass"]
+    mass = report.campaign.class_mass
     weighted = "weighted" in mass
     add("Class balance (share of items)     hard      soft" + ("  weighted" if weighted else ""))
-    for c in report["classes"]:
+    for c in report.campaign.classes:
         add(f"  {c[:30]:<30} {mass['hard'][c]:>8.3f}  {mass['soft'][c]:>8.3f}"
             + (f"  {mass['weighted'][c]:>8.3f}" if weighted else ""))
 
@@ -51,54 +55,55 @@ def _format_class_balance(report, add) -> None:
 def _format_agreement(report, add) -> None:
     """Ties, unanimity, entropy, κ, α, annotator agreement, Dawid–Skene."""
     add("")
-    n = report["num_items"]
+    c = report.campaign
+    n = c.num_items
     add("Agreement")
-    add(f"  ties in the majority vote   {report['num_ties']:,} ({share(report['num_ties'], n)})")
-    add(f"  unanimous items             {report['num_unanimous']:,} "
-        f"({share(report['num_unanimous'], n)})")
-    add(f"  mean top-class probability  {report['mean_top_probability']:.3f}")
-    add(f"  mean entropy                {report['mean_entropy']:.3f} nats "
-        f"(median {report['entropy_quantiles']['0.5']:.3f}, 90th pct "
-        f"{report['entropy_quantiles']['0.9']:.3f})")
-    if "agreement_note" in report:
-        add(f"  ({report['agreement_note']})")
-    add(f"  Fleiss' kappa               {_fmt(report['fleiss_kappa'])}")
-    add(f"  Krippendorff's alpha        {_fmt(report['krippendorff_alpha'])}")
-    if "annotators" in report:
-        per = [a for a in report["annotators"]["per_annotator"] if a["agreement"] is not None]
+    add(f"  ties in the majority vote   {c.num_ties:,} ({share(c.num_ties, n)})")
+    add(f"  unanimous items             {c.num_unanimous:,} ({share(c.num_unanimous, n)})")
+    add(f"  mean top-class probability  {c.mean_top_probability:.3f}")
+    add(f"  mean entropy                {c.mean_entropy:.3f} nats "
+        f"(median {c.entropy_quantiles['0.5']:.3f}, 90th pct "
+        f"{c.entropy_quantiles['0.9']:.3f})")
+    if report.agreement_note is not None:
+        add(f"  ({report.agreement_note})")
+    add(f"  Fleiss' kappa               {_fmt(c.fleiss_kappa)}")
+    add(f"  Krippendorff's alpha        {_fmt(c.krippendorff_alpha)}")
+    if report.annotators is not None:
+        per = [a for a in report.annotators.per_annotator if a.agreement is not None]
         add(f"  annotator agreement (leave-one-out majority): mean "
-            f"{_fmt(report['annotators']['mean_agreement'])}")
+            f"{_fmt(report.annotators.mean_agreement)}")
         if per:
-            worst = sorted(per, key=lambda a: a["agreement"])[:3]
-            add("  lowest: " + ", ".join(f"{a['annotator']} {a['agreement']:.3f} "
-                                          f"(of {plural(a['num_annotations'], 'annotation')})"
+            worst = sorted(per, key=lambda a: a.agreement)[:3]
+            add("  lowest: " + ", ".join(f"{a.annotator} {a.agreement:.3f} "
+                                          f"(of {plural(a.num_annotations, 'annotation')})"
                                           for a in worst))
-    if "dawid_skene" in report:
-        ds = report["dawid_skene"]
-        add(f"  Dawid–Skene: {plural(ds['iterations'], 'iteration')}"
-            f"{'' if ds['converged'] else ' (not converged)'}, differs from the majority vote on "
-            f"{plural(ds['num_disagree_with_majority'], 'item')}")
-        if "note" in ds:
-            add(f"  ({ds['note']})")
+    if report.dawid_skene is not None:
+        ds = report.dawid_skene
+        add(f"  Dawid–Skene: {plural(ds.iterations, 'iteration')}"
+            f"{'' if ds.converged else ' (not converged)'}, differs from the majority vote on "
+            f"{plural(ds.num_disagree_with_majority, 'item')}")
+        if ds.note is not None:
+            add(f"  ({ds.note})")
 
 
 def _format_quality(report, add) -> None:
     """Item quality, the annotators, gold answers and the next round."""
     add("")
-    crowd = report["crowdtruth"]
-    if crowd["available"]:
-        add(f"CrowdTruth quality ({crowd['rounds']} rounds"
-            f"{'' if crowd['converged'] else ', not converged'})")
-        add(f"  mean item quality {_fmt(report['mean_item_quality'])}; class quality: "
-            + ", ".join(f"{c} {v:.3f}" for c, v in report["class_quality"].items()))
+    q = report.quality
+    crowd = q.crowdtruth
+    if crowd.available:
+        add(f"CrowdTruth quality ({crowd.rounds} rounds"
+            f"{'' if crowd.converged else ', not converged'})")
+        add(f"  mean item quality {_fmt(q.mean_item_quality)}; class quality: "
+            + ", ".join(f"{c} {v:.3f}" for c, v in q.class_quality.items()))
     else:
-        add(f"Item quality (unweighted pair agreement): mean {_fmt(report['mean_item_quality'])}"
-            f" — {crowd['reason']}")
-    if "annotator_disagreements" in report:
+        add(f"Item quality (unweighted pair agreement): mean {_fmt(q.mean_item_quality)}"
+            f" — {crowd.reason}")
+    if report.disagreements is not None:
         _format_annotators(report, add)
-    if "gold" in report:
-        _format_gold(report["gold"], add)
-    if "next_round" in report:
+    if report.gold is not None:
+        _format_gold(report.gold, add)
+    if report.next_round is not None:
         _format_next_round(report, add)
 
 
@@ -106,24 +111,24 @@ def _format_items(report, add) -> None:
     """The most ambiguous items and those of lowest quality."""
     add("")
     add("Most ambiguous items (highest entropy)")
-    for entry in report["most_ambiguous"][:5]:
-        top = sorted(entry["soft"].items(), key=lambda kv: -kv[1])[:3]
-        add(f"  {entry['item'][:30]:<30} H={entry['entropy']:.3f}  "
+    for entry in report.campaign.most_ambiguous[:5]:
+        top = sorted(entry.soft.items(), key=lambda kv: -kv[1])[:3]
+        add(f"  {entry.item[:30]:<30} H={entry.entropy:.3f}  "
             + "  ".join(f"{c} {v:.2f}" for c, v in top if v > 0))
-    if report["lowest_item_quality"]:
+    if report.quality.lowest_item_quality:
         add("Lowest item quality")
-        for entry in report["lowest_item_quality"][:5]:
-            votes = entry["annotations"] or {}
-            add(f"  {entry['item'][:30]:<30} {entry['quality']:.3f}  "
+        for entry in report.quality.lowest_item_quality[:5]:
+            votes = entry.annotations or {}
+            add(f"  {entry.item[:30]:<30} {entry.quality:.3f}  "
                 + "  ".join(f"{c} {v}" for c, v in sorted(votes.items(), key=lambda kv: -kv[1])))
 
 
 def _format_scores(report, add) -> None:
     """The predictions against the soft labels, when scored."""
-    if "scores" in report:
-        s = report["scores"]
+    if report.scores is not None:
+        s = report.scores
         add("")
-        n, scored = report["num_items"], report["num_scored_items"]
+        n, scored = report.campaign.num_items, report.num_scored_items
         add(f"Predictions vs soft labels ({plural(scored, 'item')}"
             + ("" if scored == n else f" of {n:,}: the others have no prediction") + ")")
         add(f"  KL {s['kl']:.4f}   macro accuracy {s['macro_accuracy']:.4f}   accuracy "
@@ -133,32 +138,31 @@ def _format_scores(report, add) -> None:
             f"{s['cross_entropy']:.4f}")
 
 
-def _format_annotators(report: dict, add) -> None:
-    section, worst = report["annotators"], report["annotator_disagreements"]
-    key = worst["ranked_by"]
+def _format_annotators(report, add) -> None:
+    table, worst = report.annotators, report.disagreements
+    key = worst.ranked_by
     add("")
     add(f"Annotators, least reliable first (by {RANKING_DEFINITIONS[key].split(':')[0]})")
-    left_out = worst.get("num_left_out", 0)
     add(f"  least reliable annotators with at least "
-        f"{plural(worst.get('min_annotations', 1), 'annotation')} ({key}, annotations, "
-        f"disagreements with the {worst['consensus']}"
-        + ("" if "gold" not in report else ", accuracy on gold [95% interval] of n answers")
+        f"{plural(worst.min_annotations, 'annotation')} ({key}, annotations, "
+        f"disagreements with the {worst.consensus}"
+        + ("" if report.gold is None else ", accuracy on gold [95% interval] of n answers")
         + "):")
-    by_name = {e["annotator"]: e for e in section["per_annotator"]}
-    for entry in worst["annotators"][:5]:
-        who = by_name[entry["annotator"]]
-        gold = who.get("gold_accuracy")
-        add(f"    {entry['annotator'][:30]:<30} {entry[key]:.3f}  {who['num_annotations']:>6,}  "
-            f"{entry['num_disagreements']:>6,}"
+    by_name = {e.annotator: e for e in table.per_annotator}
+    for entry in worst.annotators[:5]:
+        who = by_name[entry.annotator]
+        gold = who.gold_accuracy
+        add(f"    {entry.annotator[:30]:<30} {entry.score:.3f}  {who.num_annotations:>6,}  "
+            f"{entry.num_disagreements:>6,}"
             + ("" if gold is None else
-               f"  gold {gold:.3f} [{who['gold_interval'][0]:.2f}, "
-               f"{who['gold_interval'][1]:.2f}] of {who['gold_answers']:,}"))
-    if left_out:
-        add(f"  ({plural(left_out, 'annotator')} with fewer annotations not listed: too little "
-            f"to rank on; the annotator table has everyone)")
-    below = section.get("below_chance") or []
+               f"  gold {gold:.3f} [{who.gold_interval[0]:.2f}, "
+               f"{who.gold_interval[1]:.2f}] of {who.gold_answers:,}"))
+    if worst.num_left_out:
+        add(f"  ({plural(worst.num_left_out, 'annotator')} with fewer annotations not listed: "
+            f"too little to rank on; the annotator table has everyone)")
+    below = table.below_chance
     if below:
-        add(f"  below chance (1/{report['num_classes']}) by Dawid–Skene: "
+        add(f"  below chance (1/{report.campaign.num_classes}) by Dawid–Skene: "
             + ", ".join(below[:10])
             + (f" ({len(below) - 10:,} more, {len(below):,} in all: see the annotator table)"
                if len(below) > 10 else "")
@@ -178,11 +182,11 @@ def _format_gold(gold: dict, add) -> None:
             f"[{low:.3f}, {high:.3f}]")
 
 
-def _format_next_round(report: dict, add) -> None:
-    plan = report["next_round"]
+def _format_next_round(report, add) -> None:
+    plan = report.next_round
     add("")
     add(f"Next round ({plan['objective']} objective, budget {plan['budget']:,}; prior from the "
-        f"{report['posterior']['prior']})")
+        f"{report.posterior['prior']})")
     for line in plan_lines(plan):
         add(line)
 

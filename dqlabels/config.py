@@ -14,6 +14,8 @@ Examples:
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, fields
 from importlib.metadata import PackageNotFoundError, version
 
@@ -192,3 +194,26 @@ def check_choice(name: str, value, allowed) -> None:
     if value not in allowed:
         raise InputError(f"Expected {name} to be one of {', '.join(map(str, allowed))}. "
                          f"Received: {name}={value!r}")
+
+
+def check_number(name: str, value, low=None, high=None, integer: bool = False,
+                 low_open: bool = False) -> None:
+    """Raise InputError unless ``value`` is a (whole, if ``integer``) number within
+    [``low``, ``high``] (``(low, …`` with ``low_open``), naming the parameter. Python's and
+    numpy's numbers count; booleans and NaN do not.
+
+    Examples:
+        >>> check_number("max_iter", 0, low=1, integer=True)
+        Traceback (most recent call last):
+        ...
+        dqlabels.errors.InputError: Expected max_iter >= 1. Received: max_iter=0
+    """
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or math.isnan(value):
+        what = "an integer" if integer else "a number"
+        raise InputError(f"Expected {name} to be {what}. Received: {name}={value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise InputError(f"Expected {name} {'>' if low_open else '>='} {low}. "
+                         f"Received: {name}={value!r}")
+    if high is not None and value > high:
+        raise InputError(f"Expected {name} <= {high}. Received: {name}={value!r}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from dqlabels._parallel import by_row_blocks, row_sums
+from dqlabels.config import check_number  # noqa: F401 - importable from here, as before
 from dqlabels.errors import InputError
 from dqlabels.readers.annotations import Annotations
 
@@ -76,21 +77,6 @@ class Aggregator:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
                            if not k.endswith("_") and not k.startswith("_"))
         return f"{type(self).__name__}({params})"
-
-
-def check_number(name: str, value, low=None, high=None, integer: bool = False,
-                 low_open: bool = False) -> None:
-    """Raise InputError unless ``value`` is a (whole, if ``integer``) number within
-    [``low``, ``high``] (``(low, …`` with ``low_open``), naming the parameter."""
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or np.isnan(value):
-        what = "an integer" if integer else "a number"
-        raise InputError(f"Expected {name} to be {what}. Received: {name}={value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise InputError(f"Expected {name} {'>' if low_open else '>='} {low}. "
-                         f"Received: {name}={value!r}")
-    if high is not None and value > high:
-        raise InputError(f"Expected {name} <= {high}. Received: {name}={value!r}")
 
 
 def soft_labels(data) -> np.ndarray:

@@ -44,8 +44,9 @@ import numpy as np
 
 from dqlabels import _parallel
 from dqlabels._parallel import map_blocks, num_workers, row_sums
+from dqlabels.config import check_number
 from dqlabels.errors import InputError
-from dqlabels.labels.aggregation import Aggregator, argmax_lowest, check_number
+from dqlabels.labels.aggregation import Aggregator, argmax_lowest
 from dqlabels.readers.annotations import Annotations
 
 SMALL = 1e-8  # the reference's SMALL_NUMBER_CONST

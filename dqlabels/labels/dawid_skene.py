@@ -24,9 +24,10 @@ from dqlabels.config import (
     DS_COMPILED_MIN_ANNOTATIONS,
     DS_ENGINES,
     check_choice,
+    check_number,
 )
 from dqlabels.errors import InputError
-from dqlabels.labels.aggregation import Aggregator, argmax_lowest, check_number, soft_labels
+from dqlabels.labels.aggregation import Aggregator, argmax_lowest, soft_labels
 from dqlabels.readers.annotations import Annotations
 
 

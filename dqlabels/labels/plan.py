@@ -63,9 +63,9 @@ import numpy as np
 from scipy.special import betainc, digamma, gammaln
 
 from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
-from dqlabels.config import check_choice
+from dqlabels.config import check_choice, check_number
 from dqlabels.errors import InputError
-from dqlabels.labels.aggregation import argmax_lowest, check_number
+from dqlabels.labels.aggregation import argmax_lowest
 from dqlabels.minimize import bounded_minimum
 from dqlabels.readers.annotations import Annotations
 from dqlabels.text import plural

@@ -43,7 +43,7 @@ def predict(model, images, out_path, features_path, classes, batch_size, overwri
     import contextlib
 
     quiet_tensorflow()
-    from dqlabels.learning.predict import predict_images
+    from dqlabels.learning.predict_command import predict_images
 
     names = None if classes is None else [c.strip() for c in classes.split(",")]
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar

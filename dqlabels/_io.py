@@ -41,6 +41,34 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
         raise
 
 
+def staged_file(path: str | os.PathLike, write) -> Path:
+    """``write(tmp)`` into a temporary file next to ``path`` and return it, for
+    :func:`commit_staged` to put in place later (or :func:`discard_staged` to drop); on an error
+    in ``write`` nothing is left behind. An output can so be written while other work goes on
+    and still appear only when everything has succeeded."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+    except BaseException:
+        discard_staged(tmp)
+        raise
+    return Path(tmp)
+
+
+def commit_staged(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Put a :func:`staged_file` in place, as :func:`atomic_path` does on success."""
+    os.chmod(tmp, _FILE_MODE)
+    os.replace(tmp, path)
+
+
+def discard_staged(tmp: str | os.PathLike) -> None:
+    """Remove a :func:`staged_file` that will not be used."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_path(path) as tmp:

@@ -633,3 +633,35 @@ def test_evaluate_shortens_the_switch_interval_only_while_two_threads_work(monke
         assert sys.getswitchinterval() == pytest.approx(0.01)
     finally:
         sys.setswitchinterval(previous)
+
+
+def test_the_labels_file_written_beside_the_audit_appears_only_if_the_audit_succeeds(
+        monkeypatch, tmp_path):
+    """``evaluate`` writes the labels CSV on a thread while the audit is built: when the audit
+    fails, neither the file nor a temporary file is left; when it succeeds, the file is the
+    one the audit alone would write (the labels table of the same campaign)."""
+    from dqlabels.audit import evaluate as evaluate_module
+    from dqlabels.errors import InputError
+
+    labels = tmp_path / "labels.csv"
+
+    def failing(*args, **kwargs):
+        raise InputError("the audit failed")
+
+    monkeypatch.setattr(evaluate_module, "audit", failing)
+    with pytest.raises(InputError, match="the audit failed"):
+        evaluate_module.run_evaluate(EXAMPLE, labels_path=labels)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    evaluate_module.run_evaluate(EXAMPLE, labels_path=labels)
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.csv"]
+    from dqlabels import DawidSkene, read_annotations
+    from dqlabels.audit import audit, fit_crowdtruth, labels_columns
+
+    ann = read_annotations(EXAMPLE)
+    alone = audit(ann, dawid_skene_model=DawidSkene().fit(ann),
+                  crowdtruth_model=fit_crowdtruth(ann)[0])
+    evaluate_module.write_labels(labels_columns(alone), tmp_path / "alone.csv")
+    assert labels.read_bytes() == (tmp_path / "alone.csv").read_bytes()
+    assert labels.read_text().startswith("item,hard_label,tied,soft_cat,soft_dog,soft_fox,"
+                                         "ds_label,")

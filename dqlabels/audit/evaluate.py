@@ -19,15 +19,24 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 
-from dqlabels._io import atomic_path, check_output_files, check_output_folder, write_csv_atomic
+from dqlabels._io import (
+    atomic_path,
+    check_output_files,
+    check_output_folder,
+    commit_staged,
+    discard_staged,
+    staged_file,
+    write_csv_atomic,
+)
 from dqlabels._parallel import sharing_the_interpreter
 from dqlabels.audit.report import (
     Audit,
     audit,
     fit_crowdtruth,
+    item_quality,
     labels_columns,
     tally,
 )
@@ -111,11 +120,25 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
         crowd, reason = fit_crowdtruth(annotations, config.crowdtruth)
         tallies = tally(annotations, probabilities, rows)
         model = model.result() if model is not None else None
-    result = audit(annotations, tallies=tallies, predictions=probabilities, prediction_rows=rows,
-                   dawid_skene_model=model, crowdtruth_model=crowd, crowdtruth_reason=reason,
-                   rank_by=config.rank_by, plan_budget=config.plan_budget,
-                   plan_objective=config.plan_objective)
-    written = write_outputs(result, config)
+    quality = item_quality(annotations, crowd)
+    labels = None
+    with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-labels") as background:
+        if config.labels_path is not None:
+            # The labels file is written beside the audit (its columns are known already) and
+            # put in place with the other outputs, only if everything succeeds.
+            columns = labels_columns(tallies, model, quality, crowd, annotations)
+            labels = background.submit(staged_file, config.labels_path,
+                                       lambda tmp: _write_labels_to(columns, tmp))
+        try:
+            result = audit(annotations, tallies=tallies, predictions=probabilities,
+                           prediction_rows=rows, dawid_skene_model=model, crowdtruth_model=crowd,
+                           crowdtruth_reason=reason, quality=quality, rank_by=config.rank_by,
+                           plan_budget=config.plan_budget, plan_objective=config.plan_objective)
+            written = write_outputs(result, config, labels)
+        except BaseException:
+            if labels is not None and labels.exception() is None:
+                discard_staged(labels.result())
+            raise
     summary = format_summary(result)
     return summary + ("\nWrote " + ", ".join(map(str, written)) if written else "")
 
@@ -141,11 +164,15 @@ def _check_outputs(path, config: EvaluateConfig) -> None:
         check_output_folder(config.plots_dir, overwrite=config.overwrite, own_files=PLOT_FILES)
 
 
-def write_outputs(result: Audit, config: EvaluateConfig) -> list:
-    """Write the files ``config`` names, each from the audit alone; returns what was written."""
+def write_outputs(result: Audit, config: EvaluateConfig, labels: Future | None = None) -> list:
+    """Write the files ``config`` names, each from the audit alone; returns what was written.
+    ``labels``: the labels file, already being written (a future of its
+    :func:`~dqlabels._io.staged_file`), put in place in its turn."""
     if config.json_path is not None:
         write_json(result, config.json_path)
-    if config.labels_path is not None:
+    if labels is not None:
+        commit_staged(labels.result(), config.labels_path)
+    elif config.labels_path is not None:
         write_labels(labels_columns(result), config.labels_path)
     if config.annotators_path is not None:
         write_annotators(result, config.annotators_path)
@@ -206,5 +233,10 @@ def write_labels(table, path) -> None:
     """Write the labels table (a DataFrame or :func:`~dqlabels.audit.labels_columns`) as CSV atomically (probabilities with 6 significant digits; an
     undefined value, such as the quality of an item with one annotation, as an empty cell),
     column by column without a Python step per row (:mod:`dqlabels.csv_text`)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with atomic_path(path) as tmp:
+        _write_labels_to(table, tmp)
+
+
+def _write_labels_to(table, path) -> None:
+    with open(path, "wb") as f:
         write_frame_csv(table, f)

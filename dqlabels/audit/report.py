@@ -148,6 +148,7 @@ def audit(
     dawid_skene_model: DawidSkene | None = None,
     crowdtruth_model: CrowdTruth | None = None,
     crowdtruth_reason: str | None = None,
+    quality: np.ndarray | None = None,
     rank_by: str = "auto",
     plan_budget: int | None = None,
     plan_objective: str = "soft",
@@ -167,6 +168,8 @@ def audit(
             (annotators unknown), the item quality is the unweighted pair agreement.
         crowdtruth_reason: why ``crowdtruth_model`` is missing, when the caller knows better
             than the annotations tell (switched off, too large).
+        quality: :func:`item_quality` of ``annotations`` and ``crowdtruth_model``, when the
+            caller computed it already.
         rank_by: the per-annotator estimate that orders the annotators, least reliable first
             (:data:`~dqlabels.config.RANKINGS`): ``auto`` (Dawid–Skene accuracy when fitted,
             else CrowdTruth quality, else leave-one-out agreement: the order of their Spearman
@@ -185,7 +188,8 @@ def audit(
         tallies = tally(annotations, predictions, prediction_rows)
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
-    quality = item_quality(annotations, crowdtruth)
+    if quality is None:
+        quality = item_quality(annotations, crowdtruth)
     campaign = _campaign_report(annotations, tallies, crowdtruth)
     annotators = disagreeing = None
     if annotations.annotator_index is not None:
@@ -426,29 +430,35 @@ def labels_table(result: Audit):
     return pd.DataFrame(labels_columns(result))
 
 
-def labels_columns(result: Audit) -> dict[str, np.ndarray]:
+def labels_columns(result: Audit | Tallies, dawid_skene_model: DawidSkene | None = None,
+                   quality: np.ndarray | None = None, crowdtruth_model: CrowdTruth | None = None,
+                   annotations: Annotations | None = None) -> dict[str, np.ndarray]:
     """The columns of :func:`labels_table`, by name, as numpy arrays (what the CSV writer
-    takes: no frame is built for a file)."""
-    annotations = result.annotations
+    takes: no frame is built for a file), from an audit, or from what an audit is made of
+    before it is built: the ``annotations``, their :class:`Tallies` and the item ``quality``
+    and models (``dqlabels evaluate`` writes the file while the audit is built)."""
+    if isinstance(result, Audit):
+        annotations, dawid_skene_model = result.annotations, result.dawid_skene_model
+        quality, crowdtruth_model = result.quality, result.crowdtruth_model
     classes = np.asarray(annotations.classes, dtype=object)
     columns = {"item": annotations.items, "hard_label": classes[result.vote.labels],
                "tied": result.vote.tied}
     for j, name in enumerate(classes):
         columns[f"soft_{name}"] = result.soft[:, j]
-    if result.dawid_skene_model is not None:
-        columns["ds_label"] = classes[result.dawid_skene_model.labels_]
+    if dawid_skene_model is not None:
+        columns["ds_label"] = classes[dawid_skene_model.labels_]
         for j, name in enumerate(classes):
-            columns[f"ds_{name}"] = result.dawid_skene_model.posteriors_[:, j]
-    if result.quality is not None:
-        columns["item_quality"] = result.quality
+            columns[f"ds_{name}"] = dawid_skene_model.posteriors_[:, j]
+    if quality is not None:
+        columns["item_quality"] = quality
     if result.posterior is not None:
         columns["posterior_spread"] = result.posterior.spread
         mean = result.posterior.mean
         for j, name in enumerate(classes):
             columns[f"shrunk_{name}"] = mean[:, j]
-    if result.crowdtruth_model is not None:
+    if crowdtruth_model is not None:
         for j, name in enumerate(classes):
-            columns[f"weighted_{name}"] = result.crowdtruth_model.weighted_soft_labels_[:, j]
+            columns[f"weighted_{name}"] = crowdtruth_model.weighted_soft_labels_[:, j]
     if annotations.gold is not None:
         columns["gold_label"] = np.where(annotations.gold >= 0,
                                          classes[np.maximum(annotations.gold, 0)], "")

@@ -50,8 +50,8 @@ def format_6g(values: np.ndarray) -> list[str]:
 
 
 def write_frame_csv(table, file) -> None:
-    """Write a table (a pandas DataFrame, or a mapping of column names to equal-length arrays)
-    as CSV to the binary ``file``: a header, then one line per row; floats as ``%.6g`` with NaN
+    """Write a table (a pandas DataFrame, or a mapping of column names to equal-length arrays
+    or :func:`prepare_column` columns) as CSV to the binary ``file``: a header, then one line per row; floats as ``%.6g`` with NaN
     as an empty field, booleans as ``True``/``False``, other values as ``str``, quoted as the
     ``csv`` module quotes them. Blocks of rows are rendered on the shared thread pool and
     written in order, a few at a time (memory stays a few blocks, whatever the length)."""
@@ -59,12 +59,12 @@ def write_frame_csv(table, file) -> None:
 
     names = list(table.keys())
     file.write((",".join(csv_field(str(name)) for name in names) + "\n").encode("utf-8"))
-    columns = [_Column(np.asarray(table[name])) for name in names]
+    columns = [prepare_column(table[name]) for name in names]
     n = len(columns[0].values) if columns else 0
     if not n:
         return
     if any(column.has_nul for column in columns):
-        _write_rows(table, file)
+        _write_rows([column.values for column in columns], file)
         return
     step = max(1, min(n, _BLOCK_BYTES // sum(column.width + 1 for column in columns)))
     blocks = [slice(begin, min(n, begin + step)) for begin in range(0, n, step)]
@@ -74,6 +74,13 @@ def write_frame_csv(table, file) -> None:
         for text in (pool().map(_render, [columns] * len(part), part) if len(part) > 1
                      else map(_render, [columns], part)):
             file.write(text)
+
+
+def prepare_column(values):
+    """A column ready for :func:`write_frame_csv` (its distinct values found and formatted, its
+    text quoted): a table given to the writer may hold such columns, prepared ahead, for
+    example while other work finishes."""
+    return values if isinstance(values, _Column) else _Column(np.asarray(values))
 
 
 def _render(columns: list[_Column], rows: slice) -> bytes:
@@ -91,12 +98,11 @@ def _render(columns: list[_Column], rows: slice) -> bytes:
     return flat[flat != 0].tobytes()
 
 
-def _write_rows(table, file) -> None:
+def _write_rows(columns: list[np.ndarray], file) -> None:
     """The rows through the ``csv`` module (the slow path, for text the fast one cannot hold)."""
     out = io.TextIOWrapper(file, encoding="utf-8", newline="", write_through=True)
     writer = csv.writer(out, lineterminator="\n")
-    names = list(table.keys())
-    for row in zip(*(np.asarray(table[name]).tolist() for name in names)):
+    for row in zip(*(values.tolist() for values in columns)):
         writer.writerow(["" if isinstance(v, float) and v != v else
                          f"{v:.6g}" if isinstance(v, float) else v for v in row])
     out.detach()

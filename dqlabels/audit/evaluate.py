@@ -42,7 +42,7 @@ from dqlabels.audit.report import (
 )
 from dqlabels.audit.summary import format_summary
 from dqlabels.config import DS_MAX_ITER, ReadOptions
-from dqlabels.csv_text import write_frame_csv
+from dqlabels.csv_text import prepare_column, write_frame_csv
 from dqlabels.errors import InputError
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.inputs import read_campaign
@@ -119,14 +119,19 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
                                   annotations) if fit else None
         crowd, reason = fit_crowdtruth(annotations, config.crowdtruth)
         tallies = tally(annotations, probabilities, rows)
+        quality = item_quality(annotations, crowd)
+        # The labels file's columns that do not wait for Dawid–Skene, prepared while it fits.
+        ready = {} if config.labels_path is None else {
+            name: prepare_column(values) for name, values in
+            labels_columns(tallies, None, quality, crowd, annotations).items()}
         model = model.result() if model is not None else None
-    quality = item_quality(annotations, crowd)
     labels = None
     with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-labels") as background:
         if config.labels_path is not None:
             # The labels file is written beside the audit (its columns are known already) and
             # put in place with the other outputs, only if everything succeeds.
-            columns = labels_columns(tallies, model, quality, crowd, annotations)
+            columns = {name: ready.get(name, values) for name, values in
+                       labels_columns(tallies, model, quality, crowd, annotations).items()}
             labels = background.submit(staged_file, config.labels_path,
                                        lambda tmp: _write_labels_to(columns, tmp))
         try:

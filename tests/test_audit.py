@@ -575,10 +575,10 @@ def test_the_report_is_typed_frozen_and_its_json_is_what_evaluate_writes(tmp_pat
     paths = {"json_path": tmp_path / "r.json", "annotators_path": tmp_path / "a.csv"}
     result = None
 
-    def keep(audit_result, config):
+    def keep(audit_result, config, *staged):
         nonlocal result
         result = audit_result
-        return real_write(audit_result, config)
+        return real_write(audit_result, config, *staged)
 
     real_write = evaluate_module.write_outputs
     evaluate_module.write_outputs = keep

@@ -105,47 +105,71 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     config = replace(config or EvaluateConfig(), **options)
     _check_outputs(path, config)
     campaign = read_campaign(path, config)
+    _check_outputs_fit(campaign.annotations, config)
+    result, written = _audit_and_write(campaign, _fit(campaign, config), config)
+    summary = format_summary(result)
+    return summary + ("\nWrote " + ", ".join(map(str, written)) if written else "")
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """What the audit is built from: the models, the tallies, the item quality, and the labels
+    file's columns prepared ahead (``ready``)."""
+
+    model: DawidSkene | None
+    crowdtruth: object
+    crowdtruth_reason: str | None
+    tallies: object
+    quality: object
+    ready: dict
+
+
+def _fit(campaign, config: EvaluateConfig) -> _Fitted:
+    """Dawid–Skene on its own thread (its blocks on the shared pool) while CrowdTruth, the
+    tallies, the item quality and the labels file's columns that do not wait for it are
+    computed: its start (numba's import, for a large campaign) uses one core."""
     annotations = campaign.annotations
-    _check_outputs_fit(annotations, config)
-    probabilities, rows = campaign.predictions, campaign.prediction_rows
     fit = config.dawid_skene and annotations.annotator_index is not None
     with sharing_the_interpreter(), \
             ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
-        # Dawid–Skene fits on its own thread (its blocks on the shared pool) while CrowdTruth and
-        # the tallies are computed: its start (numba's import, for a large campaign) uses one
-        # core.
         model = background.submit(DawidSkene(max_iter=config.ds_max_iter,
                                              gold=annotations.gold).fit,
                                   annotations) if fit else None
         crowd, reason = fit_crowdtruth(annotations, config.crowdtruth)
-        tallies = tally(annotations, probabilities, rows)
+        tallies = tally(annotations, campaign.predictions, campaign.prediction_rows)
         quality = item_quality(annotations, crowd)
-        # The labels file's columns that do not wait for Dawid–Skene, prepared while it fits.
         ready = {} if config.labels_path is None else {
             name: prepare_column(values) for name, values in
             labels_columns(tallies, None, quality, crowd, annotations).items()}
-        model = model.result() if model is not None else None
-    labels = None
+        return _Fitted(model=model.result() if model is not None else None, crowdtruth=crowd,
+                       crowdtruth_reason=reason, tallies=tallies, quality=quality, ready=ready)
+
+
+def _audit_and_write(campaign, fitted: _Fitted, config: EvaluateConfig) -> tuple[Audit, list]:
+    """The audit, and the outputs written; the labels file is written on a thread while the
+    audit is built (its columns are known already) and put in place with the other outputs,
+    only if everything succeeds."""
+    annotations, labels = campaign.annotations, None
     with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-labels") as background:
         if config.labels_path is not None:
-            # The labels file is written beside the audit (its columns are known already) and
-            # put in place with the other outputs, only if everything succeeds.
-            columns = {name: ready.get(name, values) for name, values in
-                       labels_columns(tallies, model, quality, crowd, annotations).items()}
+            columns = {name: fitted.ready.get(name, values) for name, values in labels_columns(
+                fitted.tallies, fitted.model, fitted.quality, fitted.crowdtruth,
+                annotations).items()}
             labels = background.submit(staged_file, config.labels_path,
                                        lambda tmp: _write_labels_to(columns, tmp))
         try:
-            result = audit(annotations, tallies=tallies, predictions=probabilities,
-                           prediction_rows=rows, dawid_skene_model=model, crowdtruth_model=crowd,
-                           crowdtruth_reason=reason, quality=quality, rank_by=config.rank_by,
-                           plan_budget=config.plan_budget, plan_objective=config.plan_objective)
-            written = write_outputs(result, config, labels)
+            result = audit(annotations, tallies=fitted.tallies,
+                           predictions=campaign.predictions,
+                           prediction_rows=campaign.prediction_rows,
+                           dawid_skene_model=fitted.model, crowdtruth_model=fitted.crowdtruth,
+                           crowdtruth_reason=fitted.crowdtruth_reason, quality=fitted.quality,
+                           rank_by=config.rank_by, plan_budget=config.plan_budget,
+                           plan_objective=config.plan_objective)
+            return result, write_outputs(result, config, labels)
         except BaseException:
             if labels is not None and labels.exception() is None:
                 discard_staged(labels.result())
             raise
-    summary = format_summary(result)
-    return summary + ("\nWrote " + ", ".join(map(str, written)) if written else "")
 
 
 def _check_outputs_fit(annotations, config: EvaluateConfig) -> None:

@@ -71,8 +71,8 @@ MUTANTS = [
     # With probabilities every row sums to 1, so κ and α are undefined (null) even without
     # their own branch; the branch adds why, and dropping it is what the test catches.
     Mutant("κ and α of probabilities not reported as null (and why)", "dqlabels/audit/report.py",
-           '    if annotations.is_distribution:\n        report["agreement_note"]',
-           '    if False:\n        report["agreement_note"]', (T + "test_scores.py",)),
+           "agreement_note=PROBABILITIES_NOTE if annotations.is_distribution else None",
+           "agreement_note=None", (T + "test_scores.py",)),
     # Promises of the README.
     Mutant("partial training batches kept", "dqlabels/learning/training.py",
            "drop_remainder = train_rows.size >= config.batch_size", "drop_remainder = False",
@@ -109,8 +109,8 @@ MUTANTS = [
            'skipped["rejected choice tasks"] += 1',
            (T + "test_importers.py::test_a_rejected_prodigy_choice_is_no_vote",)),
     Mutant("below chance by the Wilson interval's lower end", "dqlabels/labels/ranking.py",
-           "wilson_interval(accuracy * given, given)[1]",
-           "wilson_interval(accuracy * given, given)[0]",
+           "np.array([given[j] for j in scored]))[1]",
+           "np.array([given[j] for j in scored]))[0]",
            (T + "test_ranking.py::test_below_chance_needs_the_whole_interval_below_one_over_k",)),
     Mutant("below chance against 0.5 for any number of classes", "dqlabels/labels/ranking.py",
            "upper < 1 / num_classes", "upper < 0.5",
@@ -149,8 +149,8 @@ MUTANTS = [
            'return posterior_spread(alpha) < TOLERANCE["soft"]',
            'return _variance(alpha) < TOLERANCE["soft"]',
            (T + "test_plan.py::test_the_soft_tolerance_is_a_posterior_spread_of_0_1",)),
-    Mutant("least reliable list opens with tiny samples", "dqlabels/labels/ranking.py",
-           "ranked = (enough or scored)[:NUM_LISTED]", "ranked = scored[:NUM_LISTED]",
+    Mutant("least reliable list opens with tiny samples", "dqlabels/audit/annotators.py",
+           "for entry in (enough or scored)[:NUM_LISTED]:", "for entry in scored[:NUM_LISTED]:",
            (T + "test_audit.py::test_least_reliable_list_leaves_out_tiny_samples_and_says_so",)),
     # Issue 27: real images.
     Mutant("a verdict from the mean, not the interval", "dqlabels/studies/verdicts.py",
@@ -184,7 +184,7 @@ MUTANTS = [
            "if tallies is None:",
            (T + "test_audit.py::test_tallies_without_predictions_are_not_used_for_an_audit_with_predictions",)),
     Mutant("the annotators' figure plots another score", "dqlabels/figures.py",
-           'key = report["annotators"]["ranked_by"]', 'key = "agreement"',
+           "key = report.annotators.ranked_by", 'key = "agreement"',
            (T + "test_audit.py::test_the_page_and_the_png_files_show_the_same_figures_drawn_once",)),
     Mutant("bounded minimum keeps the old point on equal values", "dqlabels/minimize.py",
            "        if fu <= fx:", "        if fu < fx:",

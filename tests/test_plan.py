@@ -450,7 +450,8 @@ def test_the_bounded_minimum_is_scipys_to_the_last_bit():
 
         original = plan_module.bounded_minimum
         try:
-            plan_module.bounded_minimum = lambda f, lo, hi: found.append((f, lo, hi)) or 0.0
+            plan_module.bounded_minimum = lambda f, lo, hi, seen=found: seen.append(
+                (f, lo, hi)) or 0.0
             _fit_strength(counts, balance)
         finally:
             plan_module.bounded_minimum = original

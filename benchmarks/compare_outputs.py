@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 RUN = r'''
-import os, sys
+import os, re, sys
 tree, out, probs = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, tree)
 os.chdir(tree)
@@ -54,7 +54,6 @@ for name, path, extra in jobs:
     with open(f"{out}/{name}.txt", "w") as f:
         f.write(text.replace(out, "OUT").replace(tree, "TREE"))
     if name in PAGES and os.path.exists(f"{out}/{name}.html"):
-        import re
         with open(f"{out}/{name}.html", encoding="utf-8") as f:
             page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "PNG", f.read())
         with open(f"{out}/{name}.html", "w", encoding="utf-8") as f:

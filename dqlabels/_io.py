@@ -22,22 +22,25 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
 
 
+def _temp_beside(path: Path, suffix: str = "") -> Path:
+    """An empty temporary file in ``path``'s folder (so that a rename over ``path`` is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path next to ``path``; rename it over ``path`` only on success.
 
     Readers never see a half-written file, and a failure leaves nothing behind.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temp_beside(Path(path), suffix)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
+        yield tmp
+        commit_staged(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        discard_staged(tmp)
         raise
 
 
@@ -46,15 +49,13 @@ def staged_file(path: str | os.PathLike, write) -> Path:
     :func:`commit_staged` to put in place later (or :func:`discard_staged` to drop); on an error
     in ``write`` nothing is left behind. An output can so be written while other work goes on
     and still appear only when everything has succeeded."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _temp_beside(Path(path))
     try:
-        write(Path(tmp))
+        write(tmp)
     except BaseException:
         discard_staged(tmp)
         raise
-    return Path(tmp)
+    return tmp
 
 
 def commit_staged(tmp: str | os.PathLike, path: str | os.PathLike) -> None:

@@ -22,6 +22,8 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 
+import numpy as np
+
 from dqlabels._io import (
     atomic_path,
     check_output_files,
@@ -34,16 +36,19 @@ from dqlabels._io import (
 from dqlabels._parallel import sharing_the_interpreter
 from dqlabels.audit.report import (
     Audit,
+    Tallies,
     audit,
     fit_crowdtruth,
     item_quality,
     labels_columns,
+    tallied_columns,
     tally,
 )
 from dqlabels.audit.summary import format_summary
 from dqlabels.config import DS_MAX_ITER, ReadOptions
 from dqlabels.csv_text import prepare_column, write_frame_csv
 from dqlabels.errors import InputError
+from dqlabels.labels.crowdtruth import CrowdTruth
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.inputs import read_campaign
 from dqlabels.labels.ranking import ANNOTATOR_COLUMNS
@@ -117,10 +122,10 @@ class _Fitted:
     file's columns prepared ahead (``ready``)."""
 
     model: DawidSkene | None
-    crowdtruth: object
+    crowdtruth: CrowdTruth | None
     crowdtruth_reason: str | None
-    tallies: object
-    quality: object
+    tallies: Tallies
+    quality: np.ndarray | None
     ready: dict
 
 
@@ -140,7 +145,7 @@ def _fit(campaign, config: EvaluateConfig) -> _Fitted:
         quality = item_quality(annotations, crowd)
         ready = {} if config.labels_path is None else {
             name: prepare_column(values) for name, values in
-            labels_columns(tallies, None, quality, crowd, annotations).items()}
+            tallied_columns(annotations, tallies, None, quality, crowd).items()}
         return _Fitted(model=model.result() if model is not None else None, crowdtruth=crowd,
                        crowdtruth_reason=reason, tallies=tallies, quality=quality, ready=ready)
 
@@ -152,9 +157,9 @@ def _audit_and_write(campaign, fitted: _Fitted, config: EvaluateConfig) -> tuple
     annotations, labels = campaign.annotations, None
     with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-labels") as background:
         if config.labels_path is not None:
-            columns = {name: fitted.ready.get(name, values) for name, values in labels_columns(
-                fitted.tallies, fitted.model, fitted.quality, fitted.crowdtruth,
-                annotations).items()}
+            columns = {name: fitted.ready.get(name, values) for name, values in tallied_columns(
+                annotations, fitted.tallies, fitted.model, fitted.quality,
+                fitted.crowdtruth).items()}
             labels = background.submit(staged_file, config.labels_path,
                                        lambda tmp: _write_labels_to(columns, tmp))
         try:

@@ -430,16 +430,22 @@ def labels_table(result: Audit):
     return pd.DataFrame(labels_columns(result))
 
 
-def labels_columns(result: Audit | Tallies, dawid_skene_model: DawidSkene | None = None,
-                   quality: np.ndarray | None = None, crowdtruth_model: CrowdTruth | None = None,
-                   annotations: Annotations | None = None) -> dict[str, np.ndarray]:
+def labels_columns(result: Audit) -> dict[str, np.ndarray]:
     """The columns of :func:`labels_table`, by name, as numpy arrays (what the CSV writer
-    takes: no frame is built for a file), from an audit, or from what an audit is made of
-    before it is built: the ``annotations``, their :class:`Tallies` and the item ``quality``
-    and models (``dqlabels evaluate`` writes the file while the audit is built)."""
-    if isinstance(result, Audit):
-        annotations, dawid_skene_model = result.annotations, result.dawid_skene_model
-        quality, crowdtruth_model = result.quality, result.crowdtruth_model
+    takes: no frame is built for a file)."""
+    return tallied_columns(result.annotations, result, result.dawid_skene_model, result.quality,
+                           result.crowdtruth_model)
+
+
+def tallied_columns(annotations: Annotations, tallies: Tallies | Audit,
+                    dawid_skene_model: DawidSkene | None = None,
+                    quality: np.ndarray | None = None,
+                    crowdtruth_model: CrowdTruth | None = None) -> dict[str, np.ndarray]:
+    """:func:`labels_columns` from what an audit is made of, before it is built: the
+    ``annotations``, their :class:`Tallies` (or an :class:`Audit`: its soft labels, vote and
+    posterior), the item ``quality`` and the models (``dqlabels evaluate`` writes the file
+    while the audit is built)."""
+    result = tallies
     classes = np.asarray(annotations.classes, dtype=object)
     columns = {"item": annotations.items, "hard_label": classes[result.vote.labels],
                "tied": result.vote.tied}

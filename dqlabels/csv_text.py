@@ -20,6 +20,8 @@ import io
 
 import numpy as np
 
+from dqlabels._arrow import from_numpy, text_array, to_numpy
+
 _POW10 = 10.0 ** np.arange(-22, 23)
 _EMIN, _EMAX = -300, 300  # exponents outside are printed by Python (subnormals, overflow)
 _WIDTH_6G = 13  # the longest %.6g text: "-1.23456e-100"
@@ -131,7 +133,11 @@ class _Column:
         codes, dictionary = _factorize(values)
         if kind == "f":  # NaN formats as the empty cell
             self.distinct = np.zeros((len(dictionary), _WIDTH_6G), dtype=np.uint8)
-            _float_cells(dictionary.to_numpy().view(np.float64), self.distinct)
+            _float_cells(to_numpy(dictionary).view(np.float64), self.distinct)
+            # As wide as the longest text ("0.2" for soft labels, not 13 places): every byte
+            # of padding is zeroed, copied and dropped once per row.
+            used = np.flatnonzero(self.distinct.any(axis=0))
+            self.distinct = self.distinct[:, :max(1, used[-1] + 1 if used.size else 1)]
         elif kind == "b":
             self.distinct = _text_cells(["True" if v else "False" for v in dictionary.to_pylist()])
         elif kind == "O":
@@ -147,13 +153,12 @@ class _Column:
         import pyarrow.compute as pc
 
         self.has_nul = pc.any(pc.match_substring(text, "\0")).as_py() or False
-        special = np.flatnonzero(pc.match_substring_regex(text, '[,"\n]')
-                                 .to_numpy(zero_copy_only=False))
+        special = np.flatnonzero(to_numpy(pc.match_substring_regex(text, '[,"\n]')))
         if special.size:
-            quoted = [csv_field(field) for field in text.take(pa.array(special)).to_pylist()]
+            quoted = [csv_field(field) for field in text.take(from_numpy(special)).to_pylist()]
             mask = np.zeros(len(text), dtype=bool)
             mask[special] = True
-            text = pc.replace_with_mask(text, pa.array(mask), pa.array(quoted, pa.large_string()))
+            text = pc.replace_with_mask(text, from_numpy(mask), text_array(quoted))
         text = text.cast(pa.large_string())
         offsets = np.frombuffer(text.buffers()[1], dtype=np.int64, count=len(text) + 1,
                                 offset=8 * text.offset)
@@ -169,32 +174,27 @@ class _Column:
 
 
 def _arrow_text(values: np.ndarray):
-    """``str`` of each value as an Arrow large_string array."""
-    import pyarrow as pa
-
-    try:
-        return pa.array(values, pa.large_string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all str: ints, mixed objects
-        return pa.array([str(v) for v in values], pa.large_string())
+    """``str`` of each value as an Arrow large_string array (None as the empty text, which
+    the CSV writes for it)."""
+    return text_array(["" if v is None else v for v in values.tolist()])
 
 
 def _factorize(values: np.ndarray):
     """``(codes, dictionary)``: each value's index into the Arrow array of distinct values (in
     order of first appearance); floats are told apart by their bits."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = values.dtype.kind
     if kind == "f":
-        array = pa.array(values.view(np.int64))
+        array = from_numpy(values.view(np.int64))
     elif kind == "b":
-        array = pa.array(values.view(np.uint8))
+        array = from_numpy(values.view(np.uint8))
     elif kind in "iu":
-        array = pa.array(values)
+        array = from_numpy(values)
     else:
         array = _arrow_text(values)
     encoded = pc.dictionary_encode(array)
-    return encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary
+    return to_numpy(encoded.indices), encoded.dictionary
 
 
 def _text_cells(texts: list[str]) -> np.ndarray:

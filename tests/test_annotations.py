@@ -136,3 +136,51 @@ def test_from_long_and_from_counts():
     ann2 = from_counts([[1, 0], [2, 3]], items=["p", "q"], classes=["a", "b"])
     assert ann2.counts.tolist() == [[1, 0], [2, 3]]
     assert ann2.counts.dtype.kind == "i"
+
+
+def _fields(ann):
+    return (ann.items.tolist(), ann.classes, ann.counts.tolist(), ann.item_index.tolist(),
+            ann.label_index.tolist(), ann.annotator_index.tolist(), ann.annotators.tolist(),
+            ann.num_dropped, ann.empty_items.tolist())
+
+
+def test_text_columns_encoded_by_the_csv_reader_match_a_plain_read(write, monkeypatch):
+    """A long CSV's item, annotator and label columns arrive dictionary-encoded from the
+    reader (a dictionary per 1 MB block); the codes and names equal those of a plain read
+    encoded afterwards: ids that first appear in later blocks, missing labels and ids, quoted
+    text, and numbers read as numbers (7.0 is the id 7)."""
+    from dqlabels.readers import annotations as module
+
+    rng = np.random.default_rng(3)
+    rows, missing = ["item,annotator,label"], 0
+    for i in range(60_000):  # about 1.6 MB: several blocks
+        item = f"img{rng.integers(0, 9_000 if i < 30_000 else 12_000)}"
+        label = ["cat", "dog", '"a, b"', ""][rng.integers(0, 4)]
+        missing += label == ""
+        rows.append(f"{item},w{rng.integers(0, 40 if i < 50_000 else 45)},{label}")
+    text = "\n".join(rows) + "\n"
+    numeric = "item,annotator,label\n7.0,u1,1\n7,u2,2\n3,u1,1\n"
+    for name, content in (("big.csv", text), ("numeric.csv", numeric)):
+        path = write(name, content)
+        encoded = read_annotations(path, duplicates="keep")
+        monkeypatch.setattr(module, "long_columns", lambda *a, **k: [])
+        plain = read_annotations(path, duplicates="keep")
+        monkeypatch.undo()
+        assert _fields(encoded) == _fields(plain)
+        if name == "big.csv":
+            assert encoded.classes == ("a, b", "cat", "dog")
+            assert encoded.num_dropped == missing and encoded.num_annotations == 60_000 - missing
+            assert encoded.num_annotators == 45
+    assert read_annotations(write("n.csv", numeric)).items.tolist() == ["3", "7"]
+
+
+def test_parquet_dictionary_with_unused_values_makes_no_empty_items(tmp_path):
+    """A Parquet file's dictionary may list values no row has (a pandas category never used):
+    they are not items."""
+    frame = pd.DataFrame({"item": pd.Categorical(["b", "a", "b"], categories=["a", "b", "zz"]),
+                          "annotator": ["u1", "u1", "u2"], "label": ["x", "y", "x"]})
+    frame.to_parquet(tmp_path / "a.parquet")
+    ann = read_annotations(tmp_path / "a.parquet")
+    assert ann.items.tolist() == ["a", "b"]
+    assert ann.empty_items.tolist() == []
+    assert ann.counts.tolist() == [[0, 1], [2, 0]]

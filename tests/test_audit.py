@@ -417,7 +417,8 @@ def test_labels_csv_written_column_wise_equals_the_row_writer(tmp_path):
 
 def test_labels_csv_in_many_blocks_and_with_a_nul_equals_the_row_writer(tmp_path, monkeypatch):
     """Blocks of a few rows rendered on the thread pool come out in order; a column of many
-    distinct strings and one of few; a NUL character in an id, which the padded cells cannot
+    distinct strings and one of few; columns of few distinct floats (all NaN; signs, zeros and
+    exponents); a NUL character in an id, which the padded cells cannot
     carry, sends the table to the row writer, with the same bytes."""
     import csv
 
@@ -431,7 +432,11 @@ def test_labels_csv_in_many_blocks_and_with_a_nul_equals_the_row_writer(tmp_path
                "hard_label": np.array(["cat", "dog"], dtype=object)[rng.integers(0, 2, n)],
                "tied": rng.random(n) < 0.2,
                "soft": rng.integers(0, 4, n) / 3,
-               "ds": np.where(rng.random(n) < 0.1, np.nan, rng.random(n) ** 5)}
+               "ds": np.where(rng.random(n) < 0.1, np.nan, rng.random(n) ** 5),
+               # few distinct values, each column's cells as wide as its longest text
+               "all_nan": np.full(n, np.nan),
+               "few_signed": np.array([-1.5e-07, -0.0, 0.0, 2.0, np.nan, 1e22, -123456.7])[
+                   rng.integers(0, 7, n)]}
 
     def rows_written(cols, path):
         with open(path, "w", newline="", encoding="utf-8") as f:

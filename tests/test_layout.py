@@ -11,7 +11,7 @@ PACKAGE = REPO / "dqlabels"
 # Bottom to top; packages on one layer do not import each other.
 LAYERS = [
     {"": {"errors", "config", "_io", "_parallel", "_kernels", "_moved", "text", "csv_text",
-          "figures", "commandline", "minimize"}},
+          "_arrow", "figures", "commandline", "minimize"}},
     {"readers": None},
     {"labels": None},
     {"audit": None, "data": None},

@@ -47,6 +47,7 @@ from dqlabels.readers.counting import (
     from_long_table,
     from_matrix,
     from_table,
+    long_columns,
     read_npy,
 )
 from dqlabels.readers.tables import Location, as_list, check_readable, file_kind, read_table
@@ -129,7 +130,7 @@ def read_annotations(
         if format not in (None, "counts", "probs"):
             raise InputError(f"{path}: a .npy file holds counts or probs, not format {format!r}")
         return read_npy(path, format, classes)
-    table, where = read_table(path, kind)
+    table, where = read_table(path, kind, lambda names: long_columns(names, format, **columns))
     tool = format if format in importers.TOOL_FORMATS else (
         importers.table_tool(table.column_names) if format is None else None)
     if tool is not None:

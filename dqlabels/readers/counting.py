@@ -60,25 +60,53 @@ def check_classes(classes):
 # Tables → counts
 
 
-def from_table(table, source, where, format, classes, duplicates, item_column=None,
-                annotator_column=None, label_column=None):
-    names = table.column_names
+def _chosen_columns(names, source, item_column, annotator_column, label_column):
+    """The item, label and annotator columns: the ones named, else the first alias found."""
 
     def column(chosen, aliases, parameter):
         if chosen is not None:
             return named_column(names, chosen, parameter, source)
         return find_column(names, aliases)
 
-    item_col = column(item_column, ITEM_ALIASES, "item_column")
-    label_col = column(label_column, LABEL_ALIASES, "label_column")
-    annot_col = column(annotator_column, ANNOTATOR_ALIASES, "annotator_column")
-    if format is None and (label_column is not None or annotator_column is not None):
+    return (column(item_column, ITEM_ALIASES, "item_column"),
+            column(label_column, LABEL_ALIASES, "label_column"),
+            column(annotator_column, ANNOTATOR_ALIASES, "annotator_column"))
+
+
+def _reads_long(format, label_col, item_column, annotator_column, label_column) -> bool:
+    """Whether :func:`from_table` reads the table as one row per annotation."""
+    return format == "long" or (format is None and (
+        label_column is not None or annotator_column is not None or label_col is not None))
+
+
+def long_columns(names, format=None, item_column=None, annotator_column=None,
+                 label_column=None) -> list[str]:
+    """The columns :func:`from_table` will dictionary-encode (a long table's item, label and
+    annotator), from the header alone; empty when it will not read the table as long (a tool's
+    export, a wide or counts table) or cannot (a column missing: it says so itself)."""
+    from dqlabels.readers.importers import table_tool
+
+    if format not in (None, "long") or (format is None and table_tool(names) is not None):
+        return []
+    try:
+        chosen = _chosen_columns(names, "", item_column, annotator_column, label_column)
+    except InputError:
+        return []
+    if not _reads_long(format, chosen[1], item_column, annotator_column, label_column):
+        return []
+    return [name for name in chosen if name is not None]
+
+
+def from_table(table, source, where, format, classes, duplicates, item_column=None,
+                annotator_column=None, label_column=None):
+    names = table.column_names
+    item_col, label_col, annot_col = _chosen_columns(names, source, item_column,
+                                                     annotator_column, label_column)
+    if _reads_long(format, label_col, item_column, annotator_column, label_column):
         format = "long"
 
     if format is None:
-        if label_col is not None:
-            format = "long"
-        elif item_col is not None and annot_col is not None:
+        if item_col is not None and annot_col is not None:
             raise _no_column(source, "label", LABEL_ALIASES, names)
         else:
             if item_col is None:  # a guess without an item column is a guess too far

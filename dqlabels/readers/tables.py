@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dqlabels._arrow import text_array, to_numpy
 from dqlabels.errors import InputError
 
 # Column names real exports use, in order of preference. They match a column's name
@@ -83,9 +84,14 @@ def file_kind(path: Path) -> str:
     return "csv"
 
 
-def read_table(path: Path, kind: str):
+def read_table(path: Path, kind: str, dictionary_columns=None):
     """A CSV/TSV/Parquet file as a pyarrow Table with stripped, unique (case-insensitively)
-    column names, and the :class:`Location` that names its rows in messages."""
+    column names, and the :class:`Location` that names its rows in messages.
+
+    ``dictionary_columns``: for a CSV or TSV file, a function of the (stripped) column names
+    that names the columns the caller will dictionary-encode (:func:`encode`); those the
+    parser reads as text arrive dictionary-encoded already (the parser's threads encode each
+    block as they read it, instead of one hash pass per column afterwards)."""
     import pyarrow as pa
 
     if kind == "parquet":
@@ -97,7 +103,8 @@ def read_table(path: Path, kind: str):
             raise InputError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
         where = Location(str(path), "row", 1)
     else:
-        table = read_csv(path, "\t" if kind == "tsv" else _text_delimiter(path))
+        table = read_csv(path, "\t" if kind == "tsv" else _text_delimiter(path),
+                         dictionary_columns)
         where = Location(str(path), "line", 2)
     if table.num_columns == 0:
         raise InputError(f"{path}: no columns found")
@@ -134,9 +141,10 @@ def read_table_file(path, what: str):
     return read_table(path, kind)
 
 
-def read_csv(path: Path, delimiter: str):
+def read_csv(path: Path, delimiter: str, dictionary_columns=None):
     """A CSV or TSV file as a pyarrow Table; a row with the wrong number of fields, text that
-    is not UTF-8 or a malformed file is one InputError naming the line.
+    is not UTF-8 or a malformed file is one InputError naming the line. ``dictionary_columns``:
+    as :func:`read_table`.
 
     No Python callback runs inside pyarrow's reader threads (an ``invalid_row_handler`` did:
     its exceptions surfaced as "Exception ignored" tracebacks, and the process could abort at
@@ -145,21 +153,20 @@ def read_csv(path: Path, delimiter: str):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    def read(newlines_in_values: bool):
-        return pacsv.read_csv(
-            path,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter,
-                                             newlines_in_values=newlines_in_values),
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
-        )
+    def read(newlines_in_values: bool, text_as_dictionary: bool):
+        parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
+        convert = pacsv.ConvertOptions(strings_can_be_null=True)
+        if text_as_dictionary:
+            convert.column_types = _dictionary_types(path, parse, convert, dictionary_columns)
+        return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
 
     try:
         # Quoted values with line breaks in them (an item id "two\nlines") need pyarrow's
         # slower serial mode: tried only when the fast mode fails.
         try:
-            table = read(newlines_in_values=False)
+            table = read(False, dictionary_columns is not None)
         except pa.ArrowInvalid:
-            table = read(newlines_in_values=True)
+            table = read(True, False)
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             raise InputError(f"{path}: the file is empty") from None
@@ -170,6 +177,22 @@ def read_csv(path: Path, delimiter: str):
             raise InputError(_find_bad_text_line(path, delimiter) or
                              f"{path}: column {name!r} is not valid UTF-8 text")
     return table
+
+
+def _dictionary_types(path: Path, parse, convert, dictionary_columns) -> dict:
+    """``{name: dictionary<int32, string>}`` for the columns ``dictionary_columns`` names that
+    pyarrow infers as text from the file's first block (as the full read does): columns of
+    numbers keep their type, so that ``7.0`` still reads as the id ``7``."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with pacsv.open_csv(path, parse_options=parse, convert_options=convert) as reader:
+        schema = reader.schema
+    by_name = {str(field.name).strip(): field for field in schema}
+    wanted = set(dictionary_columns(list(by_name)))
+    return {field.name: pa.dictionary(pa.int32(), pa.string())
+            for name, field in by_name.items()
+            if name in wanted and pa.types.is_string(field.type)}
 
 
 def _find_bad_text_line(path: Path, delimiter: str) -> str | None:
@@ -262,7 +285,8 @@ def column_to_str(column) -> np.ndarray:
     import pyarrow.compute as pc
 
     column = normalise_ids(column)
-    return np.asarray(pc.cast(column, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+    # to_pylist, not to_numpy: as fast, and pyarrow's numpy conversion imports pandas (0.2 s).
+    return np.array(pc.cast(column, pa.string()).to_pylist(), dtype=object)
 
 
 def combine(column):
@@ -282,6 +306,21 @@ def encode(column):
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_dictionary(column.type):
+        # Encoded already (by the CSV reader: a dictionary per block): one shared dictionary,
+        # in order of first appearance as dictionary_encode gives it, the indices translated.
+        unified = column.unify_dictionaries() if isinstance(column, pa.ChunkedArray) else \
+            pa.chunked_array([column])
+        if unified.num_chunks:
+            codes = np.concatenate([_indices(c.indices) for c in unified.chunks]).astype(
+                np.int32, copy=False)
+            dictionary = unified.chunk(0).dictionary
+            # Every value used once at least, none null (as the CSV reader's are; a Parquet
+            # file's dictionary may list values no row has): else encoded afresh below.
+            if not dictionary.null_count and np.bincount(
+                    codes[codes >= 0], minlength=len(dictionary)).all():
+                return codes, dictionary
+        column = pc.cast(column, column.type.value_type)
     encoded = pc.dictionary_encode(column)
     chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
     if not chunks:
@@ -289,9 +328,20 @@ def encode(column):
     dictionary = chunks[-1].dictionary
     if not all(dictionary.slice(0, len(c.dictionary)).equals(c.dictionary) for c in chunks[-2:]):
         return encode(combine(column))
-    codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-                            for c in chunks]).astype(np.int32, copy=False)
+    codes = np.concatenate([_indices(c.indices) for c in chunks]).astype(np.int32, copy=False)
     return codes, dictionary
+
+
+def _indices(indices) -> np.ndarray:
+    """An Arrow array of integer codes as numpy, −1 where null."""
+    validity, data = indices.buffers()[:2]
+    n, offset = len(indices), indices.offset
+    values = np.frombuffer(data, dtype=f"int{indices.type.bit_width}", count=offset + n)[offset:]
+    if not indices.null_count:
+        return values
+    valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little",
+                          count=offset + n)[offset:].view(bool)
+    return np.where(valid, values, -1)
 
 
 def normalise_ids(column):
@@ -304,7 +354,7 @@ def normalise_ids(column):
         finite = values[~np.isnan(values)]
         if np.all(finite == np.round(finite)):
             return pc.cast(column, pa.int64(), safe=False)
-    if pa.types.is_dictionary(column.type):
+    if pa.types.is_dictionary(column.type) and not pa.types.is_string(column.type.value_type):
         return pc.cast(column, column.type.value_type)
     return column
 
@@ -314,11 +364,10 @@ def natural_order(names: np.ndarray) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    array = pa.array(names, type=pa.string()) if not isinstance(names, pa.Array) else names
+    array = names if isinstance(names, pa.Array) else text_array(names)
     if len(array) and pc.all(pc.match_substring_regex(array, _INTEGER_TEXT.pattern)).as_py():
-        as_int = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
-        return np.argsort(as_int, kind="stable")
-    return pc.sort_indices(array).to_numpy(zero_copy_only=False)
+        return np.argsort(to_numpy(pc.cast(array, pa.int64())), kind="stable")
+    return to_numpy(pc.sort_indices(array))
 
 
 def as_list(values):

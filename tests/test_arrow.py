@@ -1,0 +1,50 @@
+"""numpy ↔ Arrow through the buffers (dqlabels._arrow): the same values as pyarrow's own
+conversions, on slices, nulls, booleans and text, without importing pandas."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dqlabels._arrow import from_numpy, text_array, to_numpy
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint16", "float32", "float64"])
+def test_numbers_round_trip_and_match_pyarrow(dtype):
+    values = (np.arange(-5, 20) * 3).astype(dtype) if dtype[0] != "u" else \
+        np.arange(25).astype(dtype)
+    array = from_numpy(values)
+    assert array.type == pa.from_numpy_dtype(np.dtype(dtype))
+    assert array.to_pylist() == values.tolist()
+    assert to_numpy(array).tolist() == values.tolist()
+    assert to_numpy(array.slice(7, 9)).tolist() == values[7:16].tolist()
+
+
+def test_nulls_become_nan_and_false():
+    numbers = pa.array([1, None, 3, None, 5], pa.int32()).slice(1)
+    assert np.array_equal(to_numpy(numbers), [np.nan, 3, np.nan, 5], equal_nan=True)
+    flags = pa.array([True, None, True, False, True, None, True, True, False, True]).slice(3)
+    assert to_numpy(flags).tolist() == [False, True, False, True, True, False, True]
+    assert to_numpy(from_numpy(np.array([True, False, True]))).tolist() == [True, False, True]
+
+
+def test_text_and_chunks():
+    words = ["b", "ä", "", "a,b", "x" * 300]
+    assert text_array(words).to_pylist() == words
+    assert to_numpy(text_array(words)).tolist() == words
+    assert to_numpy(pa.array(["x", None, "y"])).tolist() == ["x", None, "y"]
+    chunked = pa.chunked_array([pa.array([1, 2]), pa.array([3])])
+    assert to_numpy(chunked).tolist() == [1, 2, 3]
+    assert to_numpy(pa.chunked_array([], pa.int64())).tolist() == []
+
+
+def test_no_pandas_import():
+    code = ("import sys, numpy as np, pyarrow.compute as pc\n"
+            "from dqlabels._arrow import from_numpy, text_array, to_numpy\n"
+            "a = from_numpy(np.arange(5)); t = text_array(['x', 'y'])\n"
+            "to_numpy(pc.sort_indices(t)); to_numpy(pc.equal(a, a)); to_numpy(t)\n"
+            "print(any(m.split('.')[0] == 'pandas' for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

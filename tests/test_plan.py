@@ -480,3 +480,18 @@ def test_distinct_rows_are_numpys_unique_rows_with_their_counts():
             dict(zip(map(tuple, expected.tolist()), expected_times.astype(float).tolist()))
         if k * np.log2(high) < 62:
             assert np.lexsort(found.T).tolist() == list(range(len(found)))
+
+
+def test_posterior_mean_and_spread_computed_once_and_read_only():
+    """The audit's summary, its labels file and the plan read the same arrays; none of them can
+    change what the others read."""
+    from dqlabels.labels.plan import posterior
+
+    post = posterior(from_counts(np.array([[3, 1], [2, 2], [0, 4]])))
+    assert post.mean is post.mean and post.spread is post.spread
+    with pytest.raises(ValueError):
+        post.mean[0, 0] = 1.0
+    with pytest.raises(ValueError):
+        post.spread[0] = 1.0
+    alpha = post.alpha
+    assert np.allclose(post.mean, alpha / alpha.sum(axis=1, keepdims=True))

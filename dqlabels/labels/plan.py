@@ -58,6 +58,7 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import betainc, digamma, gammaln
@@ -118,16 +119,23 @@ class Posterior:
                 "prediction_weight": self.prediction_weight,
                 "num_predicted": self.num_predicted}
 
-    @property
+    @cached_property
     def mean(self) -> np.ndarray:
-        """The posterior mean: the shrunk soft labels."""
-        return self.alpha / self.alpha.sum(axis=1, keepdims=True)
+        """The posterior mean: the shrunk soft labels (computed once, read-only: the audit's
+        summary, its labels file and the plan all read it)."""
+        return _read_only(self.alpha / self.alpha.sum(axis=1, keepdims=True))
 
-    @property
+    @cached_property
     def spread(self) -> np.ndarray:
         """The posterior spread: the square root of the summed posterior variances of each
-        item's distribution (how far the soft label may still be from the true one)."""
-        return posterior_spread(self.alpha)
+        item's distribution (how far the soft label may still be from the true one; computed
+        once, read-only)."""
+        return _read_only(posterior_spread(self.alpha))
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
 
 
 def posterior(annotations: Annotations, predictions: np.ndarray | None = None,

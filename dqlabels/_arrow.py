@@ -35,11 +35,22 @@ def text_array(values):
     """Python strings (any sequence; no None) as an Arrow ``large_string`` array."""
     import pyarrow as pa
 
-    encoded = [str(value).encode("utf-8") for value in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
-    return pa.Array.from_buffers(pa.large_string(), len(encoded),
-                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+    values = [value if isinstance(value, str) else str(value) for value in values]
+    # All joined by NUL and encoded once; each text ends where a NUL is. A text holding a NUL
+    # itself is encoded one by one.
+    data = np.frombuffer("\0".join(values).encode("utf-8"), dtype=np.uint8)
+    ends = np.flatnonzero(data == 0)
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    if len(ends) == max(len(values) - 1, 0):
+        offsets[1:-1] = ends - np.arange(len(ends))
+        offsets[-1] = len(data) - len(ends)
+        data = data[data != 0] if len(ends) else data
+    else:
+        encoded = [value.encode("utf-8") for value in values]
+        np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
+        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return pa.Array.from_buffers(pa.large_string(), len(values),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def to_numpy(array) -> np.ndarray:

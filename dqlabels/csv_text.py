@@ -26,6 +26,7 @@ _POW10 = 10.0 ** np.arange(-22, 23)
 _EMIN, _EMAX = -300, 300  # exponents outside are printed by Python (subnormals, overflow)
 _WIDTH_6G = 13  # the longest %.6g text: "-1.23456e-100"
 _BLOCK_BYTES = 1 << 22  # one block of rows as padded cells: at most this many bytes
+_GATHER_WIDTH = 48  # texts up to this long are padded place by place (item ids, class names)
 
 
 def csv_field(text: str) -> str:
@@ -211,6 +212,11 @@ def _padded(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     lengths = np.diff(offsets)
     width = max(1, int(lengths.max(initial=0)))
     text = np.zeros((len(lengths), width), dtype=np.uint8)
+    if width <= _GATHER_WIDTH:  # one gather per place: no temporaries of a byte's size
+        starts, last = offsets[:-1], max(len(data) - 1, 0)
+        for j in range(width if len(data) else 0):
+            text[:, j] = np.where(lengths > j, data[np.minimum(starts + j, last)], 0)
+        return text
     text.reshape(-1)[np.repeat(np.arange(len(lengths)) * width - offsets[:-1], lengths)
                      + np.arange(len(data))] = data
     return text

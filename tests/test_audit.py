@@ -417,7 +417,7 @@ def test_labels_csv_written_column_wise_equals_the_row_writer(tmp_path):
 
 def test_labels_csv_in_many_blocks_and_with_a_nul_equals_the_row_writer(tmp_path, monkeypatch):
     """Blocks of a few rows rendered on the thread pool come out in order; a column of many
-    distinct strings and one of few; columns of few distinct floats (all NaN; signs, zeros and
+    distinct strings (one longer than 48 bytes) and one of few; columns of few distinct floats (all NaN; signs, zeros and
     exponents); a NUL character in an id, which the padded cells cannot
     carry, sends the table to the row writer, with the same bytes."""
     import csv
@@ -428,7 +428,8 @@ def test_labels_csv_in_many_blocks_and_with_a_nul_equals_the_row_writer(tmp_path
     monkeypatch.setattr(csv_text, "_BLOCK_BYTES", 200)  # a block of about 4 rows
     rng = np.random.default_rng(0)
     n = 300
-    columns = {"item": np.array([f"i{k},{'x' * (k % 7)}" for k in range(n)], dtype=object),
+    columns = {"item": np.array([f"i{k},{'x' * (k % 7)}" if k != 9 else "long " * 30 + '"q"'
+                                 for k in range(n)], dtype=object),
                "hard_label": np.array(["cat", "dog"], dtype=object)[rng.integers(0, 2, n)],
                "tied": rng.random(n) < 0.2,
                "soft": rng.integers(0, 4, n) / 3,

@@ -464,9 +464,12 @@ def test_six_digit_formatting_equals_python_on_a_million_values():
         rng.random(n),                                        # probabilities
         rng.integers(0, 60, n) / rng.integers(1, 60, n),      # fractions of answers
         10.0 ** rng.uniform(-12, 12, n) * rng.choice([-1, 1], n),  # every magnitude
+        10.0 ** rng.uniform(-320, 308, n // 4),                # beyond 1e±22: several products
+        rng.random(n // 4) ** rng.integers(20, 80, n // 4),  # tiny posteriors
         np.round(rng.random(n), 7) + 5e-7,                    # 6-digit ties and near-ties
         rng.integers(0, 2_000_000, n) / 2.0,                  # halves around 1e6
-        [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-4, 9.99995e-5, 999999.5, 1e6, 0.1 + 0.2],
+        [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-4, 9.99995e-5, 999999.5, 1e6, 0.1 + 0.2,
+         5e-324, 1.7976931348623157e308, 1e-23, 1e23, 1e-22, 1e22],
     ])
     expected = ["" if v != v else f"{v:.6g}" for v in values.tolist()]
     assert format_6g(values) == expected

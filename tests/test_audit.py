@@ -621,8 +621,10 @@ def test_the_report_is_typed_frozen_and_its_json_is_what_evaluate_writes(tmp_pat
 
 
 def test_evaluate_shortens_the_switch_interval_only_while_two_threads_work(monkeypatch, tmp_path):
-    """Dawid–Skene's start (Python) and the tallies (numpy) share the interpreter with a 0.5 ms
-    switch interval; before and after, and after an error, the user's interval is back."""
+    """Dawid–Skene's start (Python) beside the tallies (numpy), and the audit beside the labels
+    file share the interpreter with a 0.5 ms switch interval; the reading before (its threads
+    are pyarrow's and wait for no interpreter), after, and after an error: the user's
+    interval."""
     import sys
 
     from dqlabels._parallel import sharing_the_interpreter
@@ -630,13 +632,19 @@ def test_evaluate_shortens_the_switch_interval_only_while_two_threads_work(monke
 
     seen = []
     real_tally = evaluate_module.tally
+    real_read, real_audit = evaluate_module.read_campaign, evaluate_module.audit
     monkeypatch.setattr(evaluate_module, "tally",
                         lambda *a: seen.append(sys.getswitchinterval()) or real_tally(*a))
+    monkeypatch.setattr(evaluate_module, "read_campaign",
+                        lambda *a: seen.append(sys.getswitchinterval()) or real_read(*a))
+    monkeypatch.setattr(evaluate_module, "audit",
+                        lambda *a, **k: seen.append(sys.getswitchinterval()) or real_audit(*a, **k))
     previous = sys.getswitchinterval()
     try:
         sys.setswitchinterval(0.01)
-        evaluate_module.run_evaluate(EXAMPLE)
-        assert seen == [pytest.approx(0.0005)] and sys.getswitchinterval() == pytest.approx(0.01)
+        evaluate_module.run_evaluate(EXAMPLE, labels_path=tmp_path / "l.csv")
+        assert seen == [pytest.approx(0.01), pytest.approx(0.0005), pytest.approx(0.0005)]
+        assert sys.getswitchinterval() == pytest.approx(0.01)
         with pytest.raises(RuntimeError), sharing_the_interpreter():
             raise RuntimeError("a failed fit")
         assert sys.getswitchinterval() == pytest.approx(0.01)

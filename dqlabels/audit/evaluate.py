@@ -109,9 +109,12 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     """
     config = replace(config or EvaluateConfig(), **options)
     _check_outputs(path, config)
+    # Threads of ours work side by side throughout (the reader's encoders, Dawid–Skene beside
+    # the tallies, the labels file beside the audit): the interpreter changes hands often.
     campaign = read_campaign(path, config)
     _check_outputs_fit(campaign.annotations, config)
-    result, written = _audit_and_write(campaign, _fit(campaign, config), config)
+    with sharing_the_interpreter():
+        result, written = _audit_and_write(campaign, _fit(campaign, config), config)
     summary = format_summary(result)
     return summary + ("\nWrote " + ", ".join(map(str, written)) if written else "")
 
@@ -135,8 +138,7 @@ def _fit(campaign, config: EvaluateConfig) -> _Fitted:
     computed: its start (numba's import, for a large campaign) uses one core."""
     annotations = campaign.annotations
     fit = config.dawid_skene and annotations.annotator_index is not None
-    with sharing_the_interpreter(), \
-            ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
+    with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
         model = background.submit(DawidSkene(max_iter=config.ds_max_iter,
                                              gold=annotations.gold).fit,
                                   annotations) if fit else None

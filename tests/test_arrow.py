@@ -31,7 +31,7 @@ def test_nulls_become_nan_and_false():
 
 
 def test_text_and_chunks():
-    words = ["b", "ä", "", "a,b", "x" * 300]
+    words = ["b", "ä", "", "a,b", "x" * 300, "nul\0inside", ""]
     assert text_array(words).to_pylist() == words
     assert to_numpy(text_array(words)).tolist() == words
     assert to_numpy(pa.array(["x", None, "y"])).tolist() == ["x", None, "y"]

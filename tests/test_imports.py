@@ -39,12 +39,16 @@ def test_the_audit_commands_run_without_cyclic_gc_and_with_one_blas_thread():
     """``dqlabels evaluate``/``plan`` set OpenBLAS to one thread before numpy loads (unless the
     user chose a number) and switch the cyclic garbage collector off; other commands and
     ``import dqlabels_cli`` leave both alone."""
-    code = ("import gc, os, sys\n"
+    import os
+
+    from conftest import REPO
+
+    # The package's first module, run from this tree (as ``import dqlabels_cli`` runs it).
+    code = ("import gc, os, runpy, sys\n"
             "sys.argv = ['dqlabels'] + sys.argv[1:]\n"
-            "import dqlabels_cli\n"
+            f"runpy.run_path({str(REPO / 'cli' / '__init__.py')!r})\n"
             "print('numpy' in sys.modules, gc.isenabled(), "
             "os.environ.get('OPENBLAS_NUM_THREADS'))")
-    import os
 
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
 

@@ -366,8 +366,21 @@ def natural_order(names: np.ndarray) -> np.ndarray:
 
     array = names if isinstance(names, pa.Array) else text_array(names)
     if len(array) and pc.all(pc.match_substring_regex(array, _INTEGER_TEXT.pattern)).as_py():
-        return np.argsort(to_numpy(pc.cast(array, pa.int64())), kind="stable")
+        array = pc.cast(array, pa.int64())
+        if _ascending(array):
+            return np.arange(len(array))
+        return np.argsort(to_numpy(array), kind="stable")
+    if _ascending(array):  # ids listed in order (a file grouped by sorted item): no sort
+        return np.arange(len(array))
     return to_numpy(pc.sort_indices(array))
+
+
+def _ascending(array) -> bool:
+    """Whether every value is below the next (one pass)."""
+    import pyarrow.compute as pc
+
+    return len(array) < 2 or bool(pc.all(pc.less(array.slice(0, len(array) - 1),
+                                                 array.slice(1))).as_py())
 
 
 def as_list(values):

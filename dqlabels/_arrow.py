@@ -78,6 +78,15 @@ def to_numpy(array) -> np.ndarray:
     return np.array(array.to_pylist(), dtype=object)
 
 
+def dictionary_codes(array, null: int = -1) -> np.ndarray:
+    """An Arrow array of integer codes (dictionary indices) as numpy, ``null`` where null."""
+    validity, data = array.buffers()[:2]
+    n, offset = len(array), array.offset
+    values = np.frombuffer(data, dtype=_numpy_dtype(array.type), count=offset + n)[offset:] \
+        if n else np.empty(0, _numpy_dtype(array.type))
+    return np.where(_bits(validity, offset, n), values, null) if array.null_count else values
+
+
 def _numpy_dtype(kind) -> np.dtype:
     import pyarrow as pa
 

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dqlabels._arrow import from_numpy, text_array, to_numpy
+from dqlabels._arrow import dictionary_codes, from_numpy, text_array, to_numpy
 
 
 @pytest.mark.parametrize("dtype", ["int8", "int32", "int64", "uint16", "float32", "float64"])
@@ -30,6 +30,15 @@ def test_nulls_become_nan_and_false():
     assert to_numpy(from_numpy(np.array([True, False, True]))).tolist() == [True, False, True]
 
 
+def test_dictionary_codes_with_nulls_as_minus_one():
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(pa.array(["b", None, "a", "b", None, "c"]).slice(1))
+    assert dictionary_codes(encoded.indices).tolist() == [-1, 0, 1, -1, 2]
+    assert encoded.dictionary.to_pylist() == ["a", "b", "c"]
+    assert dictionary_codes(pa.array([3, 1], pa.int8())).tolist() == [3, 1]
+
+
 def test_text_and_chunks():
     words = ["b", "ä", "", "a,b", "x" * 300, "nul\0inside", ""]
     assert text_array(words).to_pylist() == words
@@ -42,7 +51,7 @@ def test_text_and_chunks():
 
 def test_no_pandas_import():
     code = ("import sys, numpy as np, pyarrow.compute as pc\n"
-            "from dqlabels._arrow import from_numpy, text_array, to_numpy\n"
+            "from dqlabels._arrow import dictionary_codes, from_numpy, text_array, to_numpy\n"
             "a = from_numpy(np.arange(5)); t = text_array(['x', 'y'])\n"
             "to_numpy(pc.sort_indices(t)); to_numpy(pc.equal(a, a)); to_numpy(t)\n"
             "print(any(m.split('.')[0] == 'pandas' for m in sys.modules))")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._arrow import text_array, to_numpy
+from dqlabels._arrow import dictionary_codes, text_array, to_numpy
 from dqlabels.errors import InputError
 
 # Column names real exports use, in order of preference. They match a column's name
@@ -312,7 +312,7 @@ def encode(column):
         unified = column.unify_dictionaries() if isinstance(column, pa.ChunkedArray) else \
             pa.chunked_array([column])
         if unified.num_chunks:
-            codes = np.concatenate([_indices(c.indices) for c in unified.chunks]).astype(
+            codes = np.concatenate([dictionary_codes(c.indices) for c in unified.chunks]).astype(
                 np.int32, copy=False)
             dictionary = unified.chunk(0).dictionary
             # Every value used once at least, none null (as the CSV reader's are; a Parquet
@@ -328,20 +328,8 @@ def encode(column):
     dictionary = chunks[-1].dictionary
     if not all(dictionary.slice(0, len(c.dictionary)).equals(c.dictionary) for c in chunks[-2:]):
         return encode(combine(column))
-    codes = np.concatenate([_indices(c.indices) for c in chunks]).astype(np.int32, copy=False)
+    codes = np.concatenate([dictionary_codes(c.indices) for c in chunks]).astype(np.int32, copy=False)
     return codes, dictionary
-
-
-def _indices(indices) -> np.ndarray:
-    """An Arrow array of integer codes as numpy, −1 where null."""
-    validity, data = indices.buffers()[:2]
-    n, offset = len(indices), indices.offset
-    values = np.frombuffer(data, dtype=f"int{indices.type.bit_width}", count=offset + n)[offset:]
-    if not indices.null_count:
-        return values
-    valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little",
-                          count=offset + n)[offset:].view(bool)
-    return np.where(valid, values, -1)
 
 
 def normalise_ids(column):

@@ -495,3 +495,22 @@ def test_posterior_mean_and_spread_computed_once_and_read_only():
         post.spread[0] = 1.0
     alpha = post.alpha
     assert np.allclose(post.mean, alpha / alpha.sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("objective", ["soft", "hard"])
+def test_the_expected_loss_after_a_round_is_the_same_drawn_in_blocks(monkeypatch, objective):
+    """The posterior-predictive draws are made a block of items at a time (memory stays a
+    block's); the numbers are those of one call over every item, to the last bit."""
+    from dqlabels.labels import plan as plan_module
+
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 4, size=(40, 3))
+    counts[counts.sum(axis=1) == 0, 0] = 1
+    post = plan_module.posterior(from_counts(counts))
+    requested = rng.integers(0, 3, size=40)
+    loss = plan_module._loss(post.alpha, objective)
+    whole = plan_module._expected_after(post.alpha, requested, objective, loss)
+    monkeypatch.setattr(plan_module, "GAIN_BLOCK_ITEMS", 3)
+    blocks = plan_module._expected_after(post.alpha, requested, objective, loss)
+    assert np.array_equal(whole[0], blocks[0]) and np.array_equal(whole[1], blocks[1])
+    assert not np.array_equal(whole[0], loss)  # something was drawn

@@ -237,7 +237,7 @@ MUTANTS = [
            "    return len(array) < 2 or bool(", "    return True or bool(",
            (T + "test_annotations.py::test_long_csv_counts_items_classes",)),
     Mutant("blocks of the plan's draws from one generator", "dqlabels/labels/plan.py",
-           "    gammas = np.random.default_rng(GAIN_SEED) if len(blocks) > 1 else answers",
+           "    gammas = gammas if len(blocks) > 1 else answers",
            "    gammas = answers",
            (T + "test_plan.py::test_the_expected_loss_after_a_round_is_the_same_drawn_in_blocks",)),
     Mutant("the plan's gain recomputed from another round", "dqlabels/labels/plan.py",

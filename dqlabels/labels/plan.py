@@ -74,8 +74,7 @@ from dqlabels.text import plural
 DEFAULT_STRENGTH = {"balance": 1.0, "predictions": 5.0}
 STRENGTH_RANGE = (0.05, 1000.0)
 # An item is certain, and gets no annotation, below this: a posterior spread of 0.1 (soft: the
-# soft label known to about ±0.1), or a 1% chance that the top class is not the true majority
-# (hard).
+# soft label known to about ±0.1), or a 1% chance that its top class is not the majority (hard).
 TOLERANCE = {"soft": 0.1, "hard": 0.01}
 # What each objective's tolerance and loss measure, as the JSON and the CSV name them.
 TOLERANCE_MEASURE = {"soft": "posterior_spread", "hard": "chance_not_majority"}
@@ -122,15 +121,14 @@ class Posterior:
 
     @cached_property
     def mean(self) -> np.ndarray:
-        """The posterior mean: the shrunk soft labels (computed once, read-only: the audit's
-        summary, its labels file and the plan all read it)."""
+        """The posterior mean: the shrunk soft labels (computed once, read-only)."""
         return _read_only(self.alpha / self.alpha.sum(axis=1, keepdims=True))
 
     @cached_property
     def spread(self) -> np.ndarray:
         """The posterior spread: the square root of the summed posterior variances of each
         item's distribution (how far the soft label may still be from the true one; computed
-        once, read-only)."""
+        once, read-only: the audit's summary, its labels file and the plan all read it)."""
         return _read_only(posterior_spread(self.alpha))
 
 
@@ -170,8 +168,7 @@ def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
         # Without predictions every item has the same prior mean: the fit can run on the
         # distinct count vectors (a few hundred), not on every item.
         strength = _fit_strength(counts, balance if predictions is None else prior_mean) \
-            if fitted else \
-            DEFAULT_STRENGTH["balance" if predictions is None else "predictions"]
+            if fitted else DEFAULT_STRENGTH["balance" if predictions is None else "predictions"]
     check_number("strength", strength, low=0, low_open=True)
     return Posterior(alpha=strength * prior_mean + counts, prior_mean=np.asarray(prior_mean),
                      strength=float(strength), strength_fitted=fitted, prediction_weight=weight,
@@ -188,8 +185,7 @@ class Plan:
         reasons: a few words per item with a request (empty otherwise).
         loss: each item's loss now (:data:`LOSS_DEFINITION`: the expected KL of its soft label,
             or the chance that its top class is not its true majority).
-        loss_after: each item's loss expected after the round (``loss`` where nothing is
-            asked).
+        loss_after: each item's loss expected after the round (``loss`` where nothing is asked).
         spread_after: each item's posterior spread expected after the round.
         certain: items whose loss is below the tolerance (gold items are in ``gold``).
         gold: items with a gold answer (they get nothing).
@@ -299,9 +295,7 @@ def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, 
     certain = sure | known
     requested = np.zeros(annotations.num_items, dtype=np.int64)
     left = budget
-    # Passes: one more annotation per item at most in each, so that a round spreads over the
-    # uncertain items before any gets a second (the answer to the first may settle it).
-    for cap in range(1, MAX_PER_ITEM + 1):
+    for cap in range(1, MAX_PER_ITEM + 1):  # passes (the module docstring)
         open_items = np.flatnonzero(~certain & (requested < cap))
         if not left or not open_items.size:
             break
@@ -357,25 +351,19 @@ def _expected_after(alpha: np.ndarray, requested: np.ndarray, objective: str,
                     loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each item's loss and posterior spread expected after its ``requested`` answers, drawn
     from the posterior predictive (p ~ Dir(alpha), answers ~ Multinomial(n, p)) with
-    :data:`GAIN_DRAWS` seeded draws per item; unchanged where nothing is asked."""
+    :data:`GAIN_DRAWS` seeded draws per item; unchanged where nothing is asked.
+
+    One seeded stream (the asked items' gamma draws in order, then their multinomial draws),
+    made :data:`GAIN_BLOCK_ITEMS` items at a time; a first pass over the gammas finds where the
+    multinomial draws start. numpy draws in order: the blocks give the numbers one call would."""
     loss_after, spread_after = loss.copy(), posterior_spread(alpha)
     asked = np.flatnonzero(requested)
-    if not asked.size:
-        return loss_after, spread_after
-    # One seeded stream: every asked item's gamma draws (items × draws × classes, in order),
-    # then every multinomial draw. Made a block of items at a time, so that memory stays a
-    # block's (all at once: items × 200 × classes several times over, 5 GB for 100,000 items):
-    # a first pass over the gamma draws finds where the multinomial draws start, then one
-    # generator redraws the gammas and another continues from there. numpy draws an array's
-    # variates in order, so the blocks give the very numbers one call would.
-    blocks = [asked[start:start + GAIN_BLOCK_ITEMS]
-              for start in range(0, asked.size, GAIN_BLOCK_ITEMS)]
-    answers = np.random.default_rng(GAIN_SEED)
-    if len(blocks) > 1:
-        for block in blocks:
-            answers.standard_gamma(np.repeat(alpha[block][:, None, :], GAIN_DRAWS, axis=1))
-    gammas = np.random.default_rng(GAIN_SEED) if len(blocks) > 1 else answers
-    for block in blocks:
+    blocks = np.array_split(asked, range(GAIN_BLOCK_ITEMS, asked.size, GAIN_BLOCK_ITEMS))
+    answers, gammas = (np.random.default_rng(GAIN_SEED) for _ in range(2))
+    for block in blocks if len(blocks) > 1 else []:
+        answers.standard_gamma(np.repeat(alpha[block][:, None, :], GAIN_DRAWS, axis=1))
+    gammas = gammas if len(blocks) > 1 else answers
+    for block in blocks if asked.size else []:
         a = np.repeat(alpha[block][:, None, :], GAIN_DRAWS, axis=1)  # items × draws × classes
         p = gammas.standard_gamma(a)
         p /= p.sum(axis=-1, keepdims=True)

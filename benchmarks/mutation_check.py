@@ -142,7 +142,7 @@ MUTANTS = [
            "order = asked[np.lexsort((asked, -self.requested[asked], -gain[asked]))]",
            "order = asked", (T + "test_plan.py::test_plan_command_writes_the_next_round",)),
     Mutant("expected loss after a round from the expected counts", "dqlabels/labels/plan.py",
-           "updated = a + rng.multinomial(n, p)",
+           "updated = a + answers.multinomial(n, p)",
            "updated = a + n[..., None] * a / a.sum(axis=-1, keepdims=True)",
            (T + "test_plan.py::test_expected_loss_after_one_and_two_answers_by_hand",)),
     Mutant("soft tolerance compared with the variance", "dqlabels/labels/plan.py",

@@ -14,18 +14,16 @@ import sys
 AUDIT_COMMANDS = ("evaluate", "plan")
 
 
-def tune_for_the_audit(argv: list[str]) -> bool:
+def tune_for_the_audit(argv: list[str]) -> None:
     """For ``dqlabels evaluate`` and ``dqlabels plan`` (``argv[1]``): OpenBLAS with one thread,
     unless ``OPENBLAS_NUM_THREADS`` is set already (the audit's matrix products are a few
     classes wide; OpenBLAS's workers, woken by each product, spin for a while after it and
     take a core from the audit's own threads), and no cyclic garbage collection (the audit
     makes no reference cycles worth finding, and a full collection during numba's start holds
-    the interpreter for 0.05 s). Returns whether it applied."""
+    the interpreter for 0.05 s)."""
     if argv[1:2] and argv[1] in AUDIT_COMMANDS:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         gc.disable()
-        return True
-    return False
 
 
 tune_for_the_audit(sys.argv)

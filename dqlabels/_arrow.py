@@ -32,10 +32,12 @@ def from_numpy(values: np.ndarray):
 
 
 def text_array(values):
-    """Python strings (any sequence; no None) as an Arrow ``large_string`` array."""
+    """``str`` of each value (any sequence; None as the empty text) as an Arrow
+    ``large_string`` array."""
     import pyarrow as pa
 
-    values = [value if isinstance(value, str) else str(value) for value in values]
+    values = ["" if value is None else value if isinstance(value, str) else str(value)
+              for value in values]
     # All joined by NUL and encoded once; each text ends where a NUL is. A text holding a NUL
     # itself is encoded one by one.
     data = np.frombuffer("\0".join(values).encode("utf-8"), dtype=np.uint8)
@@ -68,31 +70,35 @@ def to_numpy(array) -> np.ndarray:
         values = _bits(data, offset, n)
         return values & _bits(validity, offset, n) if array.null_count else values
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        validity, data = array.buffers()[:2]
-        dtype = _numpy_dtype(kind)
-        values = np.frombuffer(data, dtype=dtype, count=offset + n)[offset:] if n else \
-            np.empty(0, dtype)
+        values = _numbers(array)
         if array.null_count:
-            values = np.where(_bits(validity, offset, n), values.astype(np.float64), np.nan)
+            values = np.where(_bits(array.buffers()[0], offset, n), values.astype(np.float64),
+                              np.nan)
         return values
     return np.array(array.to_pylist(), dtype=object)
 
 
 def dictionary_codes(array, null: int = -1) -> np.ndarray:
     """An Arrow array of integer codes (dictionary indices) as numpy, ``null`` where null."""
-    validity, data = array.buffers()[:2]
-    n, offset = len(array), array.offset
-    values = np.frombuffer(data, dtype=_numpy_dtype(array.type), count=offset + n)[offset:] \
-        if n else np.empty(0, _numpy_dtype(array.type))
-    return np.where(_bits(validity, offset, n), values, null) if array.null_count else values
+    values = _numbers(array)
+    if not array.null_count:
+        return values
+    return np.where(_bits(array.buffers()[0], array.offset, len(array)), values, null)
 
 
-def _numpy_dtype(kind) -> np.dtype:
+def _numbers(array) -> np.ndarray:
+    """An Arrow integer or float array's values as numpy (a view of its buffer; whatever its
+    null slots hold)."""
     import pyarrow as pa
 
+    kind, n, offset = array.type, len(array), array.offset
     if pa.types.is_floating(kind):
-        return np.dtype(f"float{kind.bit_width}")
-    return np.dtype(f"{'int' if pa.types.is_signed_integer(kind) else 'uint'}{kind.bit_width}")
+        dtype = np.dtype(f"float{kind.bit_width}")
+    else:
+        dtype = np.dtype(f"{'int' if pa.types.is_signed_integer(kind) else 'uint'}"
+                         f"{kind.bit_width}")
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=offset + n)[offset:] if n else \
+        np.empty(0, dtype)
 
 
 def _bits(buffer, offset: int, n: int) -> np.ndarray:

@@ -177,7 +177,7 @@ class _Column:
 def _arrow_text(values: np.ndarray):
     """``str`` of each value as an Arrow large_string array (None as the empty text, which
     the CSV writes for it)."""
-    return text_array(["" if v is None else v for v in values.tolist()])
+    return text_array(values.tolist())
 
 
 def _factorize(values: np.ndarray):

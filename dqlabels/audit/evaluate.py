@@ -109,10 +109,10 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     """
     config = replace(config or EvaluateConfig(), **options)
     _check_outputs(path, config)
-    # Threads of ours work side by side throughout (the reader's encoders, Dawid–Skene beside
-    # the tallies, the labels file beside the audit): the interpreter changes hands often.
     campaign = read_campaign(path, config)
     _check_outputs_fit(campaign.annotations, config)
+    # Dawid–Skene beside the tallies, then the labels file beside the audit: threads of ours
+    # side by side, the interpreter changing hands often (the read's threads are pyarrow's).
     with sharing_the_interpreter():
         result, written = _audit_and_write(campaign, _fit(campaign, config), config)
     summary = format_summary(result)

@@ -359,10 +359,9 @@ def _expected_after(alpha: np.ndarray, requested: np.ndarray, objective: str,
     loss_after, spread_after = loss.copy(), posterior_spread(alpha)
     asked = np.flatnonzero(requested)
     blocks = np.array_split(asked, range(GAIN_BLOCK_ITEMS, asked.size, GAIN_BLOCK_ITEMS))
-    answers, gammas = (np.random.default_rng(GAIN_SEED) for _ in range(2))
-    for block in blocks if len(blocks) > 1 else []:
+    answers, gammas = np.random.default_rng(GAIN_SEED), np.random.default_rng(GAIN_SEED)
+    for block in blocks:  # the first pass: past every gamma draw, to the multinomial ones
         answers.standard_gamma(np.repeat(alpha[block][:, None, :], GAIN_DRAWS, axis=1))
-    gammas = gammas if len(blocks) > 1 else answers
     for block in blocks if asked.size else []:
         a = np.repeat(alpha[block][:, None, :], GAIN_DRAWS, axis=1)  # items × draws × classes
         p = gammas.standard_gamma(a)

@@ -16,7 +16,7 @@ import numpy as np
 from dqlabels._parallel import map_blocks
 from dqlabels.errors import InputError
 from dqlabels.readers.campaign import Annotations, build_annotations
-from dqlabels.readers.importers import LongTable
+from dqlabels.readers.importers import LongTable, table_tool
 from dqlabels.readers.tables import (
     ANNOTATOR_ALIASES,
     ITEM_ALIASES,
@@ -84,8 +84,6 @@ def long_columns(names, format=None, item_column=None, annotator_column=None,
     """The columns :func:`from_table` will dictionary-encode (a long table's item, label and
     annotator), from the header alone; empty when it will not read the table as long (a tool's
     export, a wide or counts table) or cannot (a column missing: it says so itself)."""
-    from dqlabels.readers.importers import table_tool
-
     if format not in (None, "long") or (format is None and table_tool(names) is not None):
         return []
     try:

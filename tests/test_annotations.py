@@ -87,7 +87,8 @@ def test_wide_with_class_numbers_needs_format(write):
 
 
 def test_counts_and_probs_tables(write):
-    counts = read_annotations(write("c.csv", "item,dog,cat\nx,1,3\ny,0,0\nz,2,2\n"))
+    counts = read_annotations(write("c.csv", "item,dog,cat\nx,1,3\ny,0,0\nz,2,2\n"),
+                              format="counts")
     assert counts.format == "counts"
     assert counts.classes == ("cat", "dog")  # sorted by name
     assert counts.counts.tolist() == [[3, 1], [2, 2]]
@@ -148,7 +149,7 @@ def test_text_columns_encoded_by_the_csv_reader_match_a_plain_read(write, monkey
     """A long CSV's item, annotator and label columns arrive dictionary-encoded from the
     reader (a dictionary per 1 MB block); the codes and names equal those of a plain read
     encoded afterwards: ids that first appear in later blocks, missing labels and ids, quoted
-    text, and numbers read as numbers (7.0 is the id 7)."""
+    text; and ids that look like numbers stay text as written (7.0 is not 7)."""
     from dqlabels.readers import annotations as module
 
     rng = np.random.default_rng(3)
@@ -160,18 +161,17 @@ def test_text_columns_encoded_by_the_csv_reader_match_a_plain_read(write, monkey
         rows.append(f"{item},w{rng.integers(0, 40 if i < 50_000 else 45)},{label}")
     text = "\n".join(rows) + "\n"
     numeric = "item,annotator,label\n7.0,u1,1\n7,u2,2\n3,u1,1\n"
-    for name, content in (("big.csv", text), ("numeric.csv", numeric)):
-        path = write(name, content)
-        encoded = read_annotations(path, duplicates="keep")
-        monkeypatch.setattr(module, "long_columns", lambda *a, **k: [])
-        plain = read_annotations(path, duplicates="keep")
-        monkeypatch.undo()
-        assert _fields(encoded) == _fields(plain)
-        if name == "big.csv":
-            assert encoded.classes == ("a, b", "cat", "dog")
-            assert encoded.num_dropped == missing and encoded.num_annotations == 60_000 - missing
-            assert encoded.num_annotators == 45
-    assert read_annotations(write("n.csv", numeric)).items.tolist() == ["3", "7"]
+    path = write("big.csv", text)
+    encoded = read_annotations(path, duplicates="keep")
+    monkeypatch.setattr(module, "text_columns", lambda *a, **k: [])
+    plain = read_annotations(path, duplicates="keep")
+    monkeypatch.undo()
+    assert _fields(encoded) == _fields(plain)
+    assert encoded.classes == ("a, b", "cat", "dog")
+    assert encoded.num_dropped == missing and encoded.num_annotations == 60_000 - missing
+    assert encoded.num_annotators == 45
+    # "7.0" and "7" are two items as written; "3" < "7" < "7.0" (not all integers: as text)
+    assert read_annotations(write("n.csv", numeric)).items.tolist() == ["3", "7", "7.0"]
 
 
 def test_parquet_dictionary_with_unused_values_makes_no_empty_items(tmp_path):

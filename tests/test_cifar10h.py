@@ -12,7 +12,7 @@ from dqlabels.labels.aggregation import majority_vote
 @pytest.fixture(scope="module")
 def cifar():
     needs(CIFAR10H.exists(), "../shared/data/cifar10h")
-    return read_annotations(CIFAR10H)
+    return read_annotations(CIFAR10H, format="counts")
 
 
 def test_reads_as_counts(cifar):

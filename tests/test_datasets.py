@@ -180,10 +180,13 @@ def test_augmentation_follows_the_dataset(tmp_path):
     for name in ("a", "b"):
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "images" / f"{name}.png")
     (root / "annotations.csv").write_text("item,cat,dog\nimages/a.png,2,1\nimages/b.png,0,3\n")
-    (root / "dataset.json").write_text(json.dumps({"name": "photos"}))
+    (root / "dataset.json").write_text(json.dumps({"name": "photos",
+                                                   "annotations_format": "counts"}))
     assert dataset_augment(load_dataset(root)) == "natural"
-    (root / "dataset.json").write_text(json.dumps({"name": "photos", "augment": "none"}))
+    (root / "dataset.json").write_text(json.dumps({"name": "photos", "augment": "none",
+                                                   "annotations_format": "counts"}))
     assert dataset_augment(load_dataset(root)) == "none"
-    (root / "dataset.json").write_text(json.dumps({"name": "photos", "augment": "rotate"}))
+    (root / "dataset.json").write_text(json.dumps({"name": "photos", "augment": "rotate",
+                                                   "annotations_format": "counts"}))
     with pytest.raises(InputError, match="augment is 'rotate', expected one of natural"):
         dataset_augment(load_dataset(root))

@@ -38,6 +38,7 @@ from dqlabels.readers.tables import (
     named_column,
     normalise_ids,
     read_table_file,
+    stripped,
 )
 
 GOLD_LABEL_ALIASES = ("gold", "gold_label", "golden", "true_label", "truth", "correct",
@@ -64,7 +65,7 @@ def read_gold(path: str | os.PathLike, annotations: Annotations, *,
             different answers; the message names them.
     """
     path = Path(path)
-    table, where = read_table_file(path, "a gold file")
+    table, where = read_table_file(path, "a gold file", lambda names: list(names))
     names = table.column_names
     item_col = named_column(names, item_column, "gold_item_column", path) \
         if item_column is not None else find_column(names, ITEM_ALIASES)
@@ -77,8 +78,8 @@ def read_gold(path: str | os.PathLike, annotations: Annotations, *,
         raise InputError(f"{path}: expected an item column and a gold label column (e.g. item, "
                          f"label); found {', '.join(names)}; name them with "
                          f"gold_item_column=NAME and gold_label_column=NAME")
-    items = column_to_str(table.column(item_col))
-    labels = column_to_str(normalise_ids(table.column(label_col)))
+    items = stripped(column_to_str(table.column(item_col)))
+    labels = stripped(column_to_str(normalise_ids(table.column(label_col))))
     for name, values in ((item_col, items), (label_col, labels)):
         missing = np.flatnonzero(values == None)  # noqa: E711 - object array comparison
         if missing.size:

@@ -26,12 +26,20 @@ Auto-detection: ``.jsonl`` is Prodigy; ``.json`` is Label Studio when its tasks 
 ``annotations`` with ``result``/``completed_by``, else DCIC; a table with ``HITId``/``WorkerId``
 is Mechanical Turk, one with ``INPUT:``/``OUTPUT:``/``ASSIGNMENT:`` columns Toloka; ``.npy`` is
 counts or probs; a table with a label column is long; a table whose non-item columns are all
-numeric is counts (all whole numbers) or probs (rows sum to 1); any other table is wide. A wide
-file whose cells are class *numbers* looks like counts, so it needs ``format="wide"``.
+numeric is counts or probs (rows sum to 1); any other table is wide. A table of whole numbers
+reads both as counts and as an annotator matrix of class *numbers*: it is read as wide when its
+columns are numbered annotators (``ann1``, ``worker_07``), as counts when they are the
+``classes`` given, and refused otherwise (``format="counts"`` or ``format="wide"`` says which).
+
+Ids and names come back as written: item and annotator ids and class names are text (``001``
+is not ``1``; a 20-digit id is itself), the spaces around them trimmed and said in
+``Annotations.notes``; classes that differ only by case are named there, and merged with
+``fold_case=True``. ``Annotations.reading`` says what was guessed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -47,10 +55,17 @@ from dqlabels.readers.counting import (
     from_long_table,
     from_matrix,
     from_table,
-    long_columns,
     read_npy,
+    text_columns,
 )
-from dqlabels.readers.tables import Location, as_list, check_readable, file_kind, read_table
+from dqlabels.readers.tables import (
+    Location,
+    as_list,
+    check_readable,
+    file_kind,
+    read_table,
+    text_layout,
+)
 
 __all__ = ["PROBS_TOLERANCE", "Annotations", "from_counts", "from_long", "read_annotations"]
 
@@ -68,6 +83,7 @@ def read_annotations(
     item_column: str | None = None,
     annotator_column: str | None = None,
     label_column: str | None = None,
+    fold_case: bool = False,
 ) -> Annotations:
     """Read an annotation file into :class:`Annotations`.
 
@@ -85,6 +101,8 @@ def read_annotations(
             them: case-insensitively, ignoring ``_``, ``-`` and spaces). A label or annotator
             column makes the file long format. For tool exports they choose among the export's
             fields (see :mod:`dqlabels.readers.importers`).
+        fold_case: merge class names that differ only by case (``Cat`` and ``cat``) into their
+            most used spelling; without it such classes stay apart and a note names them.
 
     Returns:
         The annotations, with items sorted and empty items excluded; with an export's gold
@@ -111,6 +129,14 @@ def read_annotations(
     path = Path(path)
     check_readable(path)
     kind = file_kind(path)
+    annotations = _read(path, kind, format, classes, duplicates, columns, bool(fold_case))
+    reading = {"format": annotations.format, "guessed": format is None,
+               **text_layout(path, kind), **annotations.reading}
+    return dataclasses.replace(annotations, reading=reading)
+
+
+def _read(path: Path, kind: str, format, classes, duplicates, columns, fold_case):
+    """The reader of ``kind`` and ``format``."""
     if kind in ("json", "jsonl"):
         if format not in (None, "dcic", "label-studio", "prodigy"):
             raise InputError(f"{path}: a JSON file is read as format dcic, label-studio or "
@@ -123,20 +149,21 @@ def read_annotations(
             table = importers.read_label_studio(path, records, **columns)
         else:
             table = importers.read_dcic(path, records, **columns)
-        return from_long_table(table, classes, duplicates)
+        return from_long_table(table, classes, duplicates, fold_case)
     if format in ("dcic", "label-studio", "prodigy"):
         raise InputError(f"{path}: format {format!r} needs a JSON file")
     if kind == "npy":
         if format not in (None, "counts", "probs"):
             raise InputError(f"{path}: a .npy file holds counts or probs, not format {format!r}")
         return read_npy(path, format, classes)
-    table, where = read_table(path, kind, lambda names: long_columns(names, format, **columns))
+    table, where = read_table(path, kind, lambda names: text_columns(names, format, **columns))
     tool = format if format in importers.TOOL_FORMATS else (
         importers.table_tool(table.column_names) if format is None else None)
     if tool is not None:
         return from_long_table(table_exports.read_tool_table(path, table, where, tool, **columns),
-                                classes, duplicates)
-    return from_table(table, str(path), where, format, classes, duplicates, **columns)
+                               classes, duplicates, fold_case)
+    return from_table(table, str(path), where, format, classes, duplicates, **columns,
+                      fold_case=fold_case)
 
 
 def from_long(

@@ -39,6 +39,11 @@ class Annotations:
             votes (``counts`` holds the annotations only).
         skipped: answers an annotation tool marked as not to be used, left out, by reason
             (``{"rejected assignments": 3}``).
+        reading: how the file was read, what was guessed included: ``format``, ``guessed``
+            (whether the format was detected rather than given), ``separator``, ``encoding``
+            and the ``item``, ``annotator`` and ``label`` columns where they apply.
+        notes: what the reader changed or noticed and says aloud, one sentence each (spaces
+            trimmed around ids or class names, classes that differ only by case).
     """
 
     counts: np.ndarray
@@ -54,6 +59,8 @@ class Annotations:
     source: str = "<memory>"
     gold: np.ndarray | None = None
     skipped: dict = field(default_factory=dict)
+    reading: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def num_items(self) -> int:

@@ -16,7 +16,8 @@ import numpy as np
 from dqlabels._parallel import map_blocks
 from dqlabels.errors import InputError
 from dqlabels.readers.campaign import Annotations, build_annotations
-from dqlabels.readers.importers import LongTable, table_tool
+from dqlabels.readers.importers import TOOL_FORMATS, LongTable, table_tool
+from dqlabels.readers.names import annotator_like, tidy_labels, trim_note, trimmed_ids
 from dqlabels.readers.tables import (
     ANNOTATOR_ALIASES,
     ITEM_ALIASES,
@@ -33,6 +34,7 @@ from dqlabels.readers.tables import (
     named_column,
     natural_order,
     normalise_ids,
+    trim_names,
 )
 
 PROBS_TOLERANCE = 1e-6
@@ -79,24 +81,29 @@ def _reads_long(format, label_col, item_column, annotator_column, label_column) 
         label_column is not None or annotator_column is not None or label_col is not None))
 
 
-def long_columns(names, format=None, item_column=None, annotator_column=None,
+def text_columns(names, format=None, item_column=None, annotator_column=None,
                  label_column=None) -> list[str]:
-    """The columns :func:`from_table` will dictionary-encode (a long table's item, label and
-    annotator), from the header alone; empty when it will not read the table as long (a tool's
-    export, a wide or counts table) or cannot (a column missing: it says so itself)."""
-    if format not in (None, "long") or (format is None and table_tool(names) is not None):
-        return []
+    """The columns of ids and names that :func:`from_table` reads as text exactly as written,
+    from the header alone: a long table's item, label and annotator; every column of a tool's
+    export; a one-row-per-item table's item column (and, for an annotator matrix, its cells).
+    Empty when a column is missing (:func:`from_table` says so itself)."""
+    if format in TOOL_FORMATS or (format is None and table_tool(names) is not None):
+        return list(names)
     try:
         chosen = _chosen_columns(names, "", item_column, annotator_column, label_column)
     except InputError:
         return []
-    if not _reads_long(format, chosen[1], item_column, annotator_column, label_column):
-        return []
-    return [name for name in chosen if name is not None]
+    if _reads_long(format, chosen[1], item_column, annotator_column, label_column):
+        return [name for name in chosen if name is not None]
+    item = chosen[0]
+    rest = [n for n in names if n != item]
+    if item is not None and (format == "wide" or (format is None and annotator_like(rest))):
+        return list(names)
+    return [] if item is None else [item]
 
 
 def from_table(table, source, where, format, classes, duplicates, item_column=None,
-                annotator_column=None, label_column=None):
+               annotator_column=None, label_column=None, fold_case=False):
     names = table.column_names
     item_col, label_col, annot_col = _chosen_columns(names, source, item_column,
                                                      annotator_column, label_column)
@@ -106,17 +113,12 @@ def from_table(table, source, where, format, classes, duplicates, item_column=No
     if format is None:
         if item_col is not None and annot_col is not None:
             raise _no_column(source, "label", LABEL_ALIASES, names)
-        else:
-            if item_col is None:  # a guess without an item column is a guess too far
-                raise _unknown_layout(table, source)
-            rest = [n for n in names if n != item_col]
-            if not rest:
-                raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
-            if all(is_numeric(table.column(n).type) or table.column(n).null_count == len(table)
-                   for n in rest):
-                format = "guessed-counts-or-probs"
-            else:
-                format = "wide"
+        if item_col is None:  # a guess without an item column is a guess too far
+            raise _unknown_layout(table, source)
+        rest = [n for n in names if n != item_col]
+        if not rest:
+            raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
+        format = _per_item_format(table, rest, classes, source)
 
     if format == "long":
         if item_col is None:
@@ -126,23 +128,37 @@ def from_table(table, source, where, format, classes, duplicates, item_column=No
         return from_long_table(LongTable(
             item=table.column(item_col), label=table.column(label_col),
             annotator=None if annot_col is None else table.column(annot_col), where=where,
-            columns=(item_col, annot_col), format="long"), classes, duplicates)
+            columns=(item_col, annot_col), format="long"), classes, duplicates, fold_case,
+            label_name=label_col)
 
-    # One row per item: the item column is the named one, else the first non-numeric column.
+    return _from_item_rows(table, item_col, source, where, format, classes, duplicates,
+                           fold_case)
+
+
+def _from_item_rows(table, item_col, source, where, format, classes, duplicates, fold_case):
+    """One row per item (wide, counts, probs) → Annotations. ``format`` ``ambiguous``: whole
+    numbers that read as counts and as class numbers alike, refused once the cells are known
+    to be valid counts (a missing or negative cell says so itself)."""
+    names = table.column_names
+    # The item column is the named one, else the first non-numeric column.
     if item_col is None and not is_numeric(table.column(names[0]).type):
         item_col = names[0]
     value_cols = [n for n in names if n != item_col]
     if not value_cols:
         raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
-    item_ids = None
+    item_ids, notes = None, []
     if item_col is not None:
-        item_ids = column_to_str(table.column(item_col))
+        item_ids, trimmed = trimmed_ids(table.column(item_col))
         missing = np.flatnonzero(item_ids == None)  # noqa: E711 - object array comparison
         if missing.size:
             raise InputError(f"{where.row(missing[0])}: missing item id in column {item_col!r}")
+        notes += trim_note(trimmed, "item id")
 
     if format == "wide":
-        return _from_wide(table, item_ids, value_cols, source, where, classes, duplicates)
+        annotations = _from_wide(table, item_ids, value_cols, source, where, classes,
+                                 duplicates, fold_case)
+        return dataclasses.replace(annotations, notes=tuple(notes) + annotations.notes,
+                                   reading={"item": item_col})
 
     columns = []
     for name in value_cols:
@@ -159,11 +175,41 @@ def from_table(table, source, where, format, classes, duplicates, item_column=No
                              f"probs need every cell; an annotator matrix needs format=wide)")
         columns.append(values)
     matrix = np.column_stack(columns)
-    if format == "guessed-counts-or-probs":
+    if format in ("guessed-counts-or-probs", "ambiguous"):
         _refuse_id_like_counts(matrix, value_cols, item_col, source)
-    kind = None if format.endswith("counts-or-probs") else format
+    kind = None if format in ("guessed-counts-or-probs", "ambiguous") else format
     matrix, col_names = _order_class_columns(matrix, [str(n) for n in value_cols], classes, source)
-    return from_matrix(matrix, item_ids, col_names, source, where, kind, sort_columns=classes is None)
+    annotations = from_matrix(matrix, item_ids, col_names, source, where, kind,
+                              sort_columns=classes is None)
+    if format == "ambiguous" and not annotations.is_distribution:
+        shown = ", ".join(map(str, value_cols[:4])) + (", …" if len(value_cols) > 4 else "")
+        raise InputError(
+            f"{source}: one row per item whose cells are whole numbers reads two ways: as counts "
+            f"(columns {shown} are classes) or as an annotator matrix (they are annotators, "
+            f"each cell a class number); say which with format=counts or format=wide")
+    return dataclasses.replace(annotations, notes=tuple(notes), reading={"item": item_col})
+
+
+def _per_item_format(table, value_cols, classes, source) -> str:
+    """A one-row-per-item table's format when none was given: ``wide`` (an annotator matrix),
+    ``guessed-counts-or-probs``, or a refusal where the table reads both ways.
+
+    Cells that are not all numbers can only be class names: wide. Numbers with a fraction can
+    only be probabilities (or counts, refused later as such). Whole numbers read both as counts
+    (the columns are classes) and as an annotator matrix of class numbers (the columns are
+    annotators): the columns' names settle it when they are the ``classes`` given (counts) or
+    all numbered annotators (``ann1``, ``worker_07``: wide); otherwise it is ``ambiguous``:
+    read as probabilities when rows sum to 1 with fractions, refused (with the option that
+    says which) when its cells are whole numbers."""
+    if annotator_like(value_cols):
+        return "wide"
+    numeric = [n for n in value_cols if is_numeric(table.column(n).type)
+               or table.column(n).null_count == len(table)]
+    if len(numeric) < len(value_cols):
+        return "wide"
+    if classes is not None and set(map(str, value_cols)) <= set(classes):
+        return "guessed-counts-or-probs"
+    return "ambiguous"
 
 
 # A guessed counts table whose class column holds a different whole number on each of at least
@@ -292,7 +338,8 @@ def _unique_item_ids(item_ids, n, where):
     return item_ids, order
 
 
-def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicates):
+def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicates,
+               fold_case=False):
     """Annotator matrix → long columns (annotator = column), then the long path."""
     import pyarrow as pa
 
@@ -306,19 +353,24 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
         annot_labels.append(np.full(valid.size, j, dtype=np.int32))
         label_chunks.append(cells.take(pa.array(valid)))
     rows = np.concatenate(item_labels)
-    return build_annotations(
-        item_codes=rows, item_names=item_ids,
-        labels=encode(pa.chunked_array(label_chunks, type=pa.string())),
+    labels, notes = tidy_labels(encode(pa.chunked_array(label_chunks, type=pa.string())),
+                                 fold_case)
+    annotations = build_annotations(
+        item_codes=rows, item_names=item_ids, labels=labels,
         annot_codes=np.concatenate(annot_labels),
         annot_names=np.asarray([str(c) for c in annotator_cols], dtype=object),
         source=source, where=where, classes=classes, duplicates=duplicates, fmt="wide",
         row_of=rows,
     )
+    return dataclasses.replace(annotations, notes=tuple(notes))
 
 
-def from_long_table(table: LongTable, classes, duplicates) -> Annotations:
+def from_long_table(table: LongTable, classes, duplicates, fold_case=False,
+                    label_name=None) -> Annotations:
     """One row per annotation (a long file, an export) → Annotations, with the export's gold
-    answers and skipped answers."""
+    answers and skipped answers. Ids and class names are text as written, the spaces around
+    them trimmed (and said in ``notes``); ``fold_case`` merges classes that differ only by
+    case."""
     item_column, label_column, annot_column = table.item, table.label, table.annotator
     where, source = table.where, table.where.source
     if item_column.null_count:
@@ -339,12 +391,21 @@ def from_long_table(table: LongTable, classes, duplicates) -> Annotations:
         columns.append(normalise_ids(annot_column))
     # Hash-encoding a column is single-threaded in pyarrow; encode the columns side by side.
     encoded = map_blocks(encode, columns, size=len(item_column) * len(columns))
-    item_codes, item_names = encoded[0][0], column_to_str(encoded[0][1])
+    item_codes, item_dictionary, trimmed = trim_names(*encoded[0])
+    notes = trim_note(trimmed, "item id")
+    item_names = column_to_str(item_dictionary)
     annot_codes = annot_names = None
     if annot_column is not None:
-        annot_codes, annot_names = encoded[2][0], column_to_str(encoded[2][1])
-    annotations = build_annotations(item_codes, item_names, encoded[1], annot_codes, annot_names, source,
-                         where, classes, duplicates, table.format, row_of=None)
+        annot_codes, annot_dictionary, trimmed = trim_names(*encoded[2])
+        notes += trim_note(trimmed, "annotator id")
+        annot_names = column_to_str(annot_dictionary)
+    labels, label_notes = tidy_labels(encoded[1], fold_case)
+    annotations = build_annotations(item_codes, item_names, labels, annot_codes, annot_names,
+                                    source, where, classes, duplicates, table.format,
+                                    row_of=None)
+    annotations = dataclasses.replace(
+        annotations, notes=tuple(notes + label_notes),
+        reading={"item": table.columns[0], "annotator": table.columns[1], "label": label_name})
     if table.skipped:
         annotations = dataclasses.replace(annotations, skipped=dict(table.skipped))
     if table.gold is not None and table.gold.null_count < len(table.gold):

@@ -26,6 +26,7 @@ from dqlabels.readers.tables import (
     column_to_str,
     find_column,
     read_table_file,
+    stripped,
 )
 
 PREDICTION_SUM_TOLERANCE = 1e-3
@@ -46,19 +47,25 @@ def read_predictions(path: str | os.PathLike, annotations: Annotations):
     import pyarrow as pa
 
     path = Path(path)
-    table, where = read_table_file(path, "predictions")
-    names = table.column_names
     classes = list(annotations.classes)
-    others = [n for n in names if n not in classes]  # a class may be called like an alias
+
+    def id_columns(names):  # the item and label columns: text as written, as the annotations'
+        others = [n for n in names if n not in classes]  # a class may be called like an alias
+        return [n for n in (find_column(others, ITEM_ALIASES) or names[0],
+                            find_column(others, LABEL_ALIASES)) if n is not None]
+
+    table, where = read_table_file(path, "predictions", id_columns)
+    names = table.column_names
+    others = [n for n in names if n not in classes]
     item_col = find_column(others, ITEM_ALIASES) or names[0]
-    item_ids = column_to_str(table.column(item_col))
+    item_ids = stripped(column_to_str(table.column(item_col)))
     missing = np.flatnonzero(item_ids == None)  # noqa: E711
     if missing.size:
         raise InputError(f"{where.row(missing[0])}: missing item id")
     label_col = find_column(others, LABEL_ALIASES)
     value_cols = [n for n in names if n != item_col]
     if label_col is not None and len(value_cols) == 1:
-        labels = column_to_str(table.column(label_col))
+        labels = stripped(column_to_str(table.column(label_col)))
         position = {c: i for i, c in enumerate(classes)}
         codes = np.array([position.get(v, -1) for v in labels])  # one per predicted item
         if np.any(codes < 0):

@@ -84,14 +84,15 @@ def file_kind(path: Path) -> str:
     return "csv"
 
 
-def read_table(path: Path, kind: str, dictionary_columns=None):
+def read_table(path: Path, kind: str, text_columns=None):
     """A CSV/TSV/Parquet file as a pyarrow Table with stripped, unique (case-insensitively)
     column names, and the :class:`Location` that names its rows in messages.
 
-    ``dictionary_columns``: for a CSV or TSV file, a function of the (stripped) column names
-    that names the columns the caller will dictionary-encode (:func:`encode`); those the
-    parser reads as text arrive dictionary-encoded already (the parser's threads encode each
-    block as they read it, instead of one hash pass per column afterwards)."""
+    ``text_columns``: for a CSV or TSV file, a function of the (stripped) column names that
+    names the columns of ids and names (item, annotator, label). They are read as text exactly
+    as written (``001`` stays ``001``, a 20-digit id stays itself, ``1.0`` is not ``1``), and
+    arrive dictionary-encoded (the parser's threads encode each block as they read it, instead
+    of one hash pass per column afterwards). A Parquet file's columns keep their own types."""
     import pyarrow as pa
 
     if kind == "parquet":
@@ -103,8 +104,7 @@ def read_table(path: Path, kind: str, dictionary_columns=None):
             raise InputError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
         where = Location(str(path), "row", 1)
     else:
-        table = read_csv(path, "\t" if kind == "tsv" else _text_delimiter(path),
-                         dictionary_columns)
+        table = read_csv(path, "\t" if kind == "tsv" else text_delimiter(path), text_columns)
         where = Location(str(path), "line", 2)
     if table.num_columns == 0:
         raise InputError(f"{path}: no columns found")
@@ -122,7 +122,7 @@ def read_table(path: Path, kind: str, dictionary_columns=None):
     return table.rename_columns(names), where
 
 
-def _text_delimiter(path: Path) -> str:
+def text_delimiter(path: Path) -> str:
     """``;`` for a CSV file whose header has semicolons and no comma (the CSV of spreadsheets in
     locales with a decimal comma), else ``,``."""
     with open(path, "rb") as f:
@@ -130,7 +130,7 @@ def _text_delimiter(path: Path) -> str:
     return ";" if b";" in header and b"," not in header else ","
 
 
-def read_table_file(path, what: str):
+def read_table_file(path, what: str, text_columns=None):
     """A CSV, TSV or Parquet file (a predictions or gold file, say: ``what``) as
     :func:`read_table` gives it; any other file is an InputError."""
     path = Path(path)
@@ -138,13 +138,24 @@ def read_table_file(path, what: str):
     kind = file_kind(path)
     if kind not in ("csv", "tsv", "parquet"):
         raise InputError(f"{path}: {what} must be CSV, TSV or Parquet")
-    return read_table(path, kind)
+    return read_table(path, kind, text_columns)
 
 
-def read_csv(path: Path, delimiter: str, dictionary_columns=None):
+def text_layout(path: Path, kind: str) -> dict:
+    """How a table file was read, for the report's first line: ``separator`` (for CSV and
+    TSV) and ``encoding`` (``UTF-8``, or ``UTF-8 with BOM`` when the file starts with one)."""
+    if kind not in ("csv", "tsv"):
+        return {}
+    with open(path, "rb") as f:
+        bom = f.read(3) == b"\xef\xbb\xbf"
+    return {"separator": "\t" if kind == "tsv" else text_delimiter(path),
+            "encoding": "UTF-8 with BOM" if bom else "UTF-8"}
+
+
+def read_csv(path: Path, delimiter: str, text_columns=None):
     """A CSV or TSV file as a pyarrow Table; a row with the wrong number of fields, text that
-    is not UTF-8 or a malformed file is one InputError naming the line. ``dictionary_columns``:
-    as :func:`read_table`.
+    is not UTF-8 or a malformed file is one InputError naming the line. ``text_columns``: as
+    :func:`read_table`.
 
     No Python callback runs inside pyarrow's reader threads (an ``invalid_row_handler`` did:
     its exceptions surfaced as "Exception ignored" tracebacks, and the process could abort at
@@ -153,20 +164,20 @@ def read_csv(path: Path, delimiter: str, dictionary_columns=None):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    def read(newlines_in_values: bool, text_as_dictionary: bool):
+    def read(newlines_in_values: bool):
         parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
         convert = pacsv.ConvertOptions(strings_can_be_null=True)
-        if text_as_dictionary:
-            convert.column_types = _dictionary_types(path, parse, convert, dictionary_columns)
+        if text_columns is not None:
+            convert.column_types = _text_types(path, parse, convert, text_columns)
         return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
 
     try:
         # Quoted values with line breaks in them (an item id "two\nlines") need pyarrow's
         # slower serial mode: tried only when the fast mode fails.
         try:
-            table = read(False, dictionary_columns is not None)
+            table = read(False)
         except pa.ArrowInvalid:
-            table = read(True, False)
+            table = read(True)
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             raise InputError(f"{path}: the file is empty") from None
@@ -179,20 +190,19 @@ def read_csv(path: Path, delimiter: str, dictionary_columns=None):
     return table
 
 
-def _dictionary_types(path: Path, parse, convert, dictionary_columns) -> dict:
-    """``{name: dictionary<int32, string>}`` for the columns ``dictionary_columns`` names that
-    pyarrow infers as text from the file's first block (as the full read does): columns of
-    numbers keep their type, so that ``7.0`` still reads as the id ``7``."""
+def _text_types(path: Path, parse, convert, text_columns) -> dict:
+    """``{name: dictionary<int32, string>}`` for the columns ``text_columns`` names (given the
+    header's stripped names), whatever pyarrow would infer: an id is text as written, never a
+    number (``007`` is not ``7``; two 20-digit ids do not become one int64)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     with pacsv.open_csv(path, parse_options=parse, convert_options=convert) as reader:
-        schema = reader.schema
-    by_name = {str(field.name).strip(): field for field in schema}
-    wanted = set(dictionary_columns(list(by_name)))
-    return {field.name: pa.dictionary(pa.int32(), pa.string())
-            for name, field in by_name.items()
-            if name in wanted and pa.types.is_string(field.type)}
+        names = list(reader.schema.names)
+    by_name = {str(name).strip(): name for name in names}
+    wanted = set(text_columns(list(by_name)))
+    return {raw: pa.dictionary(pa.int32(), pa.string())
+            for name, raw in by_name.items() if name in wanted}
 
 
 def _find_bad_text_line(path: Path, delimiter: str) -> str | None:
@@ -289,6 +299,12 @@ def column_to_str(column) -> np.ndarray:
     return np.array(pc.cast(column, pa.string()).to_pylist(), dtype=object)
 
 
+def stripped(values: np.ndarray) -> np.ndarray:
+    """Ids or names of one row per item with the spaces around them trimmed, as the annotation
+    readers trim them (None stays None)."""
+    return np.asarray([v if v is None else v.strip() for v in values], dtype=object)
+
+
 def combine(column):
     """One contiguous array from a chunked column."""
     import pyarrow as pa
@@ -348,27 +364,64 @@ def normalise_ids(column):
 
 
 def natural_order(names: np.ndarray) -> np.ndarray:
-    """Indices that sort names numerically when all are integers, else as text."""
+    """Indices that sort names numerically when all are integers, else as text.
+
+    Integers longer than int64 (a 20-digit id) are compared as whole numbers too, and ids that
+    are equal as numbers but written differently (``01`` and ``1``) stay apart, ordered by
+    their text."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     array = names if isinstance(names, pa.Array) else text_array(names)
     if len(array) and pc.all(pc.match_substring_regex(array, _INTEGER_TEXT.pattern)).as_py():
-        array = pc.cast(array, pa.int64())
-        if _ascending(array):
+        if pc.max(pc.utf8_length(array)).as_py() > 18:  # beyond int64: Python's integers
+            values = array.to_pylist()
+            return np.asarray(sorted(range(len(values)), key=lambda i: (int(values[i]),
+                                                                         values[i])), np.int64)
+        numbers = to_numpy(pc.cast(array, pa.int64()))
+        if _ascending(numbers):
             return np.arange(len(array))
-        return np.argsort(to_numpy(array), kind="stable")
+        order = np.argsort(numbers, kind="stable")
+        if np.any(numbers[order][1:] == numbers[order][:-1]):  # "01" and "1": by their text
+            text_rank = np.empty(len(array), np.int64)
+            text_rank[to_numpy(pc.sort_indices(array))] = np.arange(len(array))
+            order = np.lexsort((text_rank, numbers))
+        return order
     if _ascending(array):  # ids listed in order (a file grouped by sorted item): no sort
         return np.arange(len(array))
     return to_numpy(pc.sort_indices(array))
 
 
 def _ascending(array) -> bool:
-    """Whether every value is below the next (one pass)."""
+    """Whether every value is below the next (one pass; a numpy or an Arrow array)."""
     import pyarrow.compute as pc
 
+    if isinstance(array, np.ndarray):
+        return bool(np.all(array[:-1] < array[1:]))
     return len(array) < 2 or bool(pc.all(pc.less(array.slice(0, len(array) - 1),
                                                  array.slice(1))).as_py())
+
+
+def trim_names(codes: np.ndarray, dictionary):
+    """Ids or class names with the spaces around them trimmed: ``(codes, dictionary,
+    num_trimmed)``, where names that differ only by those spaces (``"cat "`` and ``"cat"``)
+    become one and ``num_trimmed`` counts the distinct names that had spaces. One pass over
+    the distinct names; the codes are remapped only when two names became one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dictionary = pc.cast(dictionary, pa.string()) if not pa.types.is_string(dictionary.type) \
+        else dictionary
+    trimmed = pc.utf8_trim_whitespace(dictionary)
+    changed = int(pc.sum(pc.not_equal(trimmed, dictionary)).as_py() or 0)
+    if not changed:
+        return codes, dictionary, 0
+    encoded = pc.dictionary_encode(trimmed)
+    if len(encoded.dictionary) == len(trimmed):  # no two names became one
+        return codes, trimmed, changed
+    remap = dictionary_codes(encoded.indices).astype(np.int32)
+    remap = np.append(remap, np.int32(-1))  # code -1 (null) stays -1
+    return remap[codes], encoded.dictionary, changed
 
 
 def as_list(values):

@@ -48,6 +48,11 @@ from dqlabels_cli.options import (
               help="The per-annotator estimate that orders the annotator table and the least "
                    "reliable list. auto: Dawid–Skene accuracy when fitted (it ranked simulated "
                    "and real workers best), else CrowdTruth quality, else agreement.")
+@click.option("--prior", type=click.Choice(config.PRIORS), default=config.PRIORS[0],
+              show_default=True,
+              help="The shrunk labels' prior: classes (one component per true class, mixed "
+                   "by each item's class posterior: unanimous votes are not overturned) or "
+                   "balance (one prior centred on the class balance).")
 @click.option("--plan-budget", "--plan", "plan_budget", type=click.IntRange(min=0), default=None,
               metavar="N", help="Also plan the next round: where N more annotations help most "
                                 "('dqlabels plan --budget N'; --plan is the older spelling).")
@@ -55,6 +60,10 @@ from dqlabels_cli.options import (
               default=config.PLAN_OBJECTIVES[0], show_default=True,
               help="soft: pin down each item's distribution; hard: settle the majority vote "
                    "('dqlabels plan --objective').")
+@click.option("--plan-max-per-item", type=click.IntRange(min=1), default=config.PLAN_MAX_PER_ITEM,
+              show_default=True,
+              help="The most annotations one item may be asked for in the round "
+                   "('dqlabels plan --max-per-item').")
 @click.option("--plan-out", type=click.Path(path_type=str), default=None,
               help="Write the plan's CSV here, as 'dqlabels plan --out' does (item, "
                    "annotations, loss_now, loss_after, expected_gain, reason).")
@@ -94,10 +103,18 @@ def evaluate(annotations, quiet, **options):
               default=config.PLAN_OBJECTIVES[0], show_default=True,
               help="soft: pin down each item's label distribution; hard: settle the majority "
                    "vote.")
+@click.option("--prior", type=click.Choice(config.PRIORS), default=config.PRIORS[0],
+              show_default=True,
+              help="Without --predictions: classes (one component per true class, mixed by "
+                   "each item's class posterior) or balance (the class balance).")
 @click.option("--strength", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Prior strength in pseudo-annotations. Default: fitted by marginal "
                    "likelihood when items have two or more annotations, else 1 (5 with "
                    "--predictions).")
+@click.option("--max-per-item", type=click.IntRange(min=1), default=config.PLAN_MAX_PER_ITEM,
+              show_default=True,
+              help="The most annotations one item may be asked for in this round; a budget "
+                   "the uncertain items cannot take under it is left unspent, and said so.")
 @click.option("--out", "out_path", type=click.Path(path_type=str), default=config.PLAN_OUT,
               show_default=True, help="CSV of the plan: item, annotations, reason.")
 @click.option("--json", "json_path", type=click.Path(path_type=str), default=None,

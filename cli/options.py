@@ -115,6 +115,9 @@ def reading_options(command):
         click.option("--label-column", default=None, metavar="NAME",
                      help="The column that holds the label. Default: label, class, answer, "
                           "response, judgment, …."),
+        click.option("--fold-case", is_flag=True, default=False,
+                     help="Merge class names that differ only by case (Cat, cat) into their "
+                          "most used spelling. Default: keep them apart and say so."),
     ]
     for decorator in reversed(options):
         command = decorator(command)

@@ -82,6 +82,8 @@ CACHE_CHOICES = ("auto", "memory", "none")
 # The study (SPEC §10) and t-SNE (SPEC §11).
 # Defaults a command shows in --help and the library takes, written once here.
 PLAN_OUT = "next_round.csv"  # dqlabels plan --out
+PRIORS = ("classes", "balance")  # the shrunk labels' prior (dqlabels.labels.posterior)
+PLAN_MAX_PER_ITEM = 20  # dqlabels plan --max-per-item: annotations one item may get in a round
 PREDICTIONS_OUT = "predictions.csv"  # dqlabels predict --out
 PREDICT_BATCH_SIZE = 64  # dqlabels predict --batch-size
 STUDY_OUT = "study"  # dqlabels reproduce --out
@@ -105,6 +107,7 @@ class ReadOptions:
     item_column: str | None = None
     annotator_column: str | None = None
     label_column: str | None = None
+    fold_case: bool = False
 
     def read_options(self) -> dict:
         """These options as keyword arguments of :func:`dqlabels.read_annotations`."""

@@ -154,8 +154,9 @@ def test_noisy_simulated_campaign_end_to_end(tmp_path):
 def test_without_annotator_ids_item_quality_only(tmp_path):
     counts = tmp_path / "counts.csv"
     counts.write_text("item,cat,dog\na,3,1\nb,2,2\nc,4,0\n")
-    result = CliRunner().invoke(main, ["evaluate", str(counts), "--json", str(tmp_path / "r.json"),
-                                       "--labels", str(tmp_path / "l.csv")])
+    result = CliRunner().invoke(main, ["evaluate", str(counts), "--format", "counts", "--json",
+                                       str(tmp_path / "r.json"), "--labels",
+                                       str(tmp_path / "l.csv")])
     assert result.exit_code == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["crowdtruth"]["available"] is False
@@ -338,8 +339,9 @@ def test_annotator_table_of_counts_is_refused_not_left_empty(tmp_path):
     counts = tmp_path / "counts.csv"
     counts.write_text("item,cat,dog\na,3,1\nb,2,2\n")
     out = tmp_path / "annotators.csv"
-    result = CliRunner().invoke(main, ["evaluate", str(counts), "--annotators", str(out),
-                                       "--json", str(tmp_path / "r.json")])
+    result = CliRunner().invoke(main, ["evaluate", str(counts), "--format", "counts",
+                                       "--annotators", str(out), "--json",
+                                       str(tmp_path / "r.json")])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "--annotators needs annotator ids" in result.stderr and "(counts) has none" in \
         result.stderr
@@ -361,7 +363,7 @@ def test_small_shares_and_plurals_read_right(tmp_path):
     counts = tmp_path / "counts.csv"
     counts.write_text("item,cat,dog\n" + "".join(
         f"i{i},{1 if i < 3 else 2},{1 if i < 3 else 0}\n" for i in range(10_000)) + "e,0,0\n")
-    result = _run_on(counts)
+    result = _run_on(counts, "--format", "counts")
     assert "ties in the majority vote   3 (0.03%)" in result.output
     assert "excluded 1 item with no annotation" in result.output
 
@@ -616,7 +618,7 @@ def test_the_report_is_typed_frozen_and_its_json_is_what_evaluate_writes(tmp_pat
     written = json.loads(paths["json_path"].read_text())["annotators"]["per_annotator"]
     assert [e["annotator"] for e in written] == [e.annotator for e in table.per_annotator]
     assert all(set(e) == {"annotator", "num_annotations", "agreement", "ds_accuracy", "quality",
-                          "annotator_agreement", "item_agreement", "below_chance"}
+                          "annotator_agreement", "item_agreement", "below_chance", "few_answers"}
                for e in written)
 
 
@@ -634,7 +636,8 @@ def test_evaluate_shortens_the_switch_interval_only_while_two_threads_work(monke
     real_tally = evaluate_module.tally
     real_read, real_audit = evaluate_module.read_campaign, evaluate_module.audit
     monkeypatch.setattr(evaluate_module, "tally",
-                        lambda *a: seen.append(sys.getswitchinterval()) or real_tally(*a))
+                        lambda *a, **k: seen.append(sys.getswitchinterval())
+                        or real_tally(*a, **k))
     monkeypatch.setattr(evaluate_module, "read_campaign",
                         lambda *a: seen.append(sys.getswitchinterval()) or real_read(*a))
     monkeypatch.setattr(evaluate_module, "audit",

@@ -118,19 +118,27 @@ def test_all_is_every_answer():
 
 
 def test_shrunk_labels_are_the_posterior_mean_by_hand(tmp_path):
-    """(s·balance + counts) / (s + n), the balance being each class's share of all answers."""
+    """The class-conditional prior's mean: Σ_k r_ik (s_k μ_k + c_i) / (s_k + n_i), summed in a
+    plain loop from the fitted components."""
     from types import SimpleNamespace
 
-    from dqlabels.labels.plan import posterior
+    from dqlabels.labels.posterior import posterior
     from dqlabels.readers.annotations import from_counts
     from dqlabels.studies.budget import _write_shrunk
 
-    counts = np.array([[3, 0, 0], [1, 1, 1], [0, 2, 1], [2, 0, 1]])
-    data = SimpleNamespace(classes=("a", "b", "c"), items=np.array(["w", "x", "y", "z"]))
+    # 40 items of three answers: enough (10 per class) for the class-conditional prior
+    counts = np.tile([[3, 0, 0], [1, 1, 1], [0, 2, 1], [2, 0, 1]], (10, 1))
+    items = np.array([f"i{i:02d}" for i in range(40)])
+    data = SimpleNamespace(classes=("a", "b", "c"), items=items)
     shrunk = _write_shrunk(tmp_path / "s.csv", data, counts)
-    s = posterior(from_counts(counts)).strength
-    balance = np.array([6, 3, 3]) / 12
-    np.testing.assert_allclose(shrunk, (s * balance + counts) / (s + 3), rtol=1e-8)
+    post = posterior(from_counts(counts))
+    assert post.prior == "classes"
+    expected = np.zeros((40, 3))
+    for i in range(40):
+        for k in range(3):
+            a = post.class_strengths[k] * post.class_means[k] + counts[i]
+            expected[i] += post.class_weights[i, k] * a / a.sum()
+    np.testing.assert_allclose(shrunk, expected, rtol=1e-8)
     written = pd.read_csv(tmp_path / "s.csv").set_index("item")
     np.testing.assert_allclose(written[["a", "b", "c"]].to_numpy(), shrunk, rtol=1e-10)
 

@@ -54,7 +54,7 @@ def test_prior_strength_is_fitted_to_a_known_concentration():
     m = np.array([0.5, 0.3, 0.2])
     p = rng.dirichlet(4 * m, 3000)
     counts = np.stack([rng.multinomial(6, row) for row in p])
-    post = posterior(from_counts(counts))
+    post = posterior(from_counts(counts), prior="balance")
     assert post.strength_fitted and 3.2 < post.strength < 4.8
     single = from_counts(np.eye(3, dtype=int)[rng.integers(0, 3, 50)])
     assert posterior(single).strength == 1.0 and not posterior(single).strength_fitted
@@ -109,12 +109,12 @@ def test_certain_and_gold_items_get_nothing():
     counts = np.array([[200, 0, 0], [0, 150, 0], [1, 1, 0], [0, 0, 1], [2, 1, 1]])
     ann = from_counts(counts, items=["a", "b", "c", "d", "e"])
     for objective in ("soft", "hard"):
-        plan = plan_next_round(ann, budget=100, objective=objective)
+        plan = plan_next_round(ann, budget=100, objective=objective, prior="balance")
         requested = dict(zip(plan.items, plan.requested.tolist()))
         assert requested["a"] == requested["b"] == 0 and plan.certain[:2].all()
         assert requested["c"] > 0 and requested["d"] > 0
         assert plan.unspent == 100 - plan.requested.sum() and plan.unspent > 0
-    gold = plan_next_round(ann, 10, gold=np.array([-1, -1, 0, -1, -1]))
+    gold = plan_next_round(ann, 10, gold=np.array([-1, -1, 0, -1, -1]), prior="balance")
     # A gold item gets nothing, and is counted as gold, not as certain.
     assert gold.requested[2] == 0 and gold.gold[2] and not gold.certain[2]
     summary = gold.summary()
@@ -150,6 +150,9 @@ def test_predictions_are_the_prior_weighted_by_agreement():
 
 
 def _campaign(tmp_path):
+    """13 items of patterned answers: one Dirichlet over them all fits them with a finite
+    strength; one component per class would call every item certain (the tests below pass
+    --prior balance, the plan's arithmetic being what they test)."""
     path = tmp_path / "campaign.csv"
     rows = ["item,annotator,label"] + [f"q{i},w{w},{'yes' if (i + w) % 3 else 'no'}"
                                        for i in range(12) for w in range(2 + i % 3)]
@@ -161,7 +164,7 @@ def _campaign(tmp_path):
 def test_plan_command_writes_the_next_round(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = _campaign(tmp_path)
-    result = CliRunner().invoke(main, ["plan", str(path), "--budget", "10", "--json",
+    result = CliRunner().invoke(main, ["plan", str(path), "--prior", "balance", "--budget", "10", "--json",
                                        "plan.json"])
     assert result.exit_code == 0, result.stderr
     table = pd.read_csv(tmp_path / "next_round.csv")
@@ -175,7 +178,7 @@ def test_plan_command_writes_the_next_round(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "plan.json").read_text())
     assert report["budget"] == 10 and report["num_certain"] >= 1
     assert "Wrote next_round.csv" in result.output
-    again = CliRunner().invoke(main, ["plan", str(path), "--budget", "5"])
+    again = CliRunner().invoke(main, ["plan", str(path), "--prior", "balance", "--budget", "5"])
     assert again.exit_code == 2 and "already exists" in again.stderr
     assert pd.read_csv(tmp_path / "next_round.csv")["annotations"].sum() == 10  # untouched
 
@@ -198,14 +201,17 @@ def test_plan_refusals_leave_no_output(tmp_path):
 
 def test_evaluate_plan_section_and_posterior_columns(tmp_path):
     path = _campaign(tmp_path)
-    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan-budget", "6", "--json",
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--prior", "balance", "--plan-budget", "6", "--json",
                                        str(tmp_path / "r.json"), "--labels",
                                        str(tmp_path / "l.csv"), "--html",
                                        str(tmp_path / "r.html")])
     assert result.exit_code == 0, result.stderr
-    assert "Next round (soft objective, budget 6; prior from the class balance)" in result.output
-    assert "by annotations per item so far → mean expected KL" in result.output
+    assert "Next round (soft objective, budget 6; prior: class balance)" in result.output
+    assert "by annotations per item so far → mean expected KL (items): 2 → " in result.output
     report = json.loads((tmp_path / "r.json").read_text())
+    # the groups' sizes: q0..q11 have 2 + i % 3 annotations (four each), "sure" 60
+    assert report["next_round"]["items_by_annotations"] == {"2": 4, "3": 4, "4": 4, "60": 1}
+    assert " (4), 3 → " in result.output and " (1)" in result.output
     assert sum(e["annotations"] for e in report["next_round"]["next_round"]) == 6
     assert set(report["posterior"]["spread_by_annotations"]) == {"2", "3", "4", "60"}
     labels = pd.read_csv(tmp_path / "l.csv").set_index("item")
@@ -253,7 +259,7 @@ def test_gold_items_are_gold_not_certain_and_dawid_skene_says_it_repeats_them(tm
 
 def test_spread_means_the_posterior_spread_everywhere(tmp_path):
     path = _campaign(tmp_path)
-    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan-budget", "6", "--labels",
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--prior", "balance", "--plan-budget", "6", "--labels",
                                        str(tmp_path / "l.csv"), "--json", str(tmp_path / "r.json"),
                                        "--plan-out", str(tmp_path / "n.csv")])
     assert result.exit_code == 0, result.stderr
@@ -269,9 +275,9 @@ def test_spread_means_the_posterior_spread_everywhere(tmp_path):
 
 def test_evaluate_and_plan_write_the_same_plan(tmp_path):
     path = _campaign(tmp_path)
-    for args in (["evaluate", str(path), "--plan-budget", "7", "--plan-out",
+    for args in (["evaluate", str(path), "--prior", "balance", "--plan-budget", "7", "--plan-out",
                   str(tmp_path / "a.csv")],
-                 ["plan", str(path), "--budget", "7", "--out", str(tmp_path / "b.csv")]):
+                 ["plan", str(path), "--prior", "balance", "--budget", "7", "--out", str(tmp_path / "b.csv")]):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.stderr
         assert "asks for 7 annotations on" in result.output
@@ -283,15 +289,15 @@ def test_evaluate_and_plan_write_the_same_plan(tmp_path):
 
 def test_hard_objective_speaks_of_the_majority_not_the_spread(tmp_path):
     path = _campaign(tmp_path)
-    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan-budget", "6",
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--prior", "balance", "--plan-budget", "6",
                                        "--plan-objective", "hard", "--json",
                                        str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.stderr
-    assert "expected: majority accuracy" in result.output
+    assert "expected: agreement with the annotators' long-run majority" in result.output
     assert "mean chance not the majority" in result.output
     assert "mean expected KL" not in result.output
     expected = json.loads((tmp_path / "r.json").read_text())["next_round"]["expected"]
-    assert expected["majority_accuracy_after"] >= expected["majority_accuracy_now"]
+    assert expected["majority_agreement_after"] >= expected["majority_agreement_now"]
 
 
 def test_expected_loss_after_one_and_two_answers_by_hand():
@@ -299,7 +305,7 @@ def test_expected_loss_after_one_and_two_answers_by_hand():
     loss after is the exact expectation, summed by hand over the answers' predictive chances."""
     counts = np.tile([1, 1, 0], (400, 1))
     for budget, per_item in ((400, 1), (800, 2)):
-        plan = plan_next_round(from_counts(counts), budget, strength=3.0)
+        plan = plan_next_round(from_counts(counts), budget, strength=3.0, prior="balance")
         assert (plan.requested == per_item).all()
         alpha = plan.posterior.alpha[0]
         exact = 0.0
@@ -327,7 +333,7 @@ def test_stated_gain_matches_the_achieved_gain_on_a_replayed_campaign():
     truth = rng.dirichlet(2.0 * np.array([0.5, 0.3, 0.2]), 3000)
     counts = np.stack([rng.multinomial(2, p) for p in truth])
     ann = from_counts(counts)
-    plan = plan_next_round(ann, 1000)
+    plan = plan_next_round(ann, 1000, prior="balance")  # the truth's own model: one Dirichlet
     alpha = plan.posterior.alpha
     new = np.stack([rng.multinomial(n, p) for n, p in zip(plan.requested, truth)])
 
@@ -363,7 +369,7 @@ def test_a_budget_smaller_than_a_pass_goes_to_the_most_valuable_items():
     """Four items with two annotations each; a budget of 2 goes to the two whose next answer is
     worth most, by the lookahead worked out here (each answer y with probability m_y)."""
     counts = np.array([[2, 0, 0], [1, 1, 0], [0, 1, 1], [1, 0, 1], [0, 2, 0]])
-    plan = plan_next_round(from_counts(counts), budget=2, strength=2.0)
+    plan = plan_next_round(from_counts(counts), budget=2, strength=2.0, prior="balance")
     alpha = plan.posterior.alpha
     worth = []
     for a in alpha:
@@ -380,7 +386,7 @@ def test_a_nearly_settled_item_stops_once_certain():
     mean stays, the total grows by one. By hand: the item [9, 1] with strength 1 and the class
     balance of the campaign reaches a posterior spread below 0.1 after k passes (8)."""
     counts = np.array([[9, 1], [1, 1], [1, 1]])
-    plan = plan_next_round(from_counts(counts), budget=200, strength=1.0)
+    plan = plan_next_round(from_counts(counts), budget=200, strength=1.0, prior="balance")
     balance = counts.sum(axis=0) / counts.sum()
     alpha = 1.0 * balance + counts[0]
     mean, total = alpha / alpha.sum(), alpha.sum()
@@ -396,7 +402,7 @@ def test_the_soft_tolerance_is_a_posterior_spread_of_0_1():
     Dir(41, 1), spread sqrt((1 − (41² + 1)/42²)/43) = 0.0327: certain; [8, 0] has Dir(9, 1),
     spread sqrt((1 − 82/100)/11) = 0.128: not certain (its variance, 0.016, is below 0.1)."""
     counts = np.array([[40, 0], [8, 0], [0, 48]])
-    plan = plan_next_round(from_counts(counts), 10, strength=2.0)
+    plan = plan_next_round(from_counts(counts), 10, strength=2.0, prior="balance")
     spread = np.sqrt((1 - (41 ** 2 + 1) / 42 ** 2) / 43), np.sqrt((1 - 82 / 100) / 11)
     np.testing.assert_allclose(plan.posterior.spread[:2], spread, rtol=1e-9)
     assert plan.certain.tolist() == [True, False, True]
@@ -407,7 +413,7 @@ def test_the_strength_fit_on_distinct_count_vectors_equals_the_per_item_fit():
     """Random campaigns (varying annotations per item, 3 to 6 classes): the fit on the distinct
     count vectors with their multiplicities finds the per-item fit's optimum (within the
     optimiser's tolerance)."""
-    from dqlabels.labels.plan import _fit_strength
+    from dqlabels.labels.posterior import _fit_strength
 
     rng = np.random.default_rng(21)
     for k in (3, 4, 6):
@@ -427,7 +433,7 @@ def test_the_bounded_minimum_is_scipys_to_the_last_bit():
     campaigns, it returns SciPy's very number (the same points evaluated in the same order)."""
     from scipy.optimize import minimize_scalar
 
-    from dqlabels.labels.plan import _fit_strength
+    from dqlabels.labels.posterior import _fit_strength
     from dqlabels.minimize import bounded_minimum
 
     rng = np.random.default_rng(5)
@@ -446,7 +452,7 @@ def test_the_bounded_minimum_is_scipys_to_the_last_bit():
                            zip(rng.integers(1, 9, 500), p)]).astype(float)
         balance = counts.sum(axis=0) / counts.sum()
         found = []
-        import dqlabels.labels.plan as plan_module
+        import dqlabels.labels.posterior as plan_module
 
         original = plan_module.bounded_minimum
         try:
@@ -467,7 +473,7 @@ def test_distinct_rows_are_numpys_unique_rows_with_their_counts():
     packed keys, numpy's row-wise unique), the distinct rows are numpy's, with their
     multiplicities and the input's type; packed rows come in the order of their keys (the last
     column first), the order the strength fit sums them in whichever way they were counted."""
-    from dqlabels.labels.plan import distinct_rows
+    from dqlabels.labels.posterior import distinct_rows
 
     rng = np.random.default_rng(8)
     for rows, k, high, dtype in ((5000, 5, 6, float), (300, 3, 40, int), (2000, 8, 30, float),
@@ -514,3 +520,98 @@ def test_the_expected_loss_after_a_round_is_the_same_drawn_in_blocks(monkeypatch
     blocks = plan_module._expected_after(post.alpha, requested, objective, loss)
     assert np.array_equal(whole[0], blocks[0]) and np.array_equal(whole[1], blocks[1])
     assert not np.array_equal(whole[0], loss)  # something was drawn
+
+
+# ----------------------------------------------------------------------------------------------
+# The plan states only what is so (issue 36): the cap named, the CSV mentioned only when
+# written, agreement with the majority apart from gold, the even spread beside every gain
+
+
+def _uniform_campaign(tmp_path, items=12):
+    """Items of two answers each, split, yes-yes and no-no in turn: every item uncertain."""
+    path = tmp_path / "mixed.csv"
+    answers = [("yes", "no"), ("yes", "yes"), ("no", "no")]
+    path.write_text("item,annotator,label\n" + "".join(
+        f"i{i:02d},w{a},{label}\n" for i in range(items) for a, label in
+        enumerate(answers[i % 3])))
+    return path
+
+
+def test_the_cap_per_item_is_named_when_it_leaves_budget_unspent(tmp_path):
+    path = _uniform_campaign(tmp_path, items=3)
+    result = CliRunner().invoke(main, ["plan", str(path), "--budget", "50", "--max-per-item",
+                                       "4", "--out", str(tmp_path / "n.csv")])
+    assert result.exit_code == 0, result.stderr
+    assert "asks for 12 annotations on 3 items; 38 left unspent: the uncertain items already " \
+           "get the most one round gives an item (4; --max-per-item raises it)" in result.output
+    assert "every other item is certain" not in result.output
+    assert pd.read_csv(tmp_path / "n.csv")["annotations"].tolist() == [4, 4, 4]
+
+
+def test_a_plan_equal_to_the_even_spread_says_it_gains_no_more(tmp_path):
+    """Twelve uncertain items of two answers each and a budget of 12: one pass gives each item
+    one, as the even spread does, and the same draws make the same expected loss."""
+    path = _uniform_campaign(tmp_path)
+    result = CliRunner().invoke(main, ["plan", str(path), "--budget", "12", "--out",
+                                       str(tmp_path / "n.csv"), "--json", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.stderr
+    expected = json.loads((tmp_path / "p.json").read_text())["expected"]
+    # one more answer for each of 12 identical items either way: the same draws, the same loss
+    assert expected["mean_kl_after"] == expected["mean_kl_after_even"] < expected["mean_kl_now"]
+    assert "the same budget spread evenly: mean KL" in result.output
+    assert "this plan is expected to gain no more than spreading the budget evenly" in \
+        result.output
+
+
+def test_budget_zero_says_there_is_nothing_to_plan(tmp_path):
+    path = _uniform_campaign(tmp_path)
+    result = CliRunner().invoke(main, ["plan", str(path), "--budget", "0", "--out",
+                                       str(tmp_path / "n.csv")])
+    assert result.exit_code == 0, result.stderr
+    assert "budget 0: nothing to plan" in result.output and "asks for" not in result.output
+
+
+def test_the_csv_is_mentioned_only_when_written(tmp_path):
+    path = _uniform_campaign(tmp_path, items=45)  # 15 split items are the uncertain ones
+    shown = CliRunner().invoke(main, ["evaluate", str(path), "--plan-budget", "30"]).output
+    assert "asks for 30 annotations on 15 items" in shown
+    assert "… and 5 more items (--plan-out FILE writes them all" in shown
+    assert "CSV" not in shown.split("Next round")[1]
+    written = CliRunner().invoke(main, ["plan", str(path), "--budget", "30", "--out",
+                                        str(tmp_path / "n.csv")]).output
+    assert f"… and 5 more items ({tmp_path / 'n.csv'} lists them all" in written
+
+
+def test_evaluate_and_plan_plan_alike_with_the_class_conditional_prior(tmp_path):
+    """Both mix the prior's components by Dawid–Skene's class posteriors (annotator ids are
+    known): the same CSV."""
+    path = _uniform_campaign(tmp_path, items=45)
+    for args in (["evaluate", str(path), "--plan-budget", "30", "--plan-out",
+                  str(tmp_path / "a.csv")],
+                 ["plan", str(path), "--budget", "30", "--out", str(tmp_path / "b.csv")]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+
+
+def test_the_hard_objective_names_agreement_with_the_majority_apart_from_gold(tmp_path):
+    path = _uniform_campaign(tmp_path)
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--plan-budget", "6",
+                                       "--plan-objective", "hard", "--json",
+                                       str(tmp_path / "r.json")])
+    assert "expected: agreement with the annotators' long-run majority" in result.output
+    assert "not accuracy on gold" in result.output and "majority accuracy" not in result.output
+    expected = json.loads((tmp_path / "r.json").read_text())["next_round"]["expected"]
+    assert "majority_accuracy_now" not in expected
+    assert expected["majority_agreement_now"] == pytest.approx(1 - expected["mean_loss_now"])
+
+
+def test_the_even_spread_gives_the_rest_to_the_fewest_annotations_first():
+    from dqlabels.labels.plan import even_spread
+
+    gold = np.array([False, True, False, False, False])
+    counts = np.array([5, 1, 2, 2, 4])
+    # 4 open items; 10 // 4 = 2 each, 2 more: the items with 2 annotations (rows 2 and 3)
+    assert even_spread(10, gold, counts).tolist() == [2, 0, 3, 3, 2]
+    assert even_spread(0, gold, counts).tolist() == [0, 0, 0, 0, 0]
+    assert even_spread(3, np.ones(5, bool), counts).tolist() == [0] * 5

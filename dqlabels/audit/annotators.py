@@ -70,7 +70,8 @@ def annotator_table(annotations: Annotations, agreement: tuple[np.ndarray, np.nd
 def disagreements(annotations: Annotations, vote, crowdtruth, dawid_skene, key: str,
                   ranked: tuple[AnnotatorScores, ...]) -> Disagreements:
     """The least reliable annotators (``ranked``, least reliable first by the score ``key``),
-    each with up to NUM_EXAMPLES items where their label differs from the consensus: the
+    each with up to NUM_EXAMPLES items where their label differs from the consensus (only
+    annotators with MIN_LISTED_ANNOTATIONS annotations or more: fewer are too few to rank); the
     Dawid–Skene label when fitted, else the argmax of the worker-weighted soft label, else the
     majority vote."""
     scored = [a for a in ranked if a.score(key) is not None]
@@ -86,7 +87,7 @@ def disagreements(annotations: Annotations, vote, crowdtruth, dawid_skene, key: 
     differs = np.flatnonzero(annotations.label_index != consensus[annotations.item_index])
     by_whom = annotations.annotator_index[differs]
     listed = []
-    for entry in (enough or scored)[:NUM_LISTED]:
+    for entry in enough[:NUM_LISTED]:
         rows = differs[by_whom == index[entry.annotator]]
         listed.append(DisagreeingAnnotator(
             annotator=entry.annotator, score=entry.score(key), num_disagreements=int(rows.size),
@@ -96,5 +97,5 @@ def disagreements(annotations: Annotations, vote, crowdtruth, dawid_skene, key: 
                                             annotations.item_index[r]]]))
                            for r in rows[:NUM_EXAMPLES])))
     return Disagreements(ranked_by=key, consensus=name, annotators=tuple(listed),
-                         min_annotations=MIN_LISTED_ANNOTATIONS if enough else 1,
-                         num_left_out=len(scored) - len(enough) if enough else 0)
+                         min_annotations=MIN_LISTED_ANNOTATIONS,
+                         num_left_out=len(scored) - len(enough))

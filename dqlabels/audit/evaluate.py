@@ -51,6 +51,8 @@ from dqlabels.errors import InputError
 from dqlabels.labels.crowdtruth import CrowdTruth
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.inputs import read_campaign
+from dqlabels.labels.plan import MAX_PER_ITEM
+from dqlabels.labels.posterior import posterior
 from dqlabels.labels.ranking import ANNOTATOR_COLUMNS
 
 OUTPUT_FILES = ("json_path", "labels_path", "annotators_path", "html_path", "plan_out")
@@ -67,11 +69,12 @@ class EvaluateConfig(ReadOptions):
     Switches: ``dawid_skene`` (fit Dawid–Skene when annotator ids are known),
     ``ds_max_iter``, ``crowdtruth`` (True, False, or None for up to ``CROWDTRUTH_MAX_PAIRS``
     ordered pairs of annotations on the same item; :func:`~dqlabels.audit.fit_crowdtruth`),
-    ``rank_by`` (:func:`~dqlabels.audit.audit`); the next round, as ``dqlabels plan`` names its
-    options with a ``plan_`` prefix: ``plan_budget`` (also plan the next round of that many
-    annotations, :mod:`dqlabels.labels.plan`), ``plan_objective`` (``soft`` or ``hard``) and
-    ``plan_out`` (the plan's CSV, as ``dqlabels plan`` writes it); ``overwrite`` (replace
-    existing outputs).
+    ``rank_by`` (:func:`~dqlabels.audit.audit`); ``prior`` (the shrunk labels' prior,
+    :mod:`dqlabels.labels.posterior`: ``classes`` or ``balance``); the next round, as
+    ``dqlabels plan`` names its options with a ``plan_`` prefix: ``plan_budget`` (also plan the
+    next round of that many annotations, :mod:`dqlabels.labels.plan`), ``plan_objective``
+    (``soft`` or ``hard``), ``plan_max_per_item`` and ``plan_out`` (the plan's CSV, as
+    ``dqlabels plan`` writes it); ``overwrite`` (replace existing outputs).
     """
 
     gold: str | os.PathLike | None = None
@@ -89,6 +92,8 @@ class EvaluateConfig(ReadOptions):
     rank_by: str = "auto"
     plan_budget: int | None = None
     plan_objective: str = "soft"
+    plan_max_per_item: int = MAX_PER_ITEM
+    prior: str = "classes"
     plan_out: str | os.PathLike | None = None
     overwrite: bool = False
 
@@ -143,13 +148,20 @@ def _fit(campaign, config: EvaluateConfig) -> _Fitted:
                                              gold=annotations.gold).fit,
                                   annotations) if fit else None
         crowd, reason = fit_crowdtruth(annotations, config.crowdtruth)
-        tallies = tally(annotations, campaign.predictions, campaign.prediction_rows)
+        # With Dawid–Skene, the shrunk labels' prior waits for its class posteriors.
+        tallies = tally(annotations, campaign.predictions, campaign.prediction_rows,
+                        with_posterior=model is None, prior=config.prior)
         quality = item_quality(annotations, crowd)
         ready = {} if config.labels_path is None else {
             name: prepare_column(values) for name, values in
             tallied_columns(annotations, tallies, None, quality, crowd).items()}
-        return _Fitted(model=model.result() if model is not None else None, crowdtruth=crowd,
-                       crowdtruth_reason=reason, tallies=tallies, quality=quality, ready=ready)
+        fitted = model.result() if model is not None else None
+        if fitted is not None and not annotations.is_distribution:
+            tallies = replace(tallies, posterior=posterior(
+                annotations, campaign.prior, prior=config.prior,
+                class_posteriors=fitted.posteriors_))
+        return _Fitted(model=fitted, crowdtruth=crowd, crowdtruth_reason=reason,
+                       tallies=tallies, quality=quality, ready=ready)
 
 
 def _audit_and_write(campaign, fitted: _Fitted, config: EvaluateConfig) -> tuple[Audit, list]:
@@ -171,7 +183,8 @@ def _audit_and_write(campaign, fitted: _Fitted, config: EvaluateConfig) -> tuple
                            dawid_skene_model=fitted.model, crowdtruth_model=fitted.crowdtruth,
                            crowdtruth_reason=fitted.crowdtruth_reason, quality=fitted.quality,
                            rank_by=config.rank_by, plan_budget=config.plan_budget,
-                           plan_objective=config.plan_objective)
+                           plan_objective=config.plan_objective,
+                           plan_max_per_item=config.plan_max_per_item)
             return result, write_outputs(result, config, labels)
         except BaseException:
             if labels is not None and labels.exception() is None:

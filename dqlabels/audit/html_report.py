@@ -33,6 +33,8 @@ from dqlabels import figures
 from dqlabels._io import write_text_atomic
 from dqlabels.audit.report import Audit
 from dqlabels.audit.sections import AuditReport
+from dqlabels.audit.summary import reading_line
+from dqlabels.labels.ranking import MIN_LISTED_ANNOTATIONS
 
 CSS = """
 :root { --ink: #1d2430; --muted: #5b6575; --line: #dde2ea; --card: #f6f8fb; --accent: #2f6fb2;
@@ -116,8 +118,9 @@ def _header(report: AuditReport) -> str:
     if report.scores is not None:
         cards += [("prediction KL", _num(report.scores["kl"], 4)),
                   ("macro accuracy", _num(report.scores["macro_accuracy"], 4))]
+    notes = "".join(f"<p class=\"note\">Note: {escape(note)}.</p>\n" for note in c.notes)
     return (f"<h1>Annotation audit</h1>\n<p class=\"lead\">{escape(str(c.source))} "
-            f"({escape(str(c.format))} format)</p>\n<div class=\"cards\">"
+            f"({escape(reading_line(c.format, c.reading))})</p>\n{notes}<div class=\"cards\">"
             + "".join(f"<div class=\"card\"><div class=\"v\">{escape(v)}</div>"
                       f"<div class=\"k\">{escape(k)}</div></div>" for k, v in cards)
             + "</div>")
@@ -176,24 +179,34 @@ def _annotators(report: AuditReport, fig) -> str:
         ("agreement", "leave-one-out agreement"), ("gold_accuracy", "accuracy on gold"))
         if name == "agreement" or name in table.computed]
     headers = ["annotator", "annotations"] + [label for _, label in columns]
-    values = [e.score(key) for e in ordered if e.score(key) is not None]
+    ranked = [e for e in ordered if not e.few_answers]
+    few = [e for e in ordered if e.few_answers]
+    values = [e.score(key) for e in ranked if e.score(key) is not None]
     cut = float(np.quantile(values, 0.1)) if values else None
-    rows = []
-    for e in ordered:
+
+    def row_of(e, marked: bool) -> list[str]:
         row = [escape(e.annotator), f"{e.num_annotations:,}"]
         for name, _ in columns:
             text = _num(e.score(name), 3)
             if name == "gold_accuracy" and e.gold_interval:
                 low, high = e.gold_interval
                 text += f" [{low:.2f}, {high:.2f}] n={e.gold_answers}"
-            low_score = name == key and e.score(key) is not None and cut is not None and \
-                e.score(key) <= cut
+            low_score = marked and name == key and e.score(key) is not None and \
+                cut is not None and e.score(key) <= cut
             if low_score or (name == "ds_accuracy" and e.below_chance):
                 text = f"<span class=\"low\">{text}</span>"
             if name == "ds_accuracy" and e.below_chance:
                 text += " <span class=\"low\">below chance</span>"
             row.append(text)
-        rows.append(row)
+        return row
+
+    rows = [row_of(e, True) for e in ranked]
+    apart = "" if not few else (
+        f"<h3>Too few answers to rank ({len(few):,})</h3>\n<p class=\"note\">Annotators with "
+        f"fewer than {MIN_LISTED_ANNOTATIONS} annotations are not ranked and not marked: "
+        f"their scores rest on too little to judge.</p>\n"
+        + _table(headers, [row_of(e, False) for e in few], numeric=range(1, len(headers)),
+                 id_column=0))
     disagreements = report.disagreements
     detail = []
     for entry in disagreements.annotators:
@@ -208,9 +221,12 @@ def _annotators(report: AuditReport, fig) -> str:
                f"or systematically moved to another class.</p>\n")
     return ("<h2>Annotators</h2>\n<p class=\"note\">Ordered by "
             + escape(table.ranking_definition)
-            + ", least reliable first; the lowest tenth in red.</p>\n" + warning
+            + f", least reliable first; the lowest tenth in red. Only annotators with at least "
+              f"{MIN_LISTED_ANNOTATIONS} annotations are ranked; the others are listed apart "
+              f"below.</p>\n" + warning
             + "<div class=\"grid2\">" + _figure(fig, "Distribution over annotators")
             + "</div>\n" + _table(headers, rows, numeric=range(1, len(headers)), id_column=0)
+            + apart
             + "<h3>Disagreements of the least reliable annotators</h3>\n"
             + f"<p class=\"note\">Items where the annotator's label differs from the "
               f"{escape(disagreements.consensus)}.</p>\n"
@@ -255,32 +271,40 @@ def _next_round(report: AuditReport) -> str:
     plan, post = report.next_round, report.posterior
     expected = plan["expected"]
     measure = "mean expected KL" if plan["objective"] == "soft" else "chance not the majority"
-    budget = [[escape(n), _num(post["spread_by_annotations"][n], 3), _num(v, 3)]
-              for n, v in plan["loss_by_annotations"].items()]
+    sizes = plan.get("items_by_annotations", {})
+    budget = [[escape(n), f"{int(sizes.get(n, 0)):,}", _num(post["spread_by_annotations"][n], 3),
+               _num(v, 3)] for n, v in plan["loss_by_annotations"].items()]
     rows = [[escape(e["item"]), f"+{e['annotations']}", _num(e["expected_gain"], 4),
              escape(e["reason"])] for e in plan["next_round"][:50]]
     more = len(plan["next_round"]) - len(rows)
-    buys = (f"mean KL {expected['mean_kl_now']:.4f} → {expected['mean_kl_after']:.4f} nats"
+    buys = (f"mean KL {expected['mean_kl_now']:.4f} → {expected['mean_kl_after']:.4f} nats "
+            f"(the same budget spread evenly: → {expected['mean_kl_after_even']:.4f})"
             if plan["objective"] == "soft" else
-            f"majority accuracy {expected['majority_accuracy_now']:.4f} → "
-            f"{expected['majority_accuracy_after']:.4f}")
+            f"agreement with the annotators' long-run majority (not accuracy on gold) "
+            f"{expected['majority_agreement_now']:.4f} → "
+            f"{expected['majority_agreement_after']:.4f} (the same budget spread evenly: → "
+            f"{expected['majority_agreement_after_even']:.4f})")
     gold = plan["num_gold"]
     return (f"<h2>Next round ({escape(plan['objective'])} objective, budget "
             f"{plan['budget']:,})</h2>\n<p class=\"note\">{plan['num_uncertain']:,} items are "
             f"still uncertain, {plan['num_certain']:,} certain"
             + (f", {gold:,} have gold answers and get none" if gold else "")
             + f". Each item's label distribution "
-            f"has a Dirichlet posterior (prior from the {escape(post['prior'])}, strength "
+            f"has a Dirichlet posterior (prior: {escape(post['prior'])}, strength "
             f"{post['strength']:.2f}); its posterior spread is how far the soft label may still "
             f"be from the truth. The round asks for "
             f"{plan['budget'] - plan['unspent']:,} annotations and is expected to bring the "
             f"{buys}, the posterior spread {expected['mean_posterior_spread_now']:.3f} → "
             f"{expected['mean_posterior_spread_after']:.3f}."
-            + (f" {plan['unspent']:,} annotations are left unspent: every other item is "
-               f"certain{' or has a gold answer' if gold else ''}." if plan["unspent"] else "")
+            + ("" if not plan["unspent"] else
+                f" {plan['unspent']:,} annotations are left unspent: the uncertain items already "
+                f"get the most one round gives an item ({plan['max_per_item']})."
+                if plan["unspent_reason"] == "max_per_item" else
+                f" {plan['unspent']:,} annotations are left unspent: every other item is "
+                f"certain{' or has a gold answer' if gold else ''}.")
             + "</p>\n<div class=\"grid2\">"
-            + _table(["annotations per item so far", "mean posterior spread", measure], budget,
-                     numeric=[0, 1, 2])
+            + _table(["annotations per item so far", "items", "mean posterior spread", measure],
+                     budget, numeric=[0, 1, 2, 3])
             + _table(["item", "ask for", "expected gain", "why"], rows, numeric=[1, 2],
                      id_column=0) + "</div>"
             + (f"<p class=\"note\">… and {more:,} more items (the CSV lists them all).</p>"

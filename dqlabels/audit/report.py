@@ -48,7 +48,8 @@ from dqlabels.labels.aggregation import MajorityVote, majority_vote, soft_labels
 from dqlabels.labels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.inputs import aligned_predictions
-from dqlabels.labels.plan import Plan, Posterior, mean_by_annotations, plan_next_round, posterior
+from dqlabels.labels.plan import MAX_PER_ITEM, Plan, mean_by_annotations, plan_next_round
+from dqlabels.labels.posterior import Posterior, posterior
 from dqlabels.readers.annotations import Annotations
 
 NUM_AMBIGUOUS = 10
@@ -73,16 +74,20 @@ class Tallies:
 
 
 def tally(annotations: Annotations, predictions: np.ndarray | None = None,
-          prediction_rows: np.ndarray | None = None) -> Tallies:
+          prediction_rows: np.ndarray | None = None, with_posterior: bool = True,
+          class_posteriors: np.ndarray | None = None, prior: str = "classes") -> Tallies:
     """The :class:`Tallies` of ``annotations`` (``dqlabels evaluate`` computes them while
     Dawid–Skene fits); ``predictions`` (rows ``prediction_rows`` of the items) are the
-    posterior's prior, as in :func:`audit`."""
+    posterior's prior, as in :func:`audit`. ``with_posterior=False`` leaves the posterior out
+    (a caller that makes it later); ``class_posteriors`` (Dawid–Skene's) mix the prior's
+    components (:func:`dqlabels.labels.posterior.posterior`)."""
     soft = soft_labels(annotations)
     counts = annotations.counts
     post = None
-    if not annotations.is_distribution:
+    if with_posterior and not annotations.is_distribution:
         post = posterior(annotations, aligned_predictions(predictions, prediction_rows,
-                                                          annotations.num_items))
+                                                          annotations.num_items),
+                         class_posteriors=class_posteriors, prior=prior)
     return Tallies(soft=soft, vote=majority_vote(annotations), entropy=scores.item_entropy(soft),
                    kappa=scores.fleiss_kappa(counts), alpha=scores.krippendorff_alpha(counts),
                    agreement=None if annotations.annotator_index is None
@@ -152,6 +157,7 @@ def audit(
     rank_by: str = "auto",
     plan_budget: int | None = None,
     plan_objective: str = "soft",
+    plan_max_per_item: int = MAX_PER_ITEM,
 ) -> Audit:
     """Everything the audit knows about a campaign (SPEC §5 and more).
 
@@ -175,8 +181,8 @@ def audit(
             else CrowdTruth quality, else leave-one-out agreement: the order of their Spearman
             correlation with true accuracy in ``benchmarks/bench_ranking.py``),
             ``dawid-skene``, ``quality``, ``agreement`` or ``gold`` (accuracy on gold answers).
-        plan_budget, plan_objective: also plan the next round of ``plan_budget`` annotations
-            (:func:`dqlabels.labels.plan.plan_next_round`; the predictions, if any, are its prior).
+        plan_budget, plan_objective, plan_max_per_item: also plan the next round of
+            ``plan_budget`` annotations (:func:`dqlabels.labels.plan.plan_next_round`).
 
     With gold answers (``annotations.gold``) the report gains each annotator's accuracy on gold
     (with the number of answers and a 95% Wilson interval) and the accuracy on gold of the
@@ -185,12 +191,11 @@ def audit(
     """
     check_choice("rank_by", rank_by, RANKINGS)
     if tallies is None or tallies.predictions is not predictions:
-        tallies = tally(annotations, predictions, prediction_rows)
+        tallies = tally(annotations, predictions, prediction_rows, class_posteriors=getattr(
+            dawid_skene_model, "posteriors_", None))
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
-    if quality is None:
-        quality = item_quality(annotations, crowdtruth)
-    campaign = _campaign_report(annotations, tallies, crowdtruth)
+    quality = item_quality(annotations, crowdtruth) if quality is None else quality
     annotators = disagreeing = None
     if annotations.annotator_index is not None:
         annotators = annotator_table(annotations, tallies.agreement, dawid_skene, crowdtruth,
@@ -201,11 +206,12 @@ def audit(
     if predictions is not None:
         rows = _rows(predictions, prediction_rows)
         scored = scores.prediction_scores(soft[rows], predictions, y_entropy=item_entropy[rows])
-    posterior_summary, plan = _plan(annotations, tallies, plan_budget, plan_objective)
+    posterior_summary, plan = _plan(annotations, tallies, plan_budget, plan_objective,
+                                    plan_max_per_item)
     report = AuditReport(
-        campaign=campaign,
+        campaign=_campaign_report(annotations, tallies, crowdtruth),
         quality=_quality_report(annotations, quality, crowdtruth, crowdtruth_reason),
-        agreement_note=PROBABILITIES_NOTE if annotations.is_distribution else None,
+        agreement_note=agreement_note(annotations),
         annotators=annotators, disagreements=disagreeing,
         dawid_skene=None if dawid_skene is None else
         _dawid_skene_report(annotations, dawid_skene, vote),
@@ -225,7 +231,7 @@ PROBABILITIES_NOTE = ("soft labels given as probabilities carry no annotations t
 
 
 def _plan(annotations: Annotations, tallies: Tallies, budget: int | None,
-          objective: str) -> tuple[dict | None, Plan | None]:
+          objective: str, max_per_item: int) -> tuple[dict | None, Plan | None]:
     """The posterior's summary and, with a budget, the next round's plan."""
     if budget is not None and annotations.is_distribution:
         raise InputError(f"{annotations.source}: planning the next round needs annotation "
@@ -236,7 +242,7 @@ def _plan(annotations: Annotations, tallies: Tallies, budget: int | None,
     if budget is None:
         return summary, None
     return summary, plan_next_round(annotations, budget, objective=objective,
-                                    fitted=tallies.posterior)
+                                    fitted=tallies.posterior, max_per_item=max_per_item)
 
 
 def _campaign_report(annotations: Annotations, tallies: Tallies,
@@ -245,11 +251,12 @@ def _campaign_report(annotations: Annotations, tallies: Tallies,
     ambiguous items. Probabilities carry no annotations: unanimity and agreement would mean "one
     class has all the mass", so κ and α are None for them."""
     counts, classes = annotations.counts, tuple(annotations.classes)
-    agreeing = not annotations.is_distribution
+    agreeing = agreement_note(annotations) is None
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
     per_item = annotations.annotations_per_item
     mass = {"hard": hard_mass, "soft": soft.mean(axis=0)}
+    listed = smallest(-item_entropy, NUM_AMBIGUOUS)
     if crowdtruth is not None:
         mass["weighted"] = crowdtruth.weighted_soft_labels_.mean(axis=0)
     return CampaignSummary(
@@ -261,7 +268,7 @@ def _campaign_report(annotations: Annotations, tallies: Tallies,
         annotations_per_item=None if per_item is None else frozen({
             "min": int(per_item.min()), "mean": float(per_item.mean()), "max": int(per_item.max())}),
         num_ties=vote.num_ties,
-        num_unanimous=int(np.count_nonzero(scores.unanimous_items(counts))),
+        num_unanimous=int(np.count_nonzero(scores.unanimous_items(counts))) if agreeing else None,
         mean_entropy=float(item_entropy.mean()),
         entropy_quantiles=frozen({str(q): float(np.quantile(item_entropy, q))
                                   for q in (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)}),
@@ -272,7 +279,17 @@ def _campaign_report(annotations: Annotations, tallies: Tallies,
         most_ambiguous=tuple(
             AmbiguousItem(item=str(annotations.items[i]), entropy=float(item_entropy[i]),
                           soft=frozen(_by_class(classes, soft[i])))
-            for i in smallest(-item_entropy, NUM_AMBIGUOUS)))
+            for i in listed),
+        num_more_ambiguous_tied=int(np.count_nonzero(item_entropy >= item_entropy[listed[-1]]
+                                                     - 1e-12)) - len(listed),
+        reading=frozen(dict(annotations.reading)), notes=tuple(annotations.notes))
+
+
+def agreement_note(annotations: Annotations) -> str | None:
+    """Why the report has no agreement figures, where it has none."""
+    if annotations.is_distribution:
+        return PROBABILITIES_NOTE
+    return scores.agreement_not_measurable(annotations.counts, annotations.num_annotators)
 
 
 def _by_class(classes, values) -> dict:
@@ -310,12 +327,14 @@ def _posterior_summary(annotations: Annotations, post: Posterior, soft: np.ndarr
     per_item = annotations.annotations_per_item
     spread = post.spread
     line = mean_by_annotations(spread, per_item)
-    return {"prior": "predictions" if post.prediction_weight is not None else "class balance",
+    return {"prior": {"predictions": "predictions", "balance": "class balance",
+                      "classes": "one component per true class"}[post.prior],
             **post.prior_summary(),
             "mean_spread": float(spread.mean()),
             "spread_by_annotations": line,
-            "definition": "Dirichlet posterior of each item's label distribution: prior mean "
-                          "(class balance or predictions) of the given strength, plus the "
+            "definition": "Dirichlet posterior of each item's label distribution: prior "
+                          "pseudo-counts (one component per true class mixed by the item's "
+                          "class posterior, or the class balance, or predictions) plus the "
                           "annotation counts; spread = sqrt of the summed posterior variances"}
 
 

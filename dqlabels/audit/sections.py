@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 
+from dqlabels.labels.ranking import MIN_LISTED_ANNOTATIONS
+
 # A field with this metadata is left out of the JSON when it is None (not computed).
 OPTIONAL = {"optional": True}
 
@@ -84,8 +86,11 @@ class LowQualityItem(_Section):
 @dataclass(frozen=True)
 class CampaignSummary(_Section):
     """What was read and what the annotations say before any model: size, what was left out,
-    ties, unanimity, entropy, agreement (κ and α are None for probabilities), class mass (hard,
-    soft and, with CrowdTruth, weighted), the most ambiguous items."""
+    ties, unanimity, entropy, agreement (κ, α and unanimity are None for probabilities and
+    where agreement is not measurable: one annotator, or one annotation per item), class mass
+    (hard, soft and, with CrowdTruth, weighted), the most ambiguous items (and how many more
+    items share the last one's entropy), how the file was read (``reading``: format, whether
+    guessed, separator, encoding, columns) and what the reader said aloud (``notes``)."""
 
     source: str
     format: str
@@ -99,7 +104,7 @@ class CampaignSummary(_Section):
     skipped: Mapping[str, int]
     annotations_per_item: Mapping[str, float] | None
     num_ties: int
-    num_unanimous: int
+    num_unanimous: int | None
     mean_entropy: float
     entropy_quantiles: Mapping[str, float]
     mean_top_probability: float
@@ -107,6 +112,9 @@ class CampaignSummary(_Section):
     krippendorff_alpha: float | None
     class_mass: Mapping[str, Mapping[str, float]]
     most_ambiguous: tuple[AmbiguousItem, ...]
+    num_more_ambiguous_tied: int = 0
+    reading: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,13 @@ class AnnotatorScores:
     gold_interval: tuple[float, float] | None = None
     below_chance: bool | None = None
 
+    @property
+    def few_answers(self) -> bool:
+        """Fewer annotations than :data:`~dqlabels.labels.ranking.MIN_LISTED_ANNOTATIONS`:
+        too few to rank on, listed apart (after the ranked annotators) wherever annotators
+        are shown."""
+        return self.num_annotations < MIN_LISTED_ANNOTATIONS
+
     def score(self, name: str):
         """The score called ``name`` (a :data:`~dqlabels.labels.ranking.RANKING_KEYS` value)."""
         return getattr(self, name)
@@ -156,7 +171,7 @@ class AnnotatorScores:
         """The JSON entry: the scores in ``computed`` (None where undefined), and the
         below-chance flag where Dawid–Skene scored the annotator."""
         entry = {"annotator": self.annotator, "num_annotations": self.num_annotations,
-                 "agreement": self.agreement}
+                 "few_answers": self.few_answers, "agreement": self.agreement}
         for name in (*DAWID_SKENE_SCORES, *CROWDTRUTH_SCORES, *GOLD_SCORES):
             if name in computed:
                 entry[name] = to_json(getattr(self, name))
@@ -169,8 +184,9 @@ class AnnotatorScores:
 class AnnotatorTable:
     """Every annotator's scores (``per_annotator``, in the campaign's annotator order) and the
     ranking: ``ranked_by`` (the score they are ordered by), ``ranked`` (least reliable first,
-    annotators without that score last, ties by name: sorted once, here), and who answers below
-    chance by Dawid–Skene."""
+    annotators with too few answers to rank on (``few_answers``) after the others, annotators
+    without that score last, ties by name: sorted once, here), and who answers below chance by
+    Dawid–Skene."""
 
     agreement_definition: str
     mean_agreement: float | None
@@ -184,7 +200,7 @@ class AnnotatorTable:
     def ranked(self) -> tuple[AnnotatorScores, ...]:
         key = self.ranked_by
         return tuple(sorted(self.per_annotator, key=lambda e: (
-            e.score(key) is None, e.score(key) or 0.0, e.annotator)))
+            e.few_answers, e.score(key) is None, e.score(key) or 0.0, e.annotator)))
 
     def to_json(self) -> dict:
         return {"agreement_definition": self.agreement_definition,

@@ -5,7 +5,7 @@ alone."""
 from __future__ import annotations
 
 from dqlabels.labels.next_round import plan_lines
-from dqlabels.labels.ranking import RANKING_DEFINITIONS
+from dqlabels.labels.ranking import MIN_LISTED_ANNOTATIONS, RANKING_DEFINITIONS
 from dqlabels.text import plural, share
 
 
@@ -24,7 +24,7 @@ def _format_campaign(report, add) -> None:
     """What was read: the file, its size, what was left out."""
     c = report.campaign
     per_item = c.annotations_per_item
-    add(f"Annotations: {c.source} ({c.format})")
+    add(f"Annotations: {c.source} ({reading_line(c.format, c.reading)})")
     add(f"  items {c.num_items:,}   classes {c.num_classes}   "
         + (f"annotations {c.num_annotations:,}   " if c.num_annotations is not None
            else "soft labels given as probabilities   ")
@@ -39,6 +39,22 @@ def _format_campaign(report, add) -> None:
     if c.skipped:
         add("  left out " + ", ".join(f"{n:,} {what}" for what, n in c.skipped.items())
             + " (as the tool marked them)")
+    for note in c.notes:
+        add(f"  note: {note}")
+
+
+def reading_line(format: str, reading) -> str:
+    """How the file was read, and what of it was guessed: ``long, guessed from the columns;
+    separator ';', UTF-8 with BOM; item 'task', annotator 'worker', label 'answer'``."""
+    parts = [format + (", guessed" if reading.get("guessed") else "")]
+    if reading.get("separator"):
+        separator = {"\t": "tab"}.get(reading["separator"], repr(reading["separator"]))
+        parts.append(f"separator {separator}, {reading.get('encoding', 'UTF-8')}")
+    columns = [f"{role} {reading[role]!r}" for role in ("item", "annotator", "label")
+               if reading.get(role)]
+    if columns:
+        parts.append(", ".join(columns))
+    return "; ".join(parts)
 
 
 def _format_class_balance(report, add) -> None:
@@ -59,7 +75,10 @@ def _format_agreement(report, add) -> None:
     n = c.num_items
     add("Agreement")
     add(f"  ties in the majority vote   {c.num_ties:,} ({share(c.num_ties, n)})")
-    add(f"  unanimous items             {c.num_unanimous:,} ({share(c.num_unanimous, n)})")
+    if c.num_unanimous is None:
+        add("  unanimous items             not measurable")
+    else:
+        add(f"  unanimous items             {c.num_unanimous:,} ({share(c.num_unanimous, n)})")
     add(f"  mean top-class probability  {c.mean_top_probability:.3f}")
     add(f"  mean entropy                {c.mean_entropy:.3f} nats "
         f"(median {c.entropy_quantiles['0.5']:.3f}, 90th pct "
@@ -72,11 +91,15 @@ def _format_agreement(report, add) -> None:
         per = [a for a in report.annotators.per_annotator if a.agreement is not None]
         add(f"  annotator agreement (leave-one-out majority): mean "
             f"{_fmt(report.annotators.mean_agreement)}")
-        if per:
-            worst = sorted(per, key=lambda a: a.agreement)[:3]
+        enough = [a for a in per if not a.few_answers]
+        if enough:
+            worst = sorted(enough, key=lambda a: (a.agreement, a.annotator))[:3]
             add("  lowest: " + ", ".join(f"{a.annotator} {a.agreement:.3f} "
                                           f"(of {plural(a.num_annotations, 'annotation')})"
                                           for a in worst))
+        if len(enough) < len(per):
+            add(f"  ({plural(len(per) - len(enough), 'annotator')} with fewer than "
+                f"{MIN_LISTED_ANNOTATIONS} annotations not ranked: too few to judge)")
     if report.dawid_skene is not None:
         ds = report.dawid_skene
         add(f"  Dawid–Skene: {plural(ds.iterations, 'iteration')}"
@@ -111,10 +134,18 @@ def _format_items(report, add) -> None:
     """The most ambiguous items and those of lowest quality."""
     add("")
     add("Most ambiguous items (highest entropy)")
-    for entry in report.campaign.most_ambiguous[:5]:
+    listed = report.campaign.most_ambiguous
+    for entry in listed[:5]:
         top = sorted(entry.soft.items(), key=lambda kv: -kv[1])[:3]
         add(f"  {entry.item[:30]:<30} H={entry.entropy:.3f}  "
             + "  ".join(f"{c} {v:.2f}" for c, v in top if v > 0))
+    if len(listed) > 5 or report.campaign.num_more_ambiguous_tied:
+        last = listed[min(5, len(listed)) - 1].entropy
+        tied = sum(abs(e.entropy - last) <= 1e-12 for e in listed[5:])
+        if abs(listed[-1].entropy - last) <= 1e-12:
+            tied += report.campaign.num_more_ambiguous_tied
+        if tied:
+            add(f"  ({plural(tied, 'more item')} with the same entropy, {last:.3f}, not shown)")
     if report.quality.lowest_item_quality:
         add("Lowest item quality")
         for entry in report.quality.lowest_item_quality[:5]:
@@ -143,11 +174,15 @@ def _format_annotators(report, add) -> None:
     key = worst.ranked_by
     add("")
     add(f"Annotators, least reliable first (by {RANKING_DEFINITIONS[key].split(':')[0]})")
-    add(f"  least reliable annotators with at least "
-        f"{plural(worst.min_annotations, 'annotation')} ({key}, annotations, "
-        f"disagreements with the {worst.consensus}"
-        + ("" if report.gold is None else ", accuracy on gold [95% interval] of n answers")
-        + "):")
+    if not worst.annotators:
+        add(f"  no annotator has {worst.min_annotations} annotations or more: none is ranked "
+            f"(too few to judge; the annotator table has everyone)")
+    else:
+        add(f"  least reliable annotators with at least "
+            f"{plural(worst.min_annotations, 'annotation')} ({key}, annotations, "
+            f"disagreements with the {worst.consensus}"
+            + ("" if report.gold is None else ", accuracy on gold [95% interval] of n answers")
+            + "):")
     by_name = {e.annotator: e for e in table.per_annotator}
     for entry in worst.annotators[:5]:
         who = by_name[entry.annotator]
@@ -157,7 +192,7 @@ def _format_annotators(report, add) -> None:
             + ("" if gold is None else
                f"  gold {gold:.3f} [{who.gold_interval[0]:.2f}, "
                f"{who.gold_interval[1]:.2f}] of {who.gold_answers:,}"))
-    if worst.num_left_out:
+    if worst.num_left_out and worst.annotators:
         add(f"  ({plural(worst.num_left_out, 'annotator')} with fewer annotations not listed: "
             f"too little to rank on; the annotator table has everyone)")
     below = table.below_chance
@@ -185,9 +220,10 @@ def _format_gold(gold: dict, add) -> None:
 def _format_next_round(report, add) -> None:
     plan = report.next_round
     add("")
-    add(f"Next round ({plan['objective']} objective, budget {plan['budget']:,}; prior from the "
+    add(f"Next round ({plan['objective']} objective, budget {plan['budget']:,}; prior: "
         f"{report.posterior['prior']})")
-    for line in plan_lines(plan):
+    for line in plan_lines(plan, options={"max_per_item": "--plan-max-per-item",
+                                          "out": "--plan-out"}):
         add(line)
 
 

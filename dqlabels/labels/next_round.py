@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from dqlabels.config import DS_MAX_ITER, PLAN_OUT, ReadOptions, check_choice
 from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
-from dqlabels.config import PLAN_OUT, ReadOptions, check_choice
-from dqlabels.labels.plan import NEXT_ROUND_COLUMNS, Plan, plan_next_round
+from dqlabels.labels.dawid_skene import DawidSkene
+from dqlabels.labels.plan import MAX_PER_ITEM, NEXT_ROUND_COLUMNS, Plan, plan_next_round
+from dqlabels.labels.posterior import Posterior, posterior
 from dqlabels.text import plural
 
 
@@ -18,8 +20,8 @@ from dqlabels.text import plural
 class PlanConfig(ReadOptions):
     """Every option of ``dqlabels plan`` (the CLI's flags, as Python names): how to read the
     annotations (:class:`~dqlabels.config.ReadOptions`), the ``budget``, ``predictions`` and
-    ``gold`` files (``gold_item_column``, ``gold_label_column``), ``objective``, ``strength``, the outputs ``out_path`` (CSV) and
-    ``json_path``, ``overwrite``."""
+    ``gold`` files (``gold_item_column``, ``gold_label_column``), ``objective``, ``strength``,
+    ``max_per_item``, ``prior``, the outputs ``out_path`` (CSV) and ``json_path``, ``overwrite``."""
 
     budget: int = 0
     predictions: object = None
@@ -28,6 +30,8 @@ class PlanConfig(ReadOptions):
     gold_label_column: str | None = None
     objective: str = "soft"
     strength: float | None = None
+    max_per_item: int = MAX_PER_ITEM
+    prior: str = "classes"
     out_path: object = PLAN_OUT
     json_path: object = None
     overwrite: bool = False
@@ -50,14 +54,28 @@ def run_plan(path, config: PlanConfig | None = None, **options) -> str:
                        inputs=[path, config.predictions, config.gold])
     campaign = read_campaign(path, config)
     annotations, prior = campaign.annotations, campaign.prior
-    plan = plan_next_round(annotations, config.budget, predictions=prior,
-                           objective=config.objective, strength=config.strength)
+    plan = plan_next_round(annotations, config.budget, objective=config.objective,
+                           max_per_item=config.max_per_item,
+                           fitted=campaign_posterior(annotations, prior, config))
     write_plan(plan, config.out_path)
     summary = plan.summary()
     if config.json_path is not None:
         write_text_atomic(config.json_path, json.dumps(
             {"source": annotations.source, **summary}, indent=2, ensure_ascii=False) + "\n")
     return format_plan(summary, annotations.source, config.out_path)
+
+
+def campaign_posterior(annotations, predictions, config: PlanConfig) -> Posterior:
+    """The posterior ``dqlabels evaluate`` makes of the same campaign, so that both commands
+    plan alike: with annotator ids and the class-conditional prior, Dawid–Skene's class
+    posteriors mix its components."""
+    weights = None
+    if annotations.annotator_index is not None and predictions is None and \
+            config.prior == "classes" and not annotations.is_distribution:
+        weights = DawidSkene(max_iter=DS_MAX_ITER, gold=annotations.gold).fit(
+            annotations).posteriors_
+    return posterior(annotations, predictions, config.strength, prior=config.prior,
+                     class_posteriors=weights)
 
 
 def write_plan(plan: Plan, path) -> None:
@@ -73,14 +91,21 @@ def write_plan(plan: Plan, path) -> None:
 def format_plan(summary: dict, source: str, out_path) -> str:
     """A readable summary of a plan (``dqlabels plan``)."""
     return "\n".join([f"Next round for {source} ({summary['objective']} objective, budget "
-                      f"{summary['budget']:,})", *plan_lines(summary), f"Wrote {out_path}"])
+                      f"{summary['budget']:,})",
+                      *plan_lines(summary, csv_path=out_path,
+                                  options={"max_per_item": "--max-per-item"}),
+                      f"Wrote {out_path}"])
 
 
-def plan_lines(summary: dict, listed: int = 10) -> list[str]:
+def plan_lines(summary: dict, listed: int = 10, csv_path=None,
+               options: dict | None = None) -> list[str]:
     """The lines that say what a plan does and buys, shared by ``dqlabels plan`` and
     ``dqlabels evaluate --plan-budget``: the items' state, the prior, what the round asks for
-    and is expected to buy, the loss by annotations so far, and the first ``listed`` items."""
-    prior, expected, objective = summary["prior"], summary["expected"], summary["objective"]
+    and is expected to buy beside the same budget spread evenly, the loss by annotations so
+    far, and the first ``listed`` items (``csv_path``: the CSV written, if any, that lists them
+    all; ``options``: the command's own names of ``max_per_item`` and ``out``)."""
+    options = {"max_per_item": "max_per_item", "out": "out", **(options or {})}
+    prior, objective = summary["prior"], summary["objective"]
     gold = summary["num_gold"]
     lines = [
         f"  {plural(summary['num_uncertain'], 'item')} uncertain, {summary['num_certain']:,} "
@@ -89,33 +114,76 @@ def plan_lines(summary: dict, listed: int = 10) -> list[str]:
         f"certain (under a {summary['tolerance']:.0%} chance that the top class is not the "
         f"majority)",
         f"  {plural(gold, 'item')} with gold answers get none" if gold else None,
-        f"  {summary['annotations_per_item']:.2f} annotations per item so far; prior strength "
-        f"{prior['strength']:.2f} ({'fitted' if prior['strength_fitted'] else 'default'})"
-        + ("" if prior["prediction_weight"] is None else
-           f"; predictions (for {prior['num_predicted']:,} of {summary['num_items']:,} items) "
-           f"weigh {prior['prediction_weight']:.2f} against the class balance"),
-        f"  asks for {plural(summary['budget'] - summary['unspent'], 'annotation')} on "
-        f"{plural(summary['items_requested'], 'item')}"
-        + ("" if not summary["unspent"] else
-           f"; {summary['unspent']:,} left unspent (every other item is certain"
-           + (" or has a gold answer)" if gold else ")")),
+        f"  {summary['annotations_per_item']:.2f} annotations per item so far; prior "
+        + _prior_words(prior, summary["num_items"]),
     ]
-    if objective == "soft":
-        lines.append(f"  expected: mean KL {expected['mean_kl_now']:.4f} → "
-                     f"{expected['mean_kl_after']:.4f} nats, mean posterior spread "
-                     f"{expected['mean_posterior_spread_now']:.3f} → "
-                     f"{expected['mean_posterior_spread_after']:.3f}")
-    else:
-        lines.append(f"  expected: majority accuracy {expected['majority_accuracy_now']:.4f} → "
-                     f"{expected['majority_accuracy_after']:.4f} (share of items whose top "
-                     f"class is their true majority)")
+    if summary["budget"] == 0:
+        return [line for line in lines if line is not None] + [
+            "  budget 0: nothing to plan"]
+    lines.append(f"  asks for {plural(summary['budget'] - summary['unspent'], 'annotation')} on "
+                 f"{plural(summary['items_requested'], 'item')}"
+                 + _unspent_words(summary, options["max_per_item"]))
+    lines += _expected_lines(summary)
     measure = "mean expected KL" if objective == "soft" else "mean chance not the majority"
-    lines.append(f"  by annotations per item so far → {measure}: "
-                 + ", ".join(f"{n} → {v:.3f}" for n, v in
+    sizes = summary.get("items_by_annotations", {})
+    lines.append(f"  by annotations per item so far → {measure} (items): "
+                 + ", ".join(f"{n} → {v:.3f} ({int(sizes.get(n, 0)):,})" for n, v in
                              list(summary["loss_by_annotations"].items())[:8]))
     for entry in summary["next_round"][:listed]:
         lines.append(f"    {entry['item'][:30]:<30} +{entry['annotations']}  {entry['reason']}")
     if len(summary["next_round"]) > listed:
+        where = (f"{csv_path} lists them all" if csv_path is not None else
+                 f"{options['out']} FILE writes them all")
         lines.append(f"    … and {plural(len(summary['next_round']) - listed, 'more item')} "
-                     f"(the CSV lists them all, largest expected gain first)")
+                     f"({where}, largest expected gain first)")
     return [line for line in lines if line is not None]
+
+
+def _prior_words(prior: dict, num_items: int) -> str:
+    """The prior in a few words: its kind and strength, the predictions' weight."""
+    kind = {"classes": "one component per true class", "balance": "the class balance",
+            "predictions": "predictions"}.get(prior.get("prior_kind"), "the class balance")
+    words = (f"from {kind}, strength {prior['strength']:.2f}"
+             + (" (mean over items)" if prior.get("prior_kind") == "classes" else "")
+             + f" ({'fitted' if prior['strength_fitted'] else 'default'})")
+    if prior["prediction_weight"] is not None:
+        words += (f"; predictions (for {prior['num_predicted']:,} of {num_items:,} items) "
+                  f"weigh {prior['prediction_weight']:.2f} against the class balance")
+    return words
+
+
+def _unspent_words(summary: dict, cap_option: str) -> str:
+    """Why part of the budget is left unspent, by the rule that left it."""
+    if not summary["unspent"]:
+        return ""
+    if summary["unspent_reason"] == "max_per_item":
+        return (f"; {summary['unspent']:,} left unspent: the uncertain items already get the "
+                f"most one round gives an item ({summary['max_per_item']}; {cap_option} "
+                f"raises it)")
+    return (f"; {summary['unspent']:,} left unspent (every other item is certain"
+            + (" or has a gold answer)" if summary["num_gold"] else ")"))
+
+
+def _expected_lines(summary: dict) -> list[str]:
+    """What the round is expected to buy, beside the same budget spread evenly."""
+    expected = summary["expected"]
+    if summary["objective"] == "soft":
+        now, after, even = (expected[f"mean_kl_{w}"] for w in ("now", "after", "after_even"))
+        lines = [f"  expected: mean KL {now:.4f} → {after:.4f} nats, mean posterior spread "
+                 f"{expected['mean_posterior_spread_now']:.3f} → "
+                 f"{expected['mean_posterior_spread_after']:.3f}",
+                 f"  the same budget spread evenly: mean KL {now:.4f} → {even:.4f} nats"]
+        better = even - after
+    else:
+        now, after, even = (expected[f"majority_agreement_{w}"]
+                            for w in ("now", "after", "after_even"))
+        lines = [f"  expected: agreement with the annotators' long-run majority {now:.4f} → "
+                 f"{after:.4f} (the chance that an item's top class is the majority its "
+                 f"annotators would reach; not accuracy on gold)",
+                 f"  the same budget spread evenly: {now:.4f} → {even:.4f}"]
+        better = after - even
+    if summary["budget"] - summary["unspent"] == 0 or abs(now - after) < 5e-5:
+        lines.append("  this plan is expected to gain nothing")
+    elif better <= 5e-5:
+        lines.append("  this plan is expected to gain no more than spreading the budget evenly")
+    return lines

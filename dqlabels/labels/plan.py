@@ -1,20 +1,9 @@
 """The next annotation round (SPEC §13): which items need more annotations, how many, and when
 an item's label distribution is known well enough to stop.
 
-Each item's label distribution p has a Dirichlet posterior, ``Dir(A)`` with ``A = s·m + c``: the
-item's annotation counts ``c`` plus a prior of mean ``m`` and strength ``s`` (pseudo-annotations).
-
-- **Prior mean**: the class balance (the share of each class among all annotations), or, with
-  predictions, each item's predicted distribution mixed with the class balance,
-  ``(1 − w)·prediction + w·balance``; ``w`` is chosen to make the annotations seen so far most
-  likely, so predictions that agree with the annotators weigh more.
-- **Strength** ``s``: the Dirichlet–multinomial marginal likelihood of the counts is maximised
-  over ``s`` when some items have two or more annotations (one annotation per item says nothing
-  about how concentrated the distributions are); otherwise a default
-  (:data:`DEFAULT_STRENGTH`).
-- The **posterior mean** ``A / ΣA`` is the "shrunk" soft label; the **posterior spread** is the
-  square root of the summed posterior variances, ``sqrt((1 − Σ m_k²)/(S + 1))`` with ``m = A/S``,
-  the expected distance between the estimate and the item's true distribution.
+Each item's label distribution p has a Dirichlet posterior (:mod:`dqlabels.labels.posterior`:
+by default a prior that respects the votes, one component per true class; or the class balance,
+or a model's predictions); the plan acts on it.
 
 Two objectives decide where the next annotations help most:
 
@@ -35,15 +24,19 @@ it is worth most: a round spreads over the uncertain items before any item gets 
 first answer may settle it); each planned annotation adds its expected counts to the item's
 posterior before the next pass. Items already
 certain (a posterior spread below 0.1 for ``soft``, under a 1% chance that the top class is
-not the true majority for ``hard``) and items with a gold answer get none; a budget that only such
-items could take is left unspent and reported.
+not the true majority for ``hard``) and items with a gold answer get none, and no item gets more
+than ``max_per_item`` (:data:`MAX_PER_ITEM`) in one round; a budget left over by these rules is
+left unspent, and the rule that left it is named.
 
 **What a plan buys** is stated as a number: each item's *loss* (``soft``: the expected KL, in
 nats, between its true label distribution and its posterior mean; ``hard``: the chance that its
 top class is not its true majority) now and expected after the round, the answers drawn from
 the posterior predictive (:data:`GAIN_DRAWS` seeded draws per item); the campaign's mean loss
-(for ``hard`` also the expected share of items whose top class is their true majority) and mean
-posterior spread now and after. The "truth" these expectations speak of is the distribution of
+(for ``hard`` also the expected share of items whose top class is their true majority: the
+agreement with the annotators' long-run majority, not accuracy on gold answers) and mean
+posterior spread now and after, and beside them the same budget spread evenly over the items
+without a gold answer (the fewest annotations first), in the same simulation: the honest
+baseline for the ``soft`` objective. The "truth" these expectations speak of is the distribution of
 the annotators' answers, which the posterior models; ``benchmarks/bench_plan.py --replay``
 checks the stated gain against the achieved one on simulated campaigns.
 
@@ -58,21 +51,18 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
-from scipy.special import betainc, digamma, gammaln
+from scipy.special import betainc, digamma
 
+from dqlabels.config import PLAN_MAX_PER_ITEM, check_choice, check_number
 from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
-from dqlabels.config import check_choice, check_number
 from dqlabels.errors import InputError
 from dqlabels.labels.aggregation import argmax_lowest
-from dqlabels.minimize import bounded_minimum
+from dqlabels.labels.posterior import Posterior, posterior, posterior_spread
 from dqlabels.readers.annotations import Annotations
 from dqlabels.text import plural
 
-DEFAULT_STRENGTH = {"balance": 1.0, "predictions": 5.0}
-STRENGTH_RANGE = (0.05, 1000.0)
 # An item is certain, and gets no annotation, below this: a posterior spread of 0.1 (soft: the
 # soft label known to about ±0.1), or a 1% chance that its top class is not the majority (hard).
 TOLERANCE = {"soft": 0.1, "hard": 0.01}
@@ -88,91 +78,7 @@ NEXT_ROUND_COLUMNS = ("item", "annotations", "loss_now", "loss_after", "expected
 GAIN_DRAWS = 200  # posterior-predictive draws per item for the expected loss after a round
 GAIN_SEED = 0
 GAIN_BLOCK_ITEMS = 4096  # items whose draws are made at once (about 30 MB an array)
-PREDICTION_FLOOR = 1e-3  # a predicted probability of 0 would make a class impossible
-MAX_PER_ITEM = 20  # annotations one item may be asked for in one round
-
-
-@dataclass(frozen=True, eq=False)
-class Posterior:
-    """Every item's Dirichlet posterior over its label distribution.
-
-    Attributes:
-        alpha: ``(num_items, num_classes)`` Dirichlet parameters ``s·m + c``.
-        prior_mean: ``(num_items, num_classes)`` the prior mean ``m``.
-        strength: the prior strength ``s`` (pseudo-annotations).
-        strength_fitted: whether ``s`` was fitted (else the default).
-        prediction_weight: ``1 − w``, the weight of the predictions in the prior mean (None
-            without predictions).
-        num_predicted: items with a prediction (None without predictions).
-    """
-
-    alpha: np.ndarray
-    prior_mean: np.ndarray
-    strength: float
-    strength_fitted: bool
-    prediction_weight: float | None
-    num_predicted: int | None = None
-
-    def prior_summary(self) -> dict:
-        """The prior's facts, JSON-ready."""
-        return {"strength": self.strength, "strength_fitted": self.strength_fitted,
-                "prediction_weight": self.prediction_weight,
-                "num_predicted": self.num_predicted}
-
-    @cached_property
-    def mean(self) -> np.ndarray:
-        """The posterior mean: the shrunk soft labels (computed once, read-only)."""
-        return _read_only(self.alpha / self.alpha.sum(axis=1, keepdims=True))
-
-    @cached_property
-    def spread(self) -> np.ndarray:
-        """The posterior spread: the square root of the summed posterior variances of each
-        item's distribution (how far the soft label may still be from the true one; computed
-        once, read-only: the audit's summary, its labels file and the plan all read it)."""
-        return _read_only(posterior_spread(self.alpha))
-
-
-def _read_only(values: np.ndarray) -> np.ndarray:
-    values.flags.writeable = False
-    return values
-
-
-def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
-              strength: float | None = None) -> Posterior:
-    """The Dirichlet posterior of every item (see the module docstring).
-
-    Args:
-        annotations: counts of annotations (not probabilities).
-        predictions: optional ``(num_items, num_classes)`` predicted distributions aligned with
-            ``annotations.items`` (NaN rows: no prediction for that item).
-        strength: the prior strength; None fits it (or takes the default).
-    """
-    counts = _counts(annotations)
-    balance = (counts.sum(axis=0) + 1e-9) / (counts.sum() + 1e-9 * counts.shape[1])
-    weight = num_predicted = None
-    prior_mean = np.broadcast_to(balance, counts.shape)
-    if predictions is not None:
-        predictions = np.asarray(predictions, dtype=np.float64)
-        if predictions.shape != counts.shape:
-            raise InputError(f"Expected predictions of shape {counts.shape} aligned with the items. "
-                             f"Received shape {predictions.shape}")
-        known = np.isfinite(predictions).all(axis=1)
-        num_predicted = int(np.count_nonzero(known))
-        floored = np.maximum(np.where(known[:, None], predictions, balance), PREDICTION_FLOOR)
-        floored /= floored.sum(axis=1, keepdims=True)
-        weight = _prediction_weight(counts[known], floored[known], balance)
-        prior_mean = weight * floored + (1 - weight) * balance
-        prior_mean = np.where(known[:, None], prior_mean, balance)
-    fitted = strength is None and bool(np.any(counts.sum(axis=1) >= 2))
-    if strength is None:
-        # Without predictions every item has the same prior mean: the fit can run on the
-        # distinct count vectors (a few hundred), not on every item.
-        strength = _fit_strength(counts, balance if predictions is None else prior_mean) \
-            if fitted else DEFAULT_STRENGTH["balance" if predictions is None else "predictions"]
-    check_number("strength", strength, low=0, low_open=True)
-    return Posterior(alpha=strength * prior_mean + counts, prior_mean=np.asarray(prior_mean),
-                     strength=float(strength), strength_fitted=fitted, prediction_weight=weight,
-                     num_predicted=num_predicted)
+MAX_PER_ITEM = PLAN_MAX_PER_ITEM  # annotations one item may be asked for in one round
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,8 +96,12 @@ class Plan:
         certain: items whose loss is below the tolerance (gold items are in ``gold``).
         gold: items with a gold answer (they get nothing).
         posterior: the :class:`Posterior` the plan was made with.
-        objective, budget: as asked; ``unspent``: the part of the budget no uncertain item
-            could use.
+        objective, budget, max_per_item: as asked; ``unspent``: the part of the budget no
+            item could use, and ``unspent_reason`` the rule that left it (``"certain"``: every
+            other item is certain or has a gold answer; ``"max_per_item"``: the uncertain items
+            have the most one round may give; None when all is spent).
+        even_loss_after: each item's loss expected after the same budget spread evenly (the
+            baseline the plan is measured against).
     """
 
     items: np.ndarray
@@ -206,6 +116,9 @@ class Plan:
     objective: str
     budget: int
     unspent: int
+    max_per_item: int = MAX_PER_ITEM
+    unspent_reason: str | None = None
+    even_loss_after: np.ndarray | None = None
 
     @property
     def gain(self) -> np.ndarray:
@@ -226,25 +139,28 @@ class Plan:
         """What the round is expected to buy, over all items: the mean loss and mean posterior
         spread now and after (for ``hard`` also the expected share of items whose top class is
         their true majority)."""
+        even = self.loss if self.even_loss_after is None else self.even_loss_after
         out = {"loss": LOSS_DEFINITION[self.objective] + " (mean over all items)",
                "mean_loss_now": float(self.loss.mean()),
                "mean_loss_after": float(self.loss_after.mean()),
+               "mean_loss_after_even": float(even.mean()),
                "mean_posterior_spread_now": float(self.posterior.spread.mean()),
                "mean_posterior_spread_after": float(self.spread_after.mean())}
         if self.objective == "soft":
-            out["mean_kl_now"], out["mean_kl_after"] = out["mean_loss_now"], \
-                out["mean_loss_after"]
-        else:
-            out["majority_accuracy_now"] = 1 - out["mean_loss_now"]
-            out["majority_accuracy_after"] = 1 - out["mean_loss_after"]
+            out["mean_kl_now"], out["mean_kl_after"], out["mean_kl_after_even"] = \
+                out["mean_loss_now"], out["mean_loss_after"], out["mean_loss_after_even"]
+        else:  # the chance that the top class is the annotators' long-run majority
+            for when in ("now", "after", "after_even"):
+                out[f"majority_agreement_{when}"] = 1 - out[f"mean_loss_{when}"]
         return out
 
     def summary(self) -> dict:
         """The plan's facts, JSON-ready."""
-        per_item = self.posterior.alpha.sum(axis=1) - self.posterior.strength
+        per_item = self.posterior.annotations_per_item
         open_items = ~self.certain & ~self.gold
         return {
             "objective": self.objective, "budget": self.budget, "unspent": self.unspent,
+            "unspent_reason": self.unspent_reason, "max_per_item": self.max_per_item,
             "items_requested": int(np.count_nonzero(self.requested)),
             "num_uncertain": int(np.count_nonzero(open_items)),
             "num_certain": int(np.count_nonzero(self.certain & ~self.gold)),
@@ -256,6 +172,8 @@ class Plan:
             "annotations_per_item": float(per_item.mean()),
             "mean_posterior_spread": float(self.posterior.spread.mean()),
             "loss_by_annotations": mean_by_annotations(self.loss, per_item),
+            "items_by_annotations": mean_by_annotations(np.ones(len(per_item)), per_item,
+                                                        total=True),
             "expected": self.expected(),
             "next_round": [dict(zip(NEXT_ROUND_COLUMNS, row)) for row in self.rows()],
         }
@@ -263,7 +181,8 @@ class Plan:
 
 def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, gold=None,
                     objective: str = "soft", strength: float | None = None,
-                    fitted: Posterior | None = None) -> Plan:
+                    fitted: Posterior | None = None,
+                    max_per_item: int = MAX_PER_ITEM, prior: str = "classes") -> Plan:
     """Spend ``budget`` more annotations where they improve the labels most.
 
     A pure function of its inputs (no randomness); items keep the annotations' order.
@@ -279,13 +198,18 @@ def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, 
         strength: the prior strength; None fits it.
         fitted: the :func:`posterior` of these annotations, when the caller has it already
             (``predictions`` and ``strength`` are then not used).
+        max_per_item: the most annotations one item may be asked for in this round.
+        prior: without predictions, ``"classes"`` or ``"balance"``
+            (:func:`dqlabels.labels.posterior.posterior`).
 
     Returns:
         The :class:`Plan`.
     """
     check_choice("objective", objective, OBJECTIVES)
     check_number("budget", budget, low=0, integer=True)
-    post = fitted if fitted is not None else posterior(annotations, predictions, strength)
+    check_number("max_per_item", max_per_item, low=1, integer=True)
+    post = fitted if fitted is not None else posterior(annotations, predictions, strength,
+                                                       prior=prior)
     gold = annotations.gold if gold is None else np.asarray(gold)
     known = np.zeros(annotations.num_items, bool) if gold is None else gold >= 0
     alpha = post.alpha.copy()  # each planned annotation adds its expected counts
@@ -295,7 +219,7 @@ def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, 
     certain = sure | known
     requested = np.zeros(annotations.num_items, dtype=np.int64)
     left = budget
-    for cap in range(1, MAX_PER_ITEM + 1):  # passes (the module docstring)
+    for cap in range(1, max_per_item + 1):  # passes (the module docstring)
         open_items = np.flatnonzero(~certain & (requested < cap))
         if not left or not open_items.size:
             break
@@ -310,10 +234,36 @@ def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, 
         left -= ranked.size
         alpha[ranked] += alpha[ranked] / alpha[ranked].sum(axis=1, keepdims=True)
     loss_after, spread_after = _expected_after(post.alpha, requested, objective, loss)
+    even = even_spread(int(budget), known, counts)
+    even_after = _expected_after(post.alpha, even, objective, loss)[0]
     reasons = _reasons(post, loss, loss_after, requested, objective, annotations.classes)
+    capped = bool(np.any(~certain & (requested >= max_per_item)
+                         & ~_certain(alpha, objective)))
     return Plan(items=annotations.items, requested=requested, reasons=reasons, loss=loss,
                 loss_after=loss_after, spread_after=spread_after, certain=sure, gold=known,
-                posterior=post, objective=objective, budget=int(budget), unspent=int(left))
+                posterior=post, objective=objective, budget=int(budget), unspent=int(left),
+                max_per_item=int(max_per_item),
+                unspent_reason=None if not left else ("max_per_item" if capped else "certain"),
+                even_loss_after=even_after)
+
+
+def even_spread(budget: int, gold: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The same budget spread evenly over the items without a gold answer: each gets
+    ``budget // m``, the rest one more each, the items with the fewest annotations first
+    (ties in item order).
+
+    Examples:
+        >>> even_spread(7, np.array([False, False, True, False]), np.array([3, 1, 1, 2])).tolist()
+        [2, 3, 0, 2]
+    """
+    spread = np.zeros(len(gold), dtype=np.int64)
+    open_items = np.flatnonzero(~gold)
+    if not open_items.size:
+        return spread
+    spread[open_items] = budget // open_items.size
+    order = open_items[np.argsort(counts[open_items], kind="stable")]
+    spread[order[:budget % open_items.size]] += 1
+    return spread
 
 
 # ----------------------------------------------------------------------------------------------
@@ -327,24 +277,15 @@ def _counts(annotations: Annotations) -> np.ndarray:
     return annotations.counts.astype(np.float64)
 
 
-def _variance(alpha: np.ndarray) -> np.ndarray:
-    """Summed variance of ``Dir(alpha)`` per row: (1 − Σ m²)/(S + 1)."""
-    total = alpha.sum(axis=-1)
-    mean = alpha / total[..., None]
-    return (1 - (mean * mean).sum(axis=-1)) / (total + 1)
-
-
-def posterior_spread(alpha: np.ndarray) -> np.ndarray:
-    """The posterior spread of ``Dir(alpha)`` per row: the square root of the summed variances,
-    ``sqrt((1 − Σ m²)/(S + 1))``. The one quantity called "spread" in every output."""
-    return np.sqrt(_variance(alpha))
-
-
-def mean_by_annotations(values: np.ndarray, per_item: np.ndarray, limit: int = 30) -> dict:
+def mean_by_annotations(values: np.ndarray, per_item: np.ndarray, limit: int = 30,
+                        total: bool = False) -> dict:
     """Mean of ``values`` over the items with each number of annotations (the first ``limit``
-    numbers), keyed by that number as text."""
+    numbers), keyed by that number as text; ``total``: their sum (with ones: the group's
+    size)."""
     per_item = np.round(per_item).astype(np.int64)
-    return {str(int(n)): float(values[per_item == n].mean()) for n in np.unique(per_item)[:limit]}
+    reduce = np.sum if total else np.mean
+    return {str(int(n)): float(reduce(values[per_item == n])) for n in
+            np.unique(per_item)[:limit]}
 
 
 def _expected_after(alpha: np.ndarray, requested: np.ndarray, objective: str,
@@ -371,69 +312,6 @@ def _expected_after(alpha: np.ndarray, requested: np.ndarray, objective: str,
         loss_after[block] = _loss(updated, objective).mean(axis=1)
         spread_after[block] = posterior_spread(updated).mean(axis=1)
     return loss_after, spread_after
-
-
-def _fit_strength(counts: np.ndarray, prior_mean: np.ndarray) -> float:
-    """The prior strength that maximises the Dirichlet–multinomial likelihood of the counts of
-    items with two or more annotations. ``prior_mean`` is one row (the same for every item:
-    the fit runs on the distinct count vectors, each weighted by how many items have it) or
-    one row per item."""
-    rows = counts.sum(axis=1) >= 2
-    if prior_mean.ndim == 1:
-        c, weight = distinct_rows(counts[rows])
-        m = np.broadcast_to(prior_mean, c.shape)
-    else:
-        c, m = counts[rows], prior_mean[rows]
-        weight = np.ones(len(c))
-    n = c.sum(axis=1)
-
-    def negative_log_likelihood(log_s):
-        s = np.exp(log_s)
-        a = s * m
-        return -float(weight @ (gammaln(s) - gammaln(s + n))
-                      + weight @ (gammaln(a + c) - gammaln(a)).sum(axis=1))
-
-    low, high = np.log(STRENGTH_RANGE[0]), np.log(STRENGTH_RANGE[1])
-    return float(np.exp(bounded_minimum(negative_log_likelihood, low, high)))
-
-
-def distinct_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of a whole-number matrix and how many times each occurs (rows packed
-    into one int64 key when they fit, else numpy's row-wise unique).
-
-    Examples:
-        >>> rows, times = distinct_rows(np.array([[2, 0], [1, 1], [2, 0]]))
-        >>> rows.tolist(), times.tolist()
-        ([[2, 0], [1, 1]], [2.0, 1.0])
-    """
-    counts = np.asarray(counts)
-    if counts.shape[0] == 0:
-        return counts, np.zeros(0)
-    base = int(counts.max()) + 1
-    if counts.shape[1] * np.log2(base) < 62:
-        powers = base ** np.arange(counts.shape[1], dtype=np.int64)
-        key = counts.astype(np.int64) @ powers
-        if base ** counts.shape[1] <= max(1 << 16, 4 * len(key)):  # few possible keys: count them
-            times = np.bincount(key)
-            present = np.flatnonzero(times)
-            rows = present[:, None] // powers % base
-            return rows.astype(counts.dtype), times[present].astype(np.float64)
-        _, first, times = np.unique(key, return_index=True, return_counts=True)
-        return counts[first], times.astype(np.float64)
-    rows, times = np.unique(counts, axis=0, return_counts=True)
-    return rows, times.astype(np.float64)
-
-
-def _prediction_weight(counts: np.ndarray, predictions: np.ndarray, balance: np.ndarray) -> float:
-    """The weight of the predictions in the prior mean that makes the annotations most likely
-    (each annotation a draw from the prior mean)."""
-    if counts.size == 0:
-        return 1.0
-
-    def negative_log_likelihood(w):
-        return -float(np.sum(counts * np.log(w * predictions + (1 - w) * balance)))
-
-    return bounded_minimum(negative_log_likelihood, 0.0, 1.0)
 
 
 def _expected_kl(alpha: np.ndarray) -> np.ndarray:
@@ -484,7 +362,7 @@ def _value(alpha: np.ndarray, objective: str) -> np.ndarray:
 def _reasons(post: Posterior, loss: np.ndarray, loss_after: np.ndarray, requested: np.ndarray,
              objective: str, classes) -> np.ndarray:
     """A few words per item with a request (its numbers are the CSV's columns too)."""
-    annotated = post.alpha.sum(axis=1) - post.strength
+    annotated = post.annotations_per_item
     top = argmax_lowest(post.mean)
     spread = post.spread
     reasons = np.full(len(loss), "", dtype=object)

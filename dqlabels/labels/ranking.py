@@ -77,4 +77,4 @@ def below_chance(accuracy, given, num_classes: int) -> list[bool | None]:
 
 ANNOTATOR_COLUMNS = ("annotator", "num_annotations", "quality", "annotator_agreement",
                      "item_agreement", "agreement", "ds_accuracy", "gold_accuracy",
-                     "gold_answers", "gold_low", "gold_high", "below_chance")
+                     "gold_answers", "gold_low", "gold_high", "below_chance", "few_answers")

@@ -252,6 +252,21 @@ def krippendorff_alpha(counts) -> float:
     return float(1 - (n - 1) * (n - o_diag.sum()) / expected)
 
 
+def agreement_not_measurable(counts, num_annotators: int | None = None) -> str | None:
+    """Why agreement means nothing for these counts (one annotator, or one annotation per
+    item), or None where it can be measured.
+
+    Examples:
+        >>> agreement_not_measurable([[2, 0], [1, 1]]), agreement_not_measurable([[1, 0]])
+        (None, 'agreement is not measurable: every item has one annotation')
+    """
+    if num_annotators == 1:
+        return "agreement is not measurable: one annotator"
+    if int(np.asarray(counts).sum(axis=1).max()) < 2:
+        return "agreement is not measurable: every item has one annotation"
+    return None
+
+
 def unanimous_items(counts) -> np.ndarray:
     """Mask of items whose annotations all chose one class (items with ≥ 1 annotation)."""
     c = np.asarray(counts)

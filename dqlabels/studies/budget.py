@@ -17,7 +17,7 @@ For each training-set size, split and budget b:
 
 ``exact`` is the paper's setting: the exact labels themselves (``all`` is the same word for a real
 dataset: every answer an image has). With ``shrunk=True`` a third arm trains, for each budget, on
-the *shrunk* soft labels of those b answers: the posterior mean of :mod:`dqlabels.labels.plan` (the
+the *shrunk* soft labels of those b answers: the posterior mean of :mod:`dqlabels.labels.posterior` (the
 answers plus a prior of the class balance, its strength fitted on all images' b answers), paired
 against the raw soft labels (their mean). Smaller training-set sizes are
 seeded random subsets of the images (nested). The accuracy effect gets a paired comparison per
@@ -348,9 +348,9 @@ def _budget_targets(size_dir: Path, data, answers: np.ndarray, budget, split: in
 
 
 def _write_shrunk(path: Path, data, counts: np.ndarray) -> np.ndarray:
-    """The shrunk soft labels of ``counts`` (the posterior mean, :func:`dqlabels.labels.plan.posterior`)
+    """The shrunk soft labels of ``counts`` (the posterior mean, :func:`dqlabels.labels.posterior.posterior`)
     as a probabilities file; returns them."""
-    from dqlabels.labels.plan import posterior
+    from dqlabels.labels.posterior import posterior
     from dqlabels.readers.annotations import from_counts
 
     shrunk = posterior(from_counts(counts, classes=data.classes)).mean

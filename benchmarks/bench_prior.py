@@ -1,0 +1,95 @@
+"""The shrunk labels' prior judged on real answers it was not tuned on: CIFAR-10H.
+
+For k = 1, 3, 5 answers drawn per image without replacement from its ~51 human answers
+(seeded), the shrunk soft labels (the posterior mean, :mod:`dqlabels.labels.posterior`) under
+the class-conditional prior (``classes``, the default) and under one prior centred on the class
+balance (``balance``, the earlier default) are scored against two truths the estimate never saw:
+
+- CIFAR-10's original labels as gold: accuracy of the top class (against the majority vote of
+  the same k answers, the tie rule of the labels: lowest class index), mean probability of the
+  gold class and gold NLL (probabilities clipped at 1e-3), against the raw soft labels' (the
+  mean of the k answers);
+- the full answer distribution: KL(full ‖ estimate), estimates floored at 1e-7 and renormalised
+  (the scores' convention).
+
+On all 10,000 images and on an imbalanced subset: every image of one class (cat, 1,000) and the
+first 43 of each other class, so that cat is 72% of the items. Prints one table; the numbers go
+in ``benchmarks/README.md`` and ``docs/evaluate.md``.
+
+    .venv/bin/python benchmarks/bench_prior.py [--dataset ../shared/data/cifar10h] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dqlabels import from_counts, kl_divergence, read_annotations
+from dqlabels.labels.aggregation import argmax_lowest
+from dqlabels.labels.posterior import posterior
+
+HERE = Path(__file__).resolve().parent
+DATASET = HERE.parent.parent / "shared" / "data" / "cifar10h"
+
+
+def draw(counts: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k answers per item without replacement from its urn of answers, as counts."""
+    drawn = np.zeros_like(counts)
+    for i, row in enumerate(counts):  # one per image
+        answers = rng.permutation(np.repeat(np.arange(counts.shape[1]), row))[:k]
+        np.add.at(drawn[i], answers, 1)
+    return drawn
+
+
+def scores(estimate: np.ndarray, gold: np.ndarray, full: np.ndarray) -> dict:
+    chosen = estimate[np.arange(len(gold)), gold]
+    return {"top1": float(np.mean(argmax_lowest(estimate) == gold)),
+            "gold_p": float(chosen.mean()),
+            "gold_nll": float(-np.log(np.maximum(chosen, 1e-3)).mean()),
+            "kl": float(kl_divergence(full / full.sum(axis=1, keepdims=True), estimate))}
+
+
+def evaluate(full: np.ndarray, gold: np.ndarray, k: int, seed: int) -> dict:
+    drawn = draw(full, k, np.random.default_rng([seed, k]))
+    ann = from_counts(drawn)
+    raw = drawn / drawn.sum(axis=1, keepdims=True)
+    majority = np.eye(full.shape[1])[argmax_lowest(drawn)]
+    rows = {"majority": scores(majority, gold, full), "raw soft": scores(raw, gold, full)}
+    for prior in ("balance", "classes"):
+        start = time.perf_counter()
+        rows[f"shrunk ({prior})"] = scores(posterior(ann, prior=prior).mean, gold, full)
+        rows[f"shrunk ({prior})"]["seconds"] = time.perf_counter() - start
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    ann = read_annotations(args.dataset / "cifar10h-counts.csv", format="counts")
+    with open(args.dataset / "cifar10-test-labels.csv", newline="") as f:
+        labels = {row["item"]: row["label"] for row in csv.DictReader(f)}
+    position = {c: j for j, c in enumerate(ann.classes)}
+    gold = np.array([position[labels[f"images/{item}.jpg"]] for item in ann.items])
+    full = ann.counts
+    cat = position["cat"]
+    subset = np.concatenate([np.flatnonzero(gold == cat)] + [
+        np.flatnonzero(gold == j)[:43] for j in range(len(ann.classes)) if j != cat])
+    print(f"CIFAR-10H, {len(full):,} images; imbalanced subset: {len(subset):,} images, "
+          f"cat {np.mean(gold[subset] == cat):.0%}; seed {args.seed}")
+    print(f"{'images':<11} {'k':>2} {'estimate':<18} {'top-1':>7} {'gold p':>7} "
+          f"{'gold NLL':>8} {'KL':>7}")
+    for name, rows in (("all", np.arange(len(full))), ("imbalanced", subset)):
+        for k in (1, 3, 5):
+            for estimate, s in evaluate(full[rows], gold[rows], k, args.seed).items():
+                print(f"{name:<11} {k:>2} {estimate:<18} {s['top1']:>7.4f} {s['gold_p']:>7.4f} "
+                      f"{s['gold_nll']:>8.4f} {s['kl']:>7.4f}")
+
+
+if __name__ == "__main__":
+    main()

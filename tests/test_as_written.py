@@ -1,0 +1,198 @@
+"""What the user wrote comes back as written: ids stay text in every reader and every output
+(joined back to the input on their ids), a table that reads two ways is refused or settled by
+its names, spaces and case are said aloud, guesses are said, and small samples are marked."""
+
+import csv
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from dqlabels import read_annotations
+from dqlabels.readers.tables import natural_order
+from dqlabels_cli.main import main
+
+# Ids a spreadsheet or a number parser would change: leading zeros, integers past int64, text
+# that parses as a float, an exponent or hex.
+AWKWARD = ["001", "01", "1", "1.0", "1e3", "0x1F", "12345678901234567890",
+           "12345678901234567891", "-5", "007"]
+ANNOTATORS = ["007", "7", "0x1F", "12345678901234567890"]
+
+
+def _write(path, header, rows, delimiter=","):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter=delimiter)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _column(path, name):
+    with open(path, newline="", encoding="utf-8") as f:
+        return [row[name] for row in csv.DictReader(f)]
+
+
+def _campaign(tmp_path):
+    # item i: its first i % 4 annotators say dog, the others cat (unanimous to split 2:2)
+    rows = [(item, annotator, "dog" if a < i % 4 else "cat")
+            for i, item in enumerate(AWKWARD) for a, annotator in enumerate(ANNOTATORS)]
+    return _write(tmp_path / "ann.csv", ["item", "annotator", "label"], rows)
+
+
+def _evaluate(*args):
+    result = CliRunner().invoke(main, ["evaluate", *map(str, args)])
+    return result
+
+
+def test_natural_order_keeps_ids_apart_and_sorts_big_integers():
+    names = np.array(["10", "9", "001", "1", "01", "12345678901234567890", "-3",
+                      "12345678901234567889"], dtype=object)
+    # by value: -3, then the three ones (by their text: "001" < "01" < "1"), 9, 10, the two big
+    expected = ["-3", "001", "01", "1", "9", "10", "12345678901234567889",
+                "12345678901234567890"]
+    assert names[natural_order(names)].tolist() == expected
+
+
+def test_every_output_joins_back_on_the_ids_as_written(tmp_path):
+    path = _campaign(tmp_path)
+    gold = _write(tmp_path / "gold.csv", ["item", "label"], [("001", "cat"), ("1", "dog")])
+    predictions = _write(tmp_path / "p.csv", ["item", "cat", "dog"],
+                         [(item, 0.3, 0.7) for item in AWKWARD])
+    out = {name: tmp_path / name for name in ("l.csv", "a.csv", "r.json", "r.html", "plan.csv")}
+    result = _evaluate(path, "--gold", gold, "--predictions", predictions, "--labels",
+                       out["l.csv"], "--annotators", out["a.csv"], "--json", out["r.json"],
+                       "--html", out["r.html"], "--plan-budget", 8, "--plan-out",
+                       out["plan.csv"], "--no-crowdtruth")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(_column(out["l.csv"], "item")) == sorted(AWKWARD)
+    assert sorted(_column(out["a.csv"], "annotator")) == sorted(ANNOTATORS)
+    assert set(_column(out["plan.csv"], "item")) <= set(AWKWARD)
+    assert _column(out["plan.csv"], "item")  # the plan asked for something
+    report = json.loads(out["r.json"].read_text())
+    assert report["num_items"] == len(AWKWARD)
+    assert sorted(a["annotator"] for a in report["annotators"]["per_annotator"]) == \
+        sorted(ANNOTATORS)
+    assert {e["item"] for e in report["most_ambiguous"]} <= set(AWKWARD)
+    assert report["num_scored_items"] == len(AWKWARD)  # every prediction joined on its id
+    assert report["gold"]["num_items"] == 2  # "001" and "1" are two gold items
+    page = out["r.html"].read_text()
+    for item in AWKWARD:
+        assert f">{item}<" in page
+    assert report["reading"]["item"] == "item" and report["reading"]["guessed"] is True
+
+
+def test_parquet_integer_and_string_ids_keep_their_values(tmp_path):
+    table = pa.table({"item": pa.array([7, 7, 12345678901234567, 3], pa.int64()),
+                      "annotator": pa.array(["007", "7", "007", "7"]),
+                      "label": pa.array(["a", "b", "a", "b"])})
+    pq.write_table(table, tmp_path / "ann.parquet")
+    ann = read_annotations(tmp_path / "ann.parquet")
+    assert ann.items.tolist() == ["3", "7", "12345678901234567"]
+    assert sorted(ann.annotators.tolist()) == ["007", "7"]
+
+
+def test_a_table_of_class_numbers_is_wide_by_its_names_or_refused(tmp_path):
+    rows = [(f"i{i}", i % 10, (i * 3) % 10, (i * 7) % 10) for i in range(12)]
+    numbered = _write(tmp_path / "numbered.csv", ["item", "ann1", "ann2", "ann3"], rows)
+    ann = read_annotations(numbered)
+    assert ann.format == "wide" and ann.annotators.tolist() == ["ann1", "ann2", "ann3"]
+    assert ann.num_classes == 10 and ann.num_annotations == 36
+    named = _write(tmp_path / "named.csv", ["item", "alice", "bob", "carol"], rows)
+    result = _evaluate(named)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "--format counts or --format wide" in result.stderr
+    assert read_annotations(named, format="wide").num_annotators == 3
+    assert read_annotations(named, format="counts").classes == ("alice", "bob", "carol")
+    # the classes given settle it: the columns are classes
+    assert read_annotations(named, classes=["alice", "bob", "carol"]).format == "counts"
+    probs = _write(tmp_path / "probs.csv", ["item", "cat", "dog"], [("a", 0.25, 0.75)])
+    assert read_annotations(probs).format == "probs"  # fractions read one way only
+
+
+def test_spaces_are_trimmed_and_said_and_case_variants_named_or_merged(tmp_path):
+    rows = [("a", "u1", "cat"), ("a", "u2", "cat "), ("b", "u1", "Cat"), ("b ", "u2", "dog"),
+            ("c", "u1", "cat")]
+    path = _write(tmp_path / "ann.csv", ["item", "annotator", "label"], rows)
+    ann = read_annotations(path)
+    assert ann.classes == ("Cat", "cat", "dog") and ann.items.tolist() == ["a", "b", "c"]
+    assert ann.counts.tolist() == [[0, 2, 0], [1, 0, 1], [0, 1, 0]]
+    assert "trimmed the spaces around 1 item id" in ann.notes
+    assert "trimmed the spaces around 1 class name" in ann.notes
+    assert any("'Cat' and 'cat'" in note for note in ann.notes)
+    merged = read_annotations(path, fold_case=True)  # "cat" is used 3 times, "Cat" once
+    assert merged.classes == ("cat", "dog")
+    assert merged.counts.tolist() == [[2, 0], [1, 1], [1, 0]]
+    result = _evaluate(path)
+    assert "note: classes that differ only by case: 'Cat' and 'cat'" in result.output
+    assert "--fold-case" in result.output
+
+
+def test_the_first_line_says_what_was_guessed(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_bytes("\ufeffitem;worker;answer\na;w1;x\na;w2;y\nb;w1;x\n".encode())
+    first = _evaluate(path).output.splitlines()[0]
+    assert first == (f"Annotations: {path} (long, guessed; separator ';', UTF-8 with BOM; "
+                     f"item 'item', annotator 'worker', label 'answer')")
+    given = _evaluate(path, "--format", "long").output.splitlines()[0]
+    assert "(long; separator ';'" in given
+
+
+def test_one_annotator_makes_agreement_not_measurable(tmp_path):
+    path = _write(tmp_path / "one.csv", ["item", "annotator", "label"],
+                  [(f"i{i}", "solo", "ab"[i % 2]) for i in range(6)])
+    result = _evaluate(path, "--json", tmp_path / "r.json")
+    assert "unanimous items             not measurable" in result.output
+    assert "agreement is not measurable: one annotator" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["num_unanimous"] is None and report["fleiss_kappa"] is None
+
+
+def test_annotators_with_few_answers_are_listed_apart(tmp_path):
+    # "busy" and "steady" answer 12 items each; "once" answers one item, against the others
+    rows = [(f"i{i}", who, "a" if i % 3 else "b") for i in range(12) for who in
+            ("busy", "steady")] + [("i0", "once", "a")]
+    path = _write(tmp_path / "ann.csv", ["item", "annotator", "label"], rows)
+    out = tmp_path / "a.csv"
+    result = _evaluate(path, "--annotators", out, "--html", tmp_path / "r.html",
+                       "--no-crowdtruth")
+    assert result.exit_code == 0, result.stderr
+    lowest = next(line for line in result.output.splitlines() if "lowest:" in line)
+    assert "once" not in lowest
+    assert "1 annotator with fewer than 10 annotations not ranked" in result.output
+    assert _column(out, "annotator")[-1] == "once"
+    assert dict(zip(_column(out, "annotator"), _column(out, "few_answers"))) == \
+        {"busy": "False", "steady": "False", "once": "True"}
+    page = (tmp_path / "r.html").read_text()
+    assert "Only annotators with at least 10 annotations are ranked" in page
+    assert "Too few answers to rank (1)" in page
+
+
+@pytest.mark.parametrize("ties", [3, 12])
+def test_most_ambiguous_says_how_many_more_tie(tmp_path, ties):
+    rows = [(f"t{i}", w, "ab"[k]) for i in range(ties) for k, w in enumerate(("u1", "u2"))]
+    rows += [(f"s{i}", w, "a") for i in range(4) for w in ("u1", "u2")]
+    path = _write(tmp_path / "ann.csv", ["item", "annotator", "label"], rows)
+    output = _evaluate(path, "--no-crowdtruth").output
+    if ties > 5:  # five shown, the rest named as a count
+        assert f"({ties - 5} more items with the same entropy, 0.693, not shown)" in output
+    else:  # three ties and two of the four sure items shown: two more sure ones
+        assert "(2 more items with the same entropy, 0.000, not shown)" in output
+
+
+def test_an_annotator_with_exactly_ten_answers_is_ranked(tmp_path):
+    """The rule is "fewer than 10": 10 answers are enough to be ranked, 9 are not."""
+    rows = [(f"i{i}", who, "a" if i % 3 else "b") for i in range(12) for who in ("u1", "u2")]
+    rows += [(f"i{i}", "ten", "b" if i % 3 else "a") for i in range(10)]
+    rows += [(f"i{i}", "nine", "a") for i in range(9)]
+    path = _write(tmp_path / "ann.csv", ["item", "annotator", "label"], rows)
+    out = tmp_path / "a.csv"
+    result = _evaluate(path, "--annotators", out, "--no-crowdtruth")
+    assert result.exit_code == 0, result.stderr
+    few = dict(zip(_column(out, "annotator"), _column(out, "few_answers")))
+    assert few == {"u1": "False", "u2": "False", "ten": "False", "nine": "True"}
+    assert _column(out, "annotator")[-1] == "nine"
+    least = result.output.split("least reliable annotators with at least 10 annotations")[1]
+    assert "ten" in least.splitlines()[1]  # the worst of those ranked: it always disagrees

@@ -57,6 +57,8 @@ PREDICTION_FLOOR = 1e-3  # a predicted probability of 0 would make a class impos
 MIXTURE_FLOOR = 1e-3  # a component's mean of 0 would make a class impossible for its items
 CLASS_EM_ITERATIONS = 100  # most EM steps of the shared confusion matrix (class_posteriors)
 CLASS_EM_TOLERANCE = 1e-7  # stop once no class posterior moves more than this
+MOMENT_BLOCK_ITEMS = 8192  # items per block of the mixture's moments (fresh large arrays
+# cost page faults: 0.25 s for 400,000 items in one block, 0.06 s in blocks)
 MIXTURE_ITERATIONS = 30  # most EM steps of the mixture of Dirichlet–multinomials
 # The class-conditional prior is fitted when at least this many items per class have two or
 # more annotations; a smaller campaign gets the class balance (its K means and the strength
@@ -221,8 +223,8 @@ def _class_conditional(counts: np.ndarray, strength: float | None,
         if weights.shape != counts.shape:
             raise InputError(f"Expected class_posteriors of shape {counts.shape}. Received "
                              f"shape {weights.shape}")
-        grouped = np.zeros((len(rows), num_classes))
-        np.add.at(grouped, inverse, weights)
+        grouped = np.stack([np.bincount(inverse, weights[:, k], minlength=len(rows))
+                            for k in range(num_classes)], axis=1)
         means, strengths = _components(rows, grouped, strength)
     mean, alpha = _mixture_moments(counts, weights, strengths[:, None] * means)
     pseudo = weights @ strengths  # each item's prior pseudo-annotations, Σ_k r_ik s_k
@@ -296,25 +298,27 @@ def _mixture_moments(counts: np.ndarray, weights: np.ndarray, components: np.nda
     """The mean of the mixture posterior Σ_k r_ik Dir(s_k μ_k + c_i), and the one Dirichlet
     per item with that mean and the mixture's summed variance (the spread and the plan's
     arithmetic read it): within-component variance plus the spread between the components'
-    means, so that an item whose class is unsure stays unsure. A block of items at a time
-    (items × classes × classes)."""
-    num_items, num_classes = counts.shape
-    mean = np.empty((num_items, num_classes))
-    alpha = np.empty((num_items, num_classes))
-    block = max(1, (1 << 22) // (num_classes * num_classes))
-    for start in range(0, num_items, block):
-        c, r = counts[start:start + block], weights[start:start + block]
-        a = components[None, :, :] + c[:, None, :]  # items × components × classes
-        total = a.sum(axis=2, keepdims=True)
-        m_k = a / total
-        m = np.einsum("ik,ikj->ij", r, m_k)
-        within = (1 - (m_k * m_k).sum(axis=2)) / (total[..., 0] + 1)
-        between = ((m_k - m[:, None, :]) ** 2).sum(axis=2)
-        variance = np.einsum("ik,ik->i", r, within + between)
-        precision = np.maximum((1 - (m * m).sum(axis=1)) / np.maximum(variance, 1e-12) - 1,
-                               1e-6)
-        mean[start:start + block] = m
-        alpha[start:start + block] = np.maximum(precision[:, None] * m, 1e-12)
+    means, Σ_k r_ik [(1 − |m_ik|²)/(S_ik + 1) + |m_ik − m_i|²], so that an item whose class is
+    unsure stays unsure (computed as Σ_k r_ik [(1 − |m_ik|²)/(S_ik + 1) + |m_ik|²] − |m_i|²,
+    every term an items × components array, :data:`MOMENT_BLOCK_ITEMS` items at a time)."""
+    totals = components.sum(axis=1)  # each component's strength
+    squared = (components * components).sum(axis=1)
+    mean = np.empty(counts.shape)
+    alpha = np.empty(counts.shape)
+    for start in range(0, len(counts), MOMENT_BLOCK_ITEMS):  # small blocks: no page faults
+        c = counts[start:start + MOMENT_BLOCK_ITEMS]
+        r = weights[start:start + MOMENT_BLOCK_ITEMS]
+        total = totals[None, :] + c.sum(axis=1)[:, None]  # S_ik
+        share = r / total  # r_ik / S_ik
+        m = share @ components + share.sum(axis=1, keepdims=True) * c  # Σ_k r_ik m_ik
+        # |m_ik|² = |s μ_k + c_i|² / S_ik², without an items × components × classes array
+        square = (squared[None, :] + 2 * (c @ components.T)
+                  + (c * c).sum(axis=1, keepdims=True)) / (total * total)
+        centre = (m * m).sum(axis=1)
+        variance = (r * ((1 - square) / (total + 1) + square)).sum(axis=1) - centre
+        precision = np.maximum((1 - centre) / np.maximum(variance, 1e-12) - 1, 1e-6)
+        mean[start:start + MOMENT_BLOCK_ITEMS] = m
+        alpha[start:start + MOMENT_BLOCK_ITEMS] = np.maximum(precision[:, None] * m, 1e-12)
     return mean, alpha
 
 
@@ -347,7 +351,21 @@ def class_posteriors(counts: np.ndarray) -> np.ndarray:
 
 def _row_groups(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of a whole-number matrix and each row's group (``rows[inverse]`` is
-    ``counts``)."""
+    ``counts``): rows packed into one int64 key when they fit (a sort of one number per item,
+    not numpy's row-wise unique), else numpy's row-wise unique.
+
+    Examples:
+        >>> rows, inverse = _row_groups(np.array([[2, 0], [1, 1], [2, 0]]))
+        >>> rows.tolist(), inverse.tolist()
+        ([[1, 1], [2, 0]], [1, 0, 1])
+    """
+    counts = np.asarray(counts)
+    base = int(counts.max()) + 1 if counts.size else 1
+    if counts.shape[1] * np.log2(max(base, 2)) < 62:
+        powers = base ** np.arange(counts.shape[1] - 1, -1, -1, dtype=np.int64)
+        keys, first, inverse = np.unique(counts.astype(np.int64) @ powers, return_index=True,
+                                         return_inverse=True)
+        return counts[first], inverse.reshape(-1)
     rows, inverse = np.unique(counts, axis=0, return_inverse=True)
     return rows, inverse.reshape(-1)
 

@@ -184,3 +184,32 @@ def test_parquet_dictionary_with_unused_values_makes_no_empty_items(tmp_path):
     assert ann.items.tolist() == ["a", "b"]
     assert ann.empty_items.tolist() == []
     assert ann.counts.tolist() == [[0, 1], [2, 0]]
+
+
+def _ids_table(write, rows):
+    """item + one column holding a different whole number on each row (a running number)."""
+    return write(f"ids{rows}.csv", "item,ref\n" + "".join(f"i{i},{100 + 7 * i}\n"
+                                                          for i in range(rows)))
+
+
+def test_a_column_of_ids_on_ten_rows_is_refused_as_ids_and_on_nine_as_two_readings(write):
+    """Both sides of the id-like boundary (ID_LIKE_ROWS = 10): ten rows of distinct whole
+    numbers read like ids; nine are too few to say, and the table is refused as one that reads
+    two ways (counts or class numbers), never read as counts."""
+    with pytest.raises(InputError, match="like ids rather than counts"):
+        read_annotations(_ids_table(write, 10))
+    with pytest.raises(InputError, match="reads two ways") as refused:
+        read_annotations(_ids_table(write, 9))
+    assert "like ids" not in str(refused.value)
+
+
+def test_a_probabilities_file_with_distinct_values_and_whole_cells_is_read(write):
+    """Twelve rows of probabilities: column a holds a different value on every row, and some
+    cells are whole (0 and 1). Not ids: the rows are fractions."""
+    rows = [(0.0, 1.0)] + [(round(0.05 * i, 2), round(1 - 0.05 * i, 2)) for i in range(1, 11)] \
+        + [(1.0, 0.0)]
+    path = write("p12.csv", "item,a,b\n" + "".join(f"x{i:02d},{a},{b}\n"
+                                                   for i, (a, b) in enumerate(rows)))
+    ann = read_annotations(path)
+    assert ann.format == "probs" and ann.num_items == 12
+    np.testing.assert_allclose(ann.counts[:, 0], [r[0] for r in rows])

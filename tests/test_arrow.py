@@ -57,3 +57,19 @@ def test_no_pandas_import():
             "print(any(m.split('.')[0] == 'pandas' for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_sliced_arrays_nulls_stay_on_their_rows():
+    """The validity bitmap is read from the slice's offset, not from the buffer's start."""
+    full = pa.array([1.0, None, 3.0, 4.0, None, 6.0, 7.0, None, 9.0, 10.0, 11.0])
+    for start, length in ((1, 6), (3, 5), (4, 7)):
+        part = full.slice(start, length)
+        expected = [np.nan if v is None else v for v in full.to_pylist()[start:start + length]]
+        np.testing.assert_array_equal(to_numpy(part), np.array(expected))
+    codes = pa.array(["a", None, "b", "a", None, "c", "b"]).dictionary_encode()
+    for start, length in ((1, 5), (2, 5)):
+        part = codes.slice(start, length)
+        # by hand: a→0, b→1, c→2 in order of appearance; None → −1
+        expected = [{"a": 0, "b": 1, "c": 2}.get(v, -1)
+                    for v in ["a", None, "b", "a", None, "c", "b"][start:start + length]]
+        assert dictionary_codes(part.indices).tolist() == expected

@@ -165,3 +165,27 @@ def test_tiny_budget_study_with_the_shrunk_arm(tmp_path):
     given = results["summary"]["40/3"]["input"]
     assert given["input_kl_shrunk"]["mean"] < given["input_kl_soft"]["mean"]
     assert "The third arm" in (out / "budget.md").read_text()
+    # Each split draws its own simulated answers (seeded by the split): the same 40 images get
+    # other answers in split 1 than in split 0.
+    labels = [pd.read_csv(next(tmp_path.rglob(f"labels-b3-split{k}.csv")))
+              .sort_values(["item", "annotator"])["label"].tolist() for k in (0, 1)]
+    assert len(labels[0]) == len(labels[1]) == 120 and labels[0] != labels[1]
+
+
+def test_real_answers_are_drawn_from_a_shuffled_urn():
+    """An image with answers [0, 3, 2] (no answer of class 0, three of 1, two of 2) gives, at
+    budget 1, class 1 with chance 3/5 and class 2 with 2/5; over 3,000 such images the shares
+    lie within 0.04 of that (binomial sd 0.009). Never class 0; the first three answers never
+    repeat one answer (without replacement: at most 3 of class 1 and 2 of class 2)."""
+    from types import SimpleNamespace
+
+    from dqlabels.studies.budget import _answers
+
+    counts = np.tile([0, 3, 2], (3000, 1))
+    data = SimpleNamespace(soft_labels=counts / 5, annotations=SimpleNamespace(counts=counts))
+    answers = _answers(data, 5, False, {}, [7, 100])
+    first = answers[:, 0]
+    assert abs(np.mean(first == 1) - 0.6) < 0.04 and abs(np.mean(first == 2) - 0.4) < 0.04
+    assert not np.any(answers == 0)
+    drawn = np.stack([(answers == c).sum(axis=1) for c in range(3)], axis=1)
+    assert (drawn == counts).all()  # all five answers, each once

@@ -169,3 +169,22 @@ def test_load_model_runs_no_code_from_the_file(tmp_path):
     keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
     with pytest.raises(ValueError, match="safe_mode"):
         load_model(tmp_path / "lambda.keras")
+
+
+@pytest.mark.parametrize("name, parameters", [("resnet9", 6_577_610), ("resnet9-quarter", 414_074)])
+def test_resnet9_has_its_documented_size_and_two_residual_adds(name, parameters):
+    """DAWNBench's ResNet-9 at 32 px, 10 classes: widths 64·2^stage (16·2^stage for the
+    quarter), two residual blocks joined by Add (issue 37: the counts a wrong width rule or a
+    dropped residual would change)."""
+    import keras
+
+    from dqlabels.learning.models import build_model
+
+    model = build_model(name, num_classes=10, image_size=32)
+    assert model.count_params() == parameters
+
+    def adds(layer):
+        inner = getattr(layer, "layers", [])
+        return isinstance(layer, keras.layers.Add) + sum(adds(x) for x in inner)
+
+    assert sum(adds(layer) for layer in model.layers) == 2

@@ -53,3 +53,36 @@ def test_datasets_of_pairs_are_accepted_and_no_batches_change_nothing():
                 + model.get_layer("dense").get_weights()[1])[0]
     np.testing.assert_allclose(np.asarray(bn.moving_mean), expected, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(bn.moving_variance), 0.0, atol=1e-6)
+
+
+def test_precise_statistics_see_the_training_images_as_they_are(tmp_path, monkeypatch):
+    """The BatchNorm statistics are recomputed on un-augmented training images (issue 37): every
+    batch image fed is one of the split's training images pixel for pixel, never a crop or a
+    flip, and none is a validation or test image."""
+    from PIL import Image
+
+    from dqlabels.config import TrainConfig
+    from dqlabels.data.datasets import load_dataset
+    from dqlabels.data.synthetic import generate_dataset
+    from dqlabels.learning import training
+    from dqlabels.learning.models import build_model
+
+    folder = generate_dataset(tmp_path / "data", num_images=24, image_size=32, seed=2)
+    data = load_dataset(folder)
+    split = np.array(["train"] * 16 + ["val"] * 4 + ["test"] * 4)
+    files = {np.asarray(Image.open(p).convert("RGB")).tobytes(): i
+             for i, p in enumerate(data.paths)}
+    fed = []
+
+    def record(model, batches):
+        for x, _ in batches:
+            fed.extend(np.asarray(x, dtype=np.uint8))
+
+    monkeypatch.setattr(training, "recompute_batchnorm_statistics", record)
+    model = build_model("densenet-tiny", num_classes=len(data.classes), image_size=32)
+    config = TrainConfig(model="densenet-tiny", image_size=32, batch_size=8, augment="natural")
+    training._precise_bn(data, split, model, config)
+    assert len(fed) == 16
+    rows = [files.get(image.tobytes()) for image in fed]
+    assert None not in rows, "an augmented image was fed"
+    assert sorted(rows) == list(range(16))

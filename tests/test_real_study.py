@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CIFAR10H, needs
+from dqlabels import InputError
 from dqlabels.data.datasets import load_dataset
 from dqlabels.studies.real_study import (
     hard_labels_of,
@@ -129,3 +130,71 @@ def test_the_synthetic_study_on_photographs_stands_beside_their_own_anchors(cifa
     table = study.results_table(results)
     assert "paper, Synthetic" not in table and "Peterson et al. 2019, hard" in table
     assert results["paired"]["macro_accuracy"]["verdict"] == "a tie within the folds' spread"
+
+
+def _fake_train(dataset, run_dir, config, verbose=None, callbacks=()):
+    """Stands in for training (issue 37: the study's own logic, not the network): writes the
+    held-out predictions a run would; hard runs put 0.55 on the original label (accuracy 1,
+    ECE 0.45), soft runs predict the human distribution itself."""
+    from pathlib import Path
+
+    data = load_dataset(dataset, check_images=False)
+    split = pd.read_csv(config.split_file, dtype={"item": str}).set_index("item")["split"]
+    test = [i for i, item in enumerate(data.items) if split[item] == "test"]
+    if config.label_mode == "hard":
+        original = pd.read_csv(config.targets).set_index("item")["label"]
+        classes = list(data.classes)
+        labels = [classes.index(original[data.items[i]]) for i in test]
+        predicted = np.full((len(test), len(classes)), 0.45 / (len(classes) - 1))
+        predicted[np.arange(len(test)), labels] = 0.55
+    else:
+        predicted = 0.999 * data.soft_labels[test] + 0.001 / len(data.classes)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(predicted, columns=list(data.classes))
+    table.insert(0, "item", [data.items[i] for i in test])
+    table.to_csv(run_dir / "predictions.csv", index=False)
+    (run_dir / "scores.json").write_text("{}")
+
+
+@pytest.fixture()
+def study_with_fake_training(subset, monkeypatch):
+    from dqlabels.learning import training
+    from dqlabels.studies import real_study
+
+    monkeypatch.setattr(training, "train", _fake_train)
+    monkeypatch.setattr(real_study, "write_tsne_figure",
+                        lambda out_dir, *a, **k: (out_dir / "tsne.png").with_name("tsne.png"))
+    return real_study.reproduce_kfold
+
+
+def test_the_study_scores_original_labels_and_calibration_and_follows_its_seed(
+        study_with_fake_training, subset, tmp_path):
+    """With training stood in for: accuracy is against the folder's original labels (the hard
+    runs predict exactly them: 1.0, though the subset holds images whose majority differs);
+    ECE is lower-is-better (the soft runs, the human distributions, are better calibrated than
+    0.55 on the right class: "soft better" and "ECE ↓"); --seed changes the folds."""
+    originals = pd.read_csv(subset / "cifar10-test-labels.csv").set_index("item")["label"]
+    data = load_dataset(subset, check_images=False)
+    majority = np.asarray(data.classes)[data.hard_labels]
+    assert (majority != originals.loc[list(data.items)].to_numpy()).any()
+    results = study_with_fake_training(tmp_path / "s1", "cifar10h", dataset=subset, folds=4,
+                                       runs=3, seed=1, log=lambda *_: None)
+    assert all(r["accuracy"] == 1.0 for r in results["runs"] if r["mode"] == "hard")
+    assert results["paired"]["ece"]["verdict"] == "soft better"
+    assert "ECE ↓" in results_table(results)
+    other = study_with_fake_training(tmp_path / "s0", "cifar10h", dataset=subset, folds=4,
+                                     runs=1, seed=0, log=lambda *_: None)
+    assert other["runs"]
+    folds = [pd.read_csv(tmp_path / name / "splits" / "fold0.csv").set_index("item")["split"]
+             for name in ("s1", "s0")]
+    assert not folds[0].equals(folds[1].loc[folds[0].index])
+
+
+def test_all_ten_of_ten_folds_are_accepted(subset):
+    from dqlabels.studies.real_study import kfold_settings
+
+    assert kfold_settings("cifar10h", subset, folds=10, runs=10)["runs"] == 10
+    for runs in (0, 11):
+        with pytest.raises(InputError, match="1 <= splits <= folds"):
+            kfold_settings("cifar10h", subset, folds=10, runs=runs)

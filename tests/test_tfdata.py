@@ -144,3 +144,17 @@ def test_training_dataset_applies_the_named_augmentation(images):
     assert all(any(np.array_equal(img, a) for a in arrays) for img in x)
     with pytest.raises(InputError, match="Expected augment_images to be one of natural"):
         make_training_dataset(paths, targets, 40, 5, augment_images="rotate")
+
+
+def test_the_same_image_is_augmented_anew_each_epoch(images):
+    """Crops and flips are seeded by (seed + epoch, image): over two epochs most of the ten
+    images come out differently (each identical by chance with p ≈ 1/162)."""
+    paths, _, _ = images
+    targets = np.eye(10, dtype=np.float32)  # one class per image: the target names the image
+    batches = _collect(make_training_dataset(paths, targets, 32, 10, epochs=2, seed=3,
+                                             augment_images="natural"))
+    x, y = batches
+    epoch = [dict(zip(np.argmax(y[e * 10:(e + 1) * 10], axis=1), x[e * 10:(e + 1) * 10]))
+             for e in (0, 1)]
+    differ = sum(not np.array_equal(epoch[0][i], epoch[1][i]) for i in range(10))
+    assert differ >= 8

@@ -37,3 +37,11 @@ def test_two_folds_use_one_degree_of_freedom():
     half = T_975[1] * 0.07071067811865477 / 2 ** 0.5
     assert comparison["interval"] == pytest.approx([-0.35 - half, -0.35 + half])
     assert verdict(comparison, higher_is_better=False) == "a tie within the folds' spread"
+
+
+def test_soft_and_hard_equal_on_every_fold_are_a_tie():
+    """Differences [0, 0, 0]: the interval is [0, 0], which does not exclude 0 (issue 37)."""
+    comparison = paired([0.7, 0.8, 0.9], [0.7, 0.8, 0.9])
+    assert comparison["interval"] == [0.0, 0.0]
+    assert verdict(comparison, higher_is_better=True) == "a tie within the folds' spread"
+    assert verdict(comparison, higher_is_better=False) == "a tie within the folds' spread"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Mutation testing of one module with a tool (mutmut 3, from the package index) instead of
+# hand-picked mutants: every one-line mutant mutmut makes of MODULE is run against TESTS, and the
+# survivors are listed (benchmarks/README.md, "mutmut", records them, each pinned or explained).
+#
+#   benchmarks/mutmut.sh dqlabels/studies/verdicts.py tests/test_verdicts.py [more tests ...]
+#
+# It works on a copy of the tree beside this one (so that ../shared is found as in the tests),
+# with the venv's packages on PYTHONPATH and the interpreter the venv was made from: the
+# editable install's import hook would otherwise map `dqlabels` back to this tree and no test
+# would see a mutant. Tests run in-process without xdist (mutmut records which tests reach
+# which function). Needs `pip install mutmut` in .venv (the "mutation" extra).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+[ $# -ge 2 ] || { echo "usage: $0 MODULE TEST [TEST ...]" >&2; exit 2; }
+module=$1; shift
+python=$("$repo/.venv/bin/python" -c 'import sys; print(sys._base_executable)')
+site=$("$repo/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+work=$(mktemp -d -p "$(dirname "$repo")" mutmut-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+(cd "$repo" && git ls-files -z | xargs -0 cp --parents -t "$work")
+{
+    echo "[mutmut]"
+    echo "source_paths = dqlabels"
+    echo "only_mutate = $module"
+    printf 'pytest_add_cli_args =\n    -o\n    addopts=\n    -p\n    no:xdist\n    -p\n    no:cacheprovider\n'
+    echo "pytest_add_cli_args_test_selection ="
+    for test in "$@"; do echo "    $test"; done
+} > "$work/setup.cfg"
+cd "$work"
+export PYTHONPATH="$site"
+"$python" -m mutmut run --max-children "$(nproc)" > mutmut-run.log 2>&1 || true
+tail -3 mutmut-run.log
+"$python" -m mutmut results --all true 2>/dev/null | grep -v ": killed$" || true
+for name in $("$python" -m mutmut results 2>/dev/null | awk -F: '/survived|no tests/ {print $1}'); do
+    echo "--- $name"
+    "$python" -m mutmut show "$name" 2>/dev/null | sed -n '3,40p' | grep '^[-+]' | grep -v '^[-+][-+]' || true
+done

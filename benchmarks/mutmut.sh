@@ -30,7 +30,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 export PYTHONPATH="$site"
 "$python" -m mutmut run --max-children "$(nproc)" > mutmut-run.log 2>&1 || true
-tail -3 mutmut-run.log
+grep -E "^E |rror|collected|killed|survived" mutmut-run.log | tail -8
 "$python" -m mutmut results --all true 2>/dev/null | grep -v ": killed$" || true
 for name in $("$python" -m mutmut results 2>/dev/null | awk -F: '/survived|no tests/ {print $1}'); do
     echo "--- $name"

@@ -54,6 +54,8 @@ def test_natural_order_keeps_ids_apart_and_sorts_big_integers():
     expected = ["-3", "001", "01", "1", "9", "10", "12345678901234567889",
                 "12345678901234567890"]
     assert names[natural_order(names)].tolist() == expected
+    small = np.array(["10", "9", "001", "1", "01", "-3"], dtype=object)  # within int64
+    assert small[natural_order(small)].tolist() == ["-3", "001", "01", "1", "9", "10"]
 
 
 def test_every_output_joins_back_on_the_ids_as_written(tmp_path):

@@ -45,3 +45,12 @@ def test_soft_and_hard_equal_on_every_fold_are_a_tie():
     assert comparison["interval"] == [0.0, 0.0]
     assert verdict(comparison, higher_is_better=True) == "a tie within the folds' spread"
     assert verdict(comparison, higher_is_better=False) == "a tie within the folds' spread"
+
+
+def test_paired_counts_ties_as_neither_and_keeps_every_difference():
+    """Soft higher on one split, lower on one, equal on one (by hand): a tie counts for neither
+    side (issue 37, mutmut's survivors); the split count and each difference are kept."""
+    comparison = paired([0.5, 0.6, 0.7], [0.5, 0.7, 0.6])
+    assert comparison["soft_higher"] == 1 and comparison["soft_lower"] == 1
+    assert comparison["splits"] == 3
+    assert comparison["differences"] == pytest.approx([0.0, 0.1, -0.1])

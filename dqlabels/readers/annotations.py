@@ -39,7 +39,6 @@ is not ``1``; a 20-digit id is itself), the spaces around them trimmed and said 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -132,7 +131,7 @@ def read_annotations(
     annotations = _read(path, kind, format, classes, duplicates, columns, bool(fold_case))
     reading = {"format": annotations.format, "guessed": format is None,
                **text_layout(path, kind), **annotations.reading}
-    return dataclasses.replace(annotations, reading=reading)
+    return annotations.replaced(reading=reading)
 
 
 def _read(path: Path, kind: str, format, classes, duplicates, columns, fold_case):

@@ -113,7 +113,16 @@ class Annotations:
                                  f"{self.classes[gold[i]]!r}, but {self.source} gives "
                                  f"{self.classes[self.gold[i]]!r}")
             gold = np.where(gold >= 0, gold, self.gold)
-        return dataclasses.replace(self, gold=gold)
+        return self.replaced(gold=gold)
+
+    def replaced(self, **changes) -> Annotations:
+        """These annotations with ``changes`` (``dataclasses.replace``), keeping what the reader
+        already knows of their repeated pairs (no second sort of a large file's pairs)."""
+        result = dataclasses.replace(self, **changes)
+        if "has_repeated_pairs" in self.__dict__ and not {"item_index", "annotator_index"} & set(
+                changes):
+            result.__dict__["has_repeated_pairs"] = self.__dict__["has_repeated_pairs"]
+        return result
 
     @cached_property
     def has_repeated_pairs(self) -> bool:

@@ -8,7 +8,6 @@ integer codes with ``dictionary_encode`` and counted with ``np.bincount``. Only 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -157,7 +156,7 @@ def _from_item_rows(table, item_col, source, where, format, classes, duplicates,
     if format == "wide":
         annotations = _from_wide(table, item_ids, value_cols, source, where, classes,
                                  duplicates, fold_case)
-        return dataclasses.replace(annotations, notes=tuple(notes) + annotations.notes,
+        return annotations.replaced(notes=tuple(notes) + annotations.notes,
                                    reading={"item": item_col})
 
     columns = []
@@ -187,7 +186,7 @@ def _from_item_rows(table, item_col, source, where, format, classes, duplicates,
             f"{source}: one row per item whose cells are whole numbers reads two ways: as counts "
             f"(columns {shown} are classes) or as an annotator matrix (they are annotators, "
             f"each cell a class number); say which with format=counts or format=wide")
-    return dataclasses.replace(annotations, notes=tuple(notes), reading={"item": item_col})
+    return annotations.replaced(notes=tuple(notes), reading={"item": item_col})
 
 
 def _per_item_format(table, value_cols, classes, source) -> str:
@@ -362,7 +361,7 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
         source=source, where=where, classes=classes, duplicates=duplicates, fmt="wide",
         row_of=rows,
     )
-    return dataclasses.replace(annotations, notes=tuple(notes))
+    return annotations.replaced(notes=tuple(notes))
 
 
 def from_long_table(table: LongTable, classes, duplicates, fold_case=False,
@@ -403,11 +402,11 @@ def from_long_table(table: LongTable, classes, duplicates, fold_case=False,
     annotations = build_annotations(item_codes, item_names, labels, annot_codes, annot_names,
                                     source, where, classes, duplicates, table.format,
                                     row_of=None)
-    annotations = dataclasses.replace(
-        annotations, notes=tuple(notes + label_notes),
+    annotations = annotations.replaced(
+        notes=tuple(notes + label_notes),
         reading={"item": table.columns[0], "annotator": table.columns[1], "label": label_name})
     if table.skipped:
-        annotations = dataclasses.replace(annotations, skipped=dict(table.skipped))
+        annotations = annotations.replaced(skipped=dict(table.skipped))
     if table.gold is not None and table.gold.null_count < len(table.gold):
         annotations = _with_export_gold(annotations, columns[0], table.gold, where)
     return annotations
@@ -443,7 +442,7 @@ def _with_export_gold(annotations: Annotations, items, gold, where) -> Annotatio
                          f"{annotations.classes[codes[clash[0]]]!r} for item "
                          f"{annotations.items[i]!r} contradicts another row's "
                          f"{annotations.classes[result[i]]!r}")
-    return dataclasses.replace(annotations, gold=result)
+    return annotations.replaced(gold=result)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -198,3 +198,22 @@ def test_an_annotator_with_exactly_ten_answers_is_ranked(tmp_path):
     assert _column(out, "annotator")[-1] == "nine"
     least = result.output.split("least reliable annotators with at least 10 annotations")[1]
     assert "ten" in least.splitlines()[1]  # the worst of those ranked: it always disagrees
+
+
+def test_a_dataset_folders_json_settles_a_table_that_reads_two_ways(tmp_path):
+    """An annotation file that dataset.json names is read as dataset.json says: its
+    annotations_format, or its classes (the columns are classes: counts); a file it does not
+    name is refused as before."""
+    import json as json_module
+
+    rows = [(f"i{i}", i % 3, 3 - i % 3) for i in range(12)]
+    path = _write(tmp_path / "annotations.csv", ["item", "cat", "dog"], rows)
+    (tmp_path / "dataset.json").write_text(json_module.dumps({"classes": ["cat", "dog"]}))
+    assert read_annotations(path).format == "counts"
+    (tmp_path / "dataset.json").write_text(json_module.dumps({"annotations_format": "counts"}))
+    ann = read_annotations(path)
+    assert ann.format == "counts" and ann.reading["settled_by"] == "dataset.json"
+    assert "(counts, as dataset.json says;" in _evaluate(path).output.splitlines()[0]
+    other = _write(tmp_path / "other.csv", ["item", "cat", "dog"], rows)
+    with pytest.raises(Exception, match="reads two ways"):
+        read_annotations(other)

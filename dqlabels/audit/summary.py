@@ -46,7 +46,8 @@ def _format_campaign(report, add) -> None:
 def reading_line(format: str, reading) -> str:
     """How the file was read, and what of it was guessed: ``long, guessed from the columns;
     separator ';', UTF-8 with BOM; item 'task', annotator 'worker', label 'answer'``."""
-    parts = [format + (", guessed" if reading.get("guessed") else "")]
+    parts = [format + (", guessed" if reading.get("guessed") else "")
+             + (f", as {reading['settled_by']} says" if reading.get("settled_by") else "")]
     if reading.get("separator"):
         separator = {"\t": "tab"}.get(reading["separator"], repr(reading["separator"]))
         parts.append(f"separator {separator}, {reading.get('encoding', 'UTF-8')}")

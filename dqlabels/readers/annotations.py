@@ -128,14 +128,40 @@ def read_annotations(
     path = Path(path)
     check_readable(path)
     kind = file_kind(path)
-    annotations = _read(path, kind, format, classes, duplicates, columns, bool(fold_case))
-    reading = {"format": annotations.format, "guessed": format is None,
+    hint = dataset_hint(path) if format is None else {}
+    annotations = _read(path, kind, format or hint.get("format"), classes, duplicates, columns,
+                        bool(fold_case), hint.get("classes"))
+    reading = {"format": annotations.format, "guessed": format is None and not hint,
+               **({"settled_by": "dataset.json"} if hint else {}),
                **text_layout(path, kind), **annotations.reading}
     return annotations.replaced(reading=reading)
 
 
-def _read(path: Path, kind: str, format, classes, duplicates, columns, fold_case):
-    """The reader of ``kind`` and ``format``."""
+def dataset_hint(path: Path) -> dict:
+    """What the ``dataset.json`` beside an annotation file says of it, when it names this file
+    as its annotations: its ``format`` (``annotations_format``) and ``classes``; empty
+    otherwise (an unreadable ``dataset.json`` is the dataset loader's to refuse)."""
+    import json
+
+    info_path = path.parent / "dataset.json"
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(info, dict) or info.get("annotations", "annotations.csv") != path.name:
+        return {}
+    hint = {}
+    if info.get("annotations_format") in FORMATS:
+        hint["format"] = info["annotations_format"]
+    if isinstance(info.get("classes"), list):
+        hint["classes"] = [str(c) for c in info["classes"]]
+    return hint
+
+
+def _read(path: Path, kind: str, format, classes, duplicates, columns, fold_case,
+          known_classes=None):
+    """The reader of ``kind`` and ``format`` (``known_classes``: a dataset folder's, which
+    settle a table that reads two ways)."""
     if kind in ("json", "jsonl"):
         if format not in (None, "dcic", "label-studio", "prodigy"):
             raise InputError(f"{path}: a JSON file is read as format dcic, label-studio or "
@@ -162,7 +188,7 @@ def _read(path: Path, kind: str, format, classes, duplicates, columns, fold_case
         return from_long_table(table_exports.read_tool_table(path, table, where, tool, **columns),
                                classes, duplicates, fold_case)
     return from_table(table, str(path), where, format, classes, duplicates, **columns,
-                      fold_case=fold_case)
+                      fold_case=fold_case, known_classes=known_classes)
 
 
 def from_long(

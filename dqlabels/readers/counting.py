@@ -102,7 +102,7 @@ def text_columns(names, format=None, item_column=None, annotator_column=None,
 
 
 def from_table(table, source, where, format, classes, duplicates, item_column=None,
-               annotator_column=None, label_column=None, fold_case=False):
+               annotator_column=None, label_column=None, fold_case=False, known_classes=None):
     names = table.column_names
     item_col, label_col, annot_col = _chosen_columns(names, source, item_column,
                                                      annotator_column, label_column)
@@ -117,7 +117,7 @@ def from_table(table, source, where, format, classes, duplicates, item_column=No
         rest = [n for n in names if n != item_col]
         if not rest:
             raise InputError(f"{source}: no class columns found; found only {', '.join(names)}")
-        format = _per_item_format(table, rest, classes, source)
+        format = _per_item_format(table, rest, classes or known_classes, source)
 
     if format == "long":
         if item_col is None:

@@ -283,11 +283,7 @@ def _fit_mixture(rows: np.ndarray, times: np.ndarray, strength: float | None):
         n = rows.sum(axis=1, keepdims=True)
         log_w = (np.log(share) + gammaln(strengths) - gammaln(strengths + n)
                  + (gammaln(a[None] + rows[:, None]) - gammaln(a[None])).sum(axis=2))
-        log_w -= log_w.max(axis=1, keepdims=True)
-        updated = np.exp(log_w)
-        updated /= updated.sum(axis=1, keepdims=True)
-        moved = float(np.abs(updated - weights).max())
-        weights = updated
+        weights, moved = _posteriors(log_w, weights)
         if moved < CLASS_EM_TOLERANCE:
             break
     means, strengths = _components(rows, weights * times[:, None], strength)
@@ -339,14 +335,18 @@ def class_posteriors(counts: np.ndarray) -> np.ndarray:
         confusion = r.T @ counts + CONFUSION_SMOOTHING  # true class × answer
         confusion /= confusion.sum(axis=1, keepdims=True)
         log_r = np.log(prior) + counts @ np.log(confusion).T
-        log_r -= log_r.max(axis=1, keepdims=True)
-        updated = np.exp(log_r)
-        updated /= updated.sum(axis=1, keepdims=True)
-        moved = float(np.abs(updated - r).max())
-        r = updated
+        r, moved = _posteriors(log_r, r)
         if moved < CLASS_EM_TOLERANCE:
             break
     return r
+
+
+def _posteriors(log_weights: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, float]:
+    """An E-step's normalised weights from their logs, and how far the largest one moved."""
+    log_weights = log_weights - log_weights.max(axis=1, keepdims=True)
+    updated = np.exp(log_weights)
+    updated /= updated.sum(axis=1, keepdims=True)
+    return updated, float(np.abs(updated - previous).max())
 
 
 def _row_groups(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

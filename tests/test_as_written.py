@@ -217,3 +217,35 @@ def test_a_dataset_folders_json_settles_a_table_that_reads_two_ways(tmp_path):
     other = _write(tmp_path / "other.csv", ["item", "cat", "dog"], rows)
     with pytest.raises(Exception, match="reads two ways"):
         read_annotations(other)
+
+
+def test_disagreements_and_mean_agreement_by_hand(tmp_path):
+    """Two annotators who agree and one who always answers the other class, on 12 items
+    (mutmut's survivors in audit/annotators.py). Leave-one-out: each good annotation has one
+    agreeing and one disagreeing other, a 2-way tie (credit 1/2); each bad one has two
+    disagreeing others (0); mean over annotators (0.5 + 0.5 + 0) / 3. The majority vote is the
+    good pair's label, so the bad annotator disagrees on all 12 items, the good ones on none."""
+    rows = []
+    for i in range(12):
+        good, bad = ("b", "a") if i % 3 == 0 else ("a", "b")
+        rows += [(f"i{i:02d}", "good1", good), (f"i{i:02d}", "good2", good),
+                 (f"i{i:02d}", "bad", bad)]
+    path = _write(tmp_path / "ann.csv", ["item", "annotator", "label"], rows)
+    for switches, consensus in ((("--no-dawid-skene", "--no-crowdtruth"), "majority vote"),
+                                (("--dawid-skene", "--no-crowdtruth"), "Dawid–Skene label"),
+                                (("--no-dawid-skene", "--crowdtruth"), "weighted soft label")):
+        result = _evaluate(path, *switches, "--json", tmp_path / "r.json", "--overwrite")
+        assert result.exit_code == 0, result.stderr
+        report = json.loads((tmp_path / "r.json").read_text())
+        table = report["annotators"]
+        assert table["mean_agreement"] == pytest.approx(1 / 3)
+        assert "leave-one-out majority" in table["agreement_definition"]
+        assert {a["annotator"]: a["agreement"] for a in table["per_annotator"]} == \
+            pytest.approx({"good1": 0.5, "good2": 0.5, "bad": 0.0})
+        listed = report["annotator_disagreements"]
+        assert listed["consensus"] == consensus
+        by_name = {a["annotator"]: a for a in listed["annotators"]}
+        assert by_name["bad"]["num_disagreements"] == 12
+        assert by_name["good1"]["num_disagreements"] == by_name["good2"]["num_disagreements"] == 0
+        assert by_name["bad"]["examples"][0] == {"item": "i00", "label": "a", "consensus": "b"}
+        assert by_name["bad"]["examples"][1] == {"item": "i01", "label": "b", "consensus": "a"}

@@ -31,16 +31,16 @@ def package_version() -> str:
         return "0+unknown"
 
 
-# Annotation input (SPEC §2).
+# Annotation input (docs/conventions.md §2).
 FORMATS = ("long", "wide", "counts", "probs", "dcic", "label-studio", "mturk", "toloka", "prodigy")
 DUPLICATE_RULES = ("error", "keep", "last")
 
-# The audit (SPEC §5).
+# The audit (docs/conventions.md §5).
 DS_MAX_ITER = 50
 # The per-annotator estimate that orders the annotators (auto: Dawid–Skene accuracy when
 # fitted, else CrowdTruth quality, else leave-one-out agreement; benchmarks/bench_ranking.py).
 RANKINGS = ("auto", "dawid-skene", "quality", "agreement", "gold")
-# The next round (SPEC §13): what the next annotations should settle.
+# The next round (docs/conventions.md §13): what the next annotations should settle.
 PLAN_OBJECTIVES = ("soft", "hard")
 # Dawid–Skene's compiled (numba) iteration from this many annotations on (below, numba's start-up
 # costs more than it saves) and up to this many classes (beyond, its registers run out and the
@@ -53,15 +53,15 @@ DS_COMPILED_MAX_CLASSES = 10
 # pairs (benchmarks/README.md, "bench_crowdtruth.py").
 CROWDTRUTH_MAX_PAIRS = 50_000_000
 
-# The synthetic dataset (SPEC §6).
+# The synthetic dataset (docs/conventions.md §6).
 PLACEMENTS = ("inside", "free")
 GENERATE_NUM_IMAGES = 15_000
 GENERATE_IMAGE_SIZE = 64
 
-# Splits (SPEC §8).
+# Splits (docs/conventions.md §8).
 SPLIT_KINDS = ("random", "dcic")
 
-# Training (SPEC §9).
+# Training (docs/conventions.md §9).
 # densenet-tiny: DenseNet with one layer per dense block (the quick study's network, and tests');
 # resnet9 and resnet9-quarter: the DAWNBench ResNet-9 for small natural images (CIFAR), at its
 # own width (64 channels in the stem) and at a quarter of it (the CPU preset of real images).
@@ -70,7 +70,7 @@ MIN_IMAGE_SIZE = 32  # at 32 px the last feature map of both networks is 1×1
 LABEL_MODES = ("soft", "hard")
 SCHEDULES = ("cosine", "cosine-restarts", "warmup-cosine")
 WARMUP_SHARE = 0.2  # warmup-cosine: the share of the steps spent warming up
-# Augmentation per dataset (SPEC §14): natural (reflect-pad 4 px, random crop, horizontal flip)
+# Augmentation per dataset (docs/conventions.md §14): natural (reflect-pad 4 px, random crop, horizontal flip)
 # for photographs; symmetric (flips and 90° rotations) for the synthetic shapes; none. auto: the
 # dataset's own (dataset.json "augment"), else symmetric for synthetic data, natural otherwise.
 AUGMENTS = ("auto", "natural", "symmetric", "none")
@@ -79,7 +79,7 @@ AUGMENTS = ("auto", "natural", "symmetric", "none")
 STRATEGIES = ("default", "mirrored", "data-parallel")
 CACHE_CHOICES = ("auto", "memory", "none")
 
-# The study (SPEC §10) and t-SNE (SPEC §11).
+# The study (docs/conventions.md §10) and t-SNE (docs/conventions.md §11).
 # Defaults a command shows in --help and the library takes, written once here.
 PLAN_OUT = "next_round.csv"  # dqlabels plan --out
 PRIORS = ("classes", "balance")  # the shrunk labels' prior (dqlabels.labels.posterior)

@@ -1,4 +1,4 @@
-"""The data-quality audit of an annotation campaign (SPEC §5): the computation.
+"""The data-quality audit of an annotation campaign (docs/conventions.md §5): the computation.
 
 :func:`audit` computes everything once and returns an :class:`Audit`: the arrays (soft labels,
 entropy, majority vote, item quality, the fitted Dawid–Skene and CrowdTruth models) and the
@@ -117,7 +117,7 @@ class Audit(Mapping):
             class balance, or from the predictions), or None for probabilities.
         plan: the next round (:func:`dqlabels.labels.plan.plan_next_round`), when asked for.
         report: the report (:class:`~dqlabels.audit.sections.AuditReport`: typed sections,
-            frozen, built once in :func:`audit`; ``report.to_json()`` is the JSON of SPEC §5
+            frozen, built once in :func:`audit`; ``report.to_json()`` is the JSON of docs/conventions.md §5
             and more).
     """
 
@@ -159,7 +159,7 @@ def audit(
     plan_objective: str = "soft",
     plan_max_per_item: int = MAX_PER_ITEM,
 ) -> Audit:
-    """Everything the audit knows about a campaign (SPEC §5 and more).
+    """Everything the audit knows about a campaign (docs/conventions.md §5 and more).
 
     Args:
         annotations: the campaign.
@@ -405,7 +405,7 @@ def smallest(values: np.ndarray, k: int) -> np.ndarray:
 def _quality_report(annotations: Annotations, quality: np.ndarray | None,
                     crowdtruth: CrowdTruth | None, reason: str | None = None) -> QualitySummary:
     """Item quality for every item and, with the CrowdTruth metrics, the class quality (keys
-    beyond SPEC §5)."""
+    beyond docs/conventions.md §5)."""
     classes = list(annotations.classes)
     if quality is None:  # probabilities: no annotations to agree
         quality = np.full(annotations.num_items, np.nan)
@@ -432,7 +432,7 @@ def _quality_report(annotations: Annotations, quality: np.ndarray | None,
 
 
 def labels_table(result: Audit):
-    """The hard and soft label table of SPEC §5 as a pandas DataFrame, drawn from an audit
+    """The hard and soft label table of docs/conventions.md §5 as a pandas DataFrame, drawn from an audit
     (:func:`labels_columns` as a frame).
 
     Columns: ``item``, ``hard_label``, ``tied``, ``soft_<class>`` per class; with a fitted

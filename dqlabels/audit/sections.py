@@ -2,7 +2,7 @@
 
 :func:`dqlabels.audit.audit` computes each section once; the text summary, the HTML page, the
 figures and the annotator table read their fields, and :meth:`AuditReport.to_json` gives the
-JSON report (SPEC §5 keys and more), key for key as ``dqlabels evaluate --json`` writes it. The
+JSON report (docs/conventions.md §5 keys and more), key for key as ``dqlabels evaluate --json`` writes it. The
 summaries other modules own (accuracy on gold, :mod:`dqlabels.labels.gold`; the prediction
 scores, :mod:`dqlabels.labels.scores`; the posterior and the next round,
 :mod:`dqlabels.labels.plan`) are kept as the read-only mappings those modules make.

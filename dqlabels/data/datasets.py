@@ -1,4 +1,4 @@
-"""Dataset folders and splits (SPEC §7–8). No TensorFlow here: the tf.data pipeline lives in
+"""Dataset folders and splits (docs/conventions.md §7–8). No TensorFlow here: the tf.data pipeline lives in
 the training modules.
 
 A dataset folder holds images and one annotation file whose items are image paths relative to
@@ -279,7 +279,7 @@ def random_split(labels, seed: int, fractions=DEFAULT_FRACTIONS) -> np.ndarray:
 
 def kfold_split(labels, fold: int, num_folds: int, *, seed: int = 0,
                 val_size: int = 0) -> np.ndarray:
-    """Fold ``fold`` of a seeded K-fold cross-validation stratified by ``labels`` (SPEC §14):
+    """Fold ``fold`` of a seeded K-fold cross-validation stratified by ``labels`` (docs/conventions.md §14):
     test = the fold, train = the other folds, less ``val_size`` images of them (seeded, for
     monitoring only) as val. Each class's items, in a seeded random order, are dealt to the
     folds in turn, so every fold holds each class's share within one image.
@@ -409,7 +409,7 @@ def dataset_facts(data) -> dict:
 
 
 def dataset_augment(dataset: Dataset) -> str:
-    """The augmentation a dataset's images allow (SPEC §14): ``dataset.json``'s ``"augment"``;
+    """The augmentation a dataset's images allow (docs/conventions.md §14): ``dataset.json``'s ``"augment"``;
     else ``symmetric`` (flips and 90° rotations) for the synthetic shapes and DCIC folders (the
     paper's recipe; their microscopy images have no up), ``natural`` (pad-and-crop and
     horizontal flips) for other images: photographs are not rotation-invariant."""

@@ -1,4 +1,4 @@
-"""The paper's synthetic dataset, made from scratch (SPEC §6).
+"""The paper's synthetic dataset, made from scratch (docs/conventions.md §6).
 
 Six classes, ``blue_circle, blue_ellipse, green_circle, green_ellipse, red_circle,
 red_ellipse``: one filled shape with hard edges on a black background, at a random centre, size
@@ -305,7 +305,7 @@ def generate_dataset(
     progress=None,
     placement: str = "inside",
 ) -> Path:
-    """Generate the synthetic dataset into the dataset folder ``out_dir`` (SPEC §7).
+    """Generate the synthetic dataset into the dataset folder ``out_dir`` (docs/conventions.md §7).
 
     Writes ``images/NNNNN.png``, ``annotations.csv`` (exact soft labels, probs format),
     ``metadata.csv`` (the generator parameters of each image), ``dataset.json`` and, with

@@ -1,4 +1,4 @@
-"""Aggregating annotations into labels (SPEC §3): one estimator shape, and the short forms.
+"""Aggregating annotations into labels (docs/conventions.md §3): one estimator shape, and the short forms.
 
 Every aggregator follows scikit-learn's and crowd-kit's conventions on one small base,
 :class:`Aggregator`: the constructor only stores parameters, :meth:`~Aggregator.fit` checks
@@ -117,7 +117,7 @@ def top_mask(values: np.ndarray) -> np.ndarray:
 
 
 def argmax_lowest(values: np.ndarray) -> np.ndarray:
-    """Row-wise argmax; ties go to the lowest class index (SPEC §3 tie rule)."""
+    """Row-wise argmax; ties go to the lowest class index (docs/conventions.md §3 tie rule)."""
     values = np.asarray(values)
     if values.dtype.kind == "f":
         return np.argmax(top_mask(values), axis=1)

@@ -1,4 +1,4 @@
-"""Dawid & Skene (1979): EM over one confusion matrix per annotator (SPEC §3).
+"""Dawid & Skene (1979): EM over one confusion matrix per annotator (docs/conventions.md §3).
 
 An iteration is one pass over the annotations: a compiled loop (numba) on large campaigns, two
 sparse matrix products per block of items on small ones (``engine``; ``benchmarks/README.md``

@@ -1,5 +1,5 @@
 """Gold answers: the known labels of some items (honeypots, control tasks), and what they say
-about the annotators and about the labels the audit makes (SPEC §2, §3).
+about the annotators and about the labels the audit makes (docs/conventions.md §2, §3).
 
 Gold is kept apart from the annotations: it never votes. It comes from a file of (item, label)
 pairs (:func:`read_gold`, ``dqlabels evaluate --gold``) or from an export's own golden columns

@@ -1,4 +1,4 @@
-"""The next annotation round (SPEC §13): which items need more annotations, how many, and when
+"""The next annotation round (docs/conventions.md §13): which items need more annotations, how many, and when
 an item's label distribution is known well enough to stop.
 
 Each item's label distribution p has a Dirichlet posterior (:mod:`dqlabels.labels.posterior`:

@@ -1,5 +1,5 @@
 """Which annotators are least reliable: the per-annotator estimate that orders them, the
-below-chance flag, and each one's disagreements with the consensus (SPEC §3: chosen on
+below-chance flag, and each one's disagreements with the consensus (docs/conventions.md §3: chosen on
 evidence, ``benchmarks/bench_ranking.py``)."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Scores of predictions against soft labels, and agreement of an annotation set (SPEC §4).
+"""Scores of predictions against soft labels, and agreement of an annotation set (docs/conventions.md §4).
 
 Prediction scores take ``y`` (soft ground truth) and ``p`` (predicted distributions), both
 ``(num_items, num_classes)``, and return a float. Natural logarithms throughout (nats).
-Argmax everywhere uses the tie rule of SPEC §3: lowest class index.
+Argmax everywhere uses the tie rule of docs/conventions.md §3: lowest class index.
 
 Agreement scores take a counts matrix (items × classes).
 """
@@ -177,7 +177,7 @@ def reliability_bins(y, p, num_bins: int = ECE_BINS) -> list[dict]:
 
 
 def prediction_scores(y, p, y_entropy: np.ndarray | None = None) -> dict:
-    """Every prediction score of SPEC §4 as a dict (the ``scores`` of the audit JSON).
+    """Every prediction score of docs/conventions.md §4 as a dict (the ``scores`` of the audit JSON).
 
     ``y_entropy``: the per-item entropies of ``y`` when the caller has them already.
     """

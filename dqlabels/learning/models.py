@@ -1,4 +1,4 @@
-"""Models: a backbone with a new softmax head (SPEC §9).
+"""Models: a backbone with a new softmax head (docs/conventions.md §9).
 
 Backend-agnostic (``keras`` and ``keras.ops`` only). Each model takes images as pixel values
 0–255 (uint8 or float) and applies its backbone's ``preprocess_input`` inside the graph with

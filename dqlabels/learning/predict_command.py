@@ -1,5 +1,5 @@
 """``dqlabels predict``: a trained model's predictions for images, as a file that
-``dqlabels evaluate --predictions`` and ``dqlabels plan --predictions`` read (SPEC §13).
+``dqlabels evaluate --predictions`` and ``dqlabels plan --predictions`` read (docs/conventions.md §13).
 
 The model is a training run's folder (``model.keras`` with the run's ``config.json``, which
 records the class order and the image size) or a ``.keras`` file of a dqlabels model (its class

@@ -1,4 +1,4 @@
-"""A training run's folder (SPEC §9): what it holds, and the rule for reusing one.
+"""A training run's folder (docs/conventions.md §9): what it holds, and the rule for reusing one.
 
 A run folder holds ``config.json`` (every setting, the library versions, the status),
 ``split.csv``, ``history.csv`` (one row per epoch), ``checkpoint/state.npz`` while training,

@@ -1,4 +1,4 @@
-"""The tf.data input pipeline (SPEC §9): the one module that uses ``tf.*`` for data.
+"""The tf.data input pipeline (docs/conventions.md §9): the one module that uses ``tf.*`` for data.
 
 Training (:func:`make_training_dataset`): decode → resize → cache (when it fits) → shuffle over
 the whole training split → label-preserving augmentation (flips and 90° rotations, never colour:

@@ -1,4 +1,4 @@
-"""Training on hard or soft labels (SPEC §9): `dqlabels train` as a library.
+"""Training on hard or soft labels (docs/conventions.md §9): `dqlabels train` as a library.
 
 The recipe of the paper: SGD with momentum 0.9, learning rate 0.1, batch 128, 60 epochs,
 categorical cross-entropy on soft labels or on one-hot majority votes, decoupled weight decay

@@ -1,6 +1,6 @@
 """Reading raw annotations into a counts matrix.
 
-Every accepted input (SPEC §2) ends as an :class:`Annotations`: a counts matrix ``C`` (items ×
+Every accepted input (docs/conventions.md §2) ends as an :class:`Annotations`: a counts matrix ``C`` (items ×
 classes) with sorted item ids and class names, plus, for inputs with one row per annotation, the
 annotation triplets as integer codes (``item_index``, ``annotator_index``, ``label_index``) that
 Dawid–Skene and the per-annotator audit need.

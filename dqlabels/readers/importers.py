@@ -1,4 +1,4 @@
-"""Annotation tools' exports, each read into the same long table (SPEC §2).
+"""Annotation tools' exports, each read into the same long table (docs/conventions.md §2).
 
 Every importer is one function from a file to a :class:`LongTable`: one row per annotation with
 the item, the annotator and the label, and, where the export has them, gold answers. Nothing

@@ -1,4 +1,4 @@
-"""The study across annotation budgets and training-set sizes (SPEC §10, "Budgets").
+"""The study across annotation budgets and training-set sizes (docs/conventions.md §10, "Budgets").
 
 The paper compares hard and soft labels made from the exact label distribution, as if
 infinitely many annotations were at hand. Real teams have 1, 3, 5 or 10 annotations per image.

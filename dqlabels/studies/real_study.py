@@ -1,4 +1,4 @@
-"""The study on real images (SPEC §14): hard vs soft labels by K-fold cross-validation over a
+"""The study on real images (docs/conventions.md §14): hard vs soft labels by K-fold cross-validation over a
 folder of photographs with human label distributions, CIFAR-10H first.
 
 Protocol of Peterson et al. (2019): the images are split into K seeded folds, stratified by the
@@ -7,12 +7,12 @@ hard targets and once with the human distributions (same seed, same initial weig
 held-out fold is scored:
 
 - against the human distributions: cross-entropy −Σ_c h_c log max(p_c, 1e-12) (Peterson's
-  score) and KL (SPEC §4);
+  score) and KL (docs/conventions.md §4);
 - against the hard labels: accuracy and macro F1; and calibration: ECE (10 bins).
 
 "Hard" is the original labels where the folder has them (``hard_labels="original"``: the file
 that ``dataset.json``'s ``"hard_labels"`` names, e.g. CIFAR-10's own labels), or the majority of
-the annotations (``"majority"``, SPEC §3's tie rule); the study records which. Each metric gets
+the annotations (``"majority"``, docs/conventions.md §3's tie rule); the study records which. Each metric gets
 the paired difference soft − hard per fold, its 95% t interval and the verdict it supports
 (:mod:`dqlabels.studies.verdicts`). The results stand beside the published results on the same data:
 ``dataset.json``'s ``"anchors"``, or, for a folder whose ``dataset.json`` predates those keys, the

@@ -1,4 +1,4 @@
-"""The study of the paper (SPEC §10): train on hard and on soft labels, per split, and compare.
+"""The study of the paper (docs/conventions.md §10): train on hard and on soft labels, per split, and compare.
 
 For each split × {hard, soft}: train (:func:`dqlabels.learning.training.train`), predict the test split
 and score it against the soft labels. Then macro accuracy and KL as mean ± sample standard

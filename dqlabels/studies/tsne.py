@@ -1,4 +1,4 @@
-"""t-SNE of the learned feature space (SPEC §11), coloured by the soft labels.
+"""t-SNE of the learned feature space (docs/conventions.md §11), coloured by the soft labels.
 
 scikit-learn's TSNE with the paper's settings: perplexity 30, 5,000 iterations, PCA
 initialisation, a fixed seed. scikit-learn's ``max_iter`` includes its 250 early-exaggeration

@@ -1,4 +1,4 @@
-"""Soft against hard, paired over splits or folds, and the verdict the evidence carries (SPEC §14).
+"""Soft against hard, paired over splits or folds, and the verdict the evidence carries (docs/conventions.md §14).
 
 One rule for every study (the synthetic one, the budget study, the study on real images):
 "soft better" (or "soft worse") only where the 95% t interval of the paired difference

@@ -1,4 +1,4 @@
-"""The verdict rule (SPEC §14): soft better or worse only where the paired 95% t interval over
+"""The verdict rule (docs/conventions.md §14): soft better or worse only where the paired 95% t interval over
 folds excludes 0. Intervals worked out by hand with Student's t quantiles."""
 
 import pytest

@@ -249,3 +249,48 @@ def test_disagreements_and_mean_agreement_by_hand(tmp_path):
         assert by_name["good1"]["num_disagreements"] == by_name["good2"]["num_disagreements"] == 0
         assert by_name["bad"]["examples"][0] == {"item": "i00", "label": "a", "consensus": "b"}
         assert by_name["bad"]["examples"][1] == {"item": "i01", "label": "b", "consensus": "a"}
+
+
+@pytest.mark.parametrize("case", ["counts", "counts-named-item", "wide-numbered", "wide-given",
+                                  "long-named", "long-label-only", "mturk"])
+def test_every_layout_keeps_ids_and_names_as_written(tmp_path, case):
+    """The columns read as text are chosen per layout (mutmut's survivors in text_columns):
+    a counts or wide table's item column, a numbered annotator matrix's cells (class numbers
+    as written), long columns named by option, and every field of a tool's export."""
+    ids = ["001", "01", "1", "1.0"]
+    if case.startswith("counts"):
+        header = ["Frage" if case == "counts-named-item" else "item", "cat", "dog"]
+        path = _write(tmp_path / "t.csv", header, [(i, 2, 1) for i in ids])
+        options = {"format": "counts"}
+        if case == "counts-named-item":
+            options["item_column"] = "Frage"
+        ann = read_annotations(path, **options)
+        assert ann.items.tolist() == ["001", "01", "1", "1.0"]
+        return
+    if case.startswith("wide"):
+        header = ["item", "ann1", "ann2"] if case == "wide-numbered" else ["item", "alice", "bob"]
+        path = _write(tmp_path / "t.csv", header, [(i, "01", "1") for i in ids])
+        ann = read_annotations(path, **({} if case == "wide-numbered" else {"format": "wide"}))
+        assert ann.format == "wide" and ann.items.tolist() == ids
+        assert ann.classes == ("01", "1")  # class numbers as written: two classes
+        return
+    if case.startswith("long"):
+        header = ["Frage", "Person", "Antwort"]
+        path = _write(tmp_path / "t.csv", header, [(i, "007", "03") for i in ids]
+                      + [(i, "7", "3") for i in ids])
+        options = {"item_column": "Frage", "label_column": "Antwort"}
+        if case == "long-named":
+            options["annotator_column"] = "Person"
+        ann = read_annotations(path, **options)
+        assert ann.items.tolist() == ids and ann.classes == ("03", "3")
+        if case == "long-named":
+            assert sorted(ann.annotators.tolist()) == ["007", "7"]
+        return
+    header = ["HITId", "AssignmentId", "WorkerId", "AssignmentStatus", "Input.image",
+              "Answer.label"]
+    path = _write(tmp_path / "t.csv", header,
+                  [(f"h{k}", f"a{k}{w}", worker, "Approved", item, "01")
+                   for k, item in enumerate(ids) for w, worker in enumerate(("007", "7"))])
+    ann = read_annotations(path)
+    assert ann.format == "mturk" and ann.items.tolist() == ids
+    assert sorted(ann.annotators.tolist()) == ["007", "7"] and ann.classes == ("01",)

@@ -213,3 +213,18 @@ def test_a_probabilities_file_with_distinct_values_and_whole_cells_is_read(write
     ann = read_annotations(path)
     assert ann.format == "probs" and ann.num_items == 12
     np.testing.assert_allclose(ann.counts[:, 0], [r[0] for r in rows])
+
+
+def test_a_table_of_one_row_per_item_without_an_item_alias_uses_its_first_text_column(write):
+    """format=counts on columns no alias names: the first column holding text is the item
+    (mutmut's survivors in _from_item_rows); one holding numbers is a class, and items are
+    numbered from 0; an empty item cell, and a table of nothing but its item, are refused."""
+    named = read_annotations(write("n.csv", "name,cat,dog\nb,1,2\na,3,0\n"), format="counts")
+    assert named.items.tolist() == ["a", "b"] and named.classes == ("cat", "dog")
+    assert named.counts.tolist() == [[3, 0], [1, 2]]
+    numbered = read_annotations(write("m.csv", "x,cat,dog\n5,1,2\n7,3,0\n"), format="counts")
+    assert numbered.items.tolist() == ["0", "1"] and numbered.classes == ("cat", "dog", "x")
+    with pytest.raises(InputError, match=r"line 3: missing item id in column 'name'"):
+        read_annotations(write("e.csv", "name,cat,dog\nb,1,2\n,3,0\n"), format="counts")
+    with pytest.raises(InputError, match=r"no class columns found; found only item"):
+        read_annotations(write("o.csv", "item\na\nb\n"), format="counts")

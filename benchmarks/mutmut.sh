@@ -28,6 +28,8 @@ trap 'rm -rf "$work"' EXIT
     echo "pytest_add_cli_args_test_selection ="
     for test in "$@"; do echo "    $test"; done
 } > "$work/setup.cfg"
+# The tests run in mutmut's own copy (work/mutants) and read ../shared from there.
+[ -e "$(dirname "$repo")/shared" ] && ln -s "$(dirname "$repo")/shared" "$work/shared"
 # The CLI package is installed as dqlabels_cli (an editable install's import hook, left out).
 mkdir "$work/.cli-path" && ln -s "$work/mutants/cli" "$work/.cli-path/dqlabels_cli"
 cd "$work"

@@ -198,3 +198,56 @@ def test_all_ten_of_ten_folds_are_accepted(subset):
     for runs in (0, 11):
         with pytest.raises(InputError, match="1 <= splits <= folds"):
             kfold_settings("cifar10h", subset, folds=10, runs=runs)
+
+
+def _tiny_folder(tmp_path, info, labels):
+    """Two photographs whose ids look like numbers, counts, a dataset.json and original labels."""
+    import json as json_module
+
+    from PIL import Image
+
+    (tmp_path / "images").mkdir(parents=True)
+    for name in ("001", "01"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "images" / f"{name}.png")
+    (tmp_path / "annotations.csv").write_text(
+        "item,cat,dog\nimages/001.png,3,1\nimages/01.png,0,4\n")
+    (tmp_path / "dataset.json").write_text(json_module.dumps(
+        {"name": "tiny", "classes": ["cat", "dog"], "annotations_format": "counts", **info}))
+    (tmp_path / "orig.csv").write_text("item,label\n" + "".join(f"{i},{c}\n" for i, c in labels))
+    return load_dataset(tmp_path)
+
+
+def test_original_labels_are_refused_when_missing_or_repeated(tmp_path):
+    """hard_labels_of's three refusals (mutmut's survivors), each naming what is wrong."""
+    good = [("images/001.png", "cat"), ("images/01.png", "dog")]
+    data = _tiny_folder(tmp_path / "a", {}, good)
+    with pytest.raises(InputError, match='names no "hard_labels" file; pass hard_labels=majority'):
+        hard_labels_of(data, "original")
+    data = _tiny_folder(tmp_path / "b", {"hard_labels": "orig.csv"}, good[:1])
+    with pytest.raises(InputError, match=r"no original label for item 'images/01.png' \(1 item"):
+        hard_labels_of(data, "original")
+    data = _tiny_folder(tmp_path / "c", {"hard_labels": "orig.csv"},
+                        good + [("images/01.png", "cat")])
+    with pytest.raises(InputError, match="expected one original label per item"):
+        hard_labels_of(data, "original")
+    data = _tiny_folder(tmp_path / "d", {"hard_labels": "orig.csv"}, good[::-1])
+    hard, path = hard_labels_of(data, "original")
+    assert hard.tolist() == [0, 1] and path.name == "orig.csv"
+
+
+def test_fold_scores_join_predictions_on_ids_as_written(tmp_path):
+    """A run's predictions, listed in another order than the folder's items, join their rows by
+    id; by hand: both predicted right, the cross-entropy against the human answers [3/4, 1/4]
+    and [0, 1], two items scored."""
+    from dqlabels.studies.real_study import fold_scores
+
+    data = _tiny_folder(tmp_path / "f", {"hard_labels": "orig.csv"},
+                        [("images/001.png", "cat"), ("images/01.png", "dog")])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "predictions.csv").write_text("item,cat,dog\nimages/01.png,0.2,0.8\n"
+                                         "images/001.png,0.6,0.4\n")
+    scores = fold_scores(run, data, np.array([0, 1]))
+    assert scores["num_items"] == 2 and scores["accuracy"] == 1.0
+    expected = np.mean([-(0.75 * np.log(0.6) + 0.25 * np.log(0.4)), -np.log(0.8)])
+    assert scores["cross_entropy"] == pytest.approx(expected)

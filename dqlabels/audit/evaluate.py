@@ -45,13 +45,12 @@ from dqlabels.audit.report import (
     tally,
 )
 from dqlabels.audit.summary import format_summary
-from dqlabels.config import DS_MAX_ITER, ReadOptions
+from dqlabels.config import DS_MAX_ITER, PLAN_MAX_PER_ITEM, ReadOptions
 from dqlabels.csv_text import prepare_column, write_frame_csv
 from dqlabels.errors import InputError
 from dqlabels.labels.crowdtruth import CrowdTruth
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.inputs import read_campaign
-from dqlabels.labels.plan import MAX_PER_ITEM
 from dqlabels.labels.posterior import posterior
 from dqlabels.labels.ranking import ANNOTATOR_COLUMNS
 
@@ -92,7 +91,7 @@ class EvaluateConfig(ReadOptions):
     rank_by: str = "auto"
     plan_budget: int | None = None
     plan_objective: str = "soft"
-    plan_max_per_item: int = MAX_PER_ITEM
+    plan_max_per_item: int = PLAN_MAX_PER_ITEM
     prior: str = "classes"
     plan_out: str | os.PathLike | None = None
     overwrite: bool = False

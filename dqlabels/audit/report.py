@@ -40,7 +40,7 @@ from dqlabels.audit.sections import (
     frozen,
 )
 from dqlabels.audit.summary import format_summary  # noqa: F401 - importable from here, as before
-from dqlabels.config import CROWDTRUTH_MAX_PAIRS, RANKINGS, check_choice
+from dqlabels.config import CROWDTRUTH_MAX_PAIRS, PLAN_MAX_PER_ITEM, RANKINGS, check_choice
 from dqlabels.errors import InputError
 from dqlabels.labels import gold as gold_answers
 from dqlabels.labels import scores
@@ -48,7 +48,7 @@ from dqlabels.labels.aggregation import MajorityVote, majority_vote, soft_labels
 from dqlabels.labels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.inputs import aligned_predictions
-from dqlabels.labels.plan import MAX_PER_ITEM, Plan, mean_by_annotations, plan_next_round
+from dqlabels.labels.plan import Plan, mean_by_annotations, plan_next_round
 from dqlabels.labels.posterior import Posterior, posterior
 from dqlabels.readers.annotations import Annotations
 
@@ -157,7 +157,7 @@ def audit(
     rank_by: str = "auto",
     plan_budget: int | None = None,
     plan_objective: str = "soft",
-    plan_max_per_item: int = MAX_PER_ITEM,
+    plan_max_per_item: int = PLAN_MAX_PER_ITEM,
 ) -> Audit:
     """Everything the audit knows about a campaign (docs/conventions.md §5 and more).
 
@@ -208,11 +208,11 @@ def audit(
         scored = scores.prediction_scores(soft[rows], predictions, y_entropy=item_entropy[rows])
     posterior_summary, plan = _plan(annotations, tallies, plan_budget, plan_objective,
                                     plan_max_per_item)
+    note = agreement_note(annotations)
     report = AuditReport(
-        campaign=_campaign_report(annotations, tallies, crowdtruth),
+        campaign=_campaign_report(annotations, tallies, crowdtruth, agreeing=note is None),
         quality=_quality_report(annotations, quality, crowdtruth, crowdtruth_reason),
-        agreement_note=agreement_note(annotations),
-        annotators=annotators, disagreements=disagreeing,
+        agreement_note=note, annotators=annotators, disagreements=disagreeing,
         dawid_skene=None if dawid_skene is None else
         _dawid_skene_report(annotations, dawid_skene, vote),
         gold=frozen(gold_answers.gold_report(annotations, vote.labels, dawid_skene, crowdtruth))
@@ -246,12 +246,12 @@ def _plan(annotations: Annotations, tallies: Tallies, budget: int | None,
 
 
 def _campaign_report(annotations: Annotations, tallies: Tallies,
-                     crowdtruth: CrowdTruth | None) -> CampaignSummary:
+                     crowdtruth: CrowdTruth | None, agreeing: bool) -> CampaignSummary:
     """The campaign, agreement, entropy, class mass (with the CrowdTruth-weighted one),
-    ambiguous items. Probabilities carry no annotations: unanimity and agreement would mean "one
-    class has all the mass", so κ and α are None for them."""
+    ambiguous items. ``agreeing``: whether agreement is measurable (:func:`agreement_note`);
+    where it is not (probabilities, one annotator, one annotation per item) unanimity, κ and α
+    are None."""
     counts, classes = annotations.counts, tuple(annotations.classes)
-    agreeing = agreement_note(annotations) is None
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
     hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
     per_item = annotations.annotations_per_item

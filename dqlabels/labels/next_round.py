@@ -8,10 +8,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from dqlabels.config import DS_MAX_ITER, PLAN_OUT, ReadOptions, check_choice
+from dqlabels.config import DS_MAX_ITER, PLAN_MAX_PER_ITEM, PLAN_OUT, ReadOptions, check_choice
 from dqlabels.config import PLAN_OBJECTIVES as OBJECTIVES
 from dqlabels.labels.dawid_skene import DawidSkene
-from dqlabels.labels.plan import MAX_PER_ITEM, NEXT_ROUND_COLUMNS, Plan, plan_next_round
+from dqlabels.labels.plan import NEXT_ROUND_COLUMNS, Plan, plan_next_round
 from dqlabels.labels.posterior import Posterior, posterior
 from dqlabels.text import plural
 
@@ -30,7 +30,7 @@ class PlanConfig(ReadOptions):
     gold_label_column: str | None = None
     objective: str = "soft"
     strength: float | None = None
-    max_per_item: int = MAX_PER_ITEM
+    max_per_item: int = PLAN_MAX_PER_ITEM
     prior: str = "classes"
     out_path: object = PLAN_OUT
     json_path: object = None

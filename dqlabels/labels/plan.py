@@ -25,7 +25,7 @@ first answer may settle it); each planned annotation adds its expected counts to
 posterior before the next pass. Items already
 certain (a posterior spread below 0.1 for ``soft``, under a 1% chance that the top class is
 not the true majority for ``hard``) and items with a gold answer get none, and no item gets more
-than ``max_per_item`` (:data:`MAX_PER_ITEM`) in one round; a budget left over by these rules is
+than ``max_per_item`` (:data:`dqlabels.config.PLAN_MAX_PER_ITEM`) in one round; a budget left over by these rules is
 left unspent, and the rule that left it is named.
 
 **What a plan buys** is stated as a number: each item's *loss* (``soft``: the expected KL, in
@@ -78,7 +78,6 @@ NEXT_ROUND_COLUMNS = ("item", "annotations", "loss_now", "loss_after", "expected
 GAIN_DRAWS = 200  # posterior-predictive draws per item for the expected loss after a round
 GAIN_SEED = 0
 GAIN_BLOCK_ITEMS = 4096  # items whose draws are made at once (about 30 MB an array)
-MAX_PER_ITEM = PLAN_MAX_PER_ITEM  # annotations one item may be asked for in one round
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +115,7 @@ class Plan:
     objective: str
     budget: int
     unspent: int
-    max_per_item: int = MAX_PER_ITEM
+    max_per_item: int = PLAN_MAX_PER_ITEM
     unspent_reason: str | None = None
     even_loss_after: np.ndarray | None = None
 
@@ -172,8 +171,7 @@ class Plan:
             "annotations_per_item": float(per_item.mean()),
             "mean_posterior_spread": float(self.posterior.spread.mean()),
             "loss_by_annotations": mean_by_annotations(self.loss, per_item),
-            "items_by_annotations": mean_by_annotations(np.ones(len(per_item)), per_item,
-                                                        total=True),
+            "items_by_annotations": items_by_annotations(per_item),
             "expected": self.expected(),
             "next_round": [dict(zip(NEXT_ROUND_COLUMNS, row)) for row in self.rows()],
         }
@@ -182,7 +180,7 @@ class Plan:
 def plan_next_round(annotations: Annotations, budget: int, *, predictions=None, gold=None,
                     objective: str = "soft", strength: float | None = None,
                     fitted: Posterior | None = None,
-                    max_per_item: int = MAX_PER_ITEM, prior: str = "classes") -> Plan:
+                    max_per_item: int = PLAN_MAX_PER_ITEM, prior: str = "classes") -> Plan:
     """Spend ``budget`` more annotations where they improve the labels most.
 
     A pure function of its inputs (no randomness); items keep the annotations' order.
@@ -277,15 +275,18 @@ def _counts(annotations: Annotations) -> np.ndarray:
     return annotations.counts.astype(np.float64)
 
 
-def mean_by_annotations(values: np.ndarray, per_item: np.ndarray, limit: int = 30,
-                        total: bool = False) -> dict:
+def mean_by_annotations(values: np.ndarray, per_item: np.ndarray, limit: int = 30) -> dict:
     """Mean of ``values`` over the items with each number of annotations (the first ``limit``
-    numbers), keyed by that number as text; ``total``: their sum (with ones: the group's
-    size)."""
+    numbers), keyed by that number as text."""
     per_item = np.round(per_item).astype(np.int64)
-    reduce = np.sum if total else np.mean
-    return {str(int(n)): float(reduce(values[per_item == n])) for n in
-            np.unique(per_item)[:limit]}
+    return {str(int(n)): float(values[per_item == n].mean()) for n in np.unique(per_item)[:limit]}
+
+
+def items_by_annotations(per_item: np.ndarray, limit: int = 30) -> dict:
+    """How many items have each number of annotations (the groups of
+    :func:`mean_by_annotations`), keyed by that number as text."""
+    numbers, sizes = np.unique(np.round(per_item).astype(np.int64), return_counts=True)
+    return {str(int(n)): float(size) for n, size in zip(numbers[:limit], sizes[:limit])}
 
 
 def _expected_after(alpha: np.ndarray, requested: np.ndarray, objective: str,

@@ -75,14 +75,12 @@ class Posterior:
         alpha: ``(num_items, num_classes)`` Dirichlet parameters ``s·m + c``.
         prior_mean: ``(num_items, num_classes)`` the prior mean ``m``.
         strength: the prior strength ``s`` (pseudo-annotations); for the class-conditional
-            prior the items' mean strength (each item's is in ``prior_strength``).
+            prior the items' mean pseudo-annotations, ``Σ_k r_ik s_k``.
         strength_fitted: whether ``s`` was fitted (else the default).
         prediction_weight: ``1 − w``, the weight of the predictions in the prior mean (None
             without predictions).
         num_predicted: items with a prediction (None without predictions).
         prior: ``"classes"``, ``"balance"`` or ``"predictions"``: what the prior mean is.
-        prior_strength: ``(num_items,)`` each item's prior strength (the class-conditional
-            prior's ``Σ_k r_ik s_k``), or None where every item has ``strength``.
         class_strengths: the class-conditional prior's ``s_k`` by class (None otherwise).
         mixture_mean: the class-conditional prior's posterior mean, ``Σ_k r_ik (s_k μ_k +
             c_i) / (s_k + n_i)`` (None otherwise); ``alpha`` is then the one Dirichlet with
@@ -100,7 +98,6 @@ class Posterior:
     prediction_weight: float | None
     num_predicted: int | None = None
     prior: str = "balance"
-    prior_strength: np.ndarray | None = None
     class_strengths: tuple[float, ...] | None = None
     mixture_mean: np.ndarray | None = None
     counts_per_item: np.ndarray | None = None
@@ -231,7 +228,7 @@ def _class_conditional(counts: np.ndarray, strength: float | None,
     return Posterior(alpha=alpha, prior_mean=(weights @ (strengths[:, None] * means))
                      / pseudo[:, None], strength=float(pseudo.mean()),
                      strength_fitted=strength is None, prediction_weight=None, prior="classes",
-                     prior_strength=pseudo, class_strengths=tuple(float(v) for v in strengths),
+                     class_strengths=tuple(float(v) for v in strengths),
                      mixture_mean=mean, counts_per_item=counts.sum(axis=1),
                      class_weights=weights, class_means=means)
 
@@ -239,10 +236,9 @@ def _class_conditional(counts: np.ndarray, strength: float | None,
 def _components(rows: np.ndarray, weights: np.ndarray, strength: float | None):
     """Each component's mean (the weighted mean of the soft labels, floored at
     :data:`MIXTURE_FLOOR`) and strength: one for all components, the weighted
-    Dirichlet–multinomial fit on the rows of two or more annotations (one strength per class
-    fitted apart ran to the bound on small campaigns, calling items of one answer certain), or
-    ``strength`` when given. ``weights``: rows × components, each
-    row's weights summed over the items that have it."""
+    Dirichlet–multinomial fit on the rows of two or more annotations (a strength per class
+    was no better on CIFAR-10H: benchmarks/README.md), or ``strength`` when given.
+    ``weights``: rows × components, each row's weights summed over the items that have it."""
     soft = rows / rows.sum(axis=1, keepdims=True)
     mass = weights.sum(axis=0)
     means = (weights.T @ soft) / np.maximum(mass, 1e-300)[:, None] + MIXTURE_FLOOR
@@ -257,17 +253,21 @@ def _components(rows: np.ndarray, weights: np.ndarray, strength: float | None):
 def _fit_shared_strength(rows: np.ndarray, weights: np.ndarray, means: np.ndarray) -> float:
     """One strength for every component: the maximum of the weighted Dirichlet–multinomial
     likelihood of the count ``rows`` over all components."""
-    n = rows.sum(axis=1)
-
     def negative_log_likelihood(log_s):
-        s = np.exp(log_s)
-        a = s * means  # components × classes
-        per = (gammaln(s) - gammaln(s + n))[:, None] + (
-            gammaln(a[None] + rows[:, None]) - gammaln(a[None])).sum(axis=2)
-        return -float((weights * per).sum())
+        return -float((weights * _log_dirichlet_multinomial(rows, np.exp(log_s) * means)).sum())
 
     low, high = np.log(STRENGTH_RANGE[0]), np.log(STRENGTH_RANGE[1])
     return float(np.exp(bounded_minimum(negative_log_likelihood, low, high)))
+
+
+def _log_dirichlet_multinomial(rows: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """``rows × components``: the log-likelihood of each count row under each component's
+    Dirichlet–multinomial (parameters ``components``, one row each), without the multinomial
+    coefficient (the same for every component and strength)."""
+    totals = components.sum(axis=1)
+    n = rows.sum(axis=1, keepdims=True)
+    return (gammaln(totals)[None, :] - gammaln(totals[None, :] + n)
+            + (gammaln(components[None] + rows[:, None]) - gammaln(components[None])).sum(axis=2))
 
 
 def _fit_mixture(rows: np.ndarray, times: np.ndarray, strength: float | None):
@@ -279,10 +279,7 @@ def _fit_mixture(rows: np.ndarray, times: np.ndarray, strength: float | None):
     for _ in range(MIXTURE_ITERATIONS):
         means, strengths = _components(rows, weights * times[:, None], strength)
         share = (weights * times[:, None]).sum(axis=0) / times.sum() + 1e-12
-        a = strengths[:, None] * means  # components × classes
-        n = rows.sum(axis=1, keepdims=True)
-        log_w = (np.log(share) + gammaln(strengths) - gammaln(strengths + n)
-                 + (gammaln(a[None] + rows[:, None]) - gammaln(a[None])).sum(axis=2))
+        log_w = np.log(share) + _log_dirichlet_multinomial(rows, strengths[:, None] * means)
         weights, moved = _posteriors(log_w, weights)
         if moved < CLASS_EM_TOLERANCE:
             break

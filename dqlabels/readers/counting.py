@@ -191,7 +191,7 @@ def _from_item_rows(table, item_col, source, where, format, classes, duplicates,
 
 def _per_item_format(table, value_cols, classes, source) -> str:
     """A one-row-per-item table's format when none was given: ``wide`` (an annotator matrix),
-    ``guessed-counts-or-probs``, or a refusal where the table reads both ways.
+    ``guessed-counts-or-probs``, or ``ambiguous`` where the table may read both ways.
 
     Cells that are not all numbers can only be class names: wide. Numbers with a fraction can
     only be probabilities (or counts, refused later as such). Whole numbers read both as counts
@@ -404,9 +404,8 @@ def from_long_table(table: LongTable, classes, duplicates, fold_case=False,
                                     row_of=None)
     annotations = annotations.replaced(
         notes=tuple(notes + label_notes),
-        reading={"item": table.columns[0], "annotator": table.columns[1], "label": label_name})
-    if table.skipped:
-        annotations = annotations.replaced(skipped=dict(table.skipped))
+        reading={"item": table.columns[0], "annotator": table.columns[1], "label": label_name},
+        skipped=dict(table.skipped))
     if table.gold is not None and table.gold.null_count < len(table.gold):
         annotations = _with_export_gold(annotations, columns[0], table.gold, where)
     return annotations

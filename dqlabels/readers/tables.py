@@ -164,11 +164,15 @@ def read_csv(path: Path, delimiter: str, text_columns=None):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    text_types = {}  # worked out once from the header, kept for the slower retry
+
     def read(newlines_in_values: bool):
         parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
         convert = pacsv.ConvertOptions(strings_can_be_null=True)
         if text_columns is not None:
-            convert.column_types = _text_types(path, parse, convert, text_columns)
+            if "types" not in text_types:
+                text_types["types"] = _text_types(path, parse, convert, text_columns)
+            convert.column_types = text_types["types"]
         return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
 
     try:

@@ -12,6 +12,13 @@ balance (``balance``, the earlier default) are scored against two truths the est
 - the full answer distribution: KL(full ‖ estimate), estimates floored at 1e-7 and renormalised
   (the scores' convention).
 
+Two further rows bound what any estimate could do: ``oracle E[p|counts]`` replaces each image's
+estimate by the mean full distribution of the images that drew the same counts (the best
+estimate of the distribution from the counts alone, in-sample), ``oracle P(gold|counts)`` by
+their share of each gold class (the best guess of the gold class). ``class posteriors`` is the
+chance of each true class under one confusion matrix shared by all answers
+(:func:`dqlabels.labels.posterior.class_posteriors`), an estimate of the second.
+
 On all 10,000 images and on an imbalanced subset: every image of one class (cat, 1,000) and the
 first 43 of each other class, so that cat is 72% of the items. Prints one table; the numbers go
 in ``benchmarks/README.md`` and ``docs/evaluate.md``.
@@ -30,7 +37,7 @@ import numpy as np
 
 from dqlabels import from_counts, kl_divergence, read_annotations
 from dqlabels.labels.aggregation import argmax_lowest
-from dqlabels.labels.posterior import posterior
+from dqlabels.labels.posterior import class_posteriors, posterior
 
 HERE = Path(__file__).resolve().parent
 DATASET = HERE.parent.parent / "shared" / "data" / "cifar10h"
@@ -63,7 +70,23 @@ def evaluate(full: np.ndarray, gold: np.ndarray, k: int, seed: int) -> dict:
         start = time.perf_counter()
         rows[f"shrunk ({prior})"] = scores(posterior(ann, prior=prior).mean, gold, full)
         rows[f"shrunk ({prior})"]["seconds"] = time.perf_counter() - start
+    rows["class posteriors"] = scores(class_posteriors(drawn), gold, full)
+    # Bounds no estimate from these counts can pass, computed from what no estimate sees:
+    # the mean full distribution, and the share of each gold class, of the images that drew
+    # the same counts (in-sample: the best a function of the counts alone could do).
+    _, group = np.unique(drawn, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    rows["oracle E[p|counts]"] = scores(_group_mean(full / full.sum(axis=1, keepdims=True),
+                                                    group), gold, full)
+    rows["oracle P(gold|counts)"] = scores(_group_mean(np.eye(full.shape[1])[gold], group),
+                                           gold, full)
     return rows
+
+
+def _group_mean(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Each row replaced by the mean of the rows of its group."""
+    sums = np.stack([np.bincount(group, values[:, j]) for j in range(values.shape[1])], axis=1)
+    return (sums / np.bincount(group)[:, None])[group]
 
 
 def main() -> None:
@@ -82,12 +105,12 @@ def main() -> None:
         np.flatnonzero(gold == j)[:43] for j in range(len(ann.classes)) if j != cat])
     print(f"CIFAR-10H, {len(full):,} images; imbalanced subset: {len(subset):,} images, "
           f"cat {np.mean(gold[subset] == cat):.0%}; seed {args.seed}")
-    print(f"{'images':<11} {'k':>2} {'estimate':<18} {'top-1':>7} {'gold p':>7} "
+    print(f"{'images':<11} {'k':>2} {'estimate':<22} {'top-1':>7} {'gold p':>7} "
           f"{'gold NLL':>8} {'KL':>7}")
     for name, rows in (("all", np.arange(len(full))), ("imbalanced", subset)):
         for k in (1, 3, 5):
             for estimate, s in evaluate(full[rows], gold[rows], k, args.seed).items():
-                print(f"{name:<11} {k:>2} {estimate:<18} {s['top1']:>7.4f} {s['gold_p']:>7.4f} "
+                print(f"{name:<11} {k:>2} {estimate:<22} {s['top1']:>7.4f} {s['gold_p']:>7.4f} "
                       f"{s['gold_nll']:>8.4f} {s['kl']:>7.4f}")
 
 

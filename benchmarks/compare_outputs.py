@@ -2,12 +2,13 @@
 
 Checks out REF (default HEAD) into a temporary worktree. On 11 campaigns (the example, the tool
 exports in tests/fixtures/exports, the same answers with gold, a probabilities table) it runs
-``run_evaluate`` with the JSON, labels CSV and (where annotators are known) annotators CSV, plus
-``run_plan`` once, in each tree; the HTML page too for the example, the gold and the
-probabilities campaigns (its inline PNG figures masked: the page's text and tables are compared). Each tree runs in a fresh process of its own, through the old
-module names (``dqlabels.evaluate``, ``dqlabels.next_round``) that both trees import. The
-outputs and the printed summaries are then compared file by file. Exit status 1 when any
-differ.
+``dqlabels evaluate`` with ``--json``, ``--labels`` and (where annotators are known)
+``--annotators``, plus ``dqlabels plan`` once, in each tree; ``--html`` too for the example, the
+gold and the probabilities campaigns (its inline PNG figures masked: the page's text and
+tables are compared). Each tree runs in a fresh process of its own, through the command line
+(its own ``cli`` folder as ``dqlabels_cli``), so the comparison holds however the package's
+modules move. The outputs, the printed summaries and error lines and the exit statuses are
+then compared file by file. Exit status 1 when any differ.
 
 Usage: python benchmarks/compare_outputs.py [--ref REF]
 """
@@ -24,33 +25,41 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 RUN = r'''
-import os, re, sys
-tree, out, probs = sys.argv[1], sys.argv[2], sys.argv[3]
-sys.path.insert(0, tree)
+import contextlib, io, os, re, sys
+tree, out, probs, cli_path = sys.argv[1:5]
+sys.path[:0] = [tree, cli_path]
 os.chdir(tree)
 import dqlabels
+from dqlabels_cli.main import main
 assert dqlabels.__file__.startswith(tree), dqlabels.__file__
-from dqlabels.evaluate import run_evaluate
-from dqlabels.next_round import run_plan
+
+
+def dqlabels_command(*args):
+    # One command as a user runs it, in this process: what it prints, and its error line.
+    text, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.redirect_stderr(errors):
+        try:
+            main.main(list(args))
+        except SystemExit as exc:
+            status = exc.code
+    return text.getvalue() + errors.getvalue() + f"(exit {status})\n"
+
 
 exports = os.path.join("tests", "fixtures", "exports")  # relative: the same source in both
 jobs = [("example", "examples/annotations.csv",
-         dict(annotators_path=f"{out}/example.annotators.csv", plan_budget=10,
-              plan_out=f"{out}/example.plan.csv"))]
-jobs += [(name, os.path.join(exports, name), {}) for name in sorted(os.listdir(exports))]
+         ["--annotators", f"{out}/example.annotators.csv", "--plan-budget", "10",
+          "--plan-out", f"{out}/example.plan.csv"])]
+jobs += [(name, os.path.join(exports, name), []) for name in sorted(os.listdir(exports))]
 jobs.append(("gold", os.path.join(exports, "question_worker_answer.csv"),
-             dict(gold=os.path.join(exports, "gold_for_question_worker_answer.csv"),
-                  annotators_path=f"{out}/gold.annotators.csv")))
-jobs.append(("probs", probs, dict(format="probs")))
+             ["--gold", os.path.join(exports, "gold_for_question_worker_answer.csv"),
+              "--annotators", f"{out}/gold.annotators.csv"]))
+jobs.append(("probs", probs, ["--format", "probs"]))
 PAGES = ("example", "gold", "probs")
 for name, path, extra in jobs:
     if name in PAGES:
-        extra = dict(extra, html_path=f"{out}/{name}.html")
-    try:
-        text = run_evaluate(path, json_path=f"{out}/{name}.json",
-                            labels_path=f"{out}/{name}.labels.csv", overwrite=True, **extra)
-    except Exception as exc:  # an error is an output too
-        text = f"{type(exc).__name__}: {exc}"
+        extra = extra + ["--html", f"{out}/{name}.html"]
+    text = dqlabels_command("evaluate", path, "--json", f"{out}/{name}.json", "--labels",
+                            f"{out}/{name}.labels.csv", "--overwrite", *extra)
     with open(f"{out}/{name}.txt", "w") as f:
         f.write(text.replace(out, "OUT").replace(tree, "TREE"))
     if name in PAGES and os.path.exists(f"{out}/{name}.html"):
@@ -58,16 +67,21 @@ for name, path, extra in jobs:
             page = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "PNG", f.read())
         with open(f"{out}/{name}.html", "w", encoding="utf-8") as f:
             f.write(page)
-text = run_plan("examples/annotations.csv", budget=8, out_path=f"{out}/plan.csv",
-                json_path=f"{out}/plan.json", overwrite=True)
+text = dqlabels_command("plan", "examples/annotations.csv", "--budget", "8", "--out",
+                        f"{out}/plan.csv", "--json", f"{out}/plan.json", "--overwrite")
 with open(f"{out}/plan.txt", "w") as f:
     f.write(text.replace(out, "OUT"))
 '''
 
 
 def outputs(tree: Path, out: Path, probs: Path) -> None:
+    """Run the commands in ``tree`` (its ``cli`` folder importable as ``dqlabels_cli``)."""
     out.mkdir(parents=True)
-    subprocess.run([sys.executable, "-c", RUN, str(tree), str(out), str(probs)], check=True)
+    cli_path = out.parent / f"{out.name}-cli"
+    cli_path.mkdir()
+    (cli_path / "dqlabels_cli").symlink_to(tree / "cli", target_is_directory=True)
+    subprocess.run([sys.executable, "-c", RUN, str(tree), str(out), str(probs), str(cli_path)],
+                   check=True)
 
 
 def main() -> int:

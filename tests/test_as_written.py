@@ -152,6 +152,24 @@ def test_one_annotator_makes_agreement_not_measurable(tmp_path):
     assert report["num_unanimous"] is None and report["fleiss_kappa"] is None
 
 
+@pytest.mark.parametrize("rows, extra, note", [
+    ([("i0", "solo", "a"), ("i1", "solo", "b"), ("i2", "solo", "a")], [],
+     "Agreement is not measurable: one annotator."),
+    ([("i0", "0.2", "0.8"), ("i1", "1", "0")], ["--format", "probs"],
+     "Soft labels given as probabilities carry no annotations to agree"),
+])
+def test_the_html_page_says_agreement_is_not_measurable(tmp_path, rows, extra, note):
+    # the page once failed with a TypeError where the text said "not measurable"
+    header = ["item", "cat", "dog"] if extra else ["item", "annotator", "label"]
+    path = _write(tmp_path / "in.csv", header, rows)
+    page = tmp_path / "r.html"
+    result = _evaluate(path, "--html", page, *extra)
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    assert "<td>unanimous items</td><td class=\"n\">not measurable</td>" in text
+    assert note in text.replace("&#x27;", "'")
+
+
 def test_annotators_with_few_answers_are_listed_apart(tmp_path):
     # "busy" and "steady" answer 12 items each; "once" answers one item, against the others
     rows = [(f"i{i}", who, "a" if i % 3 else "b") for i in range(12) for who in

@@ -142,7 +142,8 @@ def _agreement(report: AuditReport) -> str:
     c = report.campaign
     n = c.num_items
     rows = [["ties in the majority vote", f"{c.num_ties:,} ({c.num_ties / n:.1%})"],
-            ["unanimous items", f"{c.num_unanimous:,} ({c.num_unanimous / n:.1%})"],
+            ["unanimous items", "not measurable" if c.num_unanimous is None
+             else f"{c.num_unanimous:,} ({c.num_unanimous / n:.1%})"],
             ["mean top-class probability", _num(c.mean_top_probability, 3)],
             ["mean entropy (nats)", _num(c.mean_entropy, 3)],
             ["Fleiss' κ", _num(c.fleiss_kappa, 4)],
@@ -156,6 +157,8 @@ def _agreement(report: AuditReport) -> str:
     crowd = report.quality.crowdtruth
     note = (f"CrowdTruth 2.0 metrics: {crowd.rounds} rounds."
             if crowd.available else f"No CrowdTruth annotator quality: {crowd.reason}.")
+    if report.agreement_note is not None:
+        note = f"{report.agreement_note[:1].upper()}{report.agreement_note[1:]}. {note}"
     return ("<h2>Agreement</h2>\n" + _table(["measure", "value"], rows, numeric=[1])
             + f"<p class=\"note\">{escape(note)}</p>")
 

@@ -35,11 +35,12 @@ def main():
     from _data import machine
     from PIL import Image
 
+    from dqlabels.config import TrainConfig
     from dqlabels.data.datasets import load_dataset
     from dqlabels.data.synthetic import generate_dataset
     from dqlabels.learning.models import build_model
+    from dqlabels.learning.optimiser import compile_model
     from dqlabels.learning.tfdata import make_training_dataset, steps_per_epoch
-    from dqlabels.learning.training import TrainConfig, compile_model
 
     devices = [d.name for d in tf.config.list_logical_devices() if d.device_type != "CPU"]
     print(f"machine: {machine()}; TensorFlow {tf.__version__}; accelerators: {devices or 'none'}")

@@ -29,8 +29,8 @@ def main() -> None:
     from dqlabels.data.synthetic import generate_dataset
     from dqlabels.labels.scores import kl_divergence, macro_accuracy
     from dqlabels.learning import tfdata
+    from dqlabels.learning.inference import predict
     from dqlabels.learning.models import load_model
-    from dqlabels.learning.training import predict
 
     def shape(a):  # classes are colour × (circle, ellipse) in sorted order
         return a.reshape(-1, 3, 2).sum(axis=1)

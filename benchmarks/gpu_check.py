@@ -178,8 +178,8 @@ def throughput(data_dir, settings, mixed: bool, xla: bool) -> dict:
     from dqlabels.config import TrainConfig
     from dqlabels.data.datasets import load_dataset
     from dqlabels.learning.models import build_model
+    from dqlabels.learning.optimiser import compile_model
     from dqlabels.learning.tfdata import make_training_dataset
-    from dqlabels.learning.training import compile_model
 
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     data = load_dataset(data_dir)
@@ -291,7 +291,7 @@ def sharing_deadline(deadline: float, margin: float, runs: int):
     """Callbacks for a study's ``runs`` runs that share the time left before ``deadline`` less
     ``margin`` (each run gets an equal share of what is left when it starts), and the list of
     (mode, stop) they fill."""
-    from dqlabels.learning.training import Deadline
+    from dqlabels.learning.callbacks import Deadline
 
     left = {"n": runs}
     stops = []

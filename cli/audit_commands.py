@@ -53,9 +53,9 @@ from dqlabels_cli.options import (
               help="The shrunk labels' prior: classes (one component per true class, mixed "
                    "by each item's class posterior: unanimous votes are not overturned) or "
                    "balance (one prior centred on the class balance).")
-@click.option("--plan-budget", "--plan", "plan_budget", type=click.IntRange(min=0), default=None,
+@click.option("--plan-budget", "plan_budget", type=click.IntRange(min=0), default=None,
               metavar="N", help="Also plan the next round: where N more annotations help most "
-                                "('dqlabels plan --budget N'; --plan is the older spelling).")
+                                "('dqlabels plan --budget N').")
 @click.option("--plan-objective", type=click.Choice(config.PLAN_OBJECTIVES),
               default=config.PLAN_OBJECTIVES[0], show_default=True,
               help="soft: pin down each item's distribution; hard: settle the majority vote "

@@ -16,7 +16,7 @@ import sys
 import click
 
 from dqlabels_cli import audit_commands, data_commands, learning_commands
-from dqlabels_cli.options import CONTEXT, SHORT_HELP, cli_message, fail, handle_errors  # noqa: F401
+from dqlabels_cli.options import CONTEXT, SHORT_HELP, fail
 
 
 def run() -> None:

@@ -14,7 +14,6 @@ Examples:
     [0, 1]
 """
 
-from dqlabels import _moved
 from dqlabels.config import package_version
 from dqlabels.errors import InputError
 from dqlabels.labels.aggregation import MajorityVote, majority_vote, soft_labels
@@ -36,8 +35,6 @@ from dqlabels.labels.scores import (
     total_variation,
 )
 from dqlabels.readers.annotations import Annotations, from_counts, from_long, read_annotations
-
-_moved.install()  # the old module names (dqlabels.training, …) still import
 
 __version__ = package_version()  # one source of truth: the package's metadata (pyproject.toml)
 

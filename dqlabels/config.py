@@ -155,8 +155,6 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise InputError for a value outside its range, naming the parameter."""
-        if isinstance(self.augment, bool):  # before 2026-12: a switch
-            self.augment = "auto" if self.augment else "none"
         choices = {"label_mode": LABEL_MODES, "model": MODELS, "schedule": SCHEDULES,
                    "strategy": STRATEGIES, "split_kind": SPLIT_KINDS, "cache": CACHE_CHOICES,
                    "augment": AUGMENTS}

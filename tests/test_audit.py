@@ -563,7 +563,7 @@ def test_the_report_is_read_only_once_built():
     """The audit's report is built once, in audit(), from computed sections: nothing written
     after it can change what the JSON, the text and the page say."""
     from dqlabels import read_annotations
-    from dqlabels.audit import audit
+    from dqlabels.audit.report import audit
 
     result = audit(read_annotations(EXAMPLE))
     with pytest.raises(TypeError):
@@ -676,7 +676,7 @@ def test_the_labels_file_written_beside_the_audit_appears_only_if_the_audit_succ
     evaluate_module.run_evaluate(EXAMPLE, labels_path=labels)
     assert [p.name for p in tmp_path.iterdir()] == ["labels.csv"]
     from dqlabels import DawidSkene, read_annotations
-    from dqlabels.audit import audit, fit_crowdtruth, labels_columns
+    from dqlabels.audit.report import audit, fit_crowdtruth, labels_columns
 
     ann = read_annotations(EXAMPLE)
     alone = audit(ann, dawid_skene_model=DawidSkene().fit(ann),

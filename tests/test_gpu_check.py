@@ -54,7 +54,7 @@ def test_the_xla_and_mixed_precision_switches_reach_the_compiled_model():
 
     from dqlabels.config import TrainConfig
     from dqlabels.learning.models import build_model
-    from dqlabels.learning.training import compile_model
+    from dqlabels.learning.optimiser import compile_model
 
     for xla in (False, True):
         model = build_model("densenet-tiny", 3, 32)

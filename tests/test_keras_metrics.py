@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from dqlabels.keras import KLDivergence, MacroAccuracy  # noqa: E402
+from dqlabels.keras import MacroAccuracy, SoftLabelKL  # noqa: E402
 from dqlabels.labels import scores  # noqa: E402
 
 
@@ -14,7 +14,7 @@ def _data(seed=0, n=64, k=4):
 
 def test_kl_metric_matches_numpy_over_batches():
     y, p = _data()
-    metric = KLDivergence()
+    metric = SoftLabelKL()
     for start in range(0, 64, 16):
         metric.update_state(y[start:start + 16], p[start:start + 16])
     assert float(metric.result()) == pytest.approx(scores.kl_divergence(y, p), rel=1e-5)
@@ -42,7 +42,7 @@ def test_metrics_in_compile_fit_and_serialise(tmp_path):
     inputs = keras.Input((5,))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
     model.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(),
-                  metrics=[KLDivergence(), MacroAccuracy(num_classes=3)])
+                  metrics=[SoftLabelKL(), MacroAccuracy(num_classes=3)])
     history = model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert {"kl", "macro_accuracy"} <= set(history.history)
     pred = model.predict(x, verbose=0)

@@ -10,13 +10,13 @@ from conftest import REPO
 PACKAGE = REPO / "dqlabels"
 # Bottom to top; packages on one layer do not import each other.
 LAYERS = [
-    {"": {"errors", "config", "_io", "_parallel", "_kernels", "_moved", "text", "csv_text",
+    {"": {"errors", "config", "_io", "_parallel", "_kernels", "text", "csv_text",
           "_arrow", "figures", "commandline", "minimize"}},
     {"readers": None},
     {"labels": None},
     {"audit": None, "data": None},
     {"learning": None},
-    {"studies": None},
+    {"studies": None, "keras": None},  # keras: the Keras-facing API, from learning
 ]
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 ML_LIBRARIES = ("keras", "tensorflow", "jax")
@@ -109,22 +109,6 @@ def test_only_learning_imports_keras_tensorflow_or_jax():
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
             outside += [(module, n) for n in names if n.split(".")[0] in ML_LIBRARIES]
     assert outside == []
-
-
-def test_the_old_module_names_are_the_moved_modules():
-    """``dqlabels.training`` and the other names from before the subpackages still import,
-    as the very module at the new place (so that patching either patches both)."""
-    import importlib
-
-    from dqlabels._moved import MOVED
-
-    assert "dqlabels.annotations" in MOVED and "dqlabels.keras" in MOVED
-    for old, new in MOVED.items():
-        if new.split(".")[1] == "learning":
-            continue  # imports TensorFlow: checked for one below, in a subprocess elsewhere
-        assert importlib.import_module(old) is importlib.import_module(new), old
-    assert (PACKAGE / (MOVED["dqlabels.plan"].removeprefix("dqlabels.").replace(".", "/")
-                       + ".py")).exists()
 
 
 def test_no_module_over_500_lines_and_no_function_over_80():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dqlabels import InputError  # noqa: E402
+from dqlabels.config import TrainConfig  # noqa: E402
 from dqlabels.learning.models import (  # noqa: E402
     build_model,
     densenet_backbone,
@@ -14,7 +15,7 @@ from dqlabels.learning.models import (  # noqa: E402
     load_model,
     preprocessing_layer,
 )
-from dqlabels.learning.training import TrainConfig, learning_rate_schedule  # noqa: E402
+from dqlabels.learning.optimiser import learning_rate_schedule  # noqa: E402
 
 
 def test_preprocessing_matches_keras_applications():

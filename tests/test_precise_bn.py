@@ -4,7 +4,7 @@ statistics under the final weights; nothing else changes."""
 import keras
 import numpy as np
 
-from dqlabels.learning.training import recompute_batchnorm_statistics  # noqa: E402
+from dqlabels.learning.precise_bn import recompute_batchnorm_statistics  # noqa: E402
 
 
 def _model():

@@ -210,7 +210,8 @@ def test_precise_batchnorm_is_not_worse_and_can_be_turned_off(four_hundred, tmp_
     """With Keras' BatchNorm momentum (0.99), 28 steps leave the moving statistics at 75% of
     their initial values; recomputed ones must give a validation loss no worse. (That a run
     with them is reproducible: test_hard_run_then_soft_run_in_one_process.)"""
-    from dqlabels.learning.training import TrainConfig, train
+    from dqlabels.config import TrainConfig
+    from dqlabels.learning.training import train
 
     first, plain = tmp_path / "a", tmp_path / "plain"
     settings = dict(model="densenet-tiny", epochs=4, batch_size=32, learning_rate=0.05)
@@ -246,8 +247,9 @@ def test_nan_loss_stops_with_a_clear_message(tiny, tmp_path):
 def test_a_nan_run_keeps_the_last_good_checkpoint(tiny, tmp_path):
     import keras
 
+    from dqlabels.config import TrainConfig
     from dqlabels.errors import TrainingFailed
-    from dqlabels.learning.training import TrainConfig, train
+    from dqlabels.learning.training import train
 
     class Poison(keras.callbacks.Callback):  # the loss becomes NaN in the second epoch
         def on_epoch_begin(self, epoch, logs=None):
@@ -312,7 +314,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from dqlabels.learning.placement import make_strategy
-from dqlabels.learning.training import TrainConfig, train
+from dqlabels.config import TrainConfig
+from dqlabels.learning.training import train
 devices = [d.name for d in tf.config.list_logical_devices("CPU")]
 assert len(devices) == 2, devices
 assert make_strategy("mirrored", devices).num_replicas_in_sync == 2
@@ -338,7 +341,8 @@ def test_hard_run_then_soft_run_in_one_process(tiny, tmp_path, soft_run):
     process, after whatever ran in it before. A hard-label run, then a soft-label one that must
     equal the same run in a process of its own (the soft_run fixture, the command line with
     the same settings), bit for bit."""
-    from dqlabels.learning.training import TrainConfig, train
+    from dqlabels.config import TrainConfig
+    from dqlabels.learning.training import train
 
     hard, soft = tmp_path / "hard", tmp_path / "soft"
     settings = dict(model="densenet-tiny", epochs=3, batch_size=16, learning_rate=0.01)

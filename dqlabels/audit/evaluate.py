@@ -2,7 +2,7 @@
 
 Every output is checked before any work starts and written only once everything has been
 computed, each file atomically, so bad input never leaves a partial output behind. The
-computation is :func:`dqlabels.audit.audit`; this module reads the inputs, fits the models the
+computation is :func:`dqlabels.audit.report.audit`; this module reads the inputs, fits the models the
 options ask for, and writes the text, JSON, CSV, HTML and PNG files, all drawn from one
 :class:`~dqlabels.audit.Audit`.
 
@@ -68,7 +68,7 @@ class EvaluateConfig(ReadOptions):
     Switches: ``dawid_skene`` (fit Dawid–Skene when annotator ids are known),
     ``ds_max_iter``, ``crowdtruth`` (True, False, or None for up to ``CROWDTRUTH_MAX_PAIRS``
     ordered pairs of annotations on the same item; :func:`~dqlabels.audit.fit_crowdtruth`),
-    ``rank_by`` (:func:`~dqlabels.audit.audit`); ``prior`` (the shrunk labels' prior,
+    ``rank_by`` (:func:`~dqlabels.audit.report.audit`); ``prior`` (the shrunk labels' prior,
     :mod:`dqlabels.labels.posterior`: ``classes`` or ``balance``); the next round, as
     ``dqlabels plan`` names its options with a ``plan_`` prefix: ``plan_budget`` (also plan the
     next round of that many annotations, :mod:`dqlabels.labels.plan`), ``plan_objective``

@@ -3,7 +3,7 @@
 :func:`audit` computes everything once and returns an :class:`Audit`: the arrays (soft labels,
 entropy, majority vote, item quality, the fitted Dawid–Skene and CrowdTruth models) and the
 report drawn from them, typed and frozen (:class:`~dqlabels.audit.sections.AuditReport`, whose
-``to_json()`` is the JSON file). The text summary (:func:`format_summary`), the labels table
+``to_json()`` is the JSON file). The text summary (:func:`~dqlabels.audit.summary.format_summary`), the labels table
 (:func:`labels_table`), the HTML page (:mod:`dqlabels.audit.html_report`) and the figures
 (:mod:`dqlabels.figures`) are drawn from an ``Audit`` alone; ``dqlabels evaluate`` (reading the
 file, the options, writing the files) is :mod:`dqlabels.audit.evaluate`.
@@ -16,6 +16,7 @@ Examples:
     (2, 1, 1)
     >>> result.soft.tolist()
     [[0.5, 0.5], [0.0, 1.0]]
+    >>> from dqlabels.audit.summary import format_summary
     >>> print(format_summary(result).splitlines()[1])
       items 2   classes 2   annotations 4   annotators 2
 """
@@ -39,7 +40,6 @@ from dqlabels.audit.sections import (
     finite,
     frozen,
 )
-from dqlabels.audit.summary import format_summary  # noqa: F401 - importable from here, as before
 from dqlabels.config import CROWDTRUTH_MAX_PAIRS, PLAN_MAX_PER_ITEM, RANKINGS, check_choice
 from dqlabels.errors import InputError
 from dqlabels.labels import gold as gold_answers

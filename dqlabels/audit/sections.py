@@ -1,6 +1,6 @@
 """The audit's report as typed sections, frozen once built (:class:`AuditReport`).
 
-:func:`dqlabels.audit.audit` computes each section once; the text summary, the HTML page, the
+:func:`dqlabels.audit.report.audit` computes each section once; the text summary, the HTML page, the
 figures and the annotator table read their fields, and :meth:`AuditReport.to_json` gives the
 JSON report (docs/conventions.md §5 keys and more), key for key as ``dqlabels evaluate --json`` writes it. The
 summaries other modules own (accuracy on gold, :mod:`dqlabels.labels.gold`; the prediction
@@ -266,7 +266,7 @@ class DawidSkeneSummary(_Section):
 
 @dataclass(frozen=True)
 class AuditReport(Mapping):
-    """The audit's report: typed sections, frozen, built once by :func:`~dqlabels.audit.audit`.
+    """The audit's report: typed sections, frozen, built once by :func:`~dqlabels.audit.report.audit`.
 
     ``campaign`` and ``quality`` always; the others None where they do not apply
     (``annotators`` and ``disagreements`` without annotator ids, ``dawid_skene`` when not

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from dqlabels._parallel import by_row_blocks, row_sums
-from dqlabels.config import check_number  # noqa: F401 - importable from here, as before
+from dqlabels.config import check_number
 from dqlabels.errors import InputError
 from dqlabels.readers.annotations import Annotations
 

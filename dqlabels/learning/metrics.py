@@ -1,14 +1,15 @@
 """Keras 3 metrics for training against soft labels, written with ``keras.ops`` only.
 
-They work with any Keras backend and in any Keras project::
+They work with any Keras backend and in any Keras project (imported from
+:mod:`dqlabels.keras`, with the soft-target loss)::
 
     import keras
-    from dqlabels.learning.metrics import KLDivergence, MacroAccuracy
+    from dqlabels.keras import MacroAccuracy, SoftLabelKL, SoftTargetCrossEntropy
 
     model.compile(
         optimizer="sgd",
-        loss=keras.losses.CategoricalCrossentropy(),  # accepts soft targets as they are
-        metrics=[KLDivergence(), MacroAccuracy(num_classes=6)],
+        loss=SoftTargetCrossEntropy(),
+        metrics=[SoftLabelKL(), MacroAccuracy(num_classes=6)],
     )
 
 Both follow the numpy definitions in :mod:`dqlabels.labels.scores` (the standard KL convention and
@@ -45,10 +46,10 @@ def kl_per_item(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="dqlabels")
-class KLDivergence(keras.metrics.MeanMetricWrapper):
-    """Mean KL divergence of predictions from soft targets (lower is better).
+class SoftLabelKL(keras.metrics.MeanMetricWrapper):
+    """Mean KL divergence of predictions from soft targets (lower is better), logged as ``kl``.
 
-    Unlike ``keras.metrics.KLDivergence`` it does not clip the targets, so a one-hot target
+    Not ``keras.metrics.KLDivergence``, which clips the targets too: here a one-hot target
     scores exactly −ln p of its class, as in :func:`dqlabels.labels.scores.kl_divergence`.
 
     Args:

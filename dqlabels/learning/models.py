@@ -252,7 +252,7 @@ def feature_model(model: keras.Model) -> keras.Model:
 def load_model(path) -> keras.Model:
     """Load a saved dqlabels model (``.keras``) safely: ``safe_mode=True`` (no code from the
     file runs), with the dqlabels metrics registered first."""
-    import dqlabels.learning.metrics  # noqa: F401 - registers KLDivergence and MacroAccuracy
+    import dqlabels.learning.metrics  # noqa: F401 - registers SoftLabelKL and MacroAccuracy
 
     path = Path(path)
     if not path.is_file():

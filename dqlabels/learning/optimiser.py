@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from dqlabels.config import WARMUP_SHARE, TrainConfig
-from dqlabels.learning.metrics import KLDivergence, MacroAccuracy
+from dqlabels.learning.metrics import MacroAccuracy, SoftLabelKL
 
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
@@ -42,7 +42,7 @@ def compile_model(model, config: TrainConfig, steps: int, num_classes: int):
                                      nesterov=config.nesterov,
                                      weight_decay=config.weight_decay or None)
     model.compile(optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
-                  metrics=[KLDivergence(), MacroAccuracy(num_classes=num_classes)],
+                  metrics=[SoftLabelKL(), MacroAccuracy(num_classes=num_classes)],
                   jit_compile=_jit_compile(config))
     return schedule
 

@@ -257,3 +257,92 @@ def steps_per_epoch(num_images: int, batch_size: int, drop_remainder: bool = Fal
     if drop_remainder:
         return max(1, num_images // batch_size)
     return int(np.ceil(num_images / batch_size))
+
+
+# ----------------------------------------------------------------------------------------------
+# From annotations and images, in one call (dqlabels.keras)
+
+DECODABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")  # what decode_image reads
+TARGETS = ("soft", "hard")
+
+
+def annotation_dataset(annotations, images, *, targets: str = "soft", batch_size: int = 32,
+                       image_size: int | None = None, shuffle: bool = True,
+                       augment_images: str = "none", seed: int = 0) -> tf.data.Dataset:
+    """One epoch of (uint8 images, float32 targets) batches from annotations and their images,
+    for a Keras project's own ``model.fit`` (a dataset to iterate once per epoch: ``fit``
+    does that for ``epochs=N``, each epoch reshuffled by TensorFlow's seeded shuffle).
+
+    Args:
+        annotations: an :class:`~dqlabels.Annotations` (or a path
+            :func:`~dqlabels.read_annotations` reads): its items are the images.
+        images: a folder, where each item is a file path relative to it
+            (``images/00001.png``, as in a dataset folder) or a file name without its suffix
+            (``test_00001`` → ``test_00001.jpg``); or a uint8 array ``(num_items, height,
+            width, 3)`` in the order of ``annotations.items``.
+        targets: ``"soft"`` (each item's share of annotations per class, docs/conventions.md)
+            or ``"hard"`` (the one-hot majority vote, ties to the lowest class index).
+        batch_size: images per batch.
+        image_size: the side images are resized to (a folder only); default: the first
+            image's width (square images).
+        shuffle: a new order each epoch, seeded by ``seed``; False keeps the items' order.
+        augment_images: ``"none"``, ``"natural"`` or ``"symmetric"`` (:func:`augment`).
+        seed: the seed of the shuffle and the augmentations.
+    """
+    from dqlabels.errors import InputError
+    from dqlabels.labels.aggregation import majority_vote, soft_labels
+    from dqlabels.readers.annotations import read_annotations
+
+    check_choice("targets", targets, TARGETS)
+    check_choice("augment_images", augment_images, ("natural", "symmetric", "none"))
+    if not hasattr(annotations, "items"):
+        annotations = read_annotations(annotations)
+    num_classes = len(annotations.classes)
+    values = soft_labels(annotations) if targets == "soft" else \
+        np.eye(num_classes)[majority_vote(annotations).labels]
+    values = values.astype(np.float32)
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4 or len(images) != len(values) or images.shape[-1] != 3:
+            raise InputError(f"Expected images of shape ({len(values)}, height, width, 3), one "
+                             f"per item in the annotations' order. Received shape {images.shape}")
+        data = tf.data.Dataset.from_tensor_slices((images.astype(np.uint8), values))
+    else:
+        paths = image_paths(annotations.items, images)
+        if image_size is None:
+            from PIL import Image
+
+            with Image.open(paths[0]) as first:
+                image_size = first.size[0]
+        data = tf.data.Dataset.from_tensor_slices((np.asarray(paths), values))
+    if shuffle:
+        data = data.shuffle(len(values), seed=seed, reshuffle_each_iteration=True)
+    if not isinstance(images, np.ndarray):
+        data = data.map(lambda path, target: (decode_image(path, image_size), target),
+                        num_parallel_calls=AUTOTUNE, deterministic=True)
+    if augment_images != "none":  # a fresh stateless seed per image and epoch, from ``seed``
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        data = tf.data.Dataset.zip((data, seeds)).map(
+            lambda pair, pair_seed: (augment(pair[0], pair_seed, augment_images), pair[1]),
+            num_parallel_calls=AUTOTUNE, deterministic=True)
+    return data.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def image_paths(items, folder) -> list[str]:
+    """The image file of each item in ``folder`` (see :func:`annotation_dataset`); an item
+    with none is refused, naming it and the folder."""
+    from pathlib import Path
+
+    from dqlabels.errors import InputError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder of images")
+    found = []
+    for item in items:
+        candidates = [folder / str(item)] + [folder / f"{item}{s}" for s in DECODABLE_SUFFIXES]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise InputError(f"{folder}: no image for item {item!r} (looked for {item!r} and "
+                             f"{item!r} with {', '.join(DECODABLE_SUFFIXES)})")
+        found.append(str(path))
+    return found

@@ -53,8 +53,8 @@ from dqlabels.errors import InputError, TrainingFailed
 from dqlabels.labels.aggregation import majority_vote, soft_labels
 from dqlabels.labels.scores import cross_entropy, kl_divergence, prediction_scores
 from dqlabels.learning import distributed
-from dqlabels.learning.callbacks import Deadline, EpochCheckpoint, EpochTimer, StopOnNaN
-from dqlabels.learning.inference import extract_features, predict, predict_with_features
+from dqlabels.learning.callbacks import EpochCheckpoint, StopOnNaN
+from dqlabels.learning.inference import predict_with_features
 from dqlabels.learning.models import batchnorm_layers, build_model
 from dqlabels.learning.optimiser import (
     build_optimizer,
@@ -78,9 +78,7 @@ from dqlabels.learning.run_folder import (
 )
 from dqlabels.learning.tfdata import make_evaluation_dataset, make_training_dataset, steps_per_epoch
 
-__all__ = ["Deadline", "EpochTimer", "TrainConfig", "TrainingFailed", "compile_model",
-           "extract_features", "learning_rate_schedule", "predict", "predict_with_features",
-           "recompute_batchnorm_statistics", "targets_for", "train"]
+__all__ = ["targets_for", "train"]
 
 # Precise BatchNorm statistics from at most this many training images, in full batches
 # (fvcore's PreciseBN uses 200 batches; on our data 20 batches of 128 already give the gain).

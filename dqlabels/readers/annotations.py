@@ -49,7 +49,6 @@ from dqlabels.errors import InputError
 from dqlabels.readers import importers, table_exports
 from dqlabels.readers.campaign import Annotations
 from dqlabels.readers.counting import (
-    PROBS_TOLERANCE,
     check_classes,
     from_long_table,
     from_matrix,
@@ -66,7 +65,7 @@ from dqlabels.readers.tables import (
     text_layout,
 )
 
-__all__ = ["PROBS_TOLERANCE", "Annotations", "from_counts", "from_long", "read_annotations"]
+__all__ = ["Annotations", "from_counts", "from_long", "read_annotations"]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -227,7 +227,8 @@ def _train_arm(out_dir: Path, size_dir: Path, split_file: Path, config: TrainCon
     """Train (or reuse) one run: ``arm`` is (size, budget, split, mode), ``given`` its targets
     file (None: the dataset's own labels); its result rows (budget 1's soft run also stands
     for hard, the two being the same labels)."""
-    from dqlabels.learning.training import EpochTimer, train
+    from dqlabels.learning.callbacks import EpochTimer
+    from dqlabels.learning.training import train
 
     size, budget, k, mode = arm
     run_dir = out_dir / "runs" / f"n{size}" / f"b{budget}" / f"{mode}-split{k}"

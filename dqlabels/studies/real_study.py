@@ -115,7 +115,8 @@ def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, override
         The results dict (also in ``results.json``).
     """
     from dqlabels.data.datasets import kfold_split, load_dataset, save_split
-    from dqlabels.learning.training import EpochTimer, train
+    from dqlabels.learning.callbacks import EpochTimer
+    from dqlabels.learning.training import train
 
     out_dir = Path(out_dir)
     settings = kfold_settings(preset, dataset, overrides=overrides, folds=folds, runs=runs,

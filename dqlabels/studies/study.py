@@ -134,7 +134,8 @@ def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict |
     """
     from dqlabels.data.datasets import load_dataset
     from dqlabels.learning import distributed
-    from dqlabels.learning.training import EpochTimer, train
+    from dqlabels.learning.callbacks import EpochTimer
+    from dqlabels.learning.training import train
 
     out_dir = Path(out_dir)
     settings = study_settings(preset, dataset=dataset, overrides=overrides, splits=splits,

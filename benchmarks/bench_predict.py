@@ -3,7 +3,7 @@
 Two models, untrained (the time does not depend on the weights): ``densenet-tiny`` on 32-px
 images (the quick study's network) and DenseNet121 on 64-px images upsampled to 224 px (the
 paper preset's). For each, a run-like folder is written (``model.keras`` and ``config.json``),
-then :func:`dqlabels.learning.predict_command.predict_images` runs twice on the same images; the second run's
+then :func:`dqlabels.commands.predict.predict_images` runs twice on the same images; the second run's
 time (Keras' prediction step already traced, the images read and decoded again) divided by the
 number of images is the figure. The first run's extra time is the start-up (loading the model,
 tracing).
@@ -31,7 +31,7 @@ def main() -> None:
     import_tensorflow_quietly()
     from dqlabels.data.synthetic import CLASSES, generate_dataset
     from dqlabels.learning.models import build_model
-    from dqlabels.learning.predict_command import predict_images
+    from dqlabels.commands.predict import predict_images
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")

@@ -202,7 +202,7 @@ MUTANTS = [
     Mutant("sections not computed written as null keys", "dqlabels/audit/sections.py",
            'if not (f.metadata.get("optional") and getattr(self, f.name) is None)}',
            "}", (T + "test_audit.py",)),
-    Mutant("a failed audit leaves the staged labels file behind", "dqlabels/audit/evaluate.py",
+    Mutant("a failed audit leaves the staged labels file behind", "dqlabels/commands/evaluate.py",
            "                discard_staged(labels.result())", "                pass",
            (T + "test_audit.py::test_the_labels_file_written_beside_the_audit_appears_only_if_the_audit_succeeds",)),
     Mutant("repeated pairs taken as checked when kept", "dqlabels/readers/campaign.py",

@@ -80,7 +80,7 @@ def evaluate(annotations, quiet, **options):
     results CSV), Toloka (results TSV) or Prodigy (db-out JSONL). Exit status 0 on success, 2 on
     bad input.
     """
-    from dqlabels.audit.evaluate import EvaluateConfig, run_evaluate
+    from dqlabels.commands.evaluate import EvaluateConfig, run_evaluate
 
     summary = run_evaluate(annotations, EvaluateConfig(**options))
     if not quiet:
@@ -131,7 +131,7 @@ def plan(annotations, quiet, **options):
     from --predictions); the next annotations go where they lower its spread most (--objective
     soft) or settle the majority vote (hard). Writes --out (next_round.csv).
     """
-    from dqlabels.labels.next_round import PlanConfig, run_plan
+    from dqlabels.commands.plan import PlanConfig, run_plan
 
     summary = run_plan(annotations, PlanConfig(**options))
     if not quiet:

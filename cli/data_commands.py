@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -54,32 +53,17 @@ def generate(out_dir, num_images, image_size, seed, annotators, annotator_pool, 
     40% of the images are pure, 60% interpolate colour, shape or both; annotations.csv holds
     their exact soft labels. OUT_DIR must not exist or be empty, unless --overwrite.
     """
-    import time
+    from dqlabels.commands.generate import run_generate
 
-    from dqlabels._io import check_output_file
-    from dqlabels.data.simulated_crowd import parse_noise
-    from dqlabels.data.synthetic import SimulatedCrowd, check_generate_options, generate_dataset
+    def progress_bar(length):
+        return click.progressbar(length=length, label="Generating images", file=sys.stderr,
+                                 show_pos=True)
 
-    crowd = SimulatedCrowd(annotators, annotator_pool, parse_noise(annotator_noise),
-                           annotator_bias)
-    check_generate_options(out_dir, num_images, image_size, crowd, overwrite)
-    if preview_path is not None:
-        Path(preview_path).absolute().parent.mkdir(parents=True, exist_ok=True)
-        check_output_file(preview_path, overwrite=overwrite)
-    start = time.perf_counter()
-    with click.progressbar(length=max(num_images, 0), label="Generating images",
-                           file=sys.stderr, show_pos=True) as bar:
-        path = generate_dataset(out_dir, num_images=num_images, image_size=image_size, seed=seed,
-                                annotators=crowd, overwrite=overwrite, workers=workers,
-                                progress=bar.update, placement=placement)
-    click.echo(f"Wrote {num_images:,} images of {image_size}×{image_size} px to {path} "
-               f"in {time.perf_counter() - start:.1f} s.")
-    if preview_path is not None:
-        from dqlabels.data.datasets import load_dataset
-        from dqlabels.figures import write_preview
-
-        write_preview(load_dataset(path), preview_path, seed=seed)
-        click.echo(f"Wrote a preview to {preview_path}.")
+    click.echo(run_generate(out_dir, num_images=num_images, image_size=image_size, seed=seed,
+                            annotators=annotators, annotator_pool=annotator_pool,
+                            annotator_noise=annotator_noise, annotator_bias=annotator_bias,
+                            placement=placement, preview_path=preview_path, workers=workers,
+                            overwrite=overwrite, progress_bar=progress_bar))
 
 
 @click.command("check-dataset", context_settings=CONTEXT)
@@ -98,25 +82,10 @@ def check_dataset(dataset, decode, preview_path, seed, overwrite):
     For a synthetic folder, also how well the pixels determine the labels: the pixel-moment
     estimate's macro accuracy and KL against the stored soft labels.
     """
-    from dqlabels._io import check_output_file
-    from dqlabels.data.datasets import (
-        dataset_summary,
-        format_dataset_summary,
-        load_dataset,
-        verify_images,
-    )
-    from dqlabels.figures import write_preview
+    from dqlabels.commands.check_dataset import run_check_dataset
 
-    if preview_path is not None:
-        check_output_file(preview_path, overwrite=overwrite)
-    data = load_dataset(dataset)
-    if decode:
-        verify_images(data)
-    click.echo(format_dataset_summary(dataset_summary(data, pixel_estimate=decode),
-                                      decoded=decode))
-    if preview_path is not None:
-        write_preview(data, preview_path, seed=seed)
-        click.echo(f"Wrote a preview to {preview_path}.")
+    click.echo(run_check_dataset(dataset, decode=decode, preview_path=preview_path, seed=seed,
+                                 overwrite=overwrite))
 
 
 @click.command(context_settings=CONTEXT)
@@ -131,12 +100,6 @@ def check_dataset(dataset, decode, preview_path, seed, overwrite):
 @handle_errors
 def split(dataset, index, kind, out_path, overwrite):
     """Write train/val/test split K of DATASET as CSV."""
-    from dqlabels._io import check_output_file
-    from dqlabels.data.datasets import load_dataset, make_split, save_split, split_counts
+    from dqlabels.commands.split import run_split
 
-    check_output_file(out_path, overwrite=overwrite)
-    data = load_dataset(dataset, check_images=False)
-    assignment = make_split(data, index, kind)
-    save_split(out_path, data.items, assignment)
-    counts = ", ".join(f"{name} {count:,}" for name, count in split_counts(assignment).items())
-    click.echo(f"Wrote split {index} ({kind}) of {data.num_items:,} items to {out_path}: {counts}.")
+    click.echo(run_split(dataset, out_path, index=index, kind=kind, overwrite=overwrite))

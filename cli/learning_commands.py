@@ -43,16 +43,13 @@ def predict(model, images, out_path, features_path, classes, batch_size, overwri
     import contextlib
 
     quiet_tensorflow()
-    from dqlabels.learning.predict_command import predict_images
+    from dqlabels.commands.predict import run_predict
 
-    names = None if classes is None else [c.strip() for c in classes.split(",")]
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar
-        summary = predict_images(model, images, out_path, features_path=features_path,
-                                 classes=names, batch_size=batch_size, overwrite=overwrite,
-                                 verbose=1 if sys.stderr.isatty() else 2)
-    click.echo(f"Wrote predictions of {summary['num_images']:,} images "
-               f"({summary['image_size']} px, classes {', '.join(summary['classes'])}) to "
-               f"{out_path}" + (f", features to {features_path}" if features_path else "") + ".")
+        line = run_predict(model, images, out_path, features_path=features_path,
+                           classes=classes, batch_size=batch_size, overwrite=overwrite,
+                           verbose=1 if sys.stderr.isatty() else 2)
+    click.echo(line)
 
 
 @click.command(context_settings=CONTEXT)
@@ -85,9 +82,9 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
     Writes model.keras, predictions.csv, features.npy, scores.json (test split vs soft labels),
     history.csv and config.json to --out. Rerun the same command to resume a killed run.
     """
+    from dqlabels.commands.train import run_train
     from dqlabels.config import TrainConfig
     from dqlabels.errors import InputError
-    from dqlabels.learning.train_command import run_train
 
     if soft is None:
         raise InputError("choose the targets: --soft or --hard")
@@ -166,7 +163,7 @@ def reproduce(preset, dataset, out_dir, splits, folds, hard_labels, budgets, siz
     budget.png. Options left unset take the preset's value. Finished runs are reused: rerun the
     command to continue.
     """
-    from dqlabels.studies.run import run_reproduce
+    from dqlabels.commands.reproduce import run_reproduce
 
     job = data_parallel_job(overrides.get("strategy"), coordinator, num_processes, process_id)
     quiet_tensorflow()
@@ -197,7 +194,7 @@ def launch(processes, log_dir, command):
     shown; if one process fails, all stop. Rerun the same command to resume. Needs
     pip install "dqlabels[jax]".
     """
-    from dqlabels.learning.launch import launch as run_launch
+    from dqlabels.commands.launch import launch as run_launch
 
     def echo(message):
         click.echo(message, err=True)
@@ -221,8 +218,7 @@ def launch(processes, log_dir, command):
 @handle_errors
 def tsne(run_dir, perplexity, max_iter, seed, out_png, out_csv, overwrite):
     """t-SNE of a training run's test-set GAP features, coloured by the soft labels."""
-    from dqlabels.studies.tsne import tsne_run
+    from dqlabels.commands.tsne import run_tsne
 
-    png, csv_path = tsne_run(run_dir, out_png=out_png, out_csv=out_csv, perplexity=perplexity,
-                             max_iter=max_iter, seed=seed, overwrite=overwrite)
-    click.echo(f"Wrote {png} and {csv_path}.")
+    click.echo(run_tsne(run_dir, out_png=out_png, out_csv=out_csv, perplexity=perplexity,
+                        max_iter=max_iter, seed=seed, overwrite=overwrite))

@@ -28,3 +28,8 @@ def share(part: float, whole: float) -> str:
     if value == 0 or value >= 0.1:
         return f"{value:.1f}%"
     return f"{value:.2g}%" if value >= 0.001 else "<0.001%"
+
+
+def silent(message: str) -> None:
+    """A ``log`` that says nothing: the libraries' default (they print nothing; a command
+    passes its own log, which prints)."""

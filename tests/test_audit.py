@@ -198,7 +198,7 @@ def test_a_failing_dawid_skene_fit_stops_evaluate_before_any_output(tmp_path):
     """evaluate fits Dawid–Skene on its own thread while it computes the report: an error of
     the fit still reaches the caller, and no output file is written."""
     from dqlabels import InputError
-    from dqlabels.audit.evaluate import run_evaluate
+    from dqlabels.commands.evaluate import run_evaluate
 
     out = tmp_path / "report.json"
     with pytest.raises(InputError, match="max_iter=0"):
@@ -209,7 +209,7 @@ def test_a_failing_dawid_skene_fit_stops_evaluate_before_any_output(tmp_path):
 
 
 def test_an_unexpected_failure_exits_1_with_one_line(tmp_path, monkeypatch):
-    from dqlabels.audit import evaluate
+    from dqlabels.commands import evaluate
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
@@ -261,7 +261,8 @@ def test_evaluate_computes_soft_labels_and_entropy_once(tmp_path, monkeypatch):
     """Compute once, draw many: with every output asked for, the soft labels, the majority
     vote and the entropy are computed once, and every writer draws from that one audit."""
     from dqlabels import figures
-    from dqlabels.audit import evaluate, html_report
+    from dqlabels.audit import html_report
+    from dqlabels.commands import evaluate
     from dqlabels.audit import report as audit
     from dqlabels.labels import scores
 
@@ -390,7 +391,7 @@ def test_labels_csv_written_column_wise_equals_the_row_writer(tmp_path):
     without a value, integers and tiny, huge and repeated floats."""
     import csv
 
-    from dqlabels.audit.evaluate import write_labels
+    from dqlabels.commands.evaluate import write_labels
 
     table = pd.DataFrame({
         "item": ["a,b", 'say "hi"', "two\nlines", " lead", "ünï", "plain", "tab\there", "7"],
@@ -425,7 +426,7 @@ def test_labels_csv_in_many_blocks_and_with_a_nul_equals_the_row_writer(tmp_path
     import csv
 
     from dqlabels import csv_text
-    from dqlabels.audit.evaluate import write_labels
+    from dqlabels.commands.evaluate import write_labels
 
     monkeypatch.setattr(csv_text, "_BLOCK_BYTES", 200)  # a block of about 4 rows
     rng = np.random.default_rng(0)
@@ -580,7 +581,7 @@ def test_the_report_is_typed_frozen_and_its_json_is_what_evaluate_writes(tmp_pat
     import csv
     import dataclasses
 
-    from dqlabels.audit import evaluate as evaluate_module
+    from dqlabels.commands import evaluate as evaluate_module
     from dqlabels.audit.sections import AnnotatorScores, AuditReport, CampaignSummary
 
     paths = {"json_path": tmp_path / "r.json", "annotators_path": tmp_path / "a.csv"}
@@ -630,7 +631,7 @@ def test_evaluate_shortens_the_switch_interval_only_while_two_threads_work(monke
     import sys
 
     from dqlabels._parallel import sharing_the_interpreter
-    from dqlabels.audit import evaluate as evaluate_module
+    from dqlabels.commands import evaluate as evaluate_module
 
     seen = []
     real_tally = evaluate_module.tally
@@ -660,7 +661,7 @@ def test_the_labels_file_written_beside_the_audit_appears_only_if_the_audit_succ
     """``evaluate`` writes the labels CSV on a thread while the audit is built: when the audit
     fails, neither the file nor a temporary file is left; when it succeeds, the file is the
     one the audit alone would write (the labels table of the same campaign)."""
-    from dqlabels.audit import evaluate as evaluate_module
+    from dqlabels.commands import evaluate as evaluate_module
     from dqlabels.errors import InputError
 
     labels = tmp_path / "labels.csv"

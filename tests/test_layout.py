@@ -1,7 +1,8 @@
-"""The house's floors: dqlabels/ is a root of foundations and six subpackages by layer; every
-module imports only from its own package, the root, and the packages below it; no import circle
-exists; no private name crosses a module; only ``learning`` imports Keras, TensorFlow or JAX;
-and the rooms stay small (docs/layout.md)."""
+"""The house's floors: dqlabels/ is a root of foundations, six subpackages by layer, the Keras
+module and the commands on top; every module imports only from its own package, the root, and
+the packages below it; no import circle exists; no private name crosses a module; only
+``learning`` imports Keras, TensorFlow or JAX; below the commands nothing prints or parses
+options; and the rooms stay small (docs/layout.md)."""
 
 import ast
 
@@ -17,6 +18,7 @@ LAYERS = [
     {"audit": None, "data": None},
     {"learning": None},
     {"studies": None, "keras": None},  # keras: the Keras-facing API, from learning
+    {"commands": None},  # one module per command; only cli/ imports it (docs/layout.md)
 ]
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 ML_LIBRARIES = ("keras", "tensorflow", "jax")
@@ -109,6 +111,23 @@ def test_only_learning_imports_keras_tensorflow_or_jax():
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
             outside += [(module, n) for n in names if n.split(".")[0] in ML_LIBRARIES]
     assert outside == []
+
+
+def test_below_the_commands_nothing_prints_or_parses_options():
+    """``print`` (called, or passed as a default ``log``), click and argparse only in
+    ``commands`` (the text a command says is returned to ``cli/``, which prints it)."""
+    found = []
+    for module, path in _modules().items():
+        if _package(module) == "commands":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Name) and node.id == "print":
+                found.append((module, "print"))
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            found += [(module, n) for n in names if n.split(".")[0] in ("click", "argparse")]
+    assert found == []
+    assert "commands" in RANK and RANK["commands"] == len(LAYERS) - 1  # the top floor
 
 
 def test_no_module_over_500_lines_and_no_function_over_80():

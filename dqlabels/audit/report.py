@@ -6,7 +6,7 @@ report drawn from them, typed and frozen (:class:`~dqlabels.audit.sections.Audit
 ``to_json()`` is the JSON file). The text summary (:func:`~dqlabels.audit.summary.format_summary`), the labels table
 (:func:`labels_table`), the HTML page (:mod:`dqlabels.audit.html_report`) and the figures
 (:mod:`dqlabels.figures`) are drawn from an ``Audit`` alone; ``dqlabels evaluate`` (reading the
-file, the options, writing the files) is :mod:`dqlabels.audit.evaluate`.
+file, the options, writing the files) is :mod:`dqlabels.commands.evaluate`.
 
 Examples:
     >>> from dqlabels import from_long
@@ -47,10 +47,10 @@ from dqlabels.labels import scores
 from dqlabels.labels.aggregation import MajorityVote, majority_vote, soft_labels
 from dqlabels.labels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.labels.dawid_skene import DawidSkene
-from dqlabels.labels.inputs import aligned_predictions
 from dqlabels.labels.plan import Plan, mean_by_annotations, plan_next_round
 from dqlabels.labels.posterior import Posterior, posterior
 from dqlabels.readers.annotations import Annotations
+from dqlabels.readers.predictions import aligned_predictions
 
 NUM_AMBIGUOUS = 10
 

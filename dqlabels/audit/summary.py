@@ -4,7 +4,7 @@ alone."""
 
 from __future__ import annotations
 
-from dqlabels.labels.next_round import plan_lines
+from dqlabels.labels.plan_text import plan_lines
 from dqlabels.labels.ranking import MIN_LISTED_ANNOTATIONS, RANKING_DEFINITIONS
 from dqlabels.text import plural, share
 

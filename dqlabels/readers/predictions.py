@@ -32,6 +32,17 @@ from dqlabels.readers.tables import (
 PREDICTION_SUM_TOLERANCE = 1e-3
 
 
+def aligned_predictions(predictions: np.ndarray | None, rows: np.ndarray | None,
+                        num_items: int) -> np.ndarray | None:
+    """``predictions`` of the items at ``rows`` (all items in order when None) as one row per
+    item, NaN rows for items without a prediction; None without predictions."""
+    if predictions is None:
+        return None
+    aligned = np.full((num_items, predictions.shape[1]), np.nan)
+    aligned[np.arange(len(predictions)) if rows is None else rows] = predictions
+    return aligned
+
+
 def read_predictions(path: str | os.PathLike, annotations: Annotations):
     """Read predictions and align them with ``annotations``.
 

@@ -47,6 +47,7 @@ from dqlabels.errors import InputError
 from dqlabels.labels.aggregation import majority_vote, soft_labels
 from dqlabels.labels.scores import kl_divergence, macro_accuracy
 from dqlabels.studies.budget_results import METRICS, MODES, summarise, write_budget_results
+from dqlabels.text import silent
 
 BUDGET_FILES = ("budget-study.json", "data", "sizes", "runs", "budget.md", "budget.csv",
                 "budget.json", "budget.png")
@@ -136,7 +137,7 @@ def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, s
 def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, sizes=None,
                       splits=None, seed: int = 0, crowd: SimulatedCrowd | None = None,
                       shrunk: bool = False, train_preset: str = "quick",
-                      overwrite: bool = False, log=print, verbose="auto") -> dict:
+                      overwrite: bool = False, log=silent, verbose="auto") -> dict:
     """Run (or continue) a budget study and write its results; returns them.
 
     Args:

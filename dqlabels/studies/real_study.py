@@ -56,6 +56,7 @@ from dqlabels.studies.study import (
     write_tsne_figure,
 )
 from dqlabels.studies.verdicts import paired, verdict
+from dqlabels.text import silent
 
 MODES = ("hard", "soft")
 HARD_LABELS = ("original", "majority")
@@ -94,7 +95,7 @@ def kfold_settings(preset: str, dataset, *, overrides: dict | None = None, folds
 
 def reproduce_kfold(out_dir, preset: str = "cifar10h", *, dataset=None, overrides=None,
                     folds=None, runs=None, hard_labels: str = HARD_LABEL_SOURCES[0], seed: int = 0,
-                    tsne_max_iter: int = TSNE_MAX_ITER, overwrite: bool = False, log=print,
+                    tsne_max_iter: int = TSNE_MAX_ITER, overwrite: bool = False, log=silent,
                     verbose="auto", callbacks=()) -> dict:
     """Run (or continue) a K-fold study of hard vs soft labels and write its results.
 

@@ -48,6 +48,7 @@ from dqlabels.config import (
 )
 from dqlabels.errors import InputError
 from dqlabels.studies.verdicts import paired, verdict
+from dqlabels.text import silent
 
 PAPER_TABLE = {
     "Synthetic": {"hard": {"macro_accuracy": (0.8247, 0.05002), "kl": (0.4137, 0.0836)},
@@ -107,7 +108,7 @@ def study_settings(preset: str = "quick", *, dataset=None, overrides: dict | Non
 
 def reproduce(out_dir, preset: str = "quick", *, dataset=None, overrides: dict | None = None,
               splits=None, seed: int = 0, tsne_max_iter: int = TSNE_MAX_ITER,
-              overwrite: bool = False, log=print, verbose="auto", callbacks=(),
+              overwrite: bool = False, log=silent, verbose="auto", callbacks=(),
               job=None) -> dict:
     """Run (or continue) a study and write its results; returns the results dict.
 

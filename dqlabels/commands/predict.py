@@ -158,3 +158,18 @@ def _load(model_file: Path):
         raise InputError(f"{model_file}: not a dqlabels model (expected the layers "
                          f"{HEAD_LAYER!r} and {FEATURE_LAYER!r})")
     return model
+
+
+def run_predict(model_path, images, out_path, *, features_path=None, classes=None,
+                batch_size: int = BATCH_SIZE, overwrite: bool = False, verbose="auto") -> str:
+    """``dqlabels predict``: :func:`predict_images`, and the line the command prints.
+    ``classes``: the class names as one comma-separated string (the command's ``--classes``)
+    or a list."""
+    if isinstance(classes, str):
+        classes = [c.strip() for c in classes.split(",")]
+    summary = predict_images(model_path, images, out_path, features_path=features_path,
+                             classes=classes, batch_size=batch_size, overwrite=overwrite,
+                             verbose=verbose)
+    return (f"Wrote predictions of {summary['num_images']:,} images ({summary['image_size']} px, "
+            f"classes {', '.join(summary['classes'])}) to {out_path}"
+            + (f", features to {features_path}" if features_path else "") + ".")

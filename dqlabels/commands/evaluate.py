@@ -45,12 +45,12 @@ from dqlabels.audit.report import (
     tally,
 )
 from dqlabels.audit.summary import format_summary
+from dqlabels.commands.reading import read_campaign
 from dqlabels.config import DS_MAX_ITER, PLAN_MAX_PER_ITEM, ReadOptions
 from dqlabels.csv_text import prepare_column, write_frame_csv
 from dqlabels.errors import InputError
 from dqlabels.labels.crowdtruth import CrowdTruth
 from dqlabels.labels.dawid_skene import DawidSkene
-from dqlabels.labels.inputs import read_campaign
 from dqlabels.labels.posterior import posterior
 from dqlabels.labels.ranking import ANNOTATOR_COLUMNS
 
@@ -225,7 +225,7 @@ def write_outputs(result: Audit, config: EvaluateConfig, labels: Future | None =
     if config.annotators_path is not None:
         write_annotators(result, config.annotators_path)
     if config.plan_out is not None and result.plan is not None:
-        from dqlabels.labels.next_round import write_plan
+        from dqlabels.commands.plan import write_plan
 
         write_plan(result.plan, config.plan_out)
     if config.html_path is not None or config.plots_dir is not None:

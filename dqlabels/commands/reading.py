@@ -1,6 +1,6 @@
 """What ``dqlabels evaluate`` and ``dqlabels plan`` read, in one pipeline: the annotations, the
 gold answers of a gold file, and a model's predictions aligned with the items
-(:func:`read_campaign`)."""
+(:func:`read_campaign`, into a :class:`Campaign`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from dqlabels.labels.gold import read_gold
 from dqlabels.readers.annotations import Annotations, read_annotations
-from dqlabels.readers.predictions import read_predictions
+from dqlabels.readers.predictions import aligned_predictions, read_predictions
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,6 @@ class Campaign:
         """The predictions as one row per item (NaN rows: items without a prediction)."""
         return aligned_predictions(self.predictions, self.prediction_rows,
                                    self.annotations.num_items)
-
-
-def aligned_predictions(predictions: np.ndarray | None, rows: np.ndarray | None,
-                        num_items: int) -> np.ndarray | None:
-    """``predictions`` of the items at ``rows`` (all items in order when None) as one row per
-    item, NaN rows for items without a prediction; None without predictions."""
-    if predictions is None:
-        return None
-    aligned = np.full((num_items, predictions.shape[1]), np.nan)
-    aligned[np.arange(len(predictions)) if rows is None else rows] = predictions
-    return aligned
 
 
 def read_campaign(path, config) -> Campaign:

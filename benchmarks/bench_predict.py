@@ -29,9 +29,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=512)
     args = parser.parse_args()
     import_tensorflow_quietly()
+    from dqlabels.commands.predict import predict_images
     from dqlabels.data.synthetic import CLASSES, generate_dataset
     from dqlabels.learning.models import build_model
-    from dqlabels.commands.predict import predict_images
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}")

@@ -262,8 +262,8 @@ def test_evaluate_computes_soft_labels_and_entropy_once(tmp_path, monkeypatch):
     vote and the entropy are computed once, and every writer draws from that one audit."""
     from dqlabels import figures
     from dqlabels.audit import html_report
-    from dqlabels.commands import evaluate
     from dqlabels.audit import report as audit
+    from dqlabels.commands import evaluate
     from dqlabels.labels import scores
 
     calls = {"soft_labels": 0, "majority_vote": 0, "item_entropy": 0}
@@ -581,8 +581,8 @@ def test_the_report_is_typed_frozen_and_its_json_is_what_evaluate_writes(tmp_pat
     import csv
     import dataclasses
 
-    from dqlabels.commands import evaluate as evaluate_module
     from dqlabels.audit.sections import AnnotatorScores, AuditReport, CampaignSummary
+    from dqlabels.commands import evaluate as evaluate_module
 
     paths = {"json_path": tmp_path / "r.json", "annotators_path": tmp_path / "a.csv"}
     result = None

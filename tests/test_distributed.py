@@ -234,8 +234,8 @@ def test_a_job_that_never_assembles_ends_in_one_line(data, tmp_path_factory, tmp
 
 
 def test_the_launcher_runs_train_or_reproduce_data_parallel(tmp_path):
-    from dqlabels.errors import InputError
     from dqlabels.commands.launch import command_line
+    from dqlabels.errors import InputError
     from dqlabels_cli.main import main
 
     assert command_line(["train", "d", "--soft"]) == ["train", "--strategy", "data-parallel",

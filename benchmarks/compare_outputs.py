@@ -10,7 +10,13 @@ tables are compared). Each tree runs in a fresh process of its own, through the 
 modules move. The outputs, the printed summaries and error lines and the exit statuses are
 then compared file by file. Exit status 1 when any differ.
 
-Usage: python benchmarks/compare_outputs.py [--ref REF]
+With ``--studies`` it also runs two tiny studies in each tree, from one generated dataset: the
+paper's (``reproduce --preset quick``, 48 images, two splits, one epoch) and the budget study
+with its shrunk arm (40 images, budgets 1 and 3, two splits), and compares their results files
+(JSON, Markdown, CSV) with the wall times masked: training is deterministic, so every score
+and table must match. About two minutes more.
+
+Usage: python benchmarks/compare_outputs.py [--ref REF] [--studies]
 """
 
 from __future__ import annotations
@@ -74,6 +80,62 @@ with open(f"{out}/plan.txt", "w") as f:
 '''
 
 
+STUDIES = r'''
+import contextlib, io, json, os, re, sys
+tree, out, data, cli_path = sys.argv[1:5]
+sys.path[:0] = [tree, cli_path]
+os.chdir(tree)
+from dqlabels_cli.main import main
+
+RUNS = {
+    "study": ["--preset", "quick", "--splits", "2", "--epochs", "1", "--batch-size", "16",
+              "--tsne-max-iter", "250"],
+    "budget": ["--annotations-per-image", "1,3", "--num-images", "40", "--splits", "2",
+               "--epochs", "1", "--batch-size", "8", "--annotator-pool", "5", "--no-precise-bn",
+               "--shrunk"],
+}
+TIMES = {"seconds", "training_seconds"}
+
+
+def untimed(value):
+    if isinstance(value, dict):
+        return {k: untimed(v) for k, v in value.items() if k not in TIMES}
+    if isinstance(value, list):
+        return [untimed(v) for v in value]
+    return value
+
+
+for name, args in RUNS.items():
+    folder = os.path.join(out, name)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main.main(["reproduce", "--dataset", data, "--out", folder, *args])
+        except SystemExit as exc:
+            assert exc.code in (0, None), (name, exc.code)
+    for stem in ("results", "budget"):
+        for suffix in (".json", ".md", ".csv"):
+            path = os.path.join(folder, stem + suffix)
+            if not os.path.exists(path):
+                continue
+            text = open(path, encoding="utf-8").read()
+            if suffix == ".json":
+                text = json.dumps(untimed(json.loads(text)), indent=2)
+            elif suffix == ".md":
+                text = re.sub(r"(?i)(wall time[^:]*): [^\n]*", r"\1: TIME", text)
+            with open(os.path.join(out, f"{name}.{stem}{suffix}"), "w", encoding="utf-8") as f:
+                f.write(text)
+'''
+
+
+def studies(tree: Path, out: Path, data: Path) -> None:
+    """The two tiny studies in ``tree``, their results files (times masked) in ``out``."""
+    cli_path = out.parent / f"{out.name}-studies-cli"
+    cli_path.mkdir()
+    (cli_path / "dqlabels_cli").symlink_to(tree / "cli", target_is_directory=True)
+    subprocess.run([sys.executable, "-c", STUDIES, str(tree), str(out), str(data),
+                    str(cli_path)], check=True)
+
+
 def outputs(tree: Path, out: Path, probs: Path) -> None:
     """Run the commands in ``tree`` (its ``cli`` folder importable as ``dqlabels_cli``)."""
     out.mkdir(parents=True)
@@ -87,6 +149,8 @@ def outputs(tree: Path, out: Path, probs: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", default="HEAD", help="the commit to compare against")
+    parser.add_argument("--studies", action="store_true",
+                        help="also compare two tiny studies' results files")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -98,16 +162,23 @@ def main() -> int:
         try:
             outputs(other, scratch / "theirs", probs)
             outputs(REPO, scratch / "ours", probs)
+            if args.studies:
+                data = scratch / "shapes"
+                subprocess.run([sys.executable, "-c", "import sys; from dqlabels.data.synthetic "
+                                "import generate_dataset; generate_dataset(sys.argv[1], "
+                                "num_images=48, image_size=32, seed=5)", str(data)], check=True)
+                studies(other, scratch / "theirs", data)
+                studies(REPO, scratch / "ours", data)
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(other)],
                            check=True)
-        names = sorted(p.name for p in (scratch / "ours").iterdir())
-        theirs = sorted(p.name for p in (scratch / "theirs").iterdir())
+        names = sorted(p.name for p in (scratch / "ours").iterdir() if p.is_file())
+        theirs = sorted(p.name for p in (scratch / "theirs").iterdir() if p.is_file())
         _, mismatch, errors = filecmp.cmpfiles(scratch / "ours", scratch / "theirs", names,
                                                shallow=False)
         missing = sorted(set(names) ^ set(theirs))
-        print(f"{len(names)} output files from 11 campaigns (3 HTML pages) and one plan, "
-              f"against {args.ref}")
+        print(f"{len(names)} output files from 11 campaigns (3 HTML pages) and one plan"
+              + (", and two tiny studies" if args.studies else "") + f", against {args.ref}")
         for name in mismatch + errors + missing:
             print(f"  differs: {name}")
         if mismatch or errors or missing:

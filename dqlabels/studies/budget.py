@@ -46,7 +46,8 @@ from dqlabels.data.simulated_crowd import SimulatedCrowd, annotator_profiles, dr
 from dqlabels.errors import InputError
 from dqlabels.labels.aggregation import majority_vote, soft_labels
 from dqlabels.labels.scores import kl_divergence, macro_accuracy
-from dqlabels.studies.budget_results import METRICS, MODES, summarise, write_budget_results
+from dqlabels.studies.budget_results import METRICS, summarise, write_budget_results
+from dqlabels.studies.results import MODES
 from dqlabels.text import silent
 
 BUDGET_FILES = ("budget-study.json", "data", "sizes", "runs", "budget.md", "budget.csv",

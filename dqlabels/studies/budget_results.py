@@ -4,14 +4,11 @@ figure (:func:`write_budget_results`); the runs themselves are :mod:`dqlabels.st
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from dqlabels._io import write_csv_atomic, write_text_atomic
-from dqlabels.studies.study import mean_std
-from dqlabels.studies.verdicts import paired, verdict
+from dqlabels.studies.results import MODES, cell, compare_modes, mean_std, write_study_files
+from dqlabels.studies.verdicts import verdict
 
-MODES = ("hard", "soft")
 METRICS = ("macro_accuracy", "kl")
 
 
@@ -25,38 +22,24 @@ def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
             key = f"{size}/{budget}"
             chosen = [r for r in runs if r["size"] == size and r["budget"] == budget]
             given = [r for r in inputs if r["size"] == size and r["budget"] == budget]
-            summary[key] = {"size": size, "budget": budget, **{mode: {
-                m: mean_std([r[m] for r in chosen if r["mode"] == mode]) for m in METRICS}
-                for mode in MODES}}
+            by_mode, comparisons[key] = compare_modes(
+                chosen, {m: m == "macro_accuracy" for m in METRICS}, "split")
+            summary[key] = {"size": size, "budget": budget, **by_mode}
             summary[key]["input"] = {
                 m: mean_std([r[m] for r in given])
                 for m in ("input_macro_accuracy", "input_kl_soft", "input_kl_hard")}
-            by_split = {mode: [r for r in sorted(chosen, key=lambda r: r["split"])
-                               if r["mode"] == mode] for mode in MODES}
-            comparisons[key] = {m: paired([r[m] for r in by_split["hard"]],
-                                          [r[m] for r in by_split["soft"]]) for m in METRICS}
-            for metric in METRICS:
-                comparisons[key][metric]["verdict"] = verdict(
-                    comparisons[key][metric], higher_is_better=metric == "macro_accuracy")
-            shrunk = [r for r in sorted(chosen, key=lambda r: r["split"]) if r["mode"] == "shrunk"]
-            if shrunk:  # the third arm: shrunk − raw soft labels, paired by split
-                summary[key]["shrunk"] = {m: mean_std([r[m] for r in shrunk]) for m in METRICS}
+            if any(r["mode"] == "shrunk" for r in chosen):  # the third arm: shrunk − raw soft
+                by_arm, shrunk_vs_soft = compare_modes(
+                    chosen, {m: m == "macro_accuracy" for m in METRICS}, "split",
+                    baseline="soft", other="shrunk")
+                summary[key]["shrunk"] = by_arm["shrunk"]
                 summary[key]["input"]["input_kl_shrunk"] = mean_std(
                     [r["input_kl_shrunk"] for r in given])
-                comparisons[key]["shrunk_vs_soft"] = {}
-                for metric in METRICS:
-                    entry = paired([r[metric] for r in by_split["soft"]],
-                                   [r[metric] for r in shrunk])
-                    comparisons[key]["shrunk_vs_soft"][metric] = {
-                        **entry, "verdict": verdict(entry, metric == "macro_accuracy")
-                        .replace("soft", "shrunk")}
+                comparisons[key]["shrunk_vs_soft"] = {
+                    metric: {**entry, "verdict": entry["verdict"].replace("soft", "shrunk")}
+                    for metric, entry in shrunk_vs_soft.items()}
     return {"settings": settings, "runs": runs, "inputs": inputs, "summary": summary,
             "paired": comparisons}
-
-
-def _cell(entry) -> str:
-    return (f"{entry['mean']:.4f}" if entry["std"] is None
-            else f"{entry['mean']:.4f} ± {entry['std']:.4f}")
 
 
 def _interval(entry) -> str:
@@ -82,8 +65,8 @@ def _shrunk_lines(results: dict, size: int, budgets) -> list[str]:
              "shrunk − raw: macro accuracy | shrunk − raw: KL |", "|---|---|---|---|---|---|"]
     for budget, key in keys:
         s, p = results["summary"][key], results["paired"][key]["shrunk_vs_soft"]
-        lines.append(f"| {budget} | {_cell(s['shrunk']['macro_accuracy'])} | "
-                     f"{_cell(s['shrunk']['kl'])} | {s['input']['input_kl_shrunk']['mean']:.3f} / "
+        lines.append(f"| {budget} | {cell(s['shrunk']['macro_accuracy'])} | "
+                     f"{cell(s['shrunk']['kl'])} | {s['input']['input_kl_shrunk']['mean']:.3f} / "
                      f"{s['input']['input_kl_soft']['mean']:.3f} | "
                      f"{_interval(p['macro_accuracy'])}: {p['macro_accuracy']['verdict']} | "
                      f"{_interval(p['kl'])}: {p['kl']['verdict']} |")
@@ -105,11 +88,11 @@ def budget_markdown(results: dict) -> str:
         for budget in settings["budgets"]:
             s = results["summary"][f"{size}/{budget}"]
             lines.append(f"| {budget}{' (hard = soft)' if budget == 1 else ''} | "
-                         f"{_cell(s['hard']['macro_accuracy'])} | {_cell(s['hard']['kl'])} | "
-                         f"{_cell(s['soft']['macro_accuracy'])} | {_cell(s['soft']['kl'])} | "
-                         f"{_cell(s['input']['input_macro_accuracy'])} | "
-                         f"{_cell(s['input']['input_kl_soft'])} | "
-                         f"{_cell(s['input']['input_kl_hard'])} |")
+                         f"{cell(s['hard']['macro_accuracy'])} | {cell(s['hard']['kl'])} | "
+                         f"{cell(s['soft']['macro_accuracy'])} | {cell(s['soft']['kl'])} | "
+                         f"{cell(s['input']['input_macro_accuracy'])} | "
+                         f"{cell(s['input']['input_kl_soft'])} | "
+                         f"{cell(s['input']['input_kl_hard'])} |")
         lines += ["", "Soft − hard on the same split (mean, 95% t interval, splits where soft is "
                       "higher; the verdict: better or worse only where the interval excludes 0):",
                   "", "| annotations per image | macro accuracy | KL |", "|---|---|---|"]
@@ -138,8 +121,6 @@ BUDGET_COLUMNS = ("kind", "size", "budget", "split", "mode", "macro_accuracy", "
 def write_budget_results(out_dir: Path, results: dict) -> None:
     """``budget.json``, ``budget.md``, ``budget.csv`` (one row per run, per input, per summary
     and per paired comparison) and ``budget.png``."""
-    write_text_atomic(out_dir / "budget.json", json.dumps(results, indent=2) + "\n")
-    write_text_atomic(out_dir / "budget.md", budget_markdown(results))
     rows = [("run", r["size"], r["budget"], r["split"], r["mode"], r["macro_accuracy"], r["kl"],
              None, None, None, None, None, None, None) for r in results["runs"]]
     rows += [("input", r["size"], r["budget"], r["split"], None, None, None,
@@ -159,7 +140,7 @@ def write_budget_results(out_dir: Path, results: dict) -> None:
                          p[metric]["mean"] if metric == "macro_accuracy" else None,
                          p[metric]["mean"] if metric == "kl" else None, None, None, None, None,
                          None, low, high))
-    write_csv_atomic(out_dir / "budget.csv", BUDGET_COLUMNS, rows)
+    write_study_files(out_dir, "budget", results, budget_markdown(results), BUDGET_COLUMNS, rows)
     budget_figure(results, out_dir / "budget.png")
 
 

@@ -30,14 +30,12 @@ A study folder holds ``study.json``, ``splits/fold{k}.csv``, ``runs/{hard,soft}-
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import write_csv_atomic, write_text_atomic
 from dqlabels.config import (
     HARD_LABEL_SOURCES,
     TSNE_MAX_ITER,
@@ -48,17 +46,15 @@ from dqlabels.config import (
 from dqlabels.data.datasets import dataset_facts
 from dqlabels.errors import InputError
 from dqlabels.labels.scores import expected_calibration_error, kl_divergence, macro_f1
+from dqlabels.studies.results import MODES, cell, compare_modes, difference, write_study_files
 from dqlabels.studies.study import (
     PRESETS,
     RunClock,
-    mean_std,
     prepare_study_folder,
     write_tsne_figure,
 )
-from dqlabels.studies.verdicts import paired, verdict
 from dqlabels.text import silent
 
-MODES = ("hard", "soft")
 HARD_LABELS = ("original", "majority")
 # Metric → higher is better.
 METRICS = {"cross_entropy": False, "kl": False, "accuracy": True, "macro_f1": True, "ece": False}
@@ -210,30 +206,12 @@ def fold_scores(run_dir: Path, data, hard: np.ndarray) -> dict:
 def summarise(runs: list[dict], settings: dict, data) -> dict:
     """Per mode and metric the mean ± std over folds; per metric the paired soft − hard
     comparison with its verdict; the anchors of the dataset."""
-    by_fold = {mode: [r for r in sorted(runs, key=lambda r: r["fold"]) if r["mode"] == mode]
-               for mode in MODES}
-    summary = {mode: {m: mean_std([r[m] for r in by_fold[mode]]) for m in METRICS}
-               for mode in MODES}
-    comparison = {}
-    for metric, higher in METRICS.items():
-        entry = paired([r[metric] for r in by_fold["hard"]], [r[metric] for r in by_fold["soft"]])
-        comparison[metric] = {**entry, "verdict": verdict(entry, higher)}
+    summary, comparison = compare_modes(runs, METRICS, "fold")
     hard_ce = summary["hard"]["cross_entropy"]["mean"]
     return {"dataset": data.info.get("name", data.root.name), "settings": settings,
             "runs": runs, "summary": summary, "paired": comparison,
             "cross_entropy_cut": 1 - summary["soft"]["cross_entropy"]["mean"] / hard_ce,
             "anchors": dataset_facts(data)["anchors"]}
-
-
-def _cell(entry) -> str:
-    return f"{entry['mean']:.4f}" + ("" if entry["std"] is None else f" ± {entry['std']:.4f}")
-
-
-def _difference(entry) -> str:
-    if entry["interval"] is None:
-        return f"{entry['mean']:+.4f} ({entry['verdict']})"
-    low, high = entry["interval"]
-    return f"{entry['mean']:+.4f} [{low:+.4f}, {high:+.4f}] ({entry['verdict']})"
 
 
 def results_table(results: dict) -> str:
@@ -251,9 +229,9 @@ def results_table(results: dict) -> str:
                                  for m, up in METRICS.items()) + " |",
              "|---|" + "---|" * len(METRICS)]
     for mode in MODES:
-        lines.append(f"| {mode} labels | " + " | ".join(_cell(s[mode][m]) for m in METRICS)
+        lines.append(f"| {mode} labels | " + " | ".join(cell(s[mode][m]) for m in METRICS)
                      + " |")
-    lines.append("| soft − hard | " + " | ".join(_difference(results["paired"][m])
+    lines.append("| soft − hard | " + " | ".join(difference(results["paired"][m])
                                                 for m in METRICS) + " |")
     for anchor in results["anchors"]:
         for mode in MODES:
@@ -298,8 +276,6 @@ RESULTS_COLUMNS = ("kind", "fold", "mode", *METRICS, "interval_low", "interval_h
 def write_results(out_dir: Path, results: dict) -> None:
     """``results.json``, ``results.md`` and ``results.csv`` (kinds ``run``, ``mean``,
     ``soft - hard`` and ``anchor <name>``)."""
-    write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
-    write_text_atomic(out_dir / "results.md", results_markdown(results))
     rows = [("run", r["fold"], r["mode"], *(r[m] for m in METRICS), None, None, None)
             for r in results["runs"]]
     rows += [("mean", None, mode, *(results["summary"][mode][m]["mean"] for m in METRICS),
@@ -314,7 +290,8 @@ def write_results(out_dir: Path, results: dict) -> None:
         rows += [(f"anchor {anchor['name']}", None, mode,
                   *(anchor[mode].get(m) for m in METRICS), None, None, None)
                  for mode in MODES if mode in anchor]
-    write_csv_atomic(out_dir / "results.csv", RESULTS_COLUMNS, rows)
+    write_study_files(out_dir, "results", results, results_markdown(results), RESULTS_COLUMNS,
+                      rows)
 
 
 def draw_folds(results: dict, path: Path) -> Path:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels._io import open_output_folder, write_csv_atomic, write_text_atomic
+from dqlabels._io import open_output_folder, write_text_atomic
 from dqlabels.config import (
     GENERATE_IMAGE_SIZE,
     GENERATE_NUM_IMAGES,
@@ -47,7 +47,7 @@ from dqlabels.config import (
     check_choice,
 )
 from dqlabels.errors import InputError
-from dqlabels.studies.verdicts import paired, verdict
+from dqlabels.studies.results import MODES, cell, compare_modes, mean_std, write_study_files
 from dqlabels.text import silent
 
 PAPER_TABLE = {
@@ -56,7 +56,6 @@ PAPER_TABLE = {
     "MiceBone": {"hard": {"macro_accuracy": (0.6217, 0.04658), "kl": (0.7884, 0.1089)},
                  "soft": {"macro_accuracy": (0.6903, 0.0669), "kl": (0.2280, 0.0227)}},
 }
-MODES = ("hard", "soft")
 METRICS = ("macro_accuracy", "kl")
 
 PRESETS = {
@@ -280,21 +279,14 @@ def prepare_study_folder(out_dir: Path, settings: dict, overwrite: bool, record:
                          f"overwrite=True to start again")
 
 
-def mean_std(values) -> dict:
-    """Mean ± sample std (ddof 1); the std is None (undefined) for a single value."""
-    values = np.asarray(values, dtype=np.float64)
-    std = float(values.std(ddof=1)) if values.size > 1 else None
-    return {"mean": float(values.mean()), "std": std, "values": values.tolist()}
-
-
 def summarise(runs: list[dict], settings: dict, data, limit: dict | None = None) -> dict:
     """Mean ± sample std (ddof 1) per label mode and metric; the std is None (undefined) with
     one split, written as an empty CSV field and left out of the Markdown table. ``limit`` is
     :func:`image_limit`'s result, summarised the same way."""
     from dqlabels.data.datasets import dataset_facts, is_synthetic
 
-    summary = {mode: {metric: mean_std([r[metric] for r in runs if r["mode"] == mode])
-                      for metric in METRICS} for mode in MODES}
+    summary, comparison = compare_modes(runs, {m: m == "macro_accuracy" for m in METRICS},
+                                        "split")
     # Each dataset beside its own published results: the paper's Table 1 for the synthetic data
     # and folders without anchors (MiceBone), the anchors of dataset.json (or the library's
     # facts about a known dataset) otherwise.
@@ -312,26 +304,8 @@ def summarise(runs: list[dict], settings: dict, data, limit: dict | None = None)
             name: {mode: {m: {"mean": v[0], "std": v[1]} for m, v in metrics.items()}
                    for mode, metrics in table.items()} for name, table in PAPER_TABLE.items()},
         "anchors": anchors,
-        "paired": _paired(runs),
+        "paired": comparison,
     }
-
-
-def _paired(runs: list[dict]) -> dict:
-    """Soft − hard per metric, paired by split, with the verdict the splits support
-    (:mod:`dqlabels.studies.verdicts`: better or worse only where the 95% interval excludes 0)."""
-    by_split = {mode: [r for r in sorted(runs, key=lambda r: r["split"]) if r["mode"] == mode]
-                for mode in MODES}
-    out = {}
-    for metric in METRICS:
-        entry = paired([r[metric] for r in by_split["hard"]], [r[metric] for r in by_split["soft"]])
-        out[metric] = {**entry, "verdict": verdict(entry, metric == "macro_accuracy")}
-    return out
-
-
-def _cell(entry) -> str:
-    if entry["std"] is None:
-        return f"{entry['mean']:.4f}"
-    return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
 
 
 def results_table(results: dict) -> str:
@@ -347,17 +321,17 @@ def results_table(results: dict) -> str:
         "",
         "| | hard ACC ↑ | hard KL ↓ | soft ACC ↑ | soft KL ↓ |",
         "|---|---|---|---|---|",
-        f"| this study | {_cell(s['hard']['macro_accuracy'])} | {_cell(s['hard']['kl'])} | "
-        f"{_cell(s['soft']['macro_accuracy'])} | {_cell(s['soft']['kl'])} |",
+        f"| this study | {cell(s['hard']['macro_accuracy'])} | {cell(s['hard']['kl'])} | "
+        f"{cell(s['soft']['macro_accuracy'])} | {cell(s['soft']['kl'])} |",
     ]
     limit = results.get("image_limit")
     if limit is not None:
-        acc, kl = _cell(limit["macro_accuracy"]), _cell(limit["kl"])
+        acc, kl = cell(limit["macro_accuracy"]), cell(limit["kl"])
         lines.append(f"| image limit (pixel-moment estimate) | {acc} | {kl} | {acc} | {kl} |")
     for name, table in results["paper"].items():
-        lines.append(f"| paper, {name} | {_cell(table['hard']['macro_accuracy'])} | "
-                     f"{_cell(table['hard']['kl'])} | {_cell(table['soft']['macro_accuracy'])} | "
-                     f"{_cell(table['soft']['kl'])} |")
+        lines.append(f"| paper, {name} | {cell(table['hard']['macro_accuracy'])} | "
+                     f"{cell(table['hard']['kl'])} | {cell(table['soft']['macro_accuracy'])} | "
+                     f"{cell(table['soft']['kl'])} |")
     for anchor in results.get("anchors", []):
         for mode in MODES:
             if mode in anchor:
@@ -418,8 +392,6 @@ RESULTS_COLUMNS = ("kind", "split", "mode", "macro_accuracy", "kl", "macro_accur
 def write_results(out_dir: Path, results: dict) -> None:
     """``results.json``, ``results.md`` and ``results.csv`` (columns :data:`RESULTS_COLUMNS`;
     kinds ``run``, ``mean``, ``image limit``, ``image limit mean`` and ``paper <dataset>``)."""
-    write_text_atomic(out_dir / "results.json", json.dumps(results, indent=2) + "\n")
-    write_text_atomic(out_dir / "results.md", results_markdown(results))
     rows = [("run", run["split"], run["mode"], run["macro_accuracy"], run["kl"], None, None)
             for run in results["runs"]]
     for mode in MODES:
@@ -436,7 +408,8 @@ def write_results(out_dir: Path, results: dict) -> None:
         rows += [(f"paper {name}", None, mode, table[mode]["macro_accuracy"]["mean"],
                   table[mode]["kl"]["mean"], table[mode]["macro_accuracy"]["std"],
                   table[mode]["kl"]["std"]) for mode in MODES]
-    write_csv_atomic(out_dir / "results.csv", RESULTS_COLUMNS, rows)
+    write_study_files(out_dir, "results", results, results_markdown(results), RESULTS_COLUMNS,
+                      rows)
 
 
 def write_tsne_figure(out_dir: Path, data, tsne: dict, part: str = "split") -> Path:

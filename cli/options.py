@@ -148,7 +148,7 @@ def train_options(preset: bool = False):
         return click.option(*flags, default=default, **kwargs)
 
     options = [
-        option("--model", default_name="model", type=click.Choice(config.MODELS),
+        option("--model", default_name="model", type=click.Choice(tuple(config.BACKBONES)),
                help="Backbone: Keras Applications DenseNet121 or ResNet50V2, densenet-tiny "
                     "(DenseNet with one layer per dense block: the quick study's network), or "
                     "resnet9 / resnet9-quarter (the DAWNBench CIFAR ResNet-9 for small "

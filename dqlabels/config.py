@@ -62,10 +62,59 @@ GENERATE_IMAGE_SIZE = 64
 SPLIT_KINDS = ("random", "dcic")
 
 # Training (docs/conventions.md §9).
-# densenet-tiny: DenseNet with one layer per dense block (the quick study's network, and tests');
-# resnet9 and resnet9-quarter: the DAWNBench ResNet-9 for small natural images (CIFAR), at its
-# own width (64 channels in the stem) and at a quarter of it (the CPU preset of real images).
-MODELS = ("densenet121", "resnet50v2", "densenet-tiny", "resnet9", "resnet9-quarter")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A network ``dqlabels train --model NAME`` puts under its softmax head.
+
+    Attributes:
+        name: what ``--model`` and ``TrainConfig.model`` call it.
+        build: ``build(input_shape, weights) -> keras.Model``, from preprocessed images to a 4-D
+            feature map (``weights``: ``"none"``, or ``"imagenet"`` where ``imagenet``); a
+            callable, or the ``"module:function"`` that names one, imported only when a model
+            is built (so that this list, and the command line, stay free of Keras).
+        preprocess: the ``preprocess_input`` mode of Keras Applications the network expects:
+            ``"torch"`` (x/255 standardised by the ImageNet mean and std) or ``"tf"``
+            (x/127.5 − 1); applied inside the model.
+        imagenet: whether ImageNet weights exist for it (Keras Applications').
+        about: one line for the docs' table of backbones.
+    """
+
+    name: str
+    build: object
+    preprocess: str = "torch"
+    imagenet: bool = False
+    about: str = ""
+
+
+BACKBONES: dict[str, Backbone] = {}
+
+
+def register_backbone(backbone: Backbone) -> Backbone:
+    """Add a backbone (its name must be new): ``--model`` and ``TrainConfig`` accept it from then
+    on, and :func:`dqlabels.learning.models.build_model` builds it."""
+    if backbone.name in BACKBONES:
+        raise ValueError(f"a backbone named {backbone.name!r} is registered already")
+    if backbone.preprocess not in ("torch", "tf"):
+        raise ValueError(f"Expected preprocess to be 'torch' or 'tf'. Received: "
+                         f"preprocess={backbone.preprocess!r}")
+    BACKBONES[backbone.name] = backbone
+    return backbone
+
+
+for _name, _preprocess, _imagenet, _about in (
+        ("densenet121", "torch", True, "Keras Applications' DenseNet121 (7M parameters), the "
+         "paper's network"),
+        ("resnet50v2", "tf", True, "Keras Applications' ResNet50V2 (24M parameters)"),
+        ("densenet-tiny", "torch", False, "DenseNet121 with one layer per dense block (0.2M "
+         "parameters): the quick study's network, tests and smoke runs"),
+        ("resnet9", "torch", False, "the DAWNBench ResNet-9 for small natural images (6.6M "
+         "parameters, 64 channels in the stem)"),
+        ("resnet9-quarter", "torch", False, "ResNet-9 at a quarter of the width (0.41M "
+         "parameters): the CPU preset on CIFAR-10H")):
+    register_backbone(Backbone(_name, f"dqlabels.learning.models:{_name.replace('-', '_')}",
+                               _preprocess, _imagenet, _about))
 MIN_IMAGE_SIZE = 32  # at 32 px the last feature map of both networks is 1×1
 LABEL_MODES = ("soft", "hard")
 SCHEDULES = ("cosine", "cosine-restarts", "warmup-cosine")
@@ -155,7 +204,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Raise InputError for a value outside its range, naming the parameter."""
-        choices = {"label_mode": LABEL_MODES, "model": MODELS, "schedule": SCHEDULES,
+        choices = {"label_mode": LABEL_MODES, "model": tuple(BACKBONES), "schedule": SCHEDULES,
                    "strategy": STRATEGIES, "split_kind": SPLIT_KINDS, "cache": CACHE_CHOICES,
                    "augment": AUGMENTS}
         for name, allowed in choices.items():

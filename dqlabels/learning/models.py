@@ -5,7 +5,8 @@ Backend-agnostic (``keras`` and ``keras.ops`` only). Each model takes images as 
 Keras' own ``Normalization`` / ``Rescaling`` layers, so a saved ``model.keras`` predicts from raw
 pixels and loads with ``safe_mode=True`` (no Lambda layers, no custom classes).
 
-Backbones (:data:`dqlabels.config.MODELS`):
+Backbones (registered in :data:`dqlabels.config.BACKBONES`, each built by a function of this
+module; a new one is a builder and one :func:`~dqlabels.config.register_backbone` call):
 
 - ``densenet121`` and ``resnet50v2``: Keras Applications, optionally with ImageNet weights
   (``weights="imagenet"``: Keras downloads them and checks their hash, or finds them in its
@@ -38,17 +39,13 @@ from pathlib import Path
 
 import keras
 
-from dqlabels.config import MIN_IMAGE_SIZE, MODELS
+from dqlabels.config import BACKBONES, MIN_IMAGE_SIZE
 from dqlabels.errors import InputError
 
 FEATURE_LAYER = "gap"
 HEAD_LAYER = "predictions"
 PREPROCESS_LAYER = "preprocess"
-# Each backbone's preprocess_input: DenseNet uses "torch" mode (x/255, minus the ImageNet mean,
-# over its std), ResNetV2 "tf" mode (x/127.5 − 1).
-PREPROCESS_MODE = {"densenet121": "torch", "densenet-tiny": "torch", "resnet50v2": "tf",
-                   "resnet9": "torch", "resnet9-quarter": "torch"}
-RESNET9_WIDTH = {"resnet9": 64, "resnet9-quarter": 16}
+RESNET9_WIDTH = 64  # channels in the stem of the DAWNBench ResNet-9
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TINY_DENSENET_BLOCKS = (1, 1, 1, 1)
@@ -132,17 +129,32 @@ def keras_cache_dir() -> Path:
     return Path(home) / "models"
 
 
-def _backbone(model_name: str, shape, weights: str) -> keras.Model:
-    if model_name in ("densenet-tiny", *RESNET9_WIDTH):
-        if weights == "imagenet":
-            raise InputError(f"There are no ImageNet weights for model='{model_name}'; use "
-                             f"weights='none'")
-        if model_name in RESNET9_WIDTH:
-            return resnet9_backbone(RESNET9_WIDTH[model_name], shape,
-                                    name=model_name.replace("-", "_"))
-        return densenet_backbone(TINY_DENSENET_BLOCKS, shape, name="densenet_tiny")
-    application = {"densenet121": keras.applications.DenseNet121,
-                   "resnet50v2": keras.applications.ResNet50V2}[model_name]
+def densenet121(input_shape, weights: str = "none") -> keras.Model:
+    """Keras Applications' DenseNet121 without its top."""
+    return _application(keras.applications.DenseNet121, "densenet121", input_shape, weights)
+
+
+def resnet50v2(input_shape, weights: str = "none") -> keras.Model:
+    """Keras Applications' ResNet50V2 without its top."""
+    return _application(keras.applications.ResNet50V2, "resnet50v2", input_shape, weights)
+
+
+def densenet_tiny(input_shape, weights: str = "none") -> keras.Model:
+    """DenseNet121 with one layer per dense block."""
+    return densenet_backbone(TINY_DENSENET_BLOCKS, input_shape, name="densenet_tiny")
+
+
+def resnet9(input_shape, weights: str = "none") -> keras.Model:
+    """The DAWNBench ResNet-9 at its own width."""
+    return resnet9_backbone(RESNET9_WIDTH, input_shape, name="resnet9")
+
+
+def resnet9_quarter(input_shape, weights: str = "none") -> keras.Model:
+    """The DAWNBench ResNet-9 at a quarter of its width."""
+    return resnet9_backbone(RESNET9_WIDTH // 4, input_shape, name="resnet9_quarter")
+
+
+def _application(application, model_name: str, shape, weights: str) -> keras.Model:
     if weights != "imagenet":
         return application(include_top=False, weights=None, input_shape=shape)
     try:  # Keras' own cache lookup, download and hash check
@@ -157,6 +169,21 @@ def _backbone(model_name: str, shape, weights: str) -> keras.Model:
                          f"'none'") from None
 
 
+def _backbone(model_name: str, shape, weights: str) -> keras.Model:
+    """The registered backbone ``model_name`` (:data:`dqlabels.config.BACKBONES`)."""
+    spec = BACKBONES[model_name]
+    if weights == "imagenet" and not spec.imagenet:
+        raise InputError(f"There are no ImageNet weights for model='{model_name}'; use "
+                         f"weights='none'")
+    build = spec.build
+    if isinstance(build, str):
+        import importlib
+
+        module, function = build.split(":")
+        build = getattr(importlib.import_module(module), function)
+    return build(shape, "imagenet" if weights == "imagenet" else "none")
+
+
 def build_model(
     model: str | keras.Model = "densenet121",
     num_classes: int = 6,
@@ -167,9 +194,10 @@ def build_model(
     """A backbone with global average pooling and a new softmax head.
 
     Args:
-        model: ``"densenet121"``, ``"resnet50v2"``, ``"densenet-tiny"`` or a Keras model
-            (a backbone taking ``(image_size, image_size, 3)`` inputs preprocessed in "torch"
-            mode and giving a feature map).
+        model: the name of a registered backbone (:data:`dqlabels.config.BACKBONES`:
+            ``densenet121``, ``resnet50v2``, ``densenet-tiny``, ``resnet9``, ``resnet9-quarter``
+            and any registered since) or a Keras model (a backbone taking ``(image_size,
+            image_size, 3)`` inputs preprocessed in "torch" mode and giving a feature map).
         num_classes: outputs of the softmax head.
         image_size: side of the square input (at least 32).
         weights: ``"none"`` (random init), ``"imagenet"`` (Keras Applications' weights) or a
@@ -193,10 +221,10 @@ def build_model(
     shape = (int(image_size), int(image_size), 3)
     if isinstance(model, keras.Model):
         backbone, name, mode = model, model.name, "torch"
-    elif model in MODELS:
-        backbone, name, mode = _backbone(model, shape, weights), model, PREPROCESS_MODE[model]
+    elif model in BACKBONES:
+        backbone, name, mode = _backbone(model, shape, weights), model, BACKBONES[model].preprocess
     else:
-        raise InputError(f"Expected model to be one of {', '.join(MODELS)} or a Keras model. "
+        raise InputError(f"Expected model to be one of {', '.join(BACKBONES)} or a Keras model. "
                          f"Received: model={model!r}")
     if bn_momentum is not None:
         for layer in batchnorm_layers(backbone):

@@ -10,6 +10,7 @@ import click
 from dqlabels import config
 from dqlabels_cli.options import (
     CONTEXT,
+    RegistryChoice,
     data_parallel_job,
     handle_errors,
     job_options,
@@ -98,14 +99,10 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--preset", type=click.Choice(config.PRESET_NAMES), default=config.PRESET_NAMES[0],
-              show_default=True,
-              help="quick: a reduced synthetic study for a 2-core CPU (~15 min); paper: the "
-                   "paper's settings, for a GPU; budget: hard vs soft across annotation budgets "
-                   "(1, 3, 10, exact) and training-set sizes (1,000 and 3,000 images), with the "
-                   "quick settings; cifar10h: real images by K-fold cross-validation (--dataset "
-                   "../shared/data/cifar10h; 3 of 10 folds, ResNet-9 at a quarter width, ~80 min "
-                   "on 2 cores); cifar10h-paper: all 10 folds, the full ResNet-9, for a GPU.")
+@click.option("--preset", type=RegistryChoice(config.PRESETS),
+              default=next(iter(config.PRESETS)), show_default=True,
+              help="; ".join(f"{name}: {preset.about}" for name, preset in config.PRESETS.items())
+              + " (docs/reproduce.md).")
 @click.option("--dataset", type=click.Path(path_type=str), default=None,
               help="A dataset folder (dqlabels or DCIC layout). Default: generate the synthetic "
                    "data into OUT/data.")

@@ -28,6 +28,24 @@ SHORT_HELP = {
 }
 
 
+class RegistryChoice(click.Choice):
+    """A choice among a registry's names as they are when the command runs
+    (:data:`dqlabels.config.BACKBONES`, :data:`~dqlabels.config.PRESETS`): one registered after
+    this module was imported is offered too."""
+
+    def __init__(self, registry: dict):
+        self._registry = registry
+        super().__init__(tuple(registry))
+
+    @property
+    def choices(self):
+        return tuple(self._registry)
+
+    @choices.setter
+    def choices(self, value):
+        pass  # the registry is the list
+
+
 def fail(message: str, status: int) -> None:
     click.echo(f"dqlabels: error: {message}", err=True)
     sys.exit(status)
@@ -148,7 +166,7 @@ def train_options(preset: bool = False):
         return click.option(*flags, default=default, **kwargs)
 
     options = [
-        option("--model", default_name="model", type=click.Choice(tuple(config.BACKBONES)),
+        option("--model", default_name="model", type=RegistryChoice(config.BACKBONES),
                help="Backbone: Keras Applications DenseNet121 or ResNet50V2, densenet-tiny "
                     "(DenseNet with one layer per dense block: the quick study's network), or "
                     "resnet9 / resnet9-quarter (the DAWNBench CIFAR ResNet-9 for small "

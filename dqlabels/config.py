@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from importlib.metadata import PackageNotFoundError, version
 
 from dqlabels.errors import InputError
@@ -138,7 +138,6 @@ PREDICT_BATCH_SIZE = 64  # dqlabels predict --batch-size
 STUDY_OUT = "study"  # dqlabels reproduce --out
 ANNOTATOR_NOISE = (0.0, 0.0)  # simulated annotators: each one's rate of random answers, U(lo, hi)
 ANNOTATOR_BIAS = 0.0  # simulated annotators: the share who err systematically
-PRESET_NAMES = ("quick", "paper", "budget", "cifar10h", "cifar10h-paper")
 HARD_LABEL_SOURCES = ("original", "majority")  # real-image study: what "hard" means
 TSNE_PERPLEXITY = 30.0
 TSNE_MAX_ITER = 5000
@@ -267,3 +266,152 @@ def check_number(name: str, value, low=None, high=None, integer: bool = False,
                          f"Received: {name}={value!r}")
     if high is not None and value > high:
         raise InputError(f"Expected {name} <= {high}. Received: {name}={value!r}")
+
+
+# Studies and their presets (docs/reproduce.md): what ``dqlabels reproduce`` runs.
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study ``dqlabels reproduce`` runs.
+
+    Attributes:
+        name: the study's name, which presets refer to.
+        run: ``run(out_dir, preset, options: StudyOptions) -> str | None``: run (or continue)
+            the study and return the text the command prints (None in a data-parallel job's
+            processes other than 0); a callable or the ``"module:function"`` naming one,
+            imported only when it runs.
+        data_parallel: whether one run may span a data-parallel job's processes.
+        about: one line for the docs' table of presets.
+    """
+
+    name: str
+    run: object
+    data_parallel: bool = False
+    about: str = ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of a study's settings (``dqlabels reproduce --preset NAME``): ``study``
+    names the :class:`Study`, ``settings`` its own (``train``: the :class:`TrainConfig`;
+    the rest as the study reads them)."""
+
+    name: str
+    study: str
+    settings: dict
+    about: str = ""
+
+
+@dataclass
+class StudyOptions:
+    """Every option of ``dqlabels reproduce`` beside the preset and the folder (None: the
+    preset's value): ``dataset``, ``overrides`` (:class:`TrainConfig` fields), ``splits``,
+    ``folds``, ``hard_labels``, ``budgets``, ``sizes``, ``shrunk``, ``crowd`` (the simulated
+    annotators' pool, noise range text and bias share), ``tsne_max_iter``, ``seed``,
+    ``overwrite``, ``job`` (a data-parallel job), ``log`` (progress lines; None: silent) and
+    ``verbose`` (Keras')."""
+
+    dataset: object = None
+    overrides: dict = field(default_factory=dict)
+    splits: object = None
+    folds: int | None = None
+    hard_labels: str | None = None
+    budgets: object = None
+    sizes: object = None
+    shrunk: bool = False
+    crowd: tuple = (None, noise_text(ANNOTATOR_NOISE), ANNOTATOR_BIAS)
+    tsne_max_iter: int | None = None
+    seed: int = 0
+    overwrite: bool = False
+    job: object = None
+    log: object = None
+    verbose: object = "auto"
+
+    def one_splits(self) -> int | None:
+        """``splits`` as the one whole number a study per split takes (several are for a
+        budget study, one per training-set size)."""
+        if self.splits is not None and not str(self.splits).strip().isdigit():
+            raise InputError(f"Expected splits as one whole number for a study (several are "
+                             f"for a budget study, one per num_images). Received: "
+                             f"splits={self.splits}")
+        return None if self.splits is None else int(self.splits)
+
+    def common(self) -> dict:
+        """What every study's ``reproduce`` takes: dataset, overrides, seed, overwrite, log,
+        verbose (the log silent when None)."""
+        from dqlabels.text import silent
+
+        return dict(dataset=self.dataset, overrides=self.overrides, seed=self.seed,
+                    overwrite=self.overwrite, log=self.log or silent, verbose=self.verbose)
+
+    def tsne(self) -> dict:
+        """``tsne_max_iter`` where given."""
+        return {} if self.tsne_max_iter is None else {"tsne_max_iter": self.tsne_max_iter}
+
+
+STUDIES: dict[str, Study] = {}
+PRESETS: dict[str, Preset] = {}
+
+
+def register_study(study: Study) -> Study:
+    """Add a study (its name must be new); presets name it."""
+    if study.name in STUDIES:
+        raise ValueError(f"a study named {study.name!r} is registered already")
+    STUDIES[study.name] = study
+    return study
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add a preset (its name must be new) of a registered study: ``--preset`` offers it."""
+    if preset.name in PRESETS:
+        raise ValueError(f"a preset named {preset.name!r} is registered already")
+    if preset.study not in STUDIES:
+        raise ValueError(f"preset {preset.name!r}: no study named {preset.study!r} (registered: "
+                         f"{', '.join(STUDIES)})")
+    PRESETS[preset.name] = preset
+    return preset
+
+
+def presets_of(study: str) -> list[str]:
+    """The names of the presets of ``study``."""
+    return [name for name, preset in PRESETS.items() if preset.study == study]
+
+
+register_study(Study("paper", "dqlabels.studies.study:run_study", data_parallel=True,
+                     about="hard vs soft labels per split, beside the paper's Table 1"))
+register_study(Study("kfold", "dqlabels.studies.real_study:run_study",
+                     about="hard vs soft labels on real images by K-fold cross-validation"))
+register_study(Study("budget", "dqlabels.studies.budget:run_study",
+                     about="hard vs soft labels across annotation budgets and training-set sizes"))
+_SGD = dict(batch_size=128, weight_decay=5e-4)
+register_preset(Preset("quick", "paper", {
+    "num_images": 3_000, "generate_size": 32, "splits": 3,
+    "train": TrainConfig(model="densenet-tiny", weights="none", image_size=32, epochs=40,
+                         learning_rate=0.1, schedule="cosine", bn_momentum=0.9, **_SGD)},
+    about="a reduced synthetic study for a 2-core CPU (3,000 generated 32 px images, "
+          "densenet-tiny, 3 splits; ~15 min)"))
+register_preset(Preset("paper", "paper", {
+    "num_images": GENERATE_NUM_IMAGES, "generate_size": GENERATE_IMAGE_SIZE, "splits": 3,
+    "train": TrainConfig(model="densenet121", weights="imagenet", image_size=224, epochs=60,
+                         learning_rate=0.1, schedule="cosine", **_SGD)},
+    about="the paper's settings, for a GPU (15,000 images, DenseNet121 from ImageNet at "
+          "224 px)"))
+register_preset(Preset("budget", "budget", {
+    "budgets": (1, 3, 10, "exact"), "sizes": (1000, 3000), "splits": (5, 2), "generate_size": 32,
+    "train_preset": "quick"},
+    about="hard vs soft across annotation budgets (1, 3, 10, exact) and training-set sizes "
+          "(1,000 and 3,000 images), with the quick settings"))
+register_preset(Preset("cifar10h", "kfold", {
+    "folds": 10, "runs": 3, "val_size": 250,
+    "train": TrainConfig(model="resnet9-quarter", weights="none", image_size=32, epochs=60,
+                         learning_rate=0.2, schedule="warmup-cosine", nesterov=True,
+                         augment="natural", **_SGD)},
+    about="real images by K-fold cross-validation (--dataset ../shared/data/cifar10h; 3 "
+          "of 10 folds, ResNet-9 at a quarter width, ~80 min on 2 cores)"))
+register_preset(Preset("cifar10h-paper", "kfold", {
+    "folds": 10, "runs": 10, "val_size": 250,
+    "train": TrainConfig(model="resnet9", weights="none", image_size=32, epochs=150,
+                         learning_rate=0.2, schedule="warmup-cosine", nesterov=True,
+                         augment="natural", **_SGD)},
+    about="all 10 folds, the full ResNet-9 for 150 epochs, for a GPU"))

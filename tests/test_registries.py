@@ -79,3 +79,52 @@ def test_the_command_line_offers_every_registered_backbone():
     offered = re.search(r"--model \[([^\]]+)\]", text.replace("\n", " "))
     assert offered is not None
     assert [n.strip() for n in offered.group(1).split("|")] == list(config.BACKBONES)
+
+
+def test_the_docs_table_of_presets_is_the_registry():
+    registered = _fresh("import json; from dqlabels.config import PRESETS; print(json.dumps("
+                        "{n: [p.study, getattr(p.settings.get('train'), 'model', None)] "
+                        "for n, p in PRESETS.items()}))")
+    rows = _table_rows("reproduce.md", "| preset | data | network | training | splits |")
+    assert sorted(row[0].strip("`") for row in rows) == sorted(registered)
+    for row in rows:  # each row names the network its preset trains
+        study, model = registered[row[0].strip("`")]
+        assert model is None and "as `quick`" in row[2] or f"`{model}`" in row[2] or \
+            model == "densenet121" and "DenseNet121" in row[2], row
+
+
+@pytest.fixture
+def registered_study():
+    calls = []
+
+    def run_study(out_dir, preset, options):
+        calls.append((str(out_dir), preset, options.seed, options.splits, options.overrides))
+        return f"a toy study of {options.splits} splits at lr {options.overrides['learning_rate']}"
+
+    study = config.register_study(config.Study("toy", run_study, about="a test's"))
+    preset = config.register_preset(config.Preset("toy-preset", "toy", {"splits": 2}))
+    yield calls
+    del config.PRESETS[preset.name], config.STUDIES[study.name]
+
+
+def test_a_registered_study_runs_from_the_command_line(registered_study, tmp_path):
+    from click.testing import CliRunner
+
+    from dqlabels_cli.main import main
+
+    result = CliRunner().invoke(main, ["reproduce", "--preset", "toy-preset", "--out",
+                                       str(tmp_path / "toy"), "--splits", "4", "--seed", "3",
+                                       "--learning-rate", "0.05"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert result.output.strip() == "a toy study of 4 splits at lr 0.05"
+    # the options reach it as given; training options left unset are not passed
+    assert registered_study == [(str(tmp_path / "toy"), "toy-preset", 3, "4",
+                                 {"learning_rate": 0.05})]
+    # a data-parallel job is refused for a study that does not say it can span one
+    from dqlabels.commands.reproduce import run_reproduce
+    from dqlabels.errors import InputError
+
+    with pytest.raises(InputError, match="the toy study runs one process per run"):
+        run_reproduce(tmp_path / "t2", "toy-preset", job=object())
+    with pytest.raises(ValueError, match="no study named 'missing'"):
+        config.register_preset(config.Preset("orphan", "missing", {}))

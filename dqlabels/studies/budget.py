@@ -41,8 +41,13 @@ from pathlib import Path
 import numpy as np
 
 from dqlabels._io import write_csv_atomic, write_text_atomic
-from dqlabels.config import TrainConfig
-from dqlabels.data.simulated_crowd import SimulatedCrowd, annotator_profiles, draw_answers
+from dqlabels.config import PRESETS, StudyOptions, TrainConfig
+from dqlabels.data.simulated_crowd import (
+    SimulatedCrowd,
+    annotator_profiles,
+    draw_answers,
+    parse_noise,
+)
 from dqlabels.errors import InputError
 from dqlabels.labels.aggregation import majority_vote, soft_labels
 from dqlabels.labels.scores import kl_divergence, macro_accuracy
@@ -52,8 +57,7 @@ from dqlabels.text import silent
 
 BUDGET_FILES = ("budget-study.json", "data", "sizes", "runs", "budget.md", "budget.csv",
                 "budget.json", "budget.png")
-PRESET = {"budgets": (1, 3, 10, "exact"), "sizes": (1000, 3000), "splits": (5, 2),
-          "generate_size": 32}
+PRESET = PRESETS["budget"].settings  # budgets, sizes, splits per size, generated image size
 
 
 def parse_budgets(text) -> tuple:
@@ -97,14 +101,29 @@ def parse_sizes(text) -> tuple[int, ...]:
     return tuple(sorted(int(v) for v in values))
 
 
+def run_study(out_dir, preset: str, options: StudyOptions) -> str:
+    """``dqlabels reproduce`` of this study (the registry's ``budget`` study; also asked for
+    by ``--annotations-per-image`` or ``--num-images`` with any preset, whose training it then
+    takes where it is a photograph preset, else the quick study's): run it and return its table
+    and where the files are."""
+    from dqlabels.studies.budget_results import budget_markdown
+
+    pool, noise, bias = options.crowd
+    train = preset if PRESETS[preset].study == "kfold" else PRESET["train_preset"]
+    results = reproduce_budgets(
+        out_dir, budgets=options.budgets, sizes=options.sizes, splits=options.splits,
+        shrunk=options.shrunk, crowd=SimulatedCrowd(1, pool, parse_noise(noise), bias),
+        train_preset=train, **options.common())
+    return (budget_markdown(results).strip() + f"\n\nResults in {out_dir}/budget.md, .csv, "
+            f".json; figure {out_dir}/budget.png")
+
+
 def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, splits=None,
                     seed: int = 0, crowd: SimulatedCrowd | None = None,
                     shrunk: bool = False, train_preset: str = "quick") -> dict:
     """The effective settings of a budget study: the ``budget`` preset (the training of the
     study preset ``train_preset``: the quick study's, or ``cifar10h``'s for photographs), then
     the options given."""
-    from dqlabels.studies.study import PRESETS
-
     budgets = parse_budgets(budgets if budgets is not None else PRESET["budgets"])
     sizes = parse_sizes(sizes if sizes is not None else PRESET["sizes"])
     if splits is None:
@@ -117,7 +136,7 @@ def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, s
     crowd = crowd or SimulatedCrowd(max([b for b in budgets if b != "exact"], default=1))
     crowd = replace(crowd, per_image=max([b for b in budgets if b != "exact"], default=1))
     crowd.check()
-    config = replace(PRESETS[train_preset]["train"], seed=seed, **(overrides or {}))
+    config = replace(PRESETS[train_preset].settings["train"], seed=seed, **(overrides or {}))
     config.check()
     return {
         "kind": "budget",

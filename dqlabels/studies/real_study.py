@@ -18,7 +18,7 @@ the paired difference soft − hard per fold, its 95% t interval and the verdict
 ``dataset.json``'s ``"anchors"``, or, for a folder whose ``dataset.json`` predates those keys, the
 facts the library knows about it (:data:`dqlabels.data.datasets.KNOWN_DATASETS`, by its name).
 
-Presets (in :data:`dqlabels.studies.study.PRESETS`): ``cifar10h`` for a 2-core CPU (10 folds of which
+Presets (in :data:`dqlabels.config.PRESETS`): ``cifar10h`` for a 2-core CPU (10 folds of which
 the first 3 are run: 9,000 images around each held-out 1,000, 250 of them kept for validation;
 ``resnet9-quarter`` at 32 px from scratch, 60 epochs, natural augmentation) and
 ``cifar10h-paper`` for a GPU (all 10 folds, the full-width ``resnet9``, 150 epochs).
@@ -38,17 +38,19 @@ import numpy as np
 
 from dqlabels.config import (
     HARD_LABEL_SOURCES,
+    PRESETS,
     TSNE_MAX_ITER,
     TSNE_PERPLEXITY,
+    StudyOptions,
     TrainConfig,
     check_choice,
+    presets_of,
 )
 from dqlabels.data.datasets import dataset_facts
 from dqlabels.errors import InputError
 from dqlabels.labels.scores import expected_calibration_error, kl_divergence, macro_f1
 from dqlabels.studies.results import MODES, cell, compare_modes, difference, write_study_files
 from dqlabels.studies.study import (
-    PRESETS,
     RunClock,
     prepare_study_folder,
     write_tsne_figure,
@@ -64,17 +66,26 @@ CE_FLOOR = 1e-12
 STUDY_FILES = ("study.json", "splits", "runs", "results.md", "results.csv", "results.json",
                "folds.png", "tsne.png", "tsne.csv")
 
+def run_study(out_dir, preset: str, options: StudyOptions) -> str:
+    """``dqlabels reproduce`` of a preset of this study (the registry's ``kfold`` study):
+    run it and return its table and where the files are."""
+    results = reproduce_kfold(out_dir, preset, folds=options.folds, runs=options.one_splits(),
+                              hard_labels=options.hard_labels or HARD_LABEL_SOURCES[0],
+                              **options.tsne(), **options.common())
+    return (results_table(results).strip() + f"\n\nResults in {out_dir}/results.md, .csv, "
+            f".json; figures {out_dir}/folds.png and {out_dir}/tsne.png")
+
+
 def kfold_settings(preset: str, dataset, *, overrides: dict | None = None, folds=None,
                    runs=None, hard_labels: str = HARD_LABEL_SOURCES[0], seed: int = 0,
                    tsne_max_iter: int = TSNE_MAX_ITER) -> dict:
     """The effective settings of a K-fold study: the preset, then the overrides."""
-    check_choice("preset", preset, [name for name, p in PRESETS.items()
-                                    if p.get("protocol") == "kfold"])
+    check_choice("preset", preset, presets_of("kfold"))
     check_choice("hard_labels", hard_labels, HARD_LABELS)
     if dataset is None:
         raise InputError(f"Expected dataset=FOLDER: the {preset} preset studies a folder of "
                          f"images with human label distributions (e.g. ../shared/data/cifar10h)")
-    base = PRESETS[preset]
+    base = PRESETS[preset].settings
     folds = int(folds if folds is not None else base["folds"])
     runs = int(runs if runs is not None else base["runs"])
     if folds < 2 or not 1 <= runs <= folds:

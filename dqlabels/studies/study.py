@@ -39,12 +39,13 @@ import numpy as np
 
 from dqlabels._io import open_output_folder, write_text_atomic
 from dqlabels.config import (
-    GENERATE_IMAGE_SIZE,
-    GENERATE_NUM_IMAGES,
+    PRESETS,
     TSNE_MAX_ITER,
     TSNE_PERPLEXITY,
+    StudyOptions,
     TrainConfig,
     check_choice,
+    presets_of,
 )
 from dqlabels.errors import InputError
 from dqlabels.studies.results import MODES, cell, compare_modes, mean_std, write_study_files
@@ -58,38 +59,29 @@ PAPER_TABLE = {
 }
 METRICS = ("macro_accuracy", "kl")
 
-PRESETS = {
-    "paper": {"num_images": GENERATE_NUM_IMAGES, "generate_size": GENERATE_IMAGE_SIZE, "splits": 3,
-              "train": TrainConfig(model="densenet121", weights="imagenet", image_size=224,
-                                   epochs=60, batch_size=128, learning_rate=0.1,
-                                   weight_decay=5e-4, schedule="cosine")},
-    "quick": {"num_images": 3_000, "generate_size": 32, "splits": 3,
-              "train": TrainConfig(model="densenet-tiny", weights="none", image_size=32,
-                                   epochs=40, batch_size=128, learning_rate=0.1,
-                                   weight_decay=5e-4, schedule="cosine", bn_momentum=0.9)},
-    # Real images by K-fold cross-validation (dqlabels.studies.real_study): a folder of photographs
-    # with human label distributions, CIFAR-10H first.
-    "cifar10h": {"protocol": "kfold", "folds": 10, "runs": 3, "val_size": 250,
-                 "train": TrainConfig(model="resnet9-quarter", weights="none", image_size=32,
-                                      epochs=60, batch_size=128, learning_rate=0.2,
-                                      schedule="warmup-cosine", nesterov=True,
-                                      weight_decay=5e-4, augment="natural")},
-    "cifar10h-paper": {"protocol": "kfold", "folds": 10, "runs": 10, "val_size": 250,
-                       "train": TrainConfig(model="resnet9", weights="none", image_size=32,
-                                            epochs=150, batch_size=128, learning_rate=0.2,
-                                            schedule="warmup-cosine", nesterov=True,
-                                            weight_decay=5e-4, augment="natural")},
-}
 STUDY_FILES = ("study.json", "data", "runs", "results.md", "results.csv", "results.json",
                "tsne.png", "tsne.csv")
+
+
+def run_study(out_dir, preset: str, options: StudyOptions) -> str | None:
+    """``dqlabels reproduce`` of a preset of this study (the registry's ``paper`` study):
+    run it and return its table and where the files are (None in a data-parallel job's
+    processes other than 0)."""
+    from dqlabels.learning.distributed import process_index
+
+    results = reproduce(out_dir, preset, splits=options.one_splits(), job=options.job,
+                        **options.tsne(), **options.common())
+    if options.job is not None and process_index() != 0:
+        return None
+    return (results_table(results).strip() + f"\n\nResults in {out_dir}/results.md, .csv, "
+            f".json; figure {out_dir}/tsne.png")
 
 
 def study_settings(preset: str = "quick", *, dataset=None, overrides: dict | None = None,
                    splits=None, seed: int = 0, tsne_max_iter: int = TSNE_MAX_ITER) -> dict:
     """The effective settings of a study: the preset, then any per-setting overrides."""
-    check_choice("preset", preset, [name for name, p in PRESETS.items()
-                                    if p.get("protocol") != "kfold"])
-    base = PRESETS[preset]
+    check_choice("preset", preset, presets_of("paper"))
+    base = PRESETS[preset].settings
     config = replace(base["train"], seed=seed, **(overrides or {}))
     config.check()
     return {

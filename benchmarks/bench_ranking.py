@@ -62,7 +62,7 @@ def correlations(soft: np.ndarray, crowd: SimulatedCrowd, seed: int) -> list[flo
                  DawidSkene().fit(ann).annotator_accuracy_,
                  annotator_agreement(ann)[0],
                  gold_accuracy,
-                 DawidSkene(gold=gold).fit(ann).annotator_accuracy_]
+                 DawidSkene().fit(ann, gold).annotator_accuracy_]
     return [spearmanr(e, truth, nan_policy="omit").statistic for e in estimates]
 
 

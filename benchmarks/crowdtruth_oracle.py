@@ -65,7 +65,7 @@ def compare(ours, ref: dict) -> dict:
         "wua": max(abs(ours.annotator_item_agreement_[workers.index(w)] - v)
                    for w, v in ref["wsa"].items()),
         "aqs": max(abs(ours.class_quality_[classes.index(k)] - v) for k, v in ref["aqs"].items()),
-        "uas": max(abs(ours.weighted_soft_labels_[items.index(u), classes.index(k)] - v)
+        "uas": max(abs(ours.probas_[items.index(u), classes.index(k)] - v)
                    for u, scores in ref["uas"].items() for k, v in scores.items()),
     }
     return diffs

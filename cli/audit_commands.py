@@ -7,6 +7,7 @@ import click
 from dqlabels import config
 from dqlabels_cli.options import (
     CONTEXT,
+    RegistryChoice,
     gold_columns,
     handle_errors,
     reading_options,
@@ -43,6 +44,11 @@ from dqlabels_cli.options import (
                    f"known. Default: up to {config.CROWDTRUTH_MAX_PAIRS:,} ordered pairs of "
                    "annotations on the same item (90 million for 10 million annotations, 10 "
                    "per item); --crowdtruth at any size.")
+@click.option("--aggregator", "aggregators", type=RegistryChoice(config.AGGREGATORS),
+              multiple=True,
+              help="Also fit this aggregator (repeat for several): its labels and class "
+                   "probabilities join the labels file as NAME_label and NAME_<class> columns "
+                   "(Dawid–Skene and CrowdTruth have their own switches).")
 @click.option("--rank-by", type=click.Choice(config.RANKINGS), default=config.RANKINGS[0],
               show_default=True,
               help="The per-annotator estimate that orders the annotator table and the least "

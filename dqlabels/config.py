@@ -61,6 +61,35 @@ GENERATE_IMAGE_SIZE = 64
 # Splits (docs/conventions.md §8).
 SPLIT_KINDS = ("random", "dcic")
 
+def resolve(reference):
+    """What a registry entry names: a callable itself, or the one a ``"module:name"`` string
+    names (its module imported now, so that a registry stays free of heavy imports)."""
+    if not isinstance(reference, str):
+        return reference
+    import importlib
+
+    module, name = reference.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# Aggregators ``dqlabels evaluate --aggregator NAME`` fits (docs/evaluate.md): name → the class
+# (a subclass of dqlabels.labels.aggregation.Aggregator, made with no arguments), or the
+# "module:Class" naming it. Dawid–Skene and CrowdTruth have their own switches as well.
+AGGREGATORS: dict[str, object] = {
+    "majority-vote": "dqlabels.labels.aggregation:MajorityVote",
+    "dawid-skene": "dqlabels.labels.dawid_skene:DawidSkene",
+    "crowdtruth": "dqlabels.labels.crowdtruth:CrowdTruth",
+}
+
+
+def register_aggregator(name: str, aggregator) -> None:
+    """Add an aggregator (its name must be new): ``--aggregator NAME`` fits it and its
+    ``PREFIX_label`` and ``PREFIX_<class>`` columns join the labels file."""
+    if name in AGGREGATORS:
+        raise ValueError(f"an aggregator named {name!r} is registered already")
+    AGGREGATORS[name] = aggregator
+
+
 # Training (docs/conventions.md §9).
 
 

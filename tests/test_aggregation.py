@@ -91,12 +91,12 @@ def test_dawid_skene_matches_reference_implementation(engine):
     assert model.n_iter_ == 7
     assert ann.num_items == items.max() + 1  # every item annotated: codes equal item numbers
     post, _, _ = _reference_dawid_skene(items, annots, labels, ann.num_items, 4, 3, 7, 0.01)
-    np.testing.assert_allclose(model.posteriors_, post, atol=1e-10)
+    np.testing.assert_allclose(model.probas_, post, atol=1e-10)
     # The reported confusion matrices come from one more M-step on those posteriors.
     assert model.confusion_matrices_.shape == (4, 3, 3)
     expected_conf = np.full((4, 3, 3), 0.01)
     for i, a, l in zip(items, annots, labels):
-        expected_conf[a, :, l] += model.posteriors_[i]
+        expected_conf[a, :, l] += model.probas_[i]
     expected_conf /= expected_conf.sum(axis=2, keepdims=True)
     np.testing.assert_allclose(model.confusion_matrices_, expected_conf, atol=1e-12)
 
@@ -112,7 +112,7 @@ def test_dawid_skene_finds_the_reliable_annotator():
     ds_acc = np.mean(model.labels_ == truth)
     mv_acc = np.mean(majority_vote(ann).labels == truth)
     assert ds_acc > mv_acc
-    np.testing.assert_allclose(model.posteriors_.sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.probas_.sum(axis=1), 1.0)
 
 
 @pytest.mark.parametrize("num_classes", [2, 3, 7])
@@ -137,7 +137,7 @@ def test_both_engines_give_the_same_fit(num_classes, monkeypatch):
             for engine in ("numpy", "numba")}
     numpy_fit, numba_fit = fits["numpy"], fits["numba"]
     assert numba_fit.n_iter_ == numpy_fit.n_iter_ and numba_fit.converged_ == numpy_fit.converged_
-    for name in ("posteriors_", "class_priors_", "confusion_matrices_", "annotator_accuracy_"):
+    for name in ("probas_", "class_priors_", "confusion_matrices_", "annotator_accuracy_"):
         np.testing.assert_allclose(getattr(numba_fit, name), getattr(numpy_fit, name),
                                    rtol=1e-10, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(numba_fit.log_likelihood_, numpy_fit.log_likelihood_, rtol=1e-12)
@@ -297,8 +297,8 @@ def test_dawid_skene_stops_where_the_documented_rules_say(accuracy, seed, stops_
 
 
 def test_every_aggregator_has_one_shape():
-    """fit returns self, fit_predict the labels_, and soft_labels_ or posteriors_ where the
-    method has them; labels agree with the short forms."""
+    """fit returns self, fit_predict the labels_, and every one has probas_ (its class
+    probabilities, rows summing to 1); labels agree with the short forms."""
     from dqlabels.labels.aggregation import Aggregator, MajorityVote
     from dqlabels.labels.crowdtruth import CrowdTruth
 
@@ -308,10 +308,8 @@ def test_every_aggregator_has_one_shape():
         assert aggregator.fit(ann) is aggregator
         labels = aggregator.fit_predict(ann)
         assert labels.shape == (3,) and labels.tolist() == aggregator.labels_.tolist()
-        distribution = getattr(aggregator, "posteriors_", None)
-        if distribution is None:
-            distribution = aggregator.soft_labels_
-        np.testing.assert_allclose(distribution.sum(axis=1), 1.0)
+        np.testing.assert_allclose(aggregator.probas_.sum(axis=1), 1.0)
+        assert aggregator.fit(ann, gold=None) is aggregator  # data only through fit
     assert MajorityVote().fit_predict(ann).tolist() == majority_vote(ann).labels.tolist() == [0, 1, 0]
 
 

@@ -680,8 +680,7 @@ def test_the_labels_file_written_beside_the_audit_appears_only_if_the_audit_succ
     from dqlabels.audit.report import audit, fit_crowdtruth, labels_columns
 
     ann = read_annotations(EXAMPLE)
-    alone = audit(ann, dawid_skene_model=DawidSkene().fit(ann),
-                  crowdtruth_model=fit_crowdtruth(ann)[0])
+    alone = audit(ann, models=[DawidSkene().fit(ann), fit_crowdtruth(ann)[0]])
     evaluate_module.write_labels(labels_columns(alone), tmp_path / "alone.csv")
     assert labels.read_bytes() == (tmp_path / "alone.csv").read_bytes()
     assert labels.read_text().startswith("item,hard_label,tied,soft_cat,soft_dog,soft_fox,"

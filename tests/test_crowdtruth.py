@@ -37,7 +37,7 @@ def test_matches_the_reference_implementation(name):
             assert values[ids.index(name_)] == pytest.approx(expected, abs=1e-15), (key, name_)
     for item, scores in ref["uas"].items():
         for label, expected in scores.items():
-            got = ct.weighted_soft_labels_[items.index(item), classes.index(label)]
+            got = ct.probas_[items.index(item), classes.index(label)]
             assert got == pytest.approx(expected, abs=1e-15)
     # The reference leaves out items with a single annotation: undefined here.
     single = ann.counts.sum(axis=1) == 1
@@ -116,7 +116,7 @@ def test_every_way_of_listing_the_pairs_gives_the_same_metrics(monkeypatch, bloc
     monkeypatch.setattr(crowdtruth, "KEY_BITS", key_bits)
     got = CrowdTruth().fit(ann)
     for attribute in ("item_quality_", "annotator_quality_", "class_quality_",
-                      "weighted_soft_labels_"):
+                      "probas_"):
         np.testing.assert_allclose(getattr(got, attribute), getattr(expected, attribute),
                                    rtol=1e-12, atol=0)
     assert got.n_iter_ == expected.n_iter_
@@ -128,4 +128,4 @@ def test_an_item_with_one_annotation_keeps_its_label_as_weighted_soft_label():
     ann = from_long(["a", "a", "a", "b"], ["cat", "cat", "dog", "dog"], ["u1", "u2", "u3", "u1"])
     ct = CrowdTruth().fit(ann)
     assert np.isnan(ct.item_quality_[1])
-    assert ct.weighted_soft_labels_[1].tolist() == [0.0, 1.0]
+    assert ct.probas_[1].tolist() == [0.0, 1.0]

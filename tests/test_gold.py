@@ -109,25 +109,25 @@ def test_gold_aware_dawid_skene_matches_a_plain_loop_reference(engine):
     ann = from_long([f"{i:03d}" for i in items], labels, [f"a{a}" for a in annots])
     assert ann.num_items == n_items
     gold = np.where(rng.random(n_items) < 0.25, truth, -1)
-    model = DawidSkene(max_iter=6, tol=-np.inf, engine=engine, gold=gold).fit(ann)
+    model = DawidSkene(max_iter=6, tol=-np.inf, engine=engine).fit(ann, gold)
     post, _, _ = _reference_dawid_skene(items, annots, labels, n_items, 4, k, 6, 0.01, gold=gold)
     assert model.n_iter_ == 6
-    np.testing.assert_allclose(model.posteriors_, post, atol=1e-10)
+    np.testing.assert_allclose(model.probas_, post, atol=1e-10)
     # The reported priors come from one more M-step on those posteriors.
     expected_prior = post.sum(0) + 0.01
     np.testing.assert_allclose(model.class_priors_, expected_prior / expected_prior.sum(),
                                atol=1e-12)
     np.testing.assert_array_equal(model.labels_[gold >= 0], gold[gold >= 0])
     plain = DawidSkene(max_iter=6, tol=-np.inf, engine=engine).fit(ann)
-    assert not np.allclose(plain.posteriors_, model.posteriors_)  # the gold mattered
+    assert not np.allclose(plain.probas_, model.probas_)  # the gold mattered
 
 
 def test_dawid_skene_refuses_gold_that_does_not_fit():
     ann = from_long(["a", "b"], ["x", "y"], ["u", "u"])
     with pytest.raises(InputError, match="Expected gold as 2 integer class indices"):
-        DawidSkene(gold=[0, 1, 1]).fit(ann)
+        DawidSkene().fit(ann, [0, 1, 1])
     with pytest.raises(InputError, match=r"gold class indices in -1\.\.1"):
-        DawidSkene(gold=[0, 5]).fit(ann)
+        DawidSkene().fit(ann, [0, 5])
 
 
 def test_held_out_labels_never_see_the_answer_they_are_scored_on():
@@ -164,7 +164,7 @@ def test_held_out_dawid_skene_accuracy_of_the_fixture(tmp_path):
 def test_a_gold_class_index_one_past_the_last_is_refused_in_one_line():
     ann = from_long(["a", "b"], ["x", "y"], ["u", "u"])
     with pytest.raises(InputError, match=r"gold class indices in -1\.\.1"):
-        DawidSkene(gold=[0, 2]).fit(ann)  # K = 2: index 2 does not exist
+        DawidSkene().fit(ann, [0, 2])  # K = 2: index 2 does not exist
 
 
 def test_both_engines_agree_with_gold_on_likelihood_and_stopping():
@@ -176,8 +176,8 @@ def test_both_engines_agree_with_gold_on_likelihood_and_stopping():
     ann = from_long([f"{i:03d}" for i in items], labels, [f"w{a}" for a in annotators],
                     duplicates="keep")
     gold = np.where(rng.random(300) < 0.3, truth, -1)
-    fits = {engine: DawidSkene(engine=engine, gold=gold).fit(ann) for engine in ("numpy", "numba")}
+    fits = {engine: DawidSkene(engine=engine).fit(ann, gold) for engine in ("numpy", "numba")}
     assert fits["numpy"].n_iter_ == fits["numba"].n_iter_
     assert fits["numpy"].log_likelihood_ == pytest.approx(fits["numba"].log_likelihood_,
                                                           rel=1e-9)
-    np.testing.assert_allclose(fits["numpy"].posteriors_, fits["numba"].posteriors_, atol=1e-9)
+    np.testing.assert_allclose(fits["numpy"].probas_, fits["numba"].probas_, atol=1e-9)

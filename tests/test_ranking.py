@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 
 from dqlabels import InputError, from_long
-from dqlabels.audit.report import audit_report
+from dqlabels.audit.report import audit
 from dqlabels.data.simulated_crowd import SimulatedCrowd, annotator_profiles, simulate_annotations
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.gold import wilson_interval
@@ -85,7 +85,7 @@ def test_a_flipped_binary_worker_is_flagged_not_just_ranked_low():
     ann = from_long(items, labels, workers)
     from dqlabels import DawidSkene
 
-    report = audit_report(ann, dawid_skene=DawidSkene().fit(ann))
+    report = audit(ann, models=[DawidSkene().fit(ann)])
     assert report["annotators"]["below_chance"] == ["w4"]
     flags = {e["annotator"]: e["below_chance"] for e in report["annotators"]["per_annotator"]}
     assert flags == {"w0": False, "w1": False, "w2": False, "w3": False, "w4": True}
@@ -94,15 +94,15 @@ def test_a_flipped_binary_worker_is_flagged_not_just_ranked_low():
 
 def test_rank_by_other_estimates_and_refusals():
     ann = from_long(list("aabbcc"), list("xyxxyy"), ["u", "v"] * 3)
-    report = audit_report(ann, rank_by="agreement")
+    report = audit(ann, rank_by="agreement")
     assert report["annotators"]["ranked_by"] == "agreement"
     with pytest.raises(InputError, match="rank_by=dawid-skene: Dawid–Skene was not fitted"):
-        audit_report(ann, rank_by="dawid-skene")
+        audit(ann, rank_by="dawid-skene")
     # Each missing estimate is blamed on its own cause: gold on the gold answers.
     with pytest.raises(InputError, match="rank_by=gold: there are no gold answers"):
-        audit_report(ann, dawid_skene=DawidSkene().fit(ann), rank_by="gold")
+        audit(ann, models=[DawidSkene().fit(ann)], rank_by="gold")
     with pytest.raises(InputError, match="Expected rank_by to be one of"):
-        audit_report(ann, rank_by="vibes")
+        audit(ann, rank_by="vibes")
 
 
 def test_below_chance_needs_the_whole_interval_below_one_over_k():

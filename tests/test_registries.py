@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+import dqlabels
 from conftest import REPO
 from dqlabels import config
 
@@ -128,3 +129,62 @@ def test_a_registered_study_runs_from_the_command_line(registered_study, tmp_pat
         run_reproduce(tmp_path / "t2", "toy-preset", job=object())
     with pytest.raises(ValueError, match="no study named 'missing'"):
         config.register_preset(config.Preset("orphan", "missing", {}))
+
+
+@pytest.fixture
+def registered_aggregator():
+    from dqlabels.labels.aggregation import Aggregator, argmax_lowest
+
+    class Laplace(Aggregator):
+        """Add-one smoothed vote shares: (counts + 1) / (n + K)."""
+
+        column_prefix = "laplace"
+
+        def _fit(self, annotations):
+            counts = np.asarray(annotations.counts, dtype=np.float64)
+            self.probas_ = (counts + 1) / (counts.sum(axis=1, keepdims=True) + counts.shape[1])
+            self.labels_ = argmax_lowest(self.probas_)
+
+    config.register_aggregator("laplace", Laplace)
+    yield Laplace
+    del config.AGGREGATORS["laplace"]
+
+
+def test_a_registered_aggregator_joins_the_audit_and_its_labels_file(registered_aggregator,
+                                                                       tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from dqlabels.audit.report import audit, labels_columns
+    from dqlabels_cli.main import main
+
+    path = tmp_path / "a.csv"
+    path.write_text("item,annotator,label\na,u1,cat\na,u2,cat\na,u3,dog\nb,u1,dog\n")
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--aggregator", "laplace",
+                                       "--labels", str(tmp_path / "l.csv")])
+    assert result.exit_code == 0, result.output + result.stderr
+    table = pd.read_csv(tmp_path / "l.csv", dtype={"item": str}).set_index("item")
+    # by hand: a = (2 + 1, 1 + 1) / 5, b = (0 + 1, 1 + 1) / 3
+    assert table["laplace_label"].tolist() == ["cat", "dog"]
+    np.testing.assert_allclose(table["laplace_cat"], [3 / 5, 1 / 3], rtol=1e-5)  # 6 digits
+    np.testing.assert_allclose(table["laplace_dog"], [2 / 5, 2 / 3], rtol=1e-5)
+    assert list(table.columns)[-3:] == ["laplace_label", "laplace_cat", "laplace_dog"]
+    # in the API, an unfitted aggregator is fitted by the audit
+    result = audit(dqlabels.read_annotations(path), models=[registered_aggregator()])
+    assert labels_columns(result)["laplace_label"].tolist() == ["cat", "dog"]
+    with pytest.raises(ValueError, match="registered already"):
+        config.register_aggregator("laplace", registered_aggregator)
+    bad = CliRunner().invoke(main, ["evaluate", str(path), "--aggregator", "nope"])
+    assert bad.exit_code == 2 and "'nope' is not one of" in bad.stderr
+
+
+def test_every_aggregator_has_labels_and_class_probabilities_under_one_name():
+    from dqlabels.labels.aggregation import registered_aggregator
+
+    ann = dqlabels.from_long(["a", "a", "a", "b", "b"], ["x", "x", "y", "y", "y"],
+                             ["u1", "u2", "u3", "u1", "u2"])
+    for name in config.AGGREGATORS:
+        model = registered_aggregator(name).fit(ann)
+        assert model.labels_.tolist() == [0, 1], name
+        assert model.probas_.shape == (2, 2) and np.allclose(model.probas_.sum(axis=1), 1), name
+        assert model.probas_[0, 0] > 0.5 and model.probas_[1, 1] > 0.5, name

@@ -167,10 +167,10 @@ def test_fleiss_kappa_leaves_out_single_annotation_items():
 
 def test_agreement_is_null_for_probabilities(write):
     from dqlabels import read_annotations
-    from dqlabels.audit.report import audit_report
+    from dqlabels.audit.report import audit
 
     ann = read_annotations(write("p.csv", "item,cat,dog\na,0.5,0.5\nb,0.9,0.1\nc,1.0,0.0\n"))
     assert ann.is_distribution
-    report = audit_report(ann)
+    report = audit(ann)
     assert report["fleiss_kappa"] is None and report["krippendorff_alpha"] is None
     assert "carry no annotations" in report["agreement_note"]  # null, and why

@@ -23,7 +23,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +44,13 @@ from dqlabels.config import CROWDTRUTH_MAX_PAIRS, PLAN_MAX_PER_ITEM, RANKINGS, c
 from dqlabels.errors import InputError
 from dqlabels.labels import gold as gold_answers
 from dqlabels.labels import scores
-from dqlabels.labels.aggregation import MajorityVote, majority_vote, soft_labels
+from dqlabels.labels.aggregation import (
+    Aggregator,
+    MajorityVote,
+    fitted_models,
+    majority_vote,
+    soft_labels,
+)
 from dqlabels.labels.crowdtruth import CrowdTruth, annotation_pairs, item_agreement
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.plan import Plan, mean_by_annotations, plan_next_round
@@ -111,7 +117,9 @@ class Audit(Mapping):
         soft, vote, entropy: each item's soft label, majority vote and entropy (nats).
         quality: each item's quality (CrowdTruth's, else the unweighted pair agreement; NaN for
             a single annotation), or None for probabilities.
-        dawid_skene_model, crowdtruth_model: the fitted models, or None.
+        models: the fitted aggregators (:class:`~dqlabels.labels.aggregation.Aggregator`),
+            in the order given; ``dawid_skene_model`` and ``crowdtruth_model`` are the
+            Dawid–Skene and CrowdTruth ones among them, or None.
         predictions, prediction_rows: the scored predictions and their rows in the items.
         posterior: each item's Dirichlet posterior (:mod:`dqlabels.labels.plan`; the prior from the
             class balance, or from the predictions), or None for probabilities.
@@ -126,13 +134,20 @@ class Audit(Mapping):
     vote: MajorityVote
     entropy: np.ndarray
     quality: np.ndarray | None
-    dawid_skene_model: DawidSkene | None
-    crowdtruth_model: CrowdTruth | None
+    models: tuple
     predictions: np.ndarray | None
     prediction_rows: np.ndarray | None
     posterior: Posterior | None
     plan: Plan | None
     report: AuditReport
+
+    @property
+    def dawid_skene_model(self) -> DawidSkene | None:
+        return _first(self.models, DawidSkene)
+
+    @property
+    def crowdtruth_model(self) -> CrowdTruth | None:
+        return _first(self.models, CrowdTruth)
 
     def __getitem__(self, key):
         return self.report[key]
@@ -144,14 +159,17 @@ class Audit(Mapping):
         return len(self.report)
 
 
+def _first(models, kind):
+    return next((model for model in models if isinstance(model, kind)), None)
+
+
 def audit(
     annotations: Annotations,
     *,
+    models: Sequence[Aggregator] = (),
     tallies: Tallies | None = None,
     predictions: np.ndarray | None = None,
     prediction_rows: np.ndarray | None = None,
-    dawid_skene_model: DawidSkene | None = None,
-    crowdtruth_model: CrowdTruth | None = None,
     crowdtruth_reason: str | None = None,
     quality: np.ndarray | None = None,
     rank_by: str = "auto",
@@ -167,14 +185,15 @@ def audit(
         predictions: optional ``(num_scored, num_classes)`` predicted distributions, in the
             class order of ``annotations``, scored against the soft labels.
         prediction_rows: row index into ``annotations.items`` of each prediction row.
-        dawid_skene_model: a fitted :class:`~dqlabels.DawidSkene`; its annotator accuracies and
-            the items where it disagrees with the majority vote are reported.
-        crowdtruth_model: fitted :class:`~dqlabels.labels.crowdtruth.CrowdTruth` metrics: item,
-            annotator and class quality and the worker-weighted soft labels. Without them
-            (annotators unknown), the item quality is the unweighted pair agreement.
-        crowdtruth_reason: why ``crowdtruth_model`` is missing, when the caller knows better
+        models: aggregators, fitted or not (:func:`~dqlabels.labels.aggregation.fitted_models`).
+            A :class:`~dqlabels.DawidSkene` among them has its annotator accuracies and the
+            items where it disagrees with the majority vote reported; a
+            :class:`~dqlabels.labels.crowdtruth.CrowdTruth`, its item, annotator and class
+            quality (without it, the item quality is the unweighted pair agreement). Each
+            with a ``column_prefix`` adds its columns to the labels table.
+        crowdtruth_reason: why no CrowdTruth model is given, when the caller knows better
             than the annotations tell (switched off, too large).
-        quality: :func:`item_quality` of ``annotations`` and ``crowdtruth_model``, when the
+        quality: :func:`item_quality` of ``annotations`` and the CrowdTruth model, when the
             caller computed it already.
         rank_by: the per-annotator estimate that orders the annotators, least reliable first
             (:data:`~dqlabels.config.RANKINGS`): ``auto`` (Dawid–Skene accuracy when fitted,
@@ -190,11 +209,12 @@ def audit(
     fits that did not see those answers (:func:`dqlabels.labels.gold.held_out_labels`).
     """
     check_choice("rank_by", rank_by, RANKINGS)
+    models = fitted_models(annotations, models)
+    dawid_skene, crowdtruth = _first(models, DawidSkene), _first(models, CrowdTruth)
     if tallies is None or tallies.predictions is not predictions:
         tallies = tally(annotations, predictions, prediction_rows, class_posteriors=getattr(
-            dawid_skene_model, "posteriors_", None))
+            dawid_skene, "probas_", None))
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
-    dawid_skene, crowdtruth = dawid_skene_model, crowdtruth_model
     quality = item_quality(annotations, crowdtruth) if quality is None else quality
     annotators = disagreeing = None
     if annotations.annotator_index is not None:
@@ -221,8 +241,7 @@ def audit(
         posterior=frozen(posterior_summary),
         next_round=None if plan is None else frozen(plan.summary()))
     return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
-                 quality=quality, dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth,
-                 predictions=predictions, prediction_rows=rows, posterior=tallies.posterior,
+                 quality=quality, models=models, predictions=predictions, prediction_rows=rows, posterior=tallies.posterior,
                  plan=plan, report=report)
 
 
@@ -258,7 +277,7 @@ def _campaign_report(annotations: Annotations, tallies: Tallies,
     mass = {"hard": hard_mass, "soft": soft.mean(axis=0)}
     listed = smallest(-item_entropy, NUM_AMBIGUOUS)
     if crowdtruth is not None:
-        mass["weighted"] = crowdtruth.weighted_soft_labels_.mean(axis=0)
+        mass["weighted"] = crowdtruth.probas_.mean(axis=0)
     return CampaignSummary(
         source=annotations.source, format=annotations.format, num_items=annotations.num_items,
         num_classes=annotations.num_classes, classes=classes,
@@ -308,17 +327,6 @@ def _dawid_skene_report(annotations: Annotations, dawid_skene: DawidSkene,
         note="every item has a gold answer: Dawid–Skene's labels are the gold answers and its "
              "annotator accuracies are their accuracies on gold; it estimates nothing here"
         if everything_gold else None)
-
-
-def audit_report(annotations: Annotations, predictions=None, prediction_items=None,
-                 dawid_skene: DawidSkene | None = None, crowdtruth: CrowdTruth | None = None,
-                 **options) -> Audit:
-    """The name :func:`audit` had before: here ``dawid_skene`` and ``crowdtruth`` are the
-    fitted models (``dawid_skene_model``, ``crowdtruth_model`` of :func:`audit`)."""
-    return audit(annotations, predictions=predictions, prediction_rows=prediction_items,
-                 dawid_skene_model=dawid_skene, crowdtruth_model=crowdtruth, **options)
-
-
 
 
 def _posterior_summary(annotations: Annotations, post: Posterior, soft: np.ndarray) -> dict:
@@ -452,14 +460,11 @@ def labels_table(result: Audit):
 def labels_columns(result: Audit) -> dict[str, np.ndarray]:
     """The columns of :func:`labels_table`, by name, as numpy arrays (what the CSV writer
     takes: no frame is built for a file)."""
-    return tallied_columns(result.annotations, result, result.dawid_skene_model, result.quality,
-                           result.crowdtruth_model)
+    return tallied_columns(result.annotations, result, result.models, result.quality)
 
 
-def tallied_columns(annotations: Annotations, tallies: Tallies | Audit,
-                    dawid_skene_model: DawidSkene | None = None,
-                    quality: np.ndarray | None = None,
-                    crowdtruth_model: CrowdTruth | None = None) -> dict[str, np.ndarray]:
+def tallied_columns(annotations: Annotations, tallies: Tallies | Audit, models=(),
+                    quality: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`labels_columns` from what an audit is made of, before it is built: the
     ``annotations``, their :class:`Tallies` (or an :class:`Audit`: its soft labels, vote and
     posterior), the item ``quality`` and the models (``dqlabels evaluate`` writes the file
@@ -470,10 +475,9 @@ def tallied_columns(annotations: Annotations, tallies: Tallies | Audit,
                "tied": result.vote.tied}
     for j, name in enumerate(classes):
         columns[f"soft_{name}"] = result.soft[:, j]
-    if dawid_skene_model is not None:
-        columns["ds_label"] = classes[dawid_skene_model.labels_]
-        for j, name in enumerate(classes):
-            columns[f"ds_{name}"] = dawid_skene_model.posteriors_[:, j]
+    dawid_skene = _first(models, DawidSkene)
+    if dawid_skene is not None:
+        columns.update(dawid_skene.label_columns(classes))
     if quality is not None:
         columns["item_quality"] = quality
     if result.posterior is not None:
@@ -481,9 +485,9 @@ def tallied_columns(annotations: Annotations, tallies: Tallies | Audit,
         mean = result.posterior.mean
         for j, name in enumerate(classes):
             columns[f"shrunk_{name}"] = mean[:, j]
-    if crowdtruth_model is not None:
-        for j, name in enumerate(classes):
-            columns[f"weighted_{name}"] = crowdtruth_model.weighted_soft_labels_[:, j]
+    for model in models:  # CrowdTruth's, then every other aggregator's, in the order given
+        if model is not dawid_skene and model.column_prefix is not None:
+            columns.update(model.label_columns(classes))
     if annotations.gold is not None:
         columns["gold_label"] = np.where(annotations.gold >= 0,
                                          classes[np.maximum(annotations.gold, 0)], "")

@@ -39,6 +39,7 @@ from dqlabels.audit.report import (
     Tallies,
     audit,
     fit_crowdtruth,
+    fitted_models,
     item_quality,
     labels_columns,
     tallied_columns,
@@ -49,7 +50,7 @@ from dqlabels.commands.reading import read_campaign
 from dqlabels.config import DS_MAX_ITER, PLAN_MAX_PER_ITEM, ReadOptions
 from dqlabels.csv_text import prepare_column, write_frame_csv
 from dqlabels.errors import InputError
-from dqlabels.labels.crowdtruth import CrowdTruth
+from dqlabels.labels.aggregation import registered_aggregator
 from dqlabels.labels.dawid_skene import DawidSkene
 from dqlabels.labels.posterior import posterior
 from dqlabels.labels.ranking import ANNOTATOR_COLUMNS
@@ -67,7 +68,9 @@ class EvaluateConfig(ReadOptions):
     ``json_path``, ``labels_path``, ``annotators_path``, ``html_path``, ``plots_dir``.
     Switches: ``dawid_skene`` (fit Dawid–Skene when annotator ids are known),
     ``ds_max_iter``, ``crowdtruth`` (True, False, or None for up to ``CROWDTRUTH_MAX_PAIRS``
-    ordered pairs of annotations on the same item; :func:`~dqlabels.audit.fit_crowdtruth`),
+    ordered pairs of annotations on the same item; :func:`~dqlabels.audit.report.fit_crowdtruth`),
+    ``aggregators`` (names in :data:`dqlabels.config.AGGREGATORS` to fit as well: their labels
+    and class probabilities join the labels file),
     ``rank_by`` (:func:`~dqlabels.audit.report.audit`); ``prior`` (the shrunk labels' prior,
     :mod:`dqlabels.labels.posterior`: ``classes`` or ``balance``); the next round, as
     ``dqlabels plan`` names its options with a ``plan_`` prefix: ``plan_budget`` (also plan the
@@ -88,6 +91,7 @@ class EvaluateConfig(ReadOptions):
     dawid_skene: bool = True
     ds_max_iter: int = DS_MAX_ITER
     crowdtruth: bool | None = None
+    aggregators: tuple = ()
     rank_by: str = "auto"
     plan_budget: int | None = None
     plan_objective: str = "soft"
@@ -125,11 +129,11 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
 
 @dataclass(frozen=True)
 class _Fitted:
-    """What the audit is built from: the models, the tallies, the item quality, and the labels
-    file's columns prepared ahead (``ready``)."""
+    """What the audit is built from: the fitted aggregators (Dawid–Skene, CrowdTruth, then those
+    asked for by name), the tallies, the item quality, and the labels file's columns prepared
+    ahead (``ready``)."""
 
-    model: DawidSkene | None
-    crowdtruth: CrowdTruth | None
+    models: tuple
     crowdtruth_reason: str | None
     tallies: Tallies
     quality: np.ndarray | None
@@ -143,9 +147,8 @@ def _fit(campaign, config: EvaluateConfig) -> _Fitted:
     annotations = campaign.annotations
     fit = config.dawid_skene and annotations.annotator_index is not None
     with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-ds") as background:
-        model = background.submit(DawidSkene(max_iter=config.ds_max_iter,
-                                             gold=annotations.gold).fit,
-                                  annotations) if fit else None
+        model = background.submit(DawidSkene(max_iter=config.ds_max_iter).fit,
+                                  annotations, annotations.gold) if fit else None
         crowd, reason = fit_crowdtruth(annotations, config.crowdtruth)
         # With Dawid–Skene, the shrunk labels' prior waits for its class posteriors.
         tallies = tally(annotations, campaign.predictions, campaign.prediction_rows,
@@ -153,13 +156,16 @@ def _fit(campaign, config: EvaluateConfig) -> _Fitted:
         quality = item_quality(annotations, crowd)
         ready = {} if config.labels_path is None else {
             name: prepare_column(values) for name, values in
-            tallied_columns(annotations, tallies, None, quality, crowd).items()}
+            tallied_columns(annotations, tallies, () if crowd is None else (crowd,),
+                            quality).items()}
         fitted = model.result() if model is not None else None
         if fitted is not None and not annotations.is_distribution:
             tallies = replace(tallies, posterior=posterior(
                 annotations, campaign.prior, prior=config.prior,
-                class_posteriors=fitted.posteriors_))
-        return _Fitted(model=fitted, crowdtruth=crowd, crowdtruth_reason=reason,
+                class_posteriors=fitted.probas_))
+        models = tuple(m for m in (fitted, crowd) if m is not None) + fitted_models(
+            annotations, [registered_aggregator(name) for name in config.aggregators])
+        return _Fitted(models=models, crowdtruth_reason=reason,
                        tallies=tallies, quality=quality, ready=ready)
 
 
@@ -171,16 +177,15 @@ def _audit_and_write(campaign, fitted: _Fitted, config: EvaluateConfig) -> tuple
     with ThreadPoolExecutor(1, thread_name_prefix="dqlabels-labels") as background:
         if config.labels_path is not None:
             columns = {name: fitted.ready.get(name, values) for name, values in tallied_columns(
-                annotations, fitted.tallies, fitted.model, fitted.quality,
-                fitted.crowdtruth).items()}
+                annotations, fitted.tallies, fitted.models, fitted.quality).items()}
             labels = background.submit(staged_file, config.labels_path,
                                        lambda tmp: _write_labels_to(columns, tmp))
         try:
             result = audit(annotations, tallies=fitted.tallies,
                            predictions=campaign.predictions,
                            prediction_rows=campaign.prediction_rows,
-                           dawid_skene_model=fitted.model, crowdtruth_model=fitted.crowdtruth,
-                           crowdtruth_reason=fitted.crowdtruth_reason, quality=fitted.quality,
+                           models=fitted.models, crowdtruth_reason=fitted.crowdtruth_reason,
+                           quality=fitted.quality,
                            rank_by=config.rank_by, plan_budget=config.plan_budget,
                            plan_objective=config.plan_objective,
                            plan_max_per_item=config.plan_max_per_item)

@@ -73,8 +73,7 @@ def campaign_posterior(annotations, predictions, config: PlanConfig) -> Posterio
     weights = None
     if annotations.annotator_index is not None and predictions is None and \
             config.prior == "classes" and not annotations.is_distribution:
-        weights = DawidSkene(max_iter=DS_MAX_ITER, gold=annotations.gold).fit(
-            annotations).posteriors_
+        weights = DawidSkene(max_iter=DS_MAX_ITER).fit(annotations, annotations.gold).probas_
     return posterior(annotations, predictions, config.strength, prior=config.prior,
                      class_posteriors=weights)
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import sys
 
-from dqlabels.config import PRESETS, STUDIES, StudyOptions, check_choice
+from dqlabels.config import PRESETS, STUDIES, StudyOptions, check_choice, resolve
 from dqlabels.errors import InputError
 
 
@@ -30,9 +29,5 @@ def run_reproduce(out_dir, preset: str = "quick", options: StudyOptions | None =
     if options.job is not None and not study.data_parallel:
         raise InputError(f"the {study.name} study runs one process per run; "
                          f"strategy=data-parallel is for dqlabels train and the paper's study")
-    run = study.run
-    if isinstance(run, str):
-        module, function = run.split(":")
-        run = getattr(importlib.import_module(module), function)
     with contextlib.redirect_stdout(sys.stderr):
-        return run(out_dir, preset, options)
+        return resolve(study.run)(out_dir, preset, options)

@@ -3,9 +3,13 @@
 Every aggregator follows scikit-learn's and crowd-kit's conventions on one small base,
 :class:`Aggregator`: the constructor only stores parameters, :meth:`~Aggregator.fit` checks
 them (an :class:`~dqlabels.InputError` naming the parameter), learns from the annotations and
-returns ``self``; learned state ends in ``_``: ``labels_`` (one class index per item, ties to
-the lowest index) and, where the method has them, ``soft_labels_`` or ``posteriors_``.
-:meth:`~Aggregator.fit_predict` returns ``labels_``.
+returns ``self``; learned state ends in ``_``, and every aggregator has the same two:
+``labels_`` (one class index per item, ties to the lowest index) and ``probas_`` (each item's
+class probabilities: the vote shares, Dawid–Skene's posteriors, CrowdTruth's weighted soft
+labels). Data comes only through ``fit`` (Dawid–Skene's gold answers too).
+:meth:`~Aggregator.fit_predict` returns ``labels_``. An aggregator with a ``column_prefix``
+adds ``PREFIX_label`` and ``PREFIX_<class>`` columns to the audit's labels file; one registered
+in :data:`dqlabels.config.AGGREGATORS` is fitted by ``dqlabels evaluate --aggregator NAME``.
 
 - :class:`MajorityVote` (here) and its short form :func:`majority_vote`; :func:`soft_labels`,
   the mean of the one-hot annotations;
@@ -27,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from dqlabels._parallel import by_row_blocks, row_sums
-from dqlabels.config import check_number
+from dqlabels.config import AGGREGATORS, check_choice, check_number, resolve
 from dqlabels.errors import InputError
 from dqlabels.readers.annotations import Annotations
 
@@ -54,18 +58,34 @@ class Aggregator:
     """The shape every aggregator shares.
 
     Subclasses list their constructor parameters' checks in :meth:`_check_params` and learn in
-    :meth:`_fit`; :meth:`fit` runs both.
+    :meth:`_fit`, setting ``labels_`` and ``probas_``; :meth:`fit` runs both.
+
+    Attributes:
+        column_prefix: the name of its columns in the audit's labels file (None: none).
     """
 
-    def fit(self, annotations) -> Aggregator:
-        """Check the parameters, learn from ``annotations`` and return ``self``."""
+    column_prefix: str | None = None
+
+    def label_columns(self, classes) -> dict[str, np.ndarray]:
+        """Its columns in the audit's labels file: ``PREFIX_label`` (the class name of
+        ``labels_``) and ``PREFIX_<class>`` per class (``probas_``)."""
+        classes = np.asarray(classes, dtype=object)
+        columns = {f"{self.column_prefix}_label": classes[self.labels_]}
+        for j, name in enumerate(classes):
+            columns[f"{self.column_prefix}_{name}"] = self.probas_[:, j]
+        return columns
+
+    def fit(self, annotations, gold=None) -> Aggregator:
+        """Check the parameters, learn from ``annotations`` and return ``self``. ``gold``: known
+        answers (as ``Annotations.gold``), for an aggregator that learns from them
+        (Dawid–Skene); the others do not read them."""
         self._check_params()
         self._fit(annotations)
         return self
 
-    def fit_predict(self, annotations) -> np.ndarray:
+    def fit_predict(self, annotations, gold=None) -> np.ndarray:
         """:meth:`fit`, then the label of each item (``labels_``)."""
-        return self.fit(annotations).labels_
+        return self.fit(annotations, gold).labels_
 
     def _check_params(self) -> None:
         """Raise InputError for a constructor argument out of range (Keras-style message)."""
@@ -135,7 +155,7 @@ class MajorityVote(Aggregator):
     Attributes:
         labels_: ``(num_items,)`` int64 index of the chosen class.
         tied_: ``(num_items,)`` bool, True where two or more classes share the top count.
-        soft_labels_: ``(num_items, num_classes)`` the soft labels the vote is taken on.
+        probas_: ``(num_items, num_classes)`` the soft labels the vote is taken on.
 
     ``labels``, ``tied`` and ``num_ties`` (without ``_``) are the names of the result that
     :func:`majority_vote` returned before the estimator existed; they keep working.
@@ -183,7 +203,7 @@ class MajorityVote(Aggregator):
         self._counts = counts
 
     @property
-    def soft_labels_(self) -> np.ndarray:
+    def probas_(self) -> np.ndarray:
         return soft_labels(self._counts)
 
     @property
@@ -212,3 +232,17 @@ def majority_vote(data, ties: str = "lowest", seed: int | None = 0) -> MajorityV
         ([0, 2], [True, False])
     """
     return MajorityVote(ties=ties, seed=seed).fit(data)
+
+
+def registered_aggregator(name: str) -> Aggregator:
+    """A new, unfitted instance of the aggregator registered as ``name``
+    (:data:`dqlabels.config.AGGREGATORS`)."""
+    check_choice("aggregator", name, tuple(AGGREGATORS))
+    return resolve(AGGREGATORS[name])()
+
+
+def fitted_models(annotations: Annotations, models) -> tuple:
+    """``models`` each fitted to ``annotations`` (with their gold answers) where it is not yet
+    (a fitted model has ``labels_``), in the order given."""
+    return tuple(model if hasattr(model, "labels_") else model.fit(annotations, annotations.gold)
+                 for model in models)

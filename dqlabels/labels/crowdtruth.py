@@ -178,10 +178,9 @@ class CrowdTruth(Aggregator):
         annotator_annotator_agreement_: ``(num_annotators,)`` WWA.
         annotator_item_agreement_: ``(num_annotators,)`` WUA (the reference's "wsa").
         class_quality_: ``(num_classes,)`` AQS.
-        weighted_soft_labels_: ``(num_items, num_classes)`` UAS with the final annotator
+        probas_: ``(num_items, num_classes)`` UAS with the final annotator
             qualities (rows sum to 1).
         labels_: ``(num_items,)`` argmax of the weighted soft label (lowest index on ties).
-        soft_labels_: the weighted soft labels (``weighted_soft_labels_``).
         n_iter_: rounds run. converged_: whether ``tol`` was reached.
     """
 
@@ -193,13 +192,17 @@ class CrowdTruth(Aggregator):
         check_number("tol", self.tol, low=0)
         check_number("max_iter", self.max_iter, low=1, integer=True)
 
-    def fit(self, annotations: Annotations) -> CrowdTruth:
-        """Compute the metrics of ``annotations`` (which need annotator ids)."""
-        return super().fit(annotations)
+    def fit(self, annotations: Annotations, gold=None) -> CrowdTruth:
+        """Compute the metrics of ``annotations`` (which need annotator ids; ``gold`` is not
+        read: CrowdTruth learns from agreement alone)."""
+        return super().fit(annotations, gold)
 
-    @property
-    def soft_labels_(self) -> np.ndarray:
-        return self.weighted_soft_labels_
+    column_prefix = "weighted"
+
+    def label_columns(self, classes) -> dict[str, np.ndarray]:
+        """``weighted_<class>`` per class (the labels file has no ``weighted_label``)."""
+        return {name: values for name, values in super().label_columns(classes).items()
+                if name != "weighted_label"}
 
     def _fit(self, annotations: Annotations) -> None:
         if annotations.annotator_index is None:
@@ -248,8 +251,8 @@ class CrowdTruth(Aggregator):
                            if scored_workers.any() else 1.0)
         weighted = np.bincount(item.astype(np.int64) * num_classes + label, weights=weights[worker],
                                minlength=num_items * num_classes).reshape(num_items, num_classes)
-        self.weighted_soft_labels_ = weighted / np.maximum(weighted.sum(axis=1), SMALL)[:, None]
-        self.labels_ = argmax_lowest(self.weighted_soft_labels_)
+        self.probas_ = weighted / np.maximum(weighted.sum(axis=1), SMALL)[:, None]
+        self.labels_ = argmax_lowest(self.probas_)
 
 
 class _Campaign:

@@ -49,10 +49,6 @@ class DawidSkene(Aggregator):
         posterior_tol: stop as well when no posterior moves by more than this in an iteration.
         smoothing: pseudo-count added to every confusion-matrix cell and class prior, so that an
             annotator who never gave a label does not get probability 0 for it.
-        gold: known answers, fixed in every E-step: an array aligned with the items of the
-            annotations to fit, the class index of each item's known answer or −1 (as
-            ``Annotations.gold``). A gold item's posterior is its answer, so it teaches the
-            annotators' confusion matrices and the class priors; the others are estimated.
         engine: how an iteration runs. ``"numba"``: one compiled pass over the annotations
             (about one ``bincount`` pass per iteration; numba's import and its compiled code,
             cached once per machine, cost under a second per process). ``"numpy"``: two sparse
@@ -63,7 +59,7 @@ class DawidSkene(Aggregator):
             numpy otherwise. Both give the same result up to rounding.
 
     Attributes:
-        posteriors_: ``(num_items, num_classes)`` item posteriors over the true class.
+        probas_: ``(num_items, num_classes)`` item posteriors over the true class.
         labels_: ``(num_items,)`` argmax of the posteriors (lowest index on ties).
         class_priors_: ``(num_classes,)`` estimated class priors.
         confusion_matrices_: ``(num_annotators, num_classes, num_classes)``;
@@ -77,19 +73,21 @@ class DawidSkene(Aggregator):
     """
 
     def __init__(self, max_iter: int = 100, tol: float = 1e-6, smoothing: float = 0.01,
-                 posterior_tol: float = 1e-4, engine: str = "auto", gold=None):
+                 posterior_tol: float = 1e-4, engine: str = "auto"):
         self.max_iter = max_iter
         self.tol = tol
         self.smoothing = smoothing
         self.posterior_tol = posterior_tol
         self.engine = engine
-        self.gold = gold
 
-    def _gold_of(self, annotations: Annotations) -> np.ndarray | None:
+    column_prefix = "ds"
+
+    @staticmethod
+    def _gold_of(annotations: Annotations, gold) -> np.ndarray | None:
         """``gold`` checked against the annotations; None when no item has a known answer."""
-        if self.gold is None:
+        if gold is None:
             return None
-        gold = np.asarray(self.gold)
+        gold = np.asarray(gold)
         if gold.shape != (annotations.num_items,) or gold.dtype.kind not in "iu":
             raise InputError(f"Expected gold as {annotations.num_items} integer class indices "
                              f"aligned with the items (-1: no known answer). Received: an array "
@@ -112,11 +110,22 @@ class DawidSkene(Aggregator):
                     and num_classes <= DS_COMPILED_MAX_CLASSES)
         return self.engine == "numba"
 
-    def fit(self, annotations: Annotations) -> DawidSkene:
-        """Run EM on annotations that carry annotator ids, starting from the soft labels."""
-        return super().fit(annotations)
+    def fit(self, annotations: Annotations, gold=None) -> DawidSkene:
+        """Run EM on annotations that carry annotator ids, starting from the soft labels.
 
-    def _fit(self, annotations: Annotations) -> None:
+        Args:
+            annotations: the campaign.
+            gold: known answers, fixed in every E-step: an array aligned with the items, the
+                class index of each item's known answer or −1 (as ``Annotations.gold``, which
+                ``fit(annotations, annotations.gold)`` uses). A gold item's posterior is its
+                answer, so it teaches the annotators' confusion matrices and the class priors;
+                the others are estimated.
+        """
+        self._check_params()
+        self._fit(annotations, gold)
+        return self
+
+    def _fit(self, annotations: Annotations, gold=None) -> None:
         if not isinstance(annotations, Annotations):
             raise InputError("DawidSkene.fit expects an Annotations object (see read_annotations)")
         if annotations.annotator_index is None:
@@ -130,7 +139,7 @@ class DawidSkene(Aggregator):
         columns = annotations.annotator_index.astype(np.int64) * num_classes + \
             annotations.label_index
         num_annotations = columns.size
-        gold = self._gold_of(annotations)
+        gold = self._gold_of(annotations, gold)
         compiled = self._runs_compiled(num_annotations, num_classes)
         engine = _compiled_engine if compiled else _numpy_engine
         em_steps, confusion_counts = engine(
@@ -161,7 +170,7 @@ class DawidSkene(Aggregator):
                 break
             previous = log_likelihood
         priors, log_confusion = self._parameters(counts, class_totals, num_annotators)
-        self.posteriors_ = posteriors
+        self.probas_ = posteriors
         self.labels_ = argmax_lowest(posteriors)
         self.class_priors_ = priors
         self.confusion_matrices_ = np.exp(log_confusion).reshape(

@@ -195,7 +195,7 @@ def gold_report(annotations: Annotations, majority_labels: np.ndarray,
                   ("max_iter", "tol", "smoothing", "posterior_tol", "engine")}
 
         def fit(hidden):
-            return DawidSkene(**params, gold=hidden).fit(annotations).labels_
+            return DawidSkene(**params).fit(annotations, hidden).labels_
 
         aggregates["dawid_skene"] = {
             **accuracy_on_gold(held_out_labels(annotations, fit), gold),

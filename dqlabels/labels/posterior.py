@@ -153,7 +153,7 @@ def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
         prior: without predictions, ``"classes"`` (a component per true class, mixed by each
             item's class posterior) or ``"balance"`` (one prior centred on the class balance).
         class_posteriors: ``(num_items, num_classes)`` each item's chance of each true class
-            (Dawid–Skene's ``posteriors_``) for ``prior="classes"``; None fits one confusion
+            (Dawid–Skene's ``probas_``) for ``prior="classes"``; None fits one confusion
             matrix shared by all answers (:func:`class_posteriors`).
 
     Examples:

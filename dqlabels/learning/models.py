@@ -39,7 +39,7 @@ from pathlib import Path
 
 import keras
 
-from dqlabels.config import BACKBONES, MIN_IMAGE_SIZE
+from dqlabels.config import BACKBONES, MIN_IMAGE_SIZE, resolve
 from dqlabels.errors import InputError
 
 FEATURE_LAYER = "gap"
@@ -175,13 +175,7 @@ def _backbone(model_name: str, shape, weights: str) -> keras.Model:
     if weights == "imagenet" and not spec.imagenet:
         raise InputError(f"There are no ImageNet weights for model='{model_name}'; use "
                          f"weights='none'")
-    build = spec.build
-    if isinstance(build, str):
-        import importlib
-
-        module, function = build.split(":")
-        build = getattr(importlib.import_module(module), function)
-    return build(shape, "imagenet" if weights == "imagenet" else "none")
+    return resolve(spec.build)(shape, "imagenet" if weights == "imagenet" else "none")
 
 
 def build_model(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dqlabels import config
+from dqlabels import config, registry
 from dqlabels_cli.options import (
     CONTEXT,
     RegistryChoice,
@@ -44,7 +44,7 @@ from dqlabels_cli.options import (
                    f"known. Default: up to {config.CROWDTRUTH_MAX_PAIRS:,} ordered pairs of "
                    "annotations on the same item (90 million for 10 million annotations, 10 "
                    "per item); --crowdtruth at any size.")
-@click.option("--aggregator", "aggregators", type=RegistryChoice(config.AGGREGATORS),
+@click.option("--aggregator", "aggregators", type=RegistryChoice(registry.AGGREGATORS),
               multiple=True,
               help="Also fit this aggregator (repeat for several): its labels and class "
                    "probabilities join the labels file as NAME_label and NAME_<class> columns "

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from dqlabels import config
+from dqlabels import config, registry
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Each command's line in ``dqlabels --help`` (click would cut the docstring's first sentence).
@@ -30,16 +30,17 @@ SHORT_HELP = {
 
 class RegistryChoice(click.Choice):
     """A choice among a registry's names as they are when the command runs
-    (:data:`dqlabels.config.BACKBONES`, :data:`~dqlabels.config.PRESETS`): one registered after
-    this module was imported is offered too."""
+    (:data:`dqlabels.registry.BACKBONES`, :data:`~dqlabels.config.PRESETS`, or a function that
+    lists them, :func:`dqlabels.registry.formats`): one registered after this module was
+    imported is offered too."""
 
-    def __init__(self, registry: dict):
+    def __init__(self, registry):
         self._registry = registry
-        super().__init__(tuple(registry))
+        super().__init__(self.choices)
 
     @property
     def choices(self):
-        return tuple(self._registry)
+        return tuple(self._registry() if callable(self._registry) else self._registry)
 
     @choices.setter
     def choices(self, value):
@@ -115,7 +116,7 @@ def quiet_tensorflow() -> None:
 def reading_options(command):
     """The options that say how to read an annotation file (evaluate's and plan's)."""
     options = [
-        click.option("--format", "format", type=click.Choice(config.FORMATS), default=None,
+        click.option("--format", "format", type=RegistryChoice(registry.formats), default=None,
                      help="Input format. Default: detected from the file."),
         click.option("--classes", default=None, metavar="A,B,...",
                      help="Comma-separated class names in the order to use (may include "
@@ -166,7 +167,7 @@ def train_options(preset: bool = False):
         return click.option(*flags, default=default, **kwargs)
 
     options = [
-        option("--model", default_name="model", type=RegistryChoice(config.BACKBONES),
+        option("--model", default_name="model", type=RegistryChoice(registry.BACKBONES),
                help="Backbone: Keras Applications DenseNet121 or ResNet50V2, densenet-tiny "
                     "(DenseNet with one layer per dense block: the quick study's network), or "
                     "resnet9 / resnet9-quarter (the DAWNBench CIFAR ResNet-9 for small "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from importlib.metadata import PackageNotFoundError, version
 
 from dqlabels.errors import InputError
+from dqlabels.registry import BACKBONES
 
 
 def package_version() -> str:
@@ -31,8 +32,7 @@ def package_version() -> str:
         return "0+unknown"
 
 
-# Annotation input (docs/conventions.md §2).
-FORMATS = ("long", "wide", "counts", "probs", "dcic", "label-studio", "mturk", "toloka", "prodigy")
+# Annotation input (docs/conventions.md §2): the formats are dqlabels.registry.formats().
 DUPLICATE_RULES = ("error", "keep", "last")
 
 # The audit (docs/conventions.md §5).
@@ -61,89 +61,7 @@ GENERATE_IMAGE_SIZE = 64
 # Splits (docs/conventions.md §8).
 SPLIT_KINDS = ("random", "dcic")
 
-def resolve(reference):
-    """What a registry entry names: a callable itself, or the one a ``"module:name"`` string
-    names (its module imported now, so that a registry stays free of heavy imports)."""
-    if not isinstance(reference, str):
-        return reference
-    import importlib
-
-    module, name = reference.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-# Aggregators ``dqlabels evaluate --aggregator NAME`` fits (docs/evaluate.md): name → the class
-# (a subclass of dqlabels.labels.aggregation.Aggregator, made with no arguments), or the
-# "module:Class" naming it. Dawid–Skene and CrowdTruth have their own switches as well.
-AGGREGATORS: dict[str, object] = {
-    "majority-vote": "dqlabels.labels.aggregation:MajorityVote",
-    "dawid-skene": "dqlabels.labels.dawid_skene:DawidSkene",
-    "crowdtruth": "dqlabels.labels.crowdtruth:CrowdTruth",
-}
-
-
-def register_aggregator(name: str, aggregator) -> None:
-    """Add an aggregator (its name must be new): ``--aggregator NAME`` fits it and its
-    ``PREFIX_label`` and ``PREFIX_<class>`` columns join the labels file."""
-    if name in AGGREGATORS:
-        raise ValueError(f"an aggregator named {name!r} is registered already")
-    AGGREGATORS[name] = aggregator
-
-
-# Training (docs/conventions.md §9).
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """A network ``dqlabels train --model NAME`` puts under its softmax head.
-
-    Attributes:
-        name: what ``--model`` and ``TrainConfig.model`` call it.
-        build: ``build(input_shape, weights) -> keras.Model``, from preprocessed images to a 4-D
-            feature map (``weights``: ``"none"``, or ``"imagenet"`` where ``imagenet``); a
-            callable, or the ``"module:function"`` that names one, imported only when a model
-            is built (so that this list, and the command line, stay free of Keras).
-        preprocess: the ``preprocess_input`` mode of Keras Applications the network expects:
-            ``"torch"`` (x/255 standardised by the ImageNet mean and std) or ``"tf"``
-            (x/127.5 − 1); applied inside the model.
-        imagenet: whether ImageNet weights exist for it (Keras Applications').
-        about: one line for the docs' table of backbones.
-    """
-
-    name: str
-    build: object
-    preprocess: str = "torch"
-    imagenet: bool = False
-    about: str = ""
-
-
-BACKBONES: dict[str, Backbone] = {}
-
-
-def register_backbone(backbone: Backbone) -> Backbone:
-    """Add a backbone (its name must be new): ``--model`` and ``TrainConfig`` accept it from then
-    on, and :func:`dqlabels.learning.models.build_model` builds it."""
-    if backbone.name in BACKBONES:
-        raise ValueError(f"a backbone named {backbone.name!r} is registered already")
-    if backbone.preprocess not in ("torch", "tf"):
-        raise ValueError(f"Expected preprocess to be 'torch' or 'tf'. Received: "
-                         f"preprocess={backbone.preprocess!r}")
-    BACKBONES[backbone.name] = backbone
-    return backbone
-
-
-for _name, _preprocess, _imagenet, _about in (
-        ("densenet121", "torch", True, "Keras Applications' DenseNet121 (7M parameters), the "
-         "paper's network"),
-        ("resnet50v2", "tf", True, "Keras Applications' ResNet50V2 (24M parameters)"),
-        ("densenet-tiny", "torch", False, "DenseNet121 with one layer per dense block (0.2M "
-         "parameters): the quick study's network, tests and smoke runs"),
-        ("resnet9", "torch", False, "the DAWNBench ResNet-9 for small natural images (6.6M "
-         "parameters, 64 channels in the stem)"),
-        ("resnet9-quarter", "torch", False, "ResNet-9 at a quarter of the width (0.41M "
-         "parameters): the CPU preset on CIFAR-10H")):
-    register_backbone(Backbone(_name, f"dqlabels.learning.models:{_name.replace('-', '_')}",
-                               _preprocess, _imagenet, _about))
+# Training (docs/conventions.md §9): the backbones are dqlabels.registry.BACKBONES.
 MIN_IMAGE_SIZE = 32  # at 32 px the last feature map of both networks is 1×1
 LABEL_MODES = ("soft", "hard")
 SCHEDULES = ("cosine", "cosine-restarts", "warmup-cosine")

@@ -11,7 +11,7 @@ from conftest import REPO
 PACKAGE = REPO / "dqlabels"
 # Bottom to top; packages on one layer do not import each other.
 LAYERS = [
-    {"": {"errors", "config", "_io", "_parallel", "_kernels", "text", "csv_text",
+    {"": {"errors", "registry", "config", "_io", "_parallel", "_kernels", "text", "csv_text",
           "_arrow", "figures", "commandline", "minimize"}},
     {"readers": None},
     {"labels": None},

@@ -12,7 +12,7 @@ import pytest
 
 import dqlabels
 from conftest import REPO
-from dqlabels import config
+from dqlabels import config, registry
 
 
 def _fresh(code: str):
@@ -46,10 +46,10 @@ def registered_backbone():
         x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="c1")(inputs)
         return keras.Model(inputs, keras.layers.Conv2D(8, 3, name="c2")(x), name="toy")
 
-    backbone = config.register_backbone(config.Backbone("toy-cnn", two_convolutions,
+    backbone = registry.register_backbone(registry.Backbone("toy-cnn", two_convolutions,
                                                         preprocess="tf", about="a test's"))
     yield backbone
-    del config.BACKBONES["toy-cnn"]
+    del registry.BACKBONES["toy-cnn"]
 
 
 def test_a_registered_backbone_is_built_trained_and_checked(registered_backbone):
@@ -64,9 +64,9 @@ def test_a_registered_backbone_is_built_trained_and_checked(registered_backbone)
     with pytest.raises(InputError, match="no ImageNet weights for model='toy-cnn'"):
         build_model("toy-cnn", num_classes=3, image_size=32, weights="imagenet")
     with pytest.raises(ValueError, match="registered already"):
-        config.register_backbone(registered_backbone)
+        registry.register_backbone(registered_backbone)
     with pytest.raises(ValueError, match="preprocess"):
-        config.register_backbone(config.Backbone("odd", print, preprocess="caffe"))
+        registry.register_backbone(registry.Backbone("odd", print, preprocess="caffe"))
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
     assert np.allclose(model.predict(x, verbose=0).sum(axis=1), 1, atol=1e-5)
 
@@ -79,7 +79,7 @@ def test_the_command_line_offers_every_registered_backbone():
     text = CliRunner().invoke(main, ["train", "--help"]).output
     offered = re.search(r"--model \[([^\]]+)\]", text.replace("\n", " "))
     assert offered is not None
-    assert [n.strip() for n in offered.group(1).split("|")] == list(config.BACKBONES)
+    assert [n.strip() for n in offered.group(1).split("|")] == list(registry.BACKBONES)
 
 
 def test_the_docs_table_of_presets_is_the_registry():
@@ -145,9 +145,9 @@ def registered_aggregator():
             self.probas_ = (counts + 1) / (counts.sum(axis=1, keepdims=True) + counts.shape[1])
             self.labels_ = argmax_lowest(self.probas_)
 
-    config.register_aggregator("laplace", Laplace)
+    registry.register_aggregator("laplace", Laplace)
     yield Laplace
-    del config.AGGREGATORS["laplace"]
+    del registry.AGGREGATORS["laplace"]
 
 
 def test_a_registered_aggregator_joins_the_audit_and_its_labels_file(registered_aggregator,
@@ -173,7 +173,7 @@ def test_a_registered_aggregator_joins_the_audit_and_its_labels_file(registered_
     result = audit(dqlabels.read_annotations(path), models=[registered_aggregator()])
     assert labels_columns(result)["laplace_label"].tolist() == ["cat", "dog"]
     with pytest.raises(ValueError, match="registered already"):
-        config.register_aggregator("laplace", registered_aggregator)
+        registry.register_aggregator("laplace", registered_aggregator)
     bad = CliRunner().invoke(main, ["evaluate", str(path), "--aggregator", "nope"])
     assert bad.exit_code == 2 and "'nope' is not one of" in bad.stderr
 
@@ -183,8 +183,70 @@ def test_every_aggregator_has_labels_and_class_probabilities_under_one_name():
 
     ann = dqlabels.from_long(["a", "a", "a", "b", "b"], ["x", "x", "y", "y", "y"],
                              ["u1", "u2", "u3", "u1", "u2"])
-    for name in config.AGGREGATORS:
+    for name in registry.AGGREGATORS:
         model = registered_aggregator(name).fit(ann)
         assert model.labels_.tolist() == [0, 1], name
         assert model.probas_.shape == (2, 2) and np.allclose(model.probas_.sum(axis=1), 1), name
         assert model.probas_[0, 0] > 0.5 and model.probas_[1, 1] > 0.5, name
+
+
+def test_the_docs_list_every_registered_format():
+    registered = _fresh("import json; from dqlabels.registry import formats; "
+                        "print(json.dumps(list(formats())))")
+    text = (REPO / "docs" / "evaluate.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^- \*\*([a-z-]+)\*\*:", text.split("## Accepted inputs", 1)[1],
+                        flags=re.M)
+    assert listed == registered
+
+
+@pytest.fixture
+def registered_importers():
+    import pyarrow as pa
+
+    from dqlabels.readers.importers import LongTable
+    from dqlabels.readers.tables import Location
+
+    def read_json(path, records, layout, **columns):
+        rows = [(r["doc"], r["rater"], r["tag"]) for r in records["votes"]]
+        return LongTable(item=pa.array([r[0] for r in rows]), label=pa.array([r[2] for r in rows]),
+                         annotator=pa.array([r[1] for r in rows]),
+                         where=Location(str(path), "vote", None), columns=("doc", "rater"),
+                         format="toy-json")
+
+    def read_table(path, table, where, **columns):
+        return LongTable(item=table.column("toy_item"), label=table.column("toy_answer"),
+                         annotator=None, where=where, columns=("toy_item", None),
+                         format="toy-table")
+
+    registry.register_importer(registry.Importer(
+        "toy-json", "json", read_json, lambda records, layout: isinstance(records, dict)
+        and "votes" in records))
+    registry.register_importer(registry.Importer(
+        "toy-table", "table", read_table, lambda names: "toy_item" in names))
+    yield
+    del registry.IMPORTERS["toy-json"], registry.IMPORTERS["toy-table"]
+
+
+def test_registered_importers_are_guessed_and_named(registered_importers, tmp_path):
+    from click.testing import CliRunner
+
+    from dqlabels_cli.main import main
+
+    votes = {"votes": [{"doc": "d1", "rater": "r1", "tag": "spam"},
+                       {"doc": "d1", "rater": "r2", "tag": "ham"},
+                       {"doc": "d2", "rater": "r1", "tag": "ham"}]}
+    path = tmp_path / "votes.json"
+    path.write_text(json.dumps(votes))
+    ann = dqlabels.read_annotations(path)  # guessed by its detector
+    assert ann.format == "toy-json" and list(ann.items) == ["d1", "d2"]
+    assert ann.counts.tolist() == [[1, 1], [1, 0]] and list(ann.classes) == ["ham", "spam"]
+    table = tmp_path / "t.csv"
+    table.write_text("toy_item,toy_answer\nx,no\nx,yes\ny,yes\n")
+    assert dqlabels.read_annotations(table).format == "toy-table"
+    result = CliRunner().invoke(main, ["evaluate", str(table), "--format", "toy-table"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "items 2   classes 2   annotations 3" in result.output
+    # an ordinary JSON file is still DCIC's, and a table format on JSON is refused
+    with pytest.raises(dqlabels.InputError, match="is read as format dcic, label-studio, "
+                                                  "prodigy or toy-json"):
+        dqlabels.read_annotations(path, format="toy-table")

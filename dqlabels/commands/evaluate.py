@@ -69,7 +69,7 @@ class EvaluateConfig(ReadOptions):
     Switches: ``dawid_skene`` (fit Dawid–Skene when annotator ids are known),
     ``ds_max_iter``, ``crowdtruth`` (True, False, or None for up to ``CROWDTRUTH_MAX_PAIRS``
     ordered pairs of annotations on the same item; :func:`~dqlabels.audit.report.fit_crowdtruth`),
-    ``aggregators`` (names in :data:`dqlabels.config.AGGREGATORS` to fit as well: their labels
+    ``aggregators`` (names in :data:`dqlabels.registry.AGGREGATORS` to fit as well: their labels
     and class probabilities join the labels file),
     ``rank_by`` (:func:`~dqlabels.audit.report.audit`); ``prior`` (the shrunk labels' prior,
     :mod:`dqlabels.labels.posterior`: ``classes`` or ``balance``); the next round, as

@@ -10,8 +10,9 @@ import contextlib
 import dataclasses
 import sys
 
-from dqlabels.config import PRESETS, STUDIES, StudyOptions, check_choice, resolve
+from dqlabels.config import PRESETS, STUDIES, StudyOptions, check_choice
 from dqlabels.errors import InputError
+from dqlabels.registry import resolve
 
 
 def run_reproduce(out_dir, preset: str = "quick", options: StudyOptions | None = None,

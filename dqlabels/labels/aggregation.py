@@ -9,7 +9,7 @@ class probabilities: the vote shares, Dawid–Skene's posteriors, CrowdTruth's w
 labels). Data comes only through ``fit`` (Dawid–Skene's gold answers too).
 :meth:`~Aggregator.fit_predict` returns ``labels_``. An aggregator with a ``column_prefix``
 adds ``PREFIX_label`` and ``PREFIX_<class>`` columns to the audit's labels file; one registered
-in :data:`dqlabels.config.AGGREGATORS` is fitted by ``dqlabels evaluate --aggregator NAME``.
+in :data:`dqlabels.registry.AGGREGATORS` is fitted by ``dqlabels evaluate --aggregator NAME``.
 
 - :class:`MajorityVote` (here) and its short form :func:`majority_vote`; :func:`soft_labels`,
   the mean of the one-hot annotations;
@@ -31,9 +31,10 @@ from __future__ import annotations
 import numpy as np
 
 from dqlabels._parallel import by_row_blocks, row_sums
-from dqlabels.config import AGGREGATORS, check_choice, check_number, resolve
+from dqlabels.config import check_choice, check_number
 from dqlabels.errors import InputError
 from dqlabels.readers.annotations import Annotations
+from dqlabels.registry import AGGREGATORS, resolve
 
 TIES = ("lowest", "random")
 # Relative distance within which two probabilities count as tied (0.1 + 0.2 ties 0.3).
@@ -236,7 +237,7 @@ def majority_vote(data, ties: str = "lowest", seed: int | None = 0) -> MajorityV
 
 def registered_aggregator(name: str) -> Aggregator:
     """A new, unfitted instance of the aggregator registered as ``name``
-    (:data:`dqlabels.config.AGGREGATORS`)."""
+    (:data:`dqlabels.registry.AGGREGATORS`)."""
     check_choice("aggregator", name, tuple(AGGREGATORS))
     return resolve(AGGREGATORS[name])()
 

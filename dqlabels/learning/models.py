@@ -5,8 +5,8 @@ Backend-agnostic (``keras`` and ``keras.ops`` only). Each model takes images as 
 Keras' own ``Normalization`` / ``Rescaling`` layers, so a saved ``model.keras`` predicts from raw
 pixels and loads with ``safe_mode=True`` (no Lambda layers, no custom classes).
 
-Backbones (registered in :data:`dqlabels.config.BACKBONES`, each built by a function of this
-module; a new one is a builder and one :func:`~dqlabels.config.register_backbone` call):
+Backbones (registered in :data:`dqlabels.registry.BACKBONES`, each built by a function of this
+module; a new one is a builder and one :func:`~dqlabels.registry.register_backbone` call):
 
 - ``densenet121`` and ``resnet50v2``: Keras Applications, optionally with ImageNet weights
   (``weights="imagenet"``: Keras downloads them and checks their hash, or finds them in its
@@ -39,8 +39,9 @@ from pathlib import Path
 
 import keras
 
-from dqlabels.config import BACKBONES, MIN_IMAGE_SIZE, resolve
+from dqlabels.config import MIN_IMAGE_SIZE
 from dqlabels.errors import InputError
+from dqlabels.registry import BACKBONES, resolve
 
 FEATURE_LAYER = "gap"
 HEAD_LAYER = "predictions"
@@ -170,7 +171,7 @@ def _application(application, model_name: str, shape, weights: str) -> keras.Mod
 
 
 def _backbone(model_name: str, shape, weights: str) -> keras.Model:
-    """The registered backbone ``model_name`` (:data:`dqlabels.config.BACKBONES`)."""
+    """The registered backbone ``model_name`` (:data:`dqlabels.registry.BACKBONES`)."""
     spec = BACKBONES[model_name]
     if weights == "imagenet" and not spec.imagenet:
         raise InputError(f"There are no ImageNet weights for model='{model_name}'; use "
@@ -188,7 +189,7 @@ def build_model(
     """A backbone with global average pooling and a new softmax head.
 
     Args:
-        model: the name of a registered backbone (:data:`dqlabels.config.BACKBONES`:
+        model: the name of a registered backbone (:data:`dqlabels.registry.BACKBONES`:
             ``densenet121``, ``resnet50v2``, ``densenet-tiny``, ``resnet9``, ``resnet9-quarter``
             and any registered since) or a Keras model (a backbone taking ``(image_size,
             image_size, 3)`` inputs preprocessed in "torch" mode and giving a feature map).

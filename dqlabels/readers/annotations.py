@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dqlabels.config import DUPLICATE_RULES, FORMATS, check_choice
+from dqlabels.config import DUPLICATE_RULES, check_choice
 from dqlabels.errors import InputError
-from dqlabels.readers import importers, table_exports
+from dqlabels.readers import importers
 from dqlabels.readers.campaign import Annotations
 from dqlabels.readers.counting import (
     check_classes,
@@ -64,6 +64,7 @@ from dqlabels.readers.tables import (
     read_table,
     text_layout,
 )
+from dqlabels.registry import formats
 
 __all__ = ["Annotations", "from_counts", "from_long", "read_annotations"]
 
@@ -119,7 +120,7 @@ def read_annotations(
         ([[1, 1], [0, 1]], ('cat', 'dog'), 2)
     """
     if format is not None:
-        check_choice("format", format, FORMATS)
+        check_choice("format", format, formats())
     check_choice("duplicates", duplicates, DUPLICATE_RULES)
     classes = check_classes(classes)
     columns = {"item_column": item_column, "annotator_column": annotator_column,
@@ -150,7 +151,7 @@ def dataset_hint(path: Path) -> dict:
     if not isinstance(info, dict) or info.get("annotations", "annotations.csv") != path.name:
         return {}
     hint = {}
-    if info.get("annotations_format") in FORMATS:
+    if info.get("annotations_format") in formats():
         hint["format"] = info["annotations_format"]
     if isinstance(info.get("classes"), list):
         hint["classes"] = [str(c) for c in info["classes"]]
@@ -161,30 +162,27 @@ def _read(path: Path, kind: str, format, classes, duplicates, columns, fold_case
           known_classes=None):
     """The reader of ``kind`` and ``format`` (``known_classes``: a dataset folder's, which
     settle a table that reads two ways)."""
+    json_formats = importers.tool_formats("json")
     if kind in ("json", "jsonl"):
-        if format not in (None, "dcic", "label-studio", "prodigy"):
-            raise InputError(f"{path}: a JSON file is read as format dcic, label-studio or "
-                             f"prodigy, not {format!r}")
+        if format not in (None, *json_formats):
+            raise InputError(f"{path}: a JSON file is read as format "
+                             f"{', '.join(json_formats[:-1])} or {json_formats[-1]}, not "
+                             f"{format!r}")
         records, layout = importers.read_json_records(path)
-        if format == "prodigy" or (format is None and layout == "jsonl"):
-            table = importers.read_prodigy(path, records if layout == "jsonl" else None,
-                                           **columns)
-        elif format == "label-studio" or (format is None and importers.json_tool(records)):
-            table = importers.read_label_studio(path, records, **columns)
-        else:
-            table = importers.read_dcic(path, records, **columns)
+        table = importers.read_export(path, format or importers.json_tool(records, layout),
+                                      records, layout, **columns)
         return from_long_table(table, classes, duplicates, fold_case)
-    if format in ("dcic", "label-studio", "prodigy"):
+    if format in json_formats:
         raise InputError(f"{path}: format {format!r} needs a JSON file")
     if kind == "npy":
         if format not in (None, "counts", "probs"):
             raise InputError(f"{path}: a .npy file holds counts or probs, not format {format!r}")
         return read_npy(path, format, classes)
     table, where = read_table(path, kind, lambda names: text_columns(names, format, **columns))
-    tool = format if format in importers.TOOL_FORMATS else (
+    tool = format if format in importers.tool_formats("table") else (
         importers.table_tool(table.column_names) if format is None else None)
     if tool is not None:
-        return from_long_table(table_exports.read_tool_table(path, table, where, tool, **columns),
+        return from_long_table(importers.read_export(path, tool, table, where, **columns),
                                classes, duplicates, fold_case)
     return from_table(table, str(path), where, format, classes, duplicates, **columns,
                       fold_case=fold_case, known_classes=known_classes)

@@ -15,7 +15,7 @@ import numpy as np
 from dqlabels._parallel import map_blocks
 from dqlabels.errors import InputError
 from dqlabels.readers.campaign import Annotations, build_annotations
-from dqlabels.readers.importers import TOOL_FORMATS, LongTable, table_tool
+from dqlabels.readers.importers import LongTable, table_tool, tool_formats
 from dqlabels.readers.names import annotator_like, tidy_labels, trim_note, trimmed_ids
 from dqlabels.readers.tables import (
     ANNOTATOR_ALIASES,
@@ -86,7 +86,7 @@ def text_columns(names, format=None, item_column=None, annotator_column=None,
     from the header alone: a long table's item, label and annotator; every column of a tool's
     export; a one-row-per-item table's item column (and, for an annotator matrix, its cells).
     Empty when a column is missing (:func:`from_table` says so itself)."""
-    if format in TOOL_FORMATS or (format is None and table_tool(names) is not None):
+    if format in tool_formats("table") or (format is None and table_tool(names) is not None):
         return list(names)
     try:
         chosen = _chosen_columns(names, "", item_column, annotator_column, label_column)

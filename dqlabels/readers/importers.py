@@ -51,8 +51,7 @@ from pathlib import Path
 
 from dqlabels.errors import InputError
 from dqlabels.readers.tables import Location
-
-TOOL_FORMATS = ("label-studio", "mturk", "toloka", "prodigy")
+from dqlabels.registry import IMPORTERS, resolve
 
 
 @dataclass
@@ -101,29 +100,85 @@ def _strings(values):
 # Detection
 
 
-def json_tool(data) -> str | None:
-    """``"label-studio"`` when parsed JSON looks like a Label Studio export, else ``None``."""
+# The registered importers (dqlabels.registry.IMPORTERS) name these: each reads or detects one
+# tool's export.
+
+
+def looks_like_label_studio(data, layout: str = "json") -> bool:
+    """Whether parsed JSON looks like a Label Studio export (one JSON document: a JSON Lines
+    file is Prodigy's)."""
+    if layout == "jsonl":
+        return False
     tasks = data if isinstance(data, list) else [data]
     for task in tasks[:50]:
         if not isinstance(task, dict):
-            return None
+            return False
         if "data" in task and "annotations" in task:
-            return "label-studio"
+            return True
         entries = task.get("annotations")
         if isinstance(entries, list) and any(
                 isinstance(e, dict) and ("result" in e or "completed_by" in e) for e in entries):
-            return "label-studio"
-    return None
+            return True
+    return False
+
+
+def looks_like_prodigy(data, layout: str = "json") -> bool:
+    """Whether a JSON file is Prodigy's: JSON Lines (one task per line)."""
+    return layout == "jsonl"
+
+
+def looks_like_mturk(names) -> bool:
+    """Whether a table's columns are Mechanical Turk's batch results."""
+    names = set(map(str, names))
+    return {"HITId", "WorkerId"} <= names or {"AssignmentId", "WorkerId"} <= names
+
+
+def looks_like_toloka(names) -> bool:
+    """Whether a table's columns are Toloka's results (``INPUT:``, ``OUTPUT:`` … prefixes)."""
+    return any(str(n).startswith(("INPUT:", "OUTPUT:", "ASSIGNMENT:", "GOLDEN:")) for n in names)
+
+
+def import_dcic(path, records, layout, **columns) -> LongTable:
+    """The DCIC importer's entry (:func:`read_dcic`)."""
+    return read_dcic(path, records, **columns)
+
+
+def import_label_studio(path, records, layout, **columns) -> LongTable:
+    """The Label Studio importer's entry (:func:`read_label_studio`)."""
+    return read_label_studio(path, records, **columns)
+
+
+def import_prodigy(path, records, layout, **columns) -> LongTable:
+    """The Prodigy importer's entry (:func:`read_prodigy`: JSON Lines as read, or the file
+    again when it was one JSON document)."""
+    return read_prodigy(path, records if layout == "jsonl" else None, **columns)
+
+
+def tool_formats(kind: str | None = None) -> tuple[str, ...]:
+    """The registered importers' names (of ``kind``, ``"json"`` or ``"table"``, if given)."""
+    return tuple(name for name, importer in IMPORTERS.items()
+                 if kind is None or importer.kind == kind)
 
 
 def table_tool(names) -> str | None:
-    """The tool whose export has these columns (``mturk``, ``toloka``), or ``None``."""
-    names = set(map(str, names))
-    if {"HITId", "WorkerId"} <= names or {"AssignmentId", "WorkerId"} <= names:
-        return "mturk"
-    if any(n.startswith(("INPUT:", "OUTPUT:", "ASSIGNMENT:", "GOLDEN:")) for n in names):
-        return "toloka"
-    return None
+    """The table importer whose export has these columns, or ``None``."""
+    return next((name for name, importer in IMPORTERS.items() if importer.kind == "table"
+                 and importer.detect is not None and resolve(importer.detect)(names)), None)
+
+
+def json_tool(records, layout: str) -> str:
+    """The JSON importer of these records: the first that detects them, else the first
+    without a detector (DCIC's)."""
+    found = [(name, importer) for name, importer in IMPORTERS.items() if importer.kind == "json"]
+    return next((name for name, importer in found if importer.detect is not None
+                 and resolve(importer.detect)(records, layout)),
+                next(name for name, importer in found if importer.detect is None))
+
+
+def read_export(path, format: str, *data, **columns) -> LongTable:
+    """The long table of ``path`` read by the importer ``format``: ``data`` is ``(records,
+    layout)`` for JSON, ``(table, where)`` for a table."""
+    return resolve(IMPORTERS[format].read)(path, *data, **columns)
 
 
 def read_json_records(path: Path):

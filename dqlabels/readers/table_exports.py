@@ -163,10 +163,3 @@ class _KeptRows(Location):
 
     def row(self, index: int) -> str:
         return super().row(self.keep[int(index)])
-
-
-def read_tool_table(path, table, where, tool, **columns) -> LongTable:
-    """The long table of an already-read CSV/TSV export of ``tool``."""
-    reader = {"mturk": read_mturk, "toloka": read_toloka}[tool]
-    return reader(path, table, where, **columns)
-

@@ -10,7 +10,7 @@ Examples:
     >>> ann = dqlabels.from_long(["a", "a", "b"], ["cat", "dog", "dog"])
     >>> dqlabels.soft_labels(ann).tolist()
     [[0.5, 0.5], [0.0, 1.0]]
-    >>> dqlabels.majority_vote(ann).labels.tolist()
+    >>> dqlabels.majority_vote(ann).labels_.tolist()
     [0, 1]
 """
 

@@ -12,21 +12,21 @@ def test_soft_labels_by_hand():
 
 def test_majority_ties_go_to_lowest_index():
     vote = majority_vote([[1, 3, 3], [2, 0, 1], [0, 0, 4], [5, 5, 5]])
-    assert vote.labels.tolist() == [1, 0, 2, 0]
-    assert vote.tied.tolist() == [True, False, False, True]
-    assert vote.num_ties == 2
+    assert vote.labels_.tolist() == [1, 0, 2, 0]
+    assert vote.tied_.tolist() == [True, False, False, True]
+    assert vote.num_ties_ == 2
 
 
 def test_majority_float_rows_tie_despite_rounding():
     vote = majority_vote(np.array([[0.1 + 0.2, 0.3, 0.4 - 0.4]]))
-    assert vote.tied.tolist() == [True] and vote.labels.tolist() == [0]
+    assert vote.tied_.tolist() == [True] and vote.labels_.tolist() == [0]
 
 
 def test_random_ties_are_seeded_and_stay_among_the_tied():
     counts = np.tile([[0, 2, 1, 2]], (400, 1))
-    a = majority_vote(counts, ties="random", seed=3).labels
-    b = majority_vote(counts, ties="random", seed=3).labels
-    c = majority_vote(counts, ties="random", seed=4).labels
+    a = majority_vote(counts, ties="random", seed=3).labels_
+    b = majority_vote(counts, ties="random", seed=3).labels_
+    c = majority_vote(counts, ties="random", seed=4).labels_
     assert a.tolist() == b.tolist()
     assert set(a.tolist()) == {1, 3}
     assert a.tolist() != c.tolist()
@@ -110,7 +110,7 @@ def test_dawid_skene_finds_the_reliable_annotator():
     assert model.annotator_accuracy_[0] > 0.9
     truth = truth[ann.items.astype(int)]  # items nobody annotated are not in ann
     ds_acc = np.mean(model.labels_ == truth)
-    mv_acc = np.mean(majority_vote(ann).labels == truth)
+    mv_acc = np.mean(majority_vote(ann).labels_ == truth)
     assert ds_acc > mv_acc
     np.testing.assert_allclose(model.probas_.sum(axis=1), 1.0)
 
@@ -197,9 +197,9 @@ def test_large_matrices_use_row_blocks_with_the_same_results():
     counts[::97] = 0
     vote = majority_vote(counts)
     first_max = [int(np.flatnonzero(r == r.max())[0]) for r in counts[:2000]]
-    assert vote.labels[:2000].tolist() == first_max
-    np.testing.assert_array_equal(vote.labels, np.argmax(counts, axis=1))
-    np.testing.assert_array_equal(vote.tied, (counts == counts.max(1, keepdims=True)).sum(1) > 1)
+    assert vote.labels_[:2000].tolist() == first_max
+    np.testing.assert_array_equal(vote.labels_, np.argmax(counts, axis=1))
+    np.testing.assert_array_equal(vote.tied_, (counts == counts.max(1, keepdims=True)).sum(1) > 1)
     totals = counts.sum(1, keepdims=True)
     expected = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     np.testing.assert_allclose(soft_labels(counts), expected)
@@ -227,7 +227,7 @@ def test_float_rows_half_a_billionth_apart_are_not_tied():
     """The float tie bound is 1e-12 relative: 0.5 ± 1e-9 is a clear winner (a bound of 1e-4
     would call it a tie and give it to the lowest index)."""
     vote = majority_vote(np.array([[0.5 - 1e-9, 0.5 + 1e-9], [0.5 + 1e-9, 0.5 - 1e-9]]))
-    assert vote.labels.tolist() == [1, 0] and vote.tied.tolist() == [False, False]
+    assert vote.labels_.tolist() == [1, 0] and vote.tied_.tolist() == [False, False]
 
 
 def test_ties_go_to_the_lowest_index_beyond_255_classes():
@@ -236,7 +236,7 @@ def test_ties_go_to_the_lowest_index_beyond_255_classes():
     counts[0, [7, 120, 299]] = 4   # a three-way tie
     counts[1, [3, 280]] = [1, 2]
     vote = majority_vote(counts)
-    assert vote.labels.tolist() == [7, 280] and vote.tied.tolist() == [True, False]
+    assert vote.labels_.tolist() == [7, 280] and vote.tied_.tolist() == [True, False]
 
 
 def _loop_dawid_skene_trace(items, annotators, labels, n_items, n_annot, k, max_iter,
@@ -310,7 +310,7 @@ def test_every_aggregator_has_one_shape():
         assert labels.shape == (3,) and labels.tolist() == aggregator.labels_.tolist()
         np.testing.assert_allclose(aggregator.probas_.sum(axis=1), 1.0)
         assert aggregator.fit(ann, gold=None) is aggregator  # data only through fit
-    assert MajorityVote().fit_predict(ann).tolist() == majority_vote(ann).labels.tolist() == [0, 1, 0]
+    assert MajorityVote().fit_predict(ann).tolist() == majority_vote(ann).labels_.tolist() == [0, 1, 0]
 
 
 @pytest.mark.parametrize(("make", "fragment"), [

@@ -32,7 +32,7 @@ def test_soft_label_is_counts_over_row_sum(cifar):
 
 
 def test_ties_and_unanimity(cifar):
-    assert majority_vote(cifar).num_ties == 3
+    assert majority_vote(cifar).num_ties_ == 3
     assert int(scores.unanimous_items(cifar.counts).sum()) == 4_393
 
 

@@ -36,7 +36,7 @@ def test_row_order_does_not_matter(rows, random):
     a, b = _build(rows), _build(shuffled)
     assert list(a.items) == list(b.items) and a.classes == b.classes
     np.testing.assert_array_equal(a.counts, b.counts)
-    np.testing.assert_array_equal(majority_vote(a).labels, majority_vote(b).labels)
+    np.testing.assert_array_equal(majority_vote(a).labels_, majority_vote(b).labels_)
 
 
 @settings(max_examples=150, deadline=None)
@@ -59,8 +59,8 @@ def test_majority_is_one_of_the_tied_maxima(counts, seed):
     counts = np.array(counts)
     for ties in ("lowest", "random"):
         vote = majority_vote(counts, ties=ties, seed=seed)
-        chosen = counts[np.arange(len(counts)), vote.labels]
+        chosen = counts[np.arange(len(counts)), vote.labels_]
         np.testing.assert_array_equal(chosen, counts.max(axis=1))
-        np.testing.assert_array_equal(vote.tied, (counts == counts.max(1, keepdims=True)).sum(1) > 1)
-    lowest = majority_vote(counts).labels
+        np.testing.assert_array_equal(vote.tied_, (counts == counts.max(1, keepdims=True)).sum(1) > 1)
+    lowest = majority_vote(counts).labels_
     np.testing.assert_array_equal(lowest, [int(np.flatnonzero(r == r.max())[0]) for r in counts])

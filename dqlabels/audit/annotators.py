@@ -81,7 +81,7 @@ def disagreements(annotations: Annotations, vote, crowdtruth, dawid_skene, key: 
     elif crowdtruth is not None:
         consensus, name = crowdtruth.labels_, "weighted soft label"
     else:
-        consensus, name = vote.labels, "majority vote"
+        consensus, name = vote.labels_, "majority vote"
     classes = np.asarray(annotations.classes, dtype=object)
     index = {str(name): j for j, name in enumerate(annotations.annotators)}
     differs = np.flatnonzero(annotations.label_index != consensus[annotations.item_index])

@@ -235,7 +235,7 @@ def audit(
         agreement_note=note, annotators=annotators, disagreements=disagreeing,
         dawid_skene=None if dawid_skene is None else
         _dawid_skene_report(annotations, dawid_skene, vote),
-        gold=frozen(gold_answers.gold_report(annotations, vote.labels, dawid_skene, crowdtruth))
+        gold=frozen(gold_answers.gold_report(annotations, vote.labels_, dawid_skene, crowdtruth))
         if annotations.gold is not None and annotations.num_gold else None,
         scores=frozen(scored), num_scored_items=None if rows is None else int(len(rows)),
         posterior=frozen(posterior_summary),
@@ -272,7 +272,7 @@ def _campaign_report(annotations: Annotations, tallies: Tallies,
     are None."""
     counts, classes = annotations.counts, tuple(annotations.classes)
     soft, vote, item_entropy = tallies.soft, tallies.vote, tallies.entropy
-    hard_mass = np.bincount(vote.labels, minlength=len(classes)) / len(vote.labels)
+    hard_mass = np.bincount(vote.labels_, minlength=len(classes)) / len(vote.labels_)
     per_item = annotations.annotations_per_item
     mass = {"hard": hard_mass, "soft": soft.mean(axis=0)}
     listed = smallest(-item_entropy, NUM_AMBIGUOUS)
@@ -286,7 +286,7 @@ def _campaign_report(annotations: Annotations, tallies: Tallies,
         skipped=frozen(dict(annotations.skipped)),
         annotations_per_item=None if per_item is None else frozen({
             "min": int(per_item.min()), "mean": float(per_item.mean()), "max": int(per_item.max())}),
-        num_ties=vote.num_ties,
+        num_ties=vote.num_ties_,
         num_unanimous=int(np.count_nonzero(scores.unanimous_items(counts))) if agreeing else None,
         mean_entropy=float(item_entropy.mean()),
         entropy_quantiles=frozen({str(q): float(np.quantile(item_entropy, q))
@@ -323,7 +323,7 @@ def _dawid_skene_report(annotations: Annotations, dawid_skene: DawidSkene,
         iterations=int(dawid_skene.n_iter_), converged=bool(dawid_skene.converged_),
         log_likelihood=float(dawid_skene.log_likelihood_),
         class_priors=frozen(_by_class(annotations.classes, dawid_skene.class_priors_)),
-        num_disagree_with_majority=int(np.count_nonzero(dawid_skene.labels_ != vote.labels)),
+        num_disagree_with_majority=int(np.count_nonzero(dawid_skene.labels_ != vote.labels_)),
         note="every item has a gold answer: Dawid–Skene's labels are the gold answers and its "
              "annotator accuracies are their accuracies on gold; it estimates nothing here"
         if everything_gold else None)
@@ -471,8 +471,8 @@ def tallied_columns(annotations: Annotations, tallies: Tallies | Audit, models=(
     while the audit is built)."""
     result = tallies
     classes = np.asarray(annotations.classes, dtype=object)
-    columns = {"item": annotations.items, "hard_label": classes[result.vote.labels],
-               "tied": result.vote.tied}
+    columns = {"item": annotations.items, "hard_label": classes[result.vote.labels_],
+               "tied": result.vote.tied_}
     for j, name in enumerate(classes):
         columns[f"soft_{name}"] = result.soft[:, j]
     dawid_skene = _first(models, DawidSkene)

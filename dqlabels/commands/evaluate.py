@@ -122,7 +122,7 @@ def run_evaluate(path, config: EvaluateConfig | None = None, **options) -> str:
     # Dawid–Skene beside the tallies, then the labels file beside the audit: threads of ours
     # side by side, the interpreter changing hands often (the read's threads are pyarrow's).
     with sharing_the_interpreter():
-        result, written = _audit_and_write(campaign, _fit(campaign, config), config)
+        result, written = _audit_and_write(campaign, _fit_models(campaign, config), config)
     summary = format_summary(result)
     return summary + ("\nWrote " + ", ".join(map(str, written)) if written else "")
 
@@ -140,7 +140,7 @@ class _Fitted:
     ready: dict
 
 
-def _fit(campaign, config: EvaluateConfig) -> _Fitted:
+def _fit_models(campaign, config: EvaluateConfig) -> _Fitted:
     """Dawid–Skene on its own thread (its blocks on the shared pool) while CrowdTruth, the
     tallies, the item quality and the labels file's columns that do not wait for it are
     computed: its start (numba's import, for a large campaign) uses one core."""

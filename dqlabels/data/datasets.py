@@ -83,7 +83,7 @@ class Dataset:
     @cached_property
     def hard_labels(self) -> np.ndarray:
         """Majority vote per item (lowest class index on ties)."""
-        return majority_vote(self.annotations).labels
+        return majority_vote(self.annotations).labels_
 
     @cached_property
     def folds(self) -> np.ndarray | None:

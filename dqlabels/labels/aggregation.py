@@ -41,7 +41,7 @@ TIES = ("lowest", "random")
 FLOAT_TIE = 1e-12
 
 
-def check_counts(data, name: str = "counts") -> np.ndarray:
+def counts_matrix(data, name: str = "counts") -> np.ndarray:
     """The counts matrix of ``data`` (an :class:`~dqlabels.Annotations` or an array-like): 2-D
     and numeric, else an InputError that names ``name``. The values are not scanned (that
     would cost a pass over millions of cells); :mod:`dqlabels.readers.annotations` checks them when it
@@ -113,7 +113,7 @@ def soft_labels(data) -> np.ndarray:
         >>> soft_labels([[3, 1], [0, 2]]).tolist()
         [[0.75, 0.25], [0.0, 1.0]]
     """
-    counts = check_counts(data)
+    counts = counts_matrix(data)
     soft = np.empty(counts.shape, dtype=np.float64)
 
     def block(rows):
@@ -158,8 +158,7 @@ class MajorityVote(Aggregator):
         tied_: ``(num_items,)`` bool, True where two or more classes share the top count.
         probas_: ``(num_items, num_classes)`` the soft labels the vote is taken on.
 
-    ``labels``, ``tied`` and ``num_ties`` (without ``_``) are the names of the result that
-    :func:`majority_vote` returned before the estimator existed; they keep working.
+        num_ties_: how many items have a tie.
     """
 
     def __init__(self, ties: str = "lowest", seed: int | None = 0):
@@ -174,7 +173,7 @@ class MajorityVote(Aggregator):
             check_number("seed", self.seed, low=0, integer=True)
 
     def _fit(self, data) -> None:
-        counts = check_counts(data)
+        counts = counts_matrix(data)
         labels = np.empty(counts.shape[0], dtype=np.int64)
         tied = np.empty(counts.shape[0], dtype=bool)
 
@@ -208,15 +207,7 @@ class MajorityVote(Aggregator):
         return soft_labels(self._counts)
 
     @property
-    def labels(self) -> np.ndarray:
-        return self.labels_
-
-    @property
-    def tied(self) -> np.ndarray:
-        return self.tied_
-
-    @property
-    def num_ties(self) -> int:
+    def num_ties_(self) -> int:
         """Items whose top count is shared."""
         return int(np.count_nonzero(self.tied_))
 
@@ -225,11 +216,11 @@ def majority_vote(data, ties: str = "lowest", seed: int | None = 0) -> MajorityV
     """Majority (plurality) vote per item: ``MajorityVote(ties, seed).fit(data)``.
 
     Returns:
-        The fitted :class:`MajorityVote`: ``labels`` and the ``tied`` mask.
+        The fitted :class:`MajorityVote`: ``labels_`` and the ``tied_`` mask.
 
     Examples:
         >>> vote = majority_vote([[2, 2, 1], [0, 1, 3]])
-        >>> vote.labels.tolist(), vote.tied.tolist()
+        >>> vote.labels_.tolist(), vote.tied_.tolist()
         ([0, 2], [True, False])
     """
     return MajorityVote(ties=ties, seed=seed).fit(data)

@@ -13,7 +13,7 @@ import numpy as np
 
 from dqlabels._parallel import row_sums
 from dqlabels.errors import InputError
-from dqlabels.labels.aggregation import argmax_lowest, check_counts
+from dqlabels.labels.aggregation import argmax_lowest, counts_matrix
 
 EPSILON = 1e-7
 DCIC_EPSILON = 1e-5
@@ -206,7 +206,7 @@ def prediction_scores(y, p, y_entropy: np.ndarray | None = None) -> dict:
 
 
 def _counts(counts):
-    return check_counts(counts).astype(np.float64)
+    return counts_matrix(counts).astype(np.float64)
 
 
 def fleiss_kappa(counts) -> float:

@@ -205,7 +205,7 @@ def initialize(job: Job) -> None:
                 return
             raise InputError(f"could not join the data-parallel job (coordinator "
                              f"{job.coordinator}, process {job.process_id} of "
-                             f"{job.num_processes}): {first_line(exc)}") from None
+                             f"{job.num_processes}): {one_line(exc)}") from None
         finally:
             watchdog.cancel()
     _state["job"] = job
@@ -256,7 +256,7 @@ def process_count() -> int:
     return jax.process_count()
 
 
-def first_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """An exception's message as one line, at most 300 characters."""
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:297] + "…"
@@ -274,7 +274,7 @@ def _collective(what: str):
             raise
         except Exception as exc:  # noqa: BLE001 - the runtime's errors have no common type
             raise ProcessLost(f"process {process_index()} of {process_count()}: the job "
-                              f"stopped while {what} ({first_line(exc)})") from None
+                              f"stopped while {what} ({one_line(exc)})") from None
 
     return guarded()
 
@@ -342,7 +342,7 @@ def assert_same(name: str, arrays: list) -> None:
         with _collective(f"comparing {name}"):
             multihost_utils.assert_equal(digest, f"{name} differ between processes")
     except AssertionError as exc:
-        raise TrainingFailed(first_line(exc)) from None
+        raise TrainingFailed(one_line(exc)) from None
 
 
 def barrier(name: str, timeout_seconds: int = 24 * 3600) -> None:
@@ -359,4 +359,4 @@ def barrier(name: str, timeout_seconds: int = 24 * 3600) -> None:
             f"dqlabels-{name}-{_state['barriers']}", timeout_seconds * 1000)
     except Exception as exc:  # noqa: BLE001 - the runtime's errors have no common type
         raise ProcessLost(f"process {process_index()} of {process_count()}: another process "
-                          f"stopped before {name} ({first_line(exc)})") from None
+                          f"stopped before {name} ({one_line(exc)})") from None

@@ -299,7 +299,7 @@ def annotation_dataset(annotations, images, *, targets: str = "soft", batch_size
         annotations = read_annotations(annotations)
     num_classes = len(annotations.classes)
     values = soft_labels(annotations) if targets == "soft" else \
-        np.eye(num_classes)[majority_vote(annotations).labels]
+        np.eye(num_classes)[majority_vote(annotations).labels_]
     values = values.astype(np.float32)
     if isinstance(images, np.ndarray):
         if images.ndim != 4 or len(images) != len(values) or images.shape[-1] != 3:

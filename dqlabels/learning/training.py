@@ -138,7 +138,7 @@ def targets_for(dataset, label_mode: str, counts: np.ndarray | None = None) -> n
     soft = dataset.soft_labels if counts is None else soft_labels(counts)
     if label_mode == "soft":
         return soft.astype(np.float32)
-    hard = dataset.hard_labels if counts is None else majority_vote(counts).labels
+    hard = dataset.hard_labels if counts is None else majority_vote(counts).labels_
     return np.eye(len(dataset.classes), dtype=np.float32)[hard]
 
 
@@ -199,7 +199,7 @@ def train(dataset_dir, out_dir, config: TrainConfig | None = None, *, overwrite:
         write_config(out_dir, config, identity, "running")
 
     started = time.time()
-    model, epochs_trained, completed = _fit(dataset, split, out_dir, config, verbose, placement,
+    model, epochs_trained, completed = _fit_run(dataset, split, out_dir, config, verbose, placement,
                                             callbacks)
     scores = _finish(dataset, split, out_dir, model, config, completed, placement)
     # A callback may stop training early (the GPU check's deadline): the run keeps its outputs
@@ -229,7 +229,7 @@ def _open_run_folder(dataset_dir, out_dir: Path, config: TrainConfig, overwrite:
     return {"scores": scores}
 
 
-def _fit(dataset, split, out_dir: Path, config: TrainConfig, verbose, placement: Placement,
+def _fit_run(dataset, split, out_dir: Path, config: TrainConfig, verbose, placement: Placement,
          callbacks=()):
     """Train from the last checkpoint; returns ``(model, epochs trained now, epochs done)``.
     A data-parallel run returns a copy of the model on this process's own device."""
@@ -300,7 +300,7 @@ def _fit_epochs(model, dataset, targets, soft, train_rows, val_rows, out_dir, co
         if placement.shard[1] > 1 and not isinstance(exc, (InputError, TrainingFailed)):
             raise distributed.ProcessLost(
                 f"process {placement.shard[0]} of {placement.shard[1]}: the job stopped in "
-                f"training ({distributed.first_line(exc)}); the last completed epoch is in "
+                f"training ({distributed.one_line(exc)}); the last completed epoch is in "
                 f"process 0's run folder: start every process again with the same command to "
                 f"resume"
             ) from None

@@ -27,9 +27,9 @@ from dqlabels.readers.tables import (
     combine,
     encode,
     find_column,
-    first_line,
     first_non_numeric,
     is_numeric,
+    message_line,
     named_column,
     natural_order,
     normalise_ids,
@@ -455,9 +455,9 @@ def read_npy(path: Path, format, classes):
         if "allow_pickle" in str(exc):
             raise InputError(f"{path}: holds Python objects (object dtype); expected a numeric "
                              f"counts or probs matrix") from None
-        raise InputError(f"{path}: not a readable .npy file ({first_line(exc)})") from None
+        raise InputError(f"{path}: not a readable .npy file ({message_line(exc)})") from None
     except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy file ({first_line(exc)})") from None
+        raise InputError(f"{path}: not a readable .npy file ({message_line(exc)})") from None
     if matrix.ndim != 2:
         raise InputError(f"{path}: expected a 2-D items × classes matrix, got shape {matrix.shape}")
     if matrix.dtype.kind not in "iuf" and matrix.dtype.kind != "b":

@@ -78,8 +78,8 @@ def file_kind(path: Path) -> str:
         raise InputError(f"{path}: looks like a binary file, expected CSV, TSV, Parquet, .npy or JSON")
     if suffix in (".tsv", ".tab"):
         return "tsv"
-    first_line = head.split(b"\n", 1)[0]
-    if b"\t" in first_line and b"," not in first_line:
+    message_line = head.split(b"\n", 1)[0]
+    if b"\t" in message_line and b"," not in message_line:
         return "tsv"
     return "csv"
 
@@ -101,7 +101,7 @@ def read_table(path: Path, kind: str, text_columns=None):
         try:
             table = pq.read_table(path)
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
+            raise InputError(f"{path}: not a readable Parquet file ({message_line(exc)})") from None
         where = Location(str(path), "row", 1)
     else:
         table = read_csv(path, "\t" if kind == "tsv" else text_delimiter(path), text_columns)
@@ -186,7 +186,7 @@ def read_csv(path: Path, delimiter: str, text_columns=None):
         if "Empty CSV file" in str(exc):
             raise InputError(f"{path}: the file is empty") from None
         raise InputError(_find_bad_text_line(path, delimiter) or
-                         f"{path}: not a readable CSV file ({first_line(exc)[:120]})") from None
+                         f"{path}: not a readable CSV file ({message_line(exc)[:120]})") from None
     for name, column in zip(table.column_names, table.columns):
         if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
             raise InputError(_find_bad_text_line(path, delimiter) or
@@ -233,7 +233,7 @@ def _find_bad_text_line(path: Path, delimiter: str) -> str | None:
     return None
 
 
-def first_line(exc: BaseException) -> str:
+def message_line(exc: BaseException) -> str:
     """The first line of an exception's message (for one-line errors)."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -389,10 +389,10 @@ def _input_scores(exact: np.ndarray, counts, size: int, budget, split: int,
     ones (when made)."""
     if counts is None:
         soft = exact
-        hard = np.eye(exact.shape[1])[majority_vote(exact).labels]
+        hard = np.eye(exact.shape[1])[majority_vote(exact).labels_]
     else:
         soft = soft_labels(counts)
-        hard = np.eye(exact.shape[1])[majority_vote(counts).labels]
+        hard = np.eye(exact.shape[1])[majority_vote(counts).labels_]
     return {"size": size, "budget": budget, "split": split,
             "input_macro_accuracy": macro_accuracy(exact, hard),
             "input_kl_soft": kl_divergence(exact, soft), "input_kl_hard": kl_divergence(exact, hard),

@@ -483,8 +483,8 @@ def test_repeated_pairs_known_from_reading_agree_with_a_fresh_check():
     after ``duplicates="last"`` dropped the repeats, True with ``"keep"``, as a fresh check of
     the same codes says."""
     from dqlabels import from_long
-    from dqlabels.readers.campaign import pair_keys as _pair_keys
-    from dqlabels.readers.campaign import repeated_keys as _repeated
+    from dqlabels.readers.annotations_type import pair_keys as _pair_keys
+    from dqlabels.readers.annotations_type import repeated_keys as _repeated
 
     items = np.array(["a", "a", "b", "a", "b"])
     annotators = np.array(["u", "v", "u", "u", "w"])  # (a, u) twice

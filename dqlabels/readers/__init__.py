@@ -1,2 +1,2 @@
 """Reading campaigns: files and tool exports into one long table, and into the counts of an
-:class:`~dqlabels.readers.campaign.Annotations`; prediction files. Imports only the package root."""
+:class:`~dqlabels.readers.annotations_type.Annotations`; prediction files. Imports only the package root."""

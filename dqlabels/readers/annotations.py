@@ -6,7 +6,7 @@ annotation triplets as integer codes (``item_index``, ``annotator_index``, ``lab
 Dawid–Skene and the per-annotator audit need.
 
 Nothing holds a Python object per annotation: columns are read with pyarrow, encoded to
-integer codes and counted with ``np.bincount`` (:mod:`dqlabels.readers.counting`, which also defines
+integer codes and counted with ``np.bincount`` (:mod:`dqlabels.readers.layouts`, which also defines
 :class:`Annotations`); annotation tools' exports are read by :mod:`dqlabels.readers.importers`.
 
 Formats:
@@ -47,8 +47,8 @@ import numpy as np
 from dqlabels.config import DUPLICATE_RULES, check_choice
 from dqlabels.errors import InputError
 from dqlabels.readers import importers
-from dqlabels.readers.campaign import Annotations
-from dqlabels.readers.counting import (
+from dqlabels.readers.annotations_type import Annotations
+from dqlabels.readers.layouts import (
     check_classes,
     from_long_table,
     from_matrix,

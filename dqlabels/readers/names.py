@@ -1,6 +1,6 @@
 """Ids and names as the user wrote them: the spaces around them trimmed (and said), class names
 that differ only by case named or merged, and the column names that say a table of class
-numbers is an annotator matrix. The readers of :mod:`dqlabels.readers.counting` call these on
+numbers is an annotator matrix. The readers of :mod:`dqlabels.readers.layouts` call these on
 the distinct names of a column (one Python step per name, never per annotation)."""
 
 from __future__ import annotations

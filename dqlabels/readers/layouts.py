@@ -14,7 +14,7 @@ import numpy as np
 
 from dqlabels._parallel import map_blocks
 from dqlabels.errors import InputError
-from dqlabels.readers.campaign import Annotations, build_annotations
+from dqlabels.readers.annotations_type import Annotations, build_annotations
 from dqlabels.readers.importers import LongTable, table_tool, tool_formats
 from dqlabels.readers.names import annotator_like, tidy_labels, trim_note, trimmed_ids
 from dqlabels.readers.tables import (

@@ -1,7 +1,7 @@
 """The :class:`Annotations` type, one campaign as a counts matrix aligned with its items and
 classes (with the long-form codes, gold answers and what was skipped), and how codes become one:
 classes in order, items in natural order, repeated (item, annotator) pairs checked, annotations
-counted (:func:`build_annotations`, the shared tail of every reader in :mod:`dqlabels.readers.counting`).
+counted (:func:`build_annotations`, the shared tail of every reader in :mod:`dqlabels.readers.layouts`).
 """
 
 from __future__ import annotations

@@ -103,3 +103,41 @@ def split(dataset, index, kind, out_path, overwrite):
     from dqlabels.commands.split import run_split
 
     click.echo(run_split(dataset, out_path, index=index, kind=kind, overwrite=overwrite))
+
+
+@click.group(context_settings=CONTEXT)
+def datasets():
+    """Public datasets with human answers, through TensorFlow Datasets ('datasets list',
+    'datasets get NAME DIR'). Needs pip install 'dqlabels[datasets]'."""
+
+
+@datasets.command("list", context_settings=CONTEXT)
+@handle_errors
+def datasets_list():
+    """The datasets 'datasets get' builds."""
+    from dqlabels.commands.datasets import run_datasets_list
+
+    click.echo(run_datasets_list())
+
+
+@datasets.command("get", context_settings=CONTEXT)
+@click.argument("name")
+@click.argument("out_dir", type=click.Path(path_type=str))
+@click.option("--data-dir", type=click.Path(path_type=str), default=None,
+              help="TensorFlow Datasets' cache (default: ~/tensorflow_datasets).")
+@click.option("--manual-dir", type=click.Path(path_type=str), default=None,
+              help="Where files downloaded by hand are (default: DATA_DIR/downloads/manual).")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace OUT_DIR if it holds something else.")
+@handle_errors
+def datasets_get(name, out_dir, data_dir, manual_dir, overwrite):
+    """Write the public dataset NAME (see 'datasets list') as a dataset folder OUT_DIR:
+    images/*.png, annotations.csv (item, annotator, label, reaction_time), original_labels.csv,
+    dataset.json. A finished folder is left as it is; an interrupted build starts again."""
+    from dqlabels.commands.datasets import run_datasets_get
+
+    def progress(count):
+        click.echo(f"  {count:,} images", err=True)
+
+    click.echo(run_datasets_get(name, out_dir, data_dir=data_dir, manual_dir=manual_dir,
+                                overwrite=overwrite, progress=progress))

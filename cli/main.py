@@ -65,7 +65,7 @@ def main():
 for _command in (audit_commands.evaluate, audit_commands.plan, learning_commands.predict,
                  data_commands.generate, data_commands.check_dataset, data_commands.split,
                  learning_commands.train, learning_commands.reproduce, learning_commands.tsne,
-                 learning_commands.launch):
+                 learning_commands.launch, data_commands.datasets):
     main.add_command(_command)
 for _name, _text in SHORT_HELP.items():
     main.commands[_name].short_help = _text

@@ -25,6 +25,7 @@ SHORT_HELP = {
     "reproduce": "Reproduce the paper's study: hard vs soft labels, table and t-SNE.",
     "tsne": "t-SNE of a training run's features, as a figure and a CSV.",
     "launch": "Run train or reproduce as several processes (JAX backend).",
+    "datasets": "Get public datasets with human answers (CIFAR-10H, CIFAR-10N) as folders.",
 }
 
 

@@ -65,6 +65,7 @@ MIXTURE_ITERATIONS = 30  # most EM steps of the mixture of Dirichlet–multinomi
 # would rest on a handful of items: on 12 items the fit called items of 3 answers certain).
 MIXTURE_MIN_ITEMS_PER_CLASS = 10
 CONFUSION_SMOOTHING = 0.01  # pseudo-answers per cell of the shared confusion matrix
+PAIR_WEIGHT_FLOOR = 1e-12  # (row, component) pairs lighter than this leave the strength fit
 
 
 @dataclass(frozen=True, eq=False)
@@ -252,9 +253,33 @@ def _components(rows: np.ndarray, weights: np.ndarray, strength: float | None):
 
 def _fit_shared_strength(rows: np.ndarray, weights: np.ndarray, means: np.ndarray) -> float:
     """One strength for every component: the maximum of the weighted Dirichlet–multinomial
-    likelihood of the count ``rows`` over all components."""
+    likelihood of the count ``rows`` over all components.
+
+    The likelihood is summed over the (row, component) pairs whose weight is above
+    :data:`PAIR_WEIGHT_FLOOR` (an item's class posterior is near one-hot: the others add under
+    1e-12 of a log-likelihood each) and, within a pair, over the row's nonzero counts (a zero
+    count adds gammaln(a) − gammaln(a) = 0): a few cells per item instead of components ×
+    classes (CIFAR-10H's 50 answers per image: 0.46 s → 0.03 s; ``bench_evaluate.py --shape
+    cifar10h``)."""
+    pair_row, pair_component = np.nonzero(weights > PAIR_WEIGHT_FLOOR)
+    pair_weight = weights[pair_row, pair_component]
+    pair_total = rows.sum(axis=1)[pair_row]
+    cell_row, cell_class = np.nonzero(rows)
+    cells_of_row = np.bincount(cell_row, minlength=len(rows))
+    first_cell = np.concatenate([[0], np.cumsum(cells_of_row)[:-1]])
+    lengths = cells_of_row[pair_row]
+    cell_pair = np.repeat(np.arange(len(pair_row)), lengths)
+    cell = np.repeat(first_cell[pair_row] - np.concatenate([[0], np.cumsum(lengths)[:-1]]),
+                     lengths) + np.arange(lengths.sum())
+    count = rows[cell_row[cell], cell_class[cell]].astype(np.float64)
+    mean = means[pair_component[cell_pair], cell_class[cell]]
+    cell_weight = pair_weight[cell_pair]
+
     def negative_log_likelihood(log_s):
-        return -float((weights * _log_dirichlet_multinomial(rows, np.exp(log_s) * means)).sum())
+        s = np.exp(log_s)
+        a = s * mean
+        return -float(pair_weight @ (gammaln(s) - gammaln(s + pair_total))
+                      + cell_weight @ (gammaln(a + count) - gammaln(a)))
 
     low, high = np.log(STRENGTH_RANGE[0]), np.log(STRENGTH_RANGE[1])
     return float(np.exp(bounded_minimum(negative_log_likelihood, low, high)))

@@ -84,7 +84,8 @@ def kfold_settings(preset: str, dataset, *, overrides: dict | None = None, folds
     check_choice("hard_labels", hard_labels, HARD_LABELS)
     if dataset is None:
         raise InputError(f"Expected dataset=FOLDER: the {preset} preset studies a folder of "
-                         f"images with human label distributions (e.g. ../shared/data/cifar10h)")
+                         f"images with human label distributions; get CIFAR-10H's with "
+                         f"'dqlabels datasets get cifar10h DIR', then --dataset DIR")
     base = PRESETS[preset].settings
     folds = int(folds if folds is not None else base["folds"])
     runs = int(runs if runs is not None else base["runs"])

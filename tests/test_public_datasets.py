@@ -1,0 +1,238 @@
+"""dqlabels datasets get/list: public datasets with human answers through TensorFlow Datasets,
+offline. TensorFlow Datasets' own mocking (tfds.testing.mock_data) serves examples built here,
+so every expected answer is worked out by hand or from ../shared/data/cifar10h; nothing
+downloads. The folder reads back, audits and trains; the one-line errors hold."""
+
+import csv
+import json
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import SHARED, needs
+from dqlabels import read_annotations
+from dqlabels.data import public
+from dqlabels.errors import InputError
+from dqlabels_cli.main import main
+
+tfds = pytest.importorskip("tensorflow_datasets")
+tf = pytest.importorskip("tensorflow")
+
+SHARED_ITEMS = 24  # images of the shared CIFAR-10H folder the mocked source is built from
+
+
+def _mocked(examples):
+    """A context in which TensorFlow Datasets serves ``examples`` (a list of feature dicts)."""
+
+    def as_dataset(self, *args, **kwargs):
+        return tf.data.Dataset.from_generator(
+            lambda: iter(examples), output_signature=self.info.features.get_tensor_spec())
+
+    return tfds.testing.mock_data(as_dataset_fn=as_dataset)
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """The network check passes (mock_data stands in for the download)."""
+    monkeypatch.setattr(public, "reachable", lambda host, seconds=3.0: True)
+
+
+@pytest.fixture(scope="module")
+def shared_examples():
+    """CIFAR-10H examples as TensorFlow Datasets gives them, built from the shared folder's
+    first images: each image's counts expanded into answers by annotators numbered per image
+    (so an annotator's count is known), reaction times 1000 + the answer's position."""
+    folder = SHARED / "data" / "cifar10h"
+    needs(folder.exists(), "../shared/data/cifar10h")
+    classes = json.loads((folder / "dataset.json").read_text())["classes"]
+    with open(folder / "cifar10h-counts.csv", newline="") as f:
+        counts = [[int(v) for v in row[1:]] for row in list(csv.reader(f))[1:SHARED_ITEMS + 1]]
+    with open(folder / "cifar10-test-labels.csv", newline="") as f:
+        original = [row["label"] for row in csv.DictReader(f)][:SHARED_ITEMS]
+    examples = []
+    for i, row in enumerate(counts):
+        labels = np.repeat(np.arange(10), row)
+        image = np.asarray(Image.open(folder / f"images/test_{i:05d}.jpg").convert("RGB"))
+        examples.append({
+            "id": f"test_{i:05d}", "image": image, "label": classes.index(original[i]),
+            "soft_label": (np.asarray(row) / sum(row)).astype(np.float32),
+            "human_labels": labels, "trial_indices": np.arange(len(labels), dtype=np.int32),
+            "annotator_ids": (np.arange(len(labels)) + 100 * i).astype(np.int32),
+            "reaction_times": (1000 + np.arange(len(labels))).astype(np.float32)})
+    return folder, counts, examples
+
+
+def test_a_cifar10h_folder_has_the_shared_counts_reads_back_and_audits(shared_examples, online,
+                                                                      tmp_path):
+    from dqlabels.data.datasets import load_dataset
+
+    shared, counts, examples = shared_examples
+    with _mocked(examples):
+        folder, built = public.get_dataset("cifar10h", tmp_path / "c10h",
+                                           data_dir=tmp_path / "tfds")
+    assert built and sorted(p.name for p in folder.iterdir()) == [
+        "annotations.csv", "dataset.json", "images", "original_labels.csv"]
+    ann = read_annotations(folder / "annotations.csv")
+    # the counts of every image equal the shared folder's
+    assert ann.format == "long" and ann.num_items == SHARED_ITEMS
+    assert ann.counts.tolist() == counts
+    assert list(ann.items) == [f"images/test_{i:05d}.png" for i in range(SHARED_ITEMS)]
+    # real annotator ids: image i's answers by 100·i, 100·i + 1, …
+    with open(folder / "annotations.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["item", "annotator", "label", "reaction_time"]
+    first = [r for r in rows if r["item"] == "images/test_00001.png"]
+    assert [r["annotator"] for r in first] == [str(100 + k) for k in range(sum(counts[1]))]
+    assert [float(r["reaction_time"]) for r in first[:2]] == [1000.0, 1001.0]
+    # lossless images: the pixels TensorFlow Datasets gave, and the original labels
+    png = np.asarray(Image.open(folder / "images/test_00003.png"))
+    np.testing.assert_array_equal(png, examples[3]["image"])
+    info = json.loads((folder / "dataset.json").read_text())
+    assert info["classes"][3] == "cat" and info["augment"] == "natural"
+    assert info["hard_labels"] == "original_labels.csv" and info["anchors"]
+    assert info["source"].startswith("tfds:cifar10_h ")
+    data = load_dataset(folder)
+    with open(shared / "cifar10-test-labels.csv", newline="") as f:
+        original = [row["label"] for row in csv.DictReader(f)][:SHARED_ITEMS]
+    from dqlabels.studies.real_study import hard_labels_of
+
+    hard, path = hard_labels_of(data, "original")  # what the K-fold study trains "hard" on
+    assert [data.classes[k] for k in hard] == original and path.name == "original_labels.csv"
+    audit = CliRunner().invoke(main, ["evaluate", str(folder / "annotations.csv")])
+    assert audit.exit_code == 0, audit.output + audit.stderr
+    assert f"items {SHARED_ITEMS}   classes 10   annotations {sum(map(sum, counts)):,}" \
+        in audit.output
+    assert "Dawid" in audit.output  # annotator ids are known: Dawid–Skene runs
+
+
+@pytest.mark.slow
+def test_the_folder_trains(shared_examples, online, tmp_path):
+    from dqlabels.config import TrainConfig
+    from dqlabels.learning.training import train
+
+    _, _, examples = shared_examples
+    with _mocked(examples):
+        folder, _ = public.get_dataset("cifar10h", tmp_path / "c10h", data_dir=tmp_path / "t")
+    scores = train(folder, tmp_path / "run", TrainConfig(model="densenet-tiny", epochs=1,
+                                                         batch_size=8, precise_bn=False),
+                   verbose=0)
+    assert np.isfinite(scores["kl"])
+
+
+def _cifar10n_example(i, workers, labels, original):
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[0, 0] = i
+    example = {"id": f"train_{i:05d}", "image": image, "label": original,
+               "worse_label": labels[0], "aggre_label": labels[0]}
+    for k, (worker, label) in enumerate(zip(workers, labels), 1):
+        example.update({f"random_label{k}": label, f"worker{k}_id": worker,
+                        f"worker{k}_time": np.float32(10.5 * k)})
+    return example
+
+
+def test_a_cifar10n_folder_from_its_manual_files(online, tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    for name in public.PUBLIC_DATASETS["cifar10n"].manual_files:
+        (manual / name).write_text("placed by hand\n")
+    examples = [_cifar10n_example(0, (7, 8, 9), (3, 3, 5), 3),
+                _cifar10n_example(1, (7, 12, 9), (0, 8, 0), 0)]
+    with _mocked(examples):
+        result = CliRunner().invoke(main, ["datasets", "get", "cifar10n", str(tmp_path / "n"),
+                                           "--data-dir", str(tmp_path / "tfds"),
+                                           "--manual-dir", str(manual)])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "2 images, 6 human answers by 4 annotators" in result.output
+    with open(tmp_path / "n" / "annotations.csv", newline="") as f:
+        rows = [tuple(r.values()) for r in csv.DictReader(f)]
+    assert rows == [("images/train_00000.png", "7", "cat", "10.5"),
+                    ("images/train_00000.png", "8", "cat", "21.0"),
+                    ("images/train_00000.png", "9", "dog", "31.5"),
+                    ("images/train_00001.png", "7", "airplane", "10.5"),
+                    ("images/train_00001.png", "12", "ship", "21.0"),
+                    ("images/train_00001.png", "9", "airplane", "31.5")]
+
+
+def test_missing_manual_files_are_named_with_where_they_go(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "image_order_c10.npy").write_text("x")
+    result = CliRunner().invoke(main, ["datasets", "get", "cifar10n", str(tmp_path / "n"),
+                                       "--manual-dir", str(manual)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert (f"cifar10n needs side_info_cifar10N.csv, CIFAR-10_human_annotations.csv in "
+            f"{manual}") in result.stderr
+    assert "github.com/UCSC-REAL/cifar-10-100n" in result.stderr
+    assert not (tmp_path / "n").exists()
+
+
+def test_a_finished_folder_is_left_alone_and_an_interrupted_one_starts_again(online, tmp_path):
+    examples = [{"id": f"test_{i:05d}", "image": np.full((32, 32, 3), i, np.uint8), "label": i,
+                 "soft_label": np.zeros(10, np.float32), "human_labels": [i, i],
+                 "trial_indices": [0, 1], "annotator_ids": [1, 2],
+                 "reaction_times": [5.0, 6.0]} for i in range(3)]
+    target = tmp_path / "c"
+    # an interrupted build: its leftovers beside the folder, nothing at the folder itself
+    (tmp_path / "c.partial" / "images").mkdir(parents=True)
+    (tmp_path / "c.partial" / "annotations.csv").write_text("half")
+    with _mocked(examples):
+        assert public.get_dataset("cifar10h", target, data_dir=tmp_path / "t")[1]
+    assert not (tmp_path / "c.partial").exists()
+    assert read_annotations(target / "annotations.csv").counts.sum() == 6
+    stamp = (target / "annotations.csv").stat().st_mtime_ns
+    with _mocked(examples):
+        again = CliRunner().invoke(main, ["datasets", "get", "cifar10h", str(target)])
+    assert again.exit_code == 0 and "finished cifar10h folder: nothing to do" in again.output
+    assert (target / "annotations.csv").stat().st_mtime_ns == stamp
+
+    def broken(self, *args, **kwargs):  # the source fails after one example
+        def examples_then_error():
+            yield examples[0]
+            raise OSError("connection reset")
+        return tf.data.Dataset.from_generator(
+            examples_then_error, output_signature=self.info.features.get_tensor_spec())
+
+    with tfds.testing.mock_data(as_dataset_fn=broken), \
+            pytest.raises(InputError, match="reading cifar10_h failed .*was not written"):
+        public.get_dataset("cifar10h", tmp_path / "d", data_dir=tmp_path / "t")
+    assert not (tmp_path / "d").exists()  # never half-written
+
+
+def test_an_occupied_folder_is_refused_and_a_wrong_name_listed(online, tmp_path):
+    occupied = tmp_path / "mine"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="is not a finished cifar10h folder.*--overwrite"):
+        public.get_dataset("cifar10h", occupied)
+    assert (occupied / "notes.txt").read_text() == "mine"
+    result = CliRunner().invoke(main, ["datasets", "get", "cifar10", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "no public dataset named 'cifar10'" in result.stderr and "cifar10h" in result.stderr
+    listed = CliRunner().invoke(main, ["datasets", "list"])
+    assert listed.exit_code == 0
+    assert [line.split()[0] for line in listed.output.splitlines()] == ["cifar10h", "cifar10n"]
+
+
+def test_without_the_extra_or_the_network_one_line_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # not installed
+    result = CliRunner().invoke(main, ["datasets", "get", "cifar10h", str(tmp_path / "a")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "needs TensorFlow Datasets, which is not installed: pip install " \
+           "'dqlabels[datasets]'" in result.stderr
+    monkeypatch.delitem(sys.modules, "tensorflow_datasets")
+    monkeypatch.setattr(public, "reachable", lambda host, seconds=3.0: False)
+    result = CliRunner().invoke(main, ["datasets", "get", "cifar10h", str(tmp_path / "b"),
+                                       "--data-dir", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "cannot reach www.cs.toronto.edu, github.com (no network?)" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_reproduce_without_a_dataset_says_how_to_get_it(tmp_path):
+    result = CliRunner().invoke(main, ["reproduce", "--preset", "cifar10h", "--out",
+                                       str(tmp_path / "s")])
+    assert result.exit_code == 2
+    assert "dqlabels datasets get cifar10h DIR" in result.stderr

@@ -63,12 +63,42 @@ def test_a_registered_backbone_is_built_trained_and_checked(registered_backbone)
     assert model.get_layer("preprocess").scale == pytest.approx(1 / 127.5)
     with pytest.raises(InputError, match="no ImageNet weights for model='toy-cnn'"):
         build_model("toy-cnn", num_classes=3, image_size=32, weights="imagenet")
-    with pytest.raises(ValueError, match="registered already"):
-        registry.register_backbone(registered_backbone)
-    with pytest.raises(ValueError, match="preprocess"):
-        registry.register_backbone(registry.Backbone("odd", print, preprocess="caffe"))
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
     assert np.allclose(model.predict(x, verbose=0).sum(axis=1), 1, atol=1e-5)
+
+
+def test_a_backbone_name_is_registered_once_with_a_known_preprocessing():
+    with pytest.raises(ValueError, match="a backbone named 'resnet9' is registered already"):
+        registry.register_backbone(registry.Backbone("resnet9", print))
+    with pytest.raises(ValueError, match="Expected preprocess to be 'torch' or 'tf'. Received: "
+                                         "preprocess='caffe'"):
+        registry.register_backbone(registry.Backbone("odd", print, preprocess="caffe"))
+    assert "odd" not in registry.BACKBONES
+    backbone = registry.register_backbone(registry.Backbone("plain", print, preprocess="tf"))
+    try:
+        assert registry.BACKBONES["plain"] is backbone
+        config.TrainConfig(model="plain").check()  # the configuration reads the registry
+    finally:
+        del registry.BACKBONES["plain"]
+    with pytest.raises(dqlabels.InputError, match="model"):
+        config.TrainConfig(model="plain").check()
+
+
+def test_importers_and_aggregators_are_registered_once():
+    with pytest.raises(ValueError, match="a format named 'long' is registered already"):
+        registry.register_importer(registry.Importer("long", "table", print))
+    with pytest.raises(ValueError, match="a format named 'mturk' is registered already"):
+        registry.register_importer(registry.Importer("mturk", "table", print))
+    with pytest.raises(ValueError, match="Expected kind to be 'json' or 'table'. Received: "
+                                         "kind='xml'"):
+        registry.register_importer(registry.Importer("xml-tool", "xml", print))
+    assert registry.formats() == ("long", "wide", "counts", "probs", "dcic", "label-studio",
+                                  "mturk", "toloka", "prodigy")
+    with pytest.raises(ValueError, match="an aggregator named 'crowdtruth' is registered"):
+        registry.register_aggregator("crowdtruth", object)
+    assert registry.resolve("dqlabels.labels.scores:entropy") is \
+        __import__("dqlabels.labels.scores", fromlist=["entropy"]).entropy
+    assert registry.resolve(print) is print
 
 
 def test_the_command_line_offers_every_registered_backbone():

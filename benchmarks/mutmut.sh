@@ -36,6 +36,8 @@ cd "$work"
 export PYTHONPATH="$site:$work/.cli-path"
 "$python" -m mutmut run --max-children "$(nproc)" > mutmut-run.log 2>&1 || true
 grep -E "^E |rror|collected" mutmut-run.log | tail -8 || true
+# The final tally: mutants done/all, then killed, no tests, timeout, suspicious, survived, …
+tr '\r' '\n' < mutmut-run.log | grep -E "[0-9]+/[0-9]+ " | tail -1 || true
 "$python" -m mutmut results --all true 2>/dev/null | grep -v ": killed$" || true
 for name in $("$python" -m mutmut results 2>/dev/null | awk -F: '/survived|no tests/ {print $1}'); do
     echo "--- $name"

@@ -94,6 +94,12 @@ def test_importers_and_aggregators_are_registered_once():
         registry.register_importer(registry.Importer("xml-tool", "xml", print))
     assert registry.formats() == ("long", "wide", "counts", "probs", "dcic", "label-studio",
                                   "mturk", "toloka", "prodigy")
+    plain = registry.register_importer(registry.Importer("plain-table", "table", print))
+    try:
+        assert registry.IMPORTERS["plain-table"] is plain
+        assert registry.formats()[-1] == "plain-table"  # after those registered before it
+    finally:
+        del registry.IMPORTERS["plain-table"]
     with pytest.raises(ValueError, match="an aggregator named 'crowdtruth' is registered"):
         registry.register_aggregator("crowdtruth", object)
     assert registry.resolve("dqlabels.labels.scores:entropy") is \

@@ -37,7 +37,7 @@ def _mocked(examples):
 @pytest.fixture
 def online(monkeypatch):
     """The network check passes (mock_data stands in for the download)."""
-    monkeypatch.setattr(public, "reachable", lambda host, seconds=3.0: True)
+    monkeypatch.setattr(public, "reachable", lambda host, seconds=3.0, port=443: True)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +223,7 @@ def test_without_the_extra_or_the_network_one_line_says_what_to_do(monkeypatch, 
     assert "needs TensorFlow Datasets, which is not installed: pip install " \
            "'dqlabels[datasets]'" in result.stderr
     monkeypatch.delitem(sys.modules, "tensorflow_datasets")
-    monkeypatch.setattr(public, "reachable", lambda host, seconds=3.0: False)
+    monkeypatch.setattr(public, "reachable", lambda host, seconds=3.0, port=443: False)
     result = CliRunner().invoke(main, ["datasets", "get", "cifar10h", str(tmp_path / "b"),
                                        "--data-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
@@ -236,3 +236,106 @@ def test_reproduce_without_a_dataset_says_how_to_get_it(tmp_path):
                                        str(tmp_path / "s")])
     assert result.exit_code == 2
     assert "dqlabels datasets get cifar10h DIR" in result.stderr
+
+
+def _tiny_examples(count):
+    return [{"id": f"test_{i:05d}", "image": np.full((32, 32, 3), i % 256, np.uint8),
+             "label": i % 10, "soft_label": np.zeros(10, np.float32), "human_labels": [i % 10],
+             "trial_indices": [0], "annotator_ids": [5], "reaction_times": [2.0]}
+            for i in range(count)]
+
+
+def test_dataset_json_and_original_labels_exactly_and_progress_per_thousand(online, tmp_path):
+    seen = []
+    with _mocked(_tiny_examples(2000)):
+        folder, _ = public.get_dataset("cifar10h", tmp_path / "c", data_dir=tmp_path / "t",
+                                       progress=seen.append)
+    assert seen == [1000, 2000]
+    info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+    version = info.pop("source")
+    assert version == f"tfds:cifar10_h {tfds.builder_cls('cifar10_h').VERSION}"
+    anchors = info.pop("anchors")
+    assert anchors and anchors[0]["name"] == "Peterson et al. 2019"
+    assert info == {
+        "name": "cifar10h", "classes": list(public.CIFAR10_CLASSES), "image_size": 32,
+        "annotations": "annotations.csv", "annotations_format": "long",
+        "annotation_columns": {"item": "item", "annotator": "annotator", "label": "label"},
+        "hard_labels": "original_labels.csv", "augment": "natural",
+        "licence": "images: CIFAR-10 test set (Krizhevsky 2009); annotations: CIFAR-10H "
+                   "(Peterson et al. 2019), CC BY-NC-SA 4.0"}
+    text = (folder / "dataset.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n "name": "cifar10h",\n "classes": [\n  "airplane",')
+    labels = (folder / "original_labels.csv").read_bytes().split(b"\n")
+    assert labels[:3] == [b"item,label\r", b"images/test_00000.png,airplane\r",
+                          b"images/test_00001.png,automobile\r"]  # csv's own line ends
+
+
+def test_the_cache_and_manual_folders_reach_tensorflow_datasets(online, monkeypatch, tmp_path):
+    calls = {}
+    real_builder, real_config = tfds.builder, tfds.download.DownloadConfig
+
+    def builder(name, **kwargs):
+        calls["builder"] = (name, kwargs)
+        return real_builder(name, **kwargs)
+
+    def download_config(**kwargs):
+        calls["config"] = kwargs
+        return real_config(**kwargs)
+
+    monkeypatch.setattr(tfds, "builder", builder)
+    monkeypatch.setattr(tfds.download, "DownloadConfig", download_config)
+    with _mocked(_tiny_examples(2)):
+        public.get_dataset("cifar10h", tmp_path / "a", data_dir=tmp_path / "cache",
+                           manual_dir=tmp_path / "hand")
+    assert calls["builder"] == ("cifar10_h", {"data_dir": str(tmp_path / "cache")})
+    assert calls["config"] == {"manual_dir": str(tmp_path / "hand")}
+    with _mocked(_tiny_examples(2)):
+        public.get_dataset("cifar10h", tmp_path / "b")
+    assert calls["builder"] == ("cifar10_h", {"data_dir": None})
+    assert calls["config"] == {"manual_dir": None}
+
+
+def test_the_manual_folder_defaults_to_tensorflow_datasets_own(monkeypatch, tmp_path):
+    with pytest.raises(InputError, match=f"in {tmp_path / 'cache' / 'downloads' / 'manual'} "):
+        public.get_dataset("cifar10n", tmp_path / "n", data_dir=tmp_path / "cache")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    expected = tmp_path / "home" / "tensorflow_datasets" / "downloads" / "manual"
+    with pytest.raises(InputError, match=f"in {expected} "):
+        public.get_dataset("cifar10n", tmp_path / "n")
+
+
+def test_a_failed_download_and_a_replaced_folder(online, monkeypatch, tmp_path):
+    def refused(self, *args, **kwargs):
+        raise OSError("403 Forbidden\nmore detail")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tfds.core.DatasetBuilder, "download_and_prepare", refused)
+        with pytest.raises(InputError, match=r"could not get cifar10_h through TensorFlow "
+                                             r"Datasets \(403 Forbidden\); it needs the network"):
+            public.get_dataset("cifar10h", tmp_path / "x", data_dir=tmp_path / "t")
+    occupied = tmp_path / "old"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("old")
+    (occupied / "dataset.json").write_text(json.dumps({"source": "tfds:cifar10_n 1.0.4"}))
+    with _mocked(_tiny_examples(3)):  # another dataset's folder is not this one's
+        with pytest.raises(InputError, match="not a finished cifar10h folder"):
+            public.get_dataset("cifar10h", occupied, data_dir=tmp_path / "t")
+        public.get_dataset("cifar10h", occupied, data_dir=tmp_path / "t", overwrite=True,
+                           progress=None)
+    assert not (occupied / "notes.txt").exists()
+    assert read_annotations(occupied / "annotations.csv").num_items == 3
+
+
+def test_reachable_tries_the_host_once(tmp_path):
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        assert public.reachable("127.0.0.1", port=port)
+    finally:
+        server.close()
+    assert not public.reachable("127.0.0.1", port=port, seconds=1)  # closed now
+    assert not public.reachable("host.invalid", seconds=1)

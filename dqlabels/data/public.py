@@ -217,12 +217,12 @@ def _examples(tfds, spec: PublicDataset, data_dir, manual_dir):
     return tfds.as_numpy(dataset), str(builder.info.version)
 
 
-def reachable(host: str, seconds: float = 3.0) -> bool:
-    """Whether a TCP connection to ``host``'s HTTPS port opens within ``seconds``."""
+def reachable(host: str, seconds: float = 3.0, port: int = 443) -> bool:
+    """Whether a TCP connection to ``host``'s ``port`` (HTTPS) opens within ``seconds``."""
     import socket
 
     try:
-        socket.create_connection((host, 443), timeout=seconds).close()
+        socket.create_connection((host, port), timeout=seconds).close()
         return True
     except OSError:
         return False

@@ -146,6 +146,8 @@ def test_a_cifar10n_folder_from_its_manual_files(online, tmp_path):
                                            "--manual-dir", str(manual)])
     assert result.exit_code == 0, result.output + result.stderr
     assert "2 images, 6 human answers by 4 annotators" in result.output
+    info = json.loads((tmp_path / "n" / "dataset.json").read_text())
+    assert info["anchors"] == [] and info["name"] == "cifar10n"  # no published anchors kept
     with open(tmp_path / "n" / "annotations.csv", newline="") as f:
         rows = [tuple(r.values()) for r in csv.DictReader(f)]
     assert rows == [("images/train_00000.png", "7", "cat", "10.5"),
@@ -196,7 +198,8 @@ def test_a_finished_folder_is_left_alone_and_an_interrupted_one_starts_again(onl
             examples_then_error, output_signature=self.info.features.get_tensor_spec())
 
     with tfds.testing.mock_data(as_dataset_fn=broken), \
-            pytest.raises(InputError, match="reading cifar10_h failed .*was not written"):
+            pytest.raises(InputError, match="reading cifar10_h failed .*connection reset.*was "
+                                            "not written"):
         public.get_dataset("cifar10h", tmp_path / "d", data_dir=tmp_path / "t")
     assert not (tmp_path / "d").exists()  # never half-written
 
@@ -210,7 +213,8 @@ def test_an_occupied_folder_is_refused_and_a_wrong_name_listed(online, tmp_path)
     assert (occupied / "notes.txt").read_text() == "mine"
     result = CliRunner().invoke(main, ["datasets", "get", "cifar10", str(tmp_path / "x")])
     assert result.exit_code == 2
-    assert "no public dataset named 'cifar10'" in result.stderr and "cifar10h" in result.stderr
+    assert "no public dataset named 'cifar10': 'dqlabels datasets list' shows cifar10h, " \
+           "cifar10n" in result.stderr
     listed = CliRunner().invoke(main, ["datasets", "list"])
     assert listed.exit_code == 0
     assert [line.split()[0] for line in listed.output.splitlines()] == ["cifar10h", "cifar10n"]
@@ -223,11 +227,14 @@ def test_without_the_extra_or_the_network_one_line_says_what_to_do(monkeypatch, 
     assert "needs TensorFlow Datasets, which is not installed: pip install " \
            "'dqlabels[datasets]'" in result.stderr
     monkeypatch.delitem(sys.modules, "tensorflow_datasets")
-    monkeypatch.setattr(public, "reachable", lambda host, seconds=3.0, port=443: False)
+    asked = []
+    monkeypatch.setattr(public, "reachable",
+                        lambda host, seconds=3.0, port=443: asked.append(host) and False)
     result = CliRunner().invoke(main, ["datasets", "get", "cifar10h", str(tmp_path / "b"),
                                        "--data-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "cannot reach www.cs.toronto.edu, github.com (no network?)" in result.stderr
+    assert asked == ["www.cs.toronto.edu", "github.com"]
     assert not (tmp_path / "b").exists()
 
 
@@ -339,3 +346,39 @@ def test_reachable_tries_the_host_once(tmp_path):
         server.close()
     assert not public.reachable("127.0.0.1", port=port, seconds=1)  # closed now
     assert not public.reachable("host.invalid", seconds=1)
+
+
+def test_reachable_asks_the_https_port_for_three_seconds(monkeypatch):
+    import socket
+
+    calls = []
+
+    class Connection:
+        def close(self):
+            calls.append("closed")
+
+    monkeypatch.setattr(socket, "create_connection",
+                        lambda address, timeout: calls.append((address, timeout)) or Connection())
+    assert public.reachable("example.org")
+    assert calls == [(("example.org", 443), 3.0), "closed"]
+
+
+def test_no_examples_and_what_tensorflow_datasets_is_asked(online, monkeypatch, tmp_path):
+    asked = {}
+
+    def as_dataset(self, *args, **kwargs):
+        asked.update(kwargs)
+        return tf.data.Dataset.from_generator(
+            lambda: iter([]), output_signature=self.info.features.get_tensor_spec())
+
+    def prepare(self, *args, **kwargs):
+        asked["download_config"] = kwargs.get("download_config")
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset), monkeypatch.context() as patched:
+        patched.setattr(tfds.core.DatasetBuilder, "download_and_prepare", prepare)
+        with pytest.raises(InputError, match=r"cifar10_h \(test\) gave no examples"):
+            public.get_dataset("cifar10h", tmp_path / "e", data_dir=tmp_path / "t",
+                               manual_dir=tmp_path / "hand")
+    assert asked["split"] == "test" and asked["shuffle_files"] is False  # the source's order
+    assert str(asked["download_config"].manual_dir) == str(tmp_path / "hand")
+    assert not (tmp_path / "e").exists()

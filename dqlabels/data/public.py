@@ -30,8 +30,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from dqlabels.data.datasets import KNOWN_DATASETS
 from dqlabels.errors import InputError
 
@@ -239,10 +237,8 @@ def _write_folder(folder: Path, spec: PublicDataset, examples, source: str, prog
         answer_rows.writerow(ANNOTATION_COLUMNS)
         label_rows.writerow(("item", "label"))
         for count, example in enumerate(examples, 1):
-            ident = example["id"].decode() if isinstance(example["id"], bytes) else \
-                str(example["id"])
-            item = f"images/{ident}.png"
-            image = np.asarray(example["image"], dtype=np.uint8)
+            item = f"images/{example['id'].decode()}.png"  # Text features come as bytes
+            image = example["image"]  # uint8, height × width × 3
             size = size or int(image.shape[0])
             Image.fromarray(image).save(folder / item)
             label_rows.writerow((item, spec.classes[int(example["label"])]))

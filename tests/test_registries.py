@@ -286,3 +286,31 @@ def test_registered_importers_are_guessed_and_named(registered_importers, tmp_pa
     with pytest.raises(dqlabels.InputError, match="is read as format dcic, label-studio, "
                                                   "prodigy or toy-json"):
         dqlabels.read_annotations(path, format="toy-table")
+
+
+def test_reproduce_picks_the_study_its_options_ask_for(registered_study, monkeypatch, capsys,
+                                                       tmp_path):
+    from dqlabels.commands.reproduce import run_reproduce
+    from dqlabels.errors import InputError
+
+    ran = []
+
+    def study(name):
+        def run(out_dir, preset, options):
+            print(f"{name} progress")  # a study's own printing goes to standard error
+            ran.append((name, preset))
+            return name
+        return config.Study(name, run)
+
+    monkeypatch.setitem(config.STUDIES, "paper", study("paper"))
+    monkeypatch.setitem(config.STUDIES, "budget", study("budget"))
+    assert run_reproduce(tmp_path / "a") == "paper"  # the default preset, quick, is the paper's
+    assert run_reproduce(tmp_path / "b", "toy-preset", budgets="1,3") == "budget"
+    assert run_reproduce(tmp_path / "c", "toy-preset", sizes="100") == "budget"
+    assert run_reproduce(tmp_path / "d", "budget") == "budget"
+    assert ran == [("paper", "quick"), ("budget", "toy-preset"), ("budget", "toy-preset"),
+                   ("budget", "budget")]
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("progress") == 4
+    with pytest.raises(InputError, match="Expected preset to be one of quick, paper, budget, "):
+        run_reproduce(tmp_path / "e", "fast")

@@ -382,3 +382,33 @@ def test_no_examples_and_what_tensorflow_datasets_is_asked(online, monkeypatch, 
     assert asked["split"] == "test" and asked["shuffle_files"] is False  # the source's order
     assert str(asked["download_config"].manual_dir) == str(tmp_path / "hand")
     assert not (tmp_path / "e").exists()
+
+
+def test_the_commands_list_every_dataset_and_pass_every_option(monkeypatch, tmp_path):
+    from dqlabels.commands import datasets as command
+
+    listed = CliRunner().invoke(main, ["datasets", "list"]).output.splitlines()
+    assert listed == [
+        "cifar10h   tfds:cifar10_h (test): CIFAR-10's 10,000 test images with CIFAR-10H's ~51 "
+        "human answers each (about 2,500 annotators, reaction times)",
+        "cifar10n   tfds:cifar10_n (train): CIFAR-10's 50,000 training images with CIFAR-10N's "
+        "three human labels each (Amazon Mechanical Turk workers, work times); needs "
+        "side_info_cifar10N.csv, CIFAR-10_human_annotations.csv, image_order_c10.npy placed "
+        "by hand"]
+    calls = []
+
+    def get_dataset(name, out_dir, **options):
+        calls.append((name, str(out_dir), options))
+        return tmp_path, False
+
+    monkeypatch.setattr(command, "get_dataset", get_dataset)
+    result = CliRunner().invoke(main, ["datasets", "get", "cifar10h", "d", "--data-dir", "c",
+                                       "--manual-dir", "m", "--overwrite"])
+    assert result.exit_code == 0 and "nothing to do" in result.output
+    name, out_dir, options = calls[-1]
+    assert (name, out_dir, options["data_dir"], options["manual_dir"], options["overwrite"]) == \
+        ("cifar10h", "d", "c", "m", True)
+    options["progress"](1000)  # the command's progress line, on standard error
+    command.run_datasets_get("cifar10n", "e")
+    assert calls[-1][2] == {"data_dir": None, "manual_dir": None, "overwrite": False,
+                            "progress": None}

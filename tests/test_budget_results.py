@@ -1,0 +1,93 @@
+"""The budget study's summary, table and files (dqlabels.studies.budget_results) on runs written
+here, every expected number worked out by hand: one size of 40 images, two splits, budgets 1
+and 3, and the shrunk arm at 3."""
+
+import csv
+
+import pytest
+
+from dqlabels.studies.budget_results import budget_markdown, summarise, write_budget_results
+
+SETTINGS = {"sizes": [40], "splits": [2], "budgets": [1, 3],
+            "train": {"model": "densenet-tiny", "epochs": 1, "batch_size": 8}}
+# (budget, split, mode, macro accuracy, KL); at budget 1 the soft run stands for hard too
+SCORES = [(1, 0, "hard", 0.5, 0.9), (1, 0, "soft", 0.5, 0.9), (1, 1, "hard", 0.6, 0.8),
+          (1, 1, "soft", 0.6, 0.8),
+          (3, 0, "hard", 0.55, 0.7), (3, 0, "soft", 0.6, 0.4), (3, 0, "shrunk", 0.62, 0.38),
+          (3, 1, "hard", 0.65, 0.6), (3, 1, "soft", 0.7, 0.35), (3, 1, "shrunk", 0.72, 0.30)]
+RUNS = [{"size": 40, "budget": b, "split": k, "mode": m, "macro_accuracy": a, "kl": kl,
+         "run": f"runs/n40/b{b}/{m}-split{k}", "seconds": 1.0} for b, k, m, a, kl in SCORES]
+INPUTS = [{"size": 40, "budget": b, "split": k, "input_macro_accuracy": 0.7 + 0.1 * k,
+           "input_kl_soft": 0.5 - 0.1 * k, "input_kl_hard": 1.0 + k,
+           **({"input_kl_shrunk": 0.2} if b == 3 else {})} for b in (1, 3) for k in (0, 1)]
+
+
+@pytest.fixture(scope="module")
+def results():
+    return summarise(RUNS, INPUTS, SETTINGS)
+
+
+def test_the_summary_and_the_paired_comparisons_by_hand(results):
+    s = results["summary"]["40/3"]
+    assert s["soft"]["macro_accuracy"]["mean"] == pytest.approx(0.65)
+    assert s["soft"]["macro_accuracy"]["std"] == pytest.approx(0.0707107, rel=1e-5)
+    assert s["hard"]["kl"]["mean"] == pytest.approx(0.65)
+    assert s["shrunk"]["kl"]["values"] == [0.38, 0.30]
+    assert s["input"]["input_kl_hard"]["mean"] == pytest.approx(1.5)
+    assert s["input"]["input_kl_shrunk"]["mean"] == pytest.approx(0.2)
+    assert "shrunk" not in results["summary"]["40/1"]
+    # soft − hard at 3: accuracy +0.05 on both splits (soft better); KL −0.30, −0.25: mean
+    # −0.275, sample std 0.035355, t(0.975, 1) = 12.7062: half-width 0.31766, a tie
+    acc, kl = results["paired"]["40/3"]["macro_accuracy"], results["paired"]["40/3"]["kl"]
+    assert acc["mean"] == pytest.approx(0.05) and acc["verdict"] == "soft better"
+    assert acc["soft_higher"] == 2 and acc["splits"] == 2
+    assert kl["mean"] == pytest.approx(-0.275)
+    assert kl["interval"] == pytest.approx([-0.275 - 0.31766, -0.275 + 0.31766], abs=1e-4)
+    assert kl["verdict"] == "a tie within the folds' spread" and kl["soft_lower"] == 2
+    # at budget 1 hard and soft are the same labels: 0 on both splits
+    assert results["paired"]["40/1"]["kl"]["mean"] == 0.0
+    assert results["paired"]["40/1"]["kl"]["verdict"] == "a tie within the folds' spread"
+    # the third arm, shrunk − raw soft at 3: accuracy +0.02 twice (shrunk better)
+    third = results["paired"]["40/3"]["shrunk_vs_soft"]
+    assert third["macro_accuracy"]["mean"] == pytest.approx(0.02)
+    assert third["macro_accuracy"]["verdict"] == "shrunk better"
+    assert third["kl"]["mean"] == pytest.approx(-0.035)
+
+
+def test_the_table_as_printed(results):
+    text = budget_markdown({**results, "seconds": 61.4, "training_seconds": 180})
+    lines = text.splitlines()
+    assert lines[2] == ("Training: densenet-tiny, 1 epochs, batch 8; every model scored on the "
+                        "test split against the exact soft labels; mean ± sample std over the "
+                        "splits.")
+    assert "## 40 images (2 splits)" in lines
+    assert ("| 3 | 0.6000 ± 0.0707 | 0.6500 ± 0.0707 | 0.6500 ± 0.0707 | 0.3750 ± 0.0354 | "
+            "0.7500 ± 0.0707 | 0.4500 ± 0.0707 | 1.5000 ± 0.7071 |") in lines
+    assert lines.count("| 1 (hard = soft) | 0.5500 ± 0.0707 | 0.8500 ± 0.0707 | 0.5500 ± "
+                       "0.0707 | 0.8500 ± 0.0707 | 0.7500 ± 0.0707 | 0.4500 ± 0.0707 | "
+                       "1.5000 ± 0.7071 |") == 1
+    assert ("| 3 | +0.0500 [+0.0500, +0.0500], 2/2: soft better | -0.2750 [-0.5927, +0.0427], "
+            "2/2 lower: a tie within the folds' spread |") in lines
+    assert ("| 3 | 0.6700 ± 0.0707 | 0.3400 ± 0.0566 | 0.200 / 0.450 | +0.0200 [+0.0200, "
+            "+0.0200]: shrunk better | -0.0350 [-0.2256, +0.1556]: a tie within the folds' "
+            "spread |") in lines
+    assert lines[-1] == ("Wall time of this invocation: 61 s; the runs' training (their last "
+                         "sessions, reused runs included): 3 min.")
+
+
+def test_the_files(results, tmp_path):
+    write_budget_results(tmp_path, results)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["budget.csv", "budget.json",
+                                                          "budget.md", "budget.png"]
+    with open(tmp_path / "budget.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("run") == len(RUNS) and kinds.count("input") == len(INPUTS)
+    mean = next(r for r in rows if r["kind"] == "mean" and r["budget"] == "3"
+                and r["mode"] == "soft")
+    assert float(mean["macro_accuracy"]) == pytest.approx(0.65)
+    assert float(mean["std_kl"]) == pytest.approx(0.0353553, rel=1e-5)
+    kl = next(r for r in rows if r["kind"] == "paired kl" and r["budget"] == "3")
+    assert kl["mode"] == "soft - hard" and float(kl["kl"]) == pytest.approx(-0.275)
+    assert float(kl["interval_low"]) == pytest.approx(-0.59266, abs=1e-4)
+    assert kl["macro_accuracy"] == ""

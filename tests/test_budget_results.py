@@ -21,6 +21,36 @@ INPUTS = [{"size": 40, "budget": b, "split": k, "input_macro_accuracy": 0.7 + 0.
            "input_kl_soft": 0.5 - 0.1 * k, "input_kl_hard": 1.0 + k,
            **({"input_kl_shrunk": 0.2} if b == 3 else {})} for b in (1, 3) for k in (0, 1)]
 
+# The whole table for the runs above, each number checked by hand (the tests above and below
+# work the key ones out): budget 1's rows are hard = soft, differences 0.
+EXPECTED_TABLE = "\n".join([
+    '# Hard vs soft labels across annotation budgets and training-set sizes',
+    '',
+    'Training: densenet-tiny, 1 epochs, batch 8; every model scored on the test split against the exact soft labels; mean ± sample std over the splits.',
+    '',
+    '## 40 images (2 splits)',
+    '',
+    '| annotations per image | hard ACC ↑ | hard KL ↓ | soft ACC ↑ | soft KL ↓ | input ACC | input KL (soft) | input KL (hard) |',
+    '|---|---|---|---|---|---|---|---|',
+    '| 1 (hard = soft) | 0.5500 ± 0.0707 | 0.8500 ± 0.0707 | 0.5500 ± 0.0707 | 0.8500 ± 0.0707 | 0.7500 ± 0.0707 | 0.4500 ± 0.0707 | 1.5000 ± 0.7071 |',
+    '| 3 | 0.6000 ± 0.0707 | 0.6500 ± 0.0707 | 0.6500 ± 0.0707 | 0.3750 ± 0.0354 | 0.7500 ± 0.0707 | 0.4500 ± 0.0707 | 1.5000 ± 0.7071 |',
+    '',
+    'Soft − hard on the same split (mean, 95% t interval, splits where soft is higher; the verdict: better or worse only where the interval excludes 0):',
+    '',
+    '| annotations per image | macro accuracy | KL |',
+    '|---|---|---|',
+    "| 1 | +0.0000 [+0.0000, +0.0000], 0/2: a tie within the folds' spread | +0.0000 [+0.0000, +0.0000], 0/2 lower: a tie within the folds' spread |",
+    "| 3 | +0.0500 [+0.0500, +0.0500], 2/2: soft better | -0.2750 [-0.5927, +0.0427], 2/2 lower: a tie within the folds' spread |",
+    '',
+    'The third arm: training on the shrunk soft labels (the posterior mean of the same answers) against their raw mean, paired by split:',
+    '',
+    '| annotations per image | shrunk ACC ↑ | shrunk KL ↓ | input KL shrunk / raw | shrunk − raw: macro accuracy | shrunk − raw: KL |',
+    '|---|---|---|---|---|---|',
+    "| 3 | 0.6700 ± 0.0707 | 0.3400 ± 0.0566 | 0.200 / 0.450 | +0.0200 [+0.0200, +0.0200]: shrunk better | -0.0350 [-0.2256, +0.1556]: a tie within the folds' spread |",
+    '',
+    "Wall time of this invocation: 61 s; the runs' training (their last sessions, reused runs included): 3 min.",
+]) + "\n"
+
 
 @pytest.fixture(scope="module")
 def results():
@@ -91,3 +121,33 @@ def test_the_files(results, tmp_path):
     assert kl["mode"] == "soft - hard" and float(kl["kl"]) == pytest.approx(-0.275)
     assert float(kl["interval_low"]) == pytest.approx(-0.59266, abs=1e-4)
     assert kl["macro_accuracy"] == ""
+
+
+def test_the_whole_table_word_for_word(results):
+    assert budget_markdown({**results, "seconds": 61.4, "training_seconds": 180}) == \
+        EXPECTED_TABLE
+
+
+def test_older_results_one_split_and_the_json(results, tmp_path):
+    import copy
+    import json
+
+    older = copy.deepcopy(results)  # results written before verdicts existed carry none
+    for comparison in older["paired"].values():
+        for metric in ("macro_accuracy", "kl"):
+            del comparison[metric]["verdict"]
+    assert budget_markdown(older) == budget_markdown(results)
+    one = summarise([r for r in RUNS if r["split"] == 0], [i for i in INPUTS if i["split"] == 0],
+                    {**SETTINGS, "splits": [1]})
+    text = budget_markdown({**one, "seconds": 5})
+    assert "## 40 images (1 split)" in text
+    assert "| 3 | +0.0500 (one split), 1/1: not tested (1 fold) |" in text
+    assert text.endswith("reused runs included): 0 min.\n")
+    write_budget_results(tmp_path, results)
+    written = json.loads((tmp_path / "budget.json").read_text())
+    assert sorted(written) == ["inputs", "paired", "runs", "settings", "summary"]
+    assert written["summary"]["40/3"]["size"] == 40 and written["summary"]["40/3"]["budget"] == 3
+    with open(tmp_path / "budget.csv", newline="") as f:
+        accuracy = next(r for r in csv.DictReader(f)
+                        if r["kind"] == "paired macro_accuracy" and r["budget"] == "3")
+    assert float(accuracy["macro_accuracy"]) == pytest.approx(0.05) and accuracy["kl"] == ""

@@ -24,6 +24,49 @@ ANCHOR = {"name": "Someone 2020", "setup": "their recipe",
           "hard": {"cross_entropy": 0.9, "accuracy": 0.84}, "soft": {"cross_entropy": 0.6}}
 DATA = SimpleNamespace(info={"name": "toy-h", "anchors": [ANCHOR]}, root=Path("/data/toy"))
 
+# results.md for the runs above, each number checked by hand (the tests below work the key ones
+# out; the soft rows: accuracy (0.81 + 0.77) / 2 = 0.79 ± 0.0283, ECE 0.025 ± 0.0071).
+EXPECTED_MARKDOWN = "\n".join([
+    '# Hard vs soft labels on real images: toy-h (preset `cifar10h`)',
+    '',
+    '2 of 10 folds, each held out once: resnet9-quarter from scratch, 60 epochs; hard = the original labels, soft = the human distributions. Mean ± sample std over folds; soft − hard paired per fold with its 95% t interval and verdict.',
+    '',
+    '| | CE vs human ↓ | KL vs human ↓ | accuracy ↑ | macro F1 ↑ | ECE ↓ |',
+    '|---|---|---|---|---|---|',
+    '| hard labels | 1.1000 ± 0.1414 | 0.8500 ± 0.0707 | 0.7900 ± 0.0141 | 0.7800 ± 0.0141 | 0.1100 ± 0.0141 |',
+    '| soft labels | 0.7500 ± 0.0707 | 0.5500 ± 0.0707 | 0.7900 ± 0.0283 | 0.7800 ± 0.0283 | 0.0250 ± 0.0071 |',
+    "| soft − hard | -0.3500 [-0.9853, +0.2853] (a tie within the folds' spread) | -0.3000 [-0.3000, -0.3000] (soft better) | +0.0000 [-0.1271, +0.1271] (a tie within the folds' spread) | +0.0000 [-0.1271, +0.1271] (a tie within the folds' spread) | -0.0850 [-0.1485, -0.0215] (soft better) |",
+    '| Someone 2020, hard | 0.900 | — | 0.840 | — | — |',
+    '| Someone 2020, soft | 0.600 | — | — | — | — |',
+    '',
+    'Soft labels cut the held-out cross-entropy against the human distributions by 32%.',
+    '',
+    'Published results on this data (setups differ):',
+    '- Someone 2020: their recipe',
+    '',
+    '## Per fold',
+    '',
+    '| fold | mode | CE vs human | KL vs human | accuracy | macro F1 | ECE | run |',
+    '|---|---|---|---|---|---|---|---|',
+    '| 0 | hard | 1.0000 | 0.8000 | 0.8000 | 0.7900 | 0.1000 | `runs/hard-fold0` |',
+    '| 0 | soft | 0.7000 | 0.5000 | 0.8100 | 0.8000 | 0.0200 | `runs/soft-fold0` |',
+    '| 1 | hard | 1.2000 | 0.9000 | 0.7800 | 0.7700 | 0.1200 | `runs/hard-fold1` |',
+    '| 1 | soft | 0.8000 | 0.6000 | 0.7700 | 0.7600 | 0.0300 | `runs/soft-fold1` |',
+    '',
+    '## Settings',
+    '',
+    '- dataset: /data',
+    '- folds: 10 (run: 2), validation images per fold: 250, hard labels: original (/data/original_labels.csv)',
+    '- model: resnet9-quarter',
+    '- epochs: 60',
+    '- batch_size: 128',
+    '- wall time: 125 s',
+    '',
+    '![hard vs soft per fold](folds.png)',
+    '',
+    "![t-SNE of fold 0's held-out features](tsne.png)",
+]) + "\n"
+
 
 @pytest.fixture(scope="module")
 def results():
@@ -95,3 +138,72 @@ def test_the_files(results, tmp_path):
     assert float(ce["interval_low"]) == pytest.approx(-0.98531, abs=1e-5)
     assert ce["verdict"] == "a tie within the folds' spread" and ce["kl"] == ""
     assert rows[-1]["mode"] == "soft" and rows[-1]["accuracy"] == ""
+
+
+def test_results_md_word_for_word(results):
+    assert results_markdown({**results, "seconds": 125.4, "figure": "folds.png",
+                             "tsne": "tsne.png"}) == EXPECTED_MARKDOWN
+
+
+def test_the_settings_of_a_k_fold_study(tmp_path):
+    from dataclasses import asdict, replace
+
+    from dqlabels.config import PRESETS
+    from dqlabels.errors import InputError
+    from dqlabels.studies.real_study import kfold_settings
+
+    settings = kfold_settings("cifar10h", tmp_path, folds=2, runs=2, seed=4)
+    assert settings == {
+        "preset": "cifar10h", "protocol": "kfold", "dataset": str(tmp_path.resolve()),
+        "folds": 2, "runs": 2, "val_size": 250, "hard_labels": "original",
+        "train": asdict(replace(PRESETS["cifar10h"].settings["train"], seed=4)),
+        "tsne": {"perplexity": 30.0, "max_iter": 5000, "seed": 4, "fold": 0}}
+    default = kfold_settings("cifar10h", tmp_path)
+    assert (default["folds"], default["runs"], default["train"]["seed"]) == (10, 3, 0)
+    assert kfold_settings("cifar10h-paper", tmp_path)["runs"] == 10
+    with pytest.raises(InputError, match="Expected preset to be one of cifar10h, "):
+        kfold_settings("quick", tmp_path)
+    with pytest.raises(InputError, match="Expected hard_labels to be one of original, "):
+        kfold_settings("cifar10h", tmp_path, hard_labels="vote")
+    with pytest.raises(InputError, match="Expected folds >= 2 and 1 <= splits <= folds. "
+                                         "Received: folds=1, splits=1"):
+        kfold_settings("cifar10h", tmp_path, folds=1, runs=1)
+    with pytest.raises(InputError, match="get CIFAR-10H's with 'dqlabels datasets get"):
+        kfold_settings("cifar10h", None)
+
+
+def test_run_study_passes_the_options_and_says_where_the_files_are(results, monkeypatch,
+                                                                    tmp_path):
+    from dqlabels.config import StudyOptions
+    from dqlabels.studies import real_study
+
+    calls = []
+
+    def reproduce_kfold(out_dir, preset, **options):
+        calls.append((out_dir, preset, options))
+        return results
+
+    monkeypatch.setattr(real_study, "reproduce_kfold", reproduce_kfold)
+    log = print
+    text = real_study.run_study(tmp_path, "cifar10h", StudyOptions(
+        dataset="/data", folds=5, splits="2", tsne_max_iter=300, seed=3, log=log))
+    out_dir, preset, options = calls[0]
+    assert (out_dir, preset) == (tmp_path, "cifar10h")
+    assert options == {"folds": 5, "runs": 2, "hard_labels": "original", "tsne_max_iter": 300,
+                       "dataset": "/data", "overrides": {}, "seed": 3, "overwrite": False,
+                       "log": log, "verbose": "auto"}
+    assert text == results_table(results).strip() + (
+        f"\n\nResults in {tmp_path}/results.md, .csv, .json; figures {tmp_path}/folds.png and "
+        f"{tmp_path}/tsne.png")
+    real_study.run_study(tmp_path, "cifar10h", StudyOptions(hard_labels="majority"))
+    assert calls[1][2]["hard_labels"] == "majority" and "tsne_max_iter" not in calls[1][2]
+
+
+def test_original_labels_follow_the_dataset_class_order(tmp_path):
+    from dqlabels.studies.real_study import hard_labels_of
+
+    (tmp_path / "orig.csv").write_text("item,label\na,cat\nb,dog\n")
+    data = SimpleNamespace(classes=["dog", "cat"], items=["b", "a"], root=tmp_path,
+                           info={"hard_labels": "orig.csv"})
+    labels, path = hard_labels_of(data, "original")
+    assert labels.tolist() == [0, 1] and path == tmp_path / "orig.csv"  # b: dog, a: cat

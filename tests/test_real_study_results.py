@@ -207,3 +207,32 @@ def test_original_labels_follow_the_dataset_class_order(tmp_path):
                            info={"hard_labels": "orig.csv"})
     labels, path = hard_labels_of(data, "original")
     assert labels.tolist() == [0, 1] and path == tmp_path / "orig.csv"  # b: dog, a: cat
+
+
+def test_the_markdown_defaults_and_the_settings_it_leaves_out(results):
+    train = {**SETTINGS["train"], "split_file": "splits/fold0.csv", "targets": "t.csv"}
+    bare = {**results, "settings": {**SETTINGS, "train": train, "hard_labels_file": None}}
+    text = results_markdown(bare)
+    assert "hard labels: original\n" in text  # no file named
+    assert "split_file" not in text and "targets" not in text
+    assert "![hard vs soft per fold](folds.png)" in text and "t-SNE" not in text
+
+
+def test_fold_scores_join_ids_as_text_and_anchors_in_the_csv(results, tmp_path):
+    import numpy as np
+
+    from dqlabels.studies.real_study import fold_scores, kfold_settings
+
+    (tmp_path / "predictions.csv").write_text("item,a,b\n002,0.25,0.75\n001,1,0\n")
+    data = SimpleNamespace(items=["001", "002"], classes=["a", "b"],
+                           soft_labels=np.array([[1.0, 0.0], [0.5, 0.5]]))
+    scores = fold_scores(tmp_path, data, np.array([0, 1]))
+    # item 001 (hard a) predicted [1, 0], item 002 (hard b) [0.25, 0.75]: both right
+    assert scores["accuracy"] == 1.0 and scores["num_items"] == 2
+    assert scores["kl"] == pytest.approx(0.5 * (0.5 * np.log(0.5 / 0.25) + 0.5 * np.log(
+        0.5 / 0.75)))
+    write_results(tmp_path, results)
+    with open(tmp_path / "results.csv", newline="") as f:
+        hard_anchor = [r for r in csv.DictReader(f) if r["kind"] == "anchor Someone 2020"][0]
+    assert float(hard_anchor["cross_entropy"]) == 0.9 and float(hard_anchor["accuracy"]) == 0.84
+    assert kfold_settings("cifar10h", tmp_path, overrides={"epochs": 5})["train"]["epochs"] == 5

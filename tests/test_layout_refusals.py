@@ -47,3 +47,28 @@ def test_arrays_of_counts_are_refused_where_they_are_wrong(counts, message):
     with pytest.raises(InputError) as error:
         from_counts(counts)
     assert str(error.value) == message
+
+
+def test_the_first_wrong_cell_is_named_in_arrays_and_npy_files(tmp_path):
+    # a zero before the negative cell: only the negative one is named
+    with pytest.raises(InputError) as error:
+        from_counts([[0, 1], [1, -1]])
+    assert str(error.value) == "<arrays>: row 1: column '1' is negative (-1)"
+    # two fractional cells: the first one (rows of arrays count from 0)
+    with pytest.raises(InputError) as error:
+        from_counts([[1.0, 1.0], [0.5, 2.5], [1.5, 0.0]])
+    assert str(error.value).startswith("<arrays>: row 1: column '0' holds 0.5; counts must be")
+    # an .npy file counts its rows from 1, as a reader of the file would
+    negative = tmp_path / "neg.npy"
+    np.save(negative, np.array([[0, 1], [1, -1]]))
+    with pytest.raises(InputError) as error:
+        read_annotations(negative)
+    assert str(error.value) == f"{negative}: row 2: column '1' is negative (-1)"
+    fractional = tmp_path / "frac.npy"
+    np.save(fractional, np.array([[1.0, 1.0], [0.5, 2.5]]))
+    with pytest.raises(InputError) as error:
+        read_annotations(fractional)
+    assert str(error.value).startswith(f"{fractional}: row 2: column '0' holds 0.5")
+    with pytest.raises(InputError) as error:
+        read_annotations(negative, classes=["a", "b", "c"])
+    assert str(error.value) == f"{negative}: 3 classes given for 2 columns"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 
 from dqlabels.errors import InputError
@@ -357,8 +357,7 @@ register_preset(Preset("cifar10h", "kfold", {
     about="real images by K-fold cross-validation (--dataset ../shared/data/cifar10h; 3 "
           "of 10 folds, ResNet-9 at a quarter width, ~80 min on 2 cores)"))
 register_preset(Preset("cifar10h-paper", "kfold", {
-    "folds": 10, "runs": 10, "val_size": 250,
-    "train": TrainConfig(model="resnet9", weights="none", image_size=32, epochs=150,
-                         learning_rate=0.2, schedule="warmup-cosine", nesterov=True,
-                         augment="natural", **_SGD)},
+    **PRESETS["cifar10h"].settings, "runs": 10,
+    "train": replace(PRESETS["cifar10h"].settings["train"], model="resnet9",
+                     epochs=150)},
     about="all 10 folds, the full ResNet-9 for 150 epochs, for a GPU"))

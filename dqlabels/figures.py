@@ -44,7 +44,7 @@ PLOT_FILES = ("entropy.png", "class_mass.png", "annotators.png")
 
 def draw_audit_figures(result) -> dict:
     """The audit's figures, drawn once for the HTML page and the PNG files alike, from an
-    :class:`~dqlabels.audit.Audit`: ``entropy`` (per-item entropy of the soft label and item
+    :class:`~dqlabels.audit.report.Audit`: ``entropy`` (per-item entropy of the soft label and item
     quality), ``class_mass`` (class shares by hard, soft and weighted label) and, with annotator
     ids, ``annotators`` (the score the annotators are ranked by, over the annotators)."""
     report = result.report

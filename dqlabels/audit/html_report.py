@@ -11,7 +11,7 @@ report's ranking (Dawid–Skene accuracy by default) with their disagreements, t
 marked; the most ambiguous and lowest-quality items; with gold answers, the accuracy on gold of
 every label; with predictions, their scores against the soft labels and a reliability diagram.
 
-Everything on the page is drawn from one :class:`~dqlabels.audit.Audit`: its report and its
+Everything on the page is drawn from one :class:`~dqlabels.audit.report.Audit`: its report and its
 arrays, never recomputed from the annotations.
 
 Examples:

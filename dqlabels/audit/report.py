@@ -241,8 +241,8 @@ def audit(
         posterior=frozen(posterior_summary),
         next_round=None if plan is None else frozen(plan.summary()))
     return Audit(annotations=annotations, soft=soft, vote=vote, entropy=item_entropy,
-                 quality=quality, models=models, predictions=predictions, prediction_rows=rows, posterior=tallies.posterior,
-                 plan=plan, report=report)
+                 quality=quality, models=models, predictions=predictions, prediction_rows=rows,
+                 posterior=tallies.posterior, plan=plan, report=report)
 
 
 PROBABILITIES_NOTE = ("soft labels given as probabilities carry no annotations to agree: "

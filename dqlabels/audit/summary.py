@@ -10,7 +10,7 @@ from dqlabels.text import plural, share
 
 
 def format_summary(result) -> str:
-    """A readable text summary of an :class:`~dqlabels.audit.Audit` or of its
+    """A readable text summary of an :class:`~dqlabels.audit.report.Audit` or of its
     :class:`~dqlabels.audit.sections.AuditReport`."""
     report = getattr(result, "report", result)
     lines = []

@@ -4,7 +4,7 @@ Every output is checked before any work starts and written only once everything 
 computed, each file atomically, so bad input never leaves a partial output behind. The
 computation is :func:`dqlabels.audit.report.audit`; this module reads the inputs, fits the models the
 options ask for, and writes the text, JSON, CSV, HTML and PNG files, all drawn from one
-:class:`~dqlabels.audit.Audit`.
+:class:`~dqlabels.audit.report.Audit`.
 
 Examples:
     >>> import pathlib, tempfile
@@ -256,7 +256,7 @@ def _write_figures(result: Audit, config: EvaluateConfig) -> None:
 
 
 def write_json(report, path) -> None:
-    """Write the report (an :class:`~dqlabels.audit.Audit`, its
+    """Write the report (an :class:`~dqlabels.audit.report.Audit`, its
     :class:`~dqlabels.audit.sections.AuditReport`, or a dict) as JSON atomically."""
     report = getattr(report, "report", report)
     data = report.to_json() if hasattr(report, "to_json") else dict(report)
@@ -268,7 +268,7 @@ def write_annotators(result, path) -> None:
     """The annotator table as CSV (columns :data:`~dqlabels.labels.ranking.ANNOTATOR_COLUMNS`;
     ``agreement`` is the leave-one-out one; ``gold_low``/``gold_high`` the 95% Wilson interval
     of ``gold_accuracy``), least reliable first by the report's ranking; empty cells where a
-    score is undefined or not computed. ``result``: an :class:`~dqlabels.audit.Audit` or its
+    score is undefined or not computed. ``result``: an :class:`~dqlabels.audit.report.Audit` or its
     report, with annotator ids."""
     table = getattr(result, "report", result).annotators
 

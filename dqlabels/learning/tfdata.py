@@ -25,11 +25,13 @@ Examples:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from dqlabels.config import CACHE_CHOICES, check_choice
+from dqlabels.errors import InputError
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Memory caching is used when the decoded images take at most this share of available memory.
@@ -289,13 +291,12 @@ def annotation_dataset(annotations, images, *, targets: str = "soft", batch_size
         augment_images: ``"none"``, ``"natural"`` or ``"symmetric"`` (:func:`augment`).
         seed: the seed of the shuffle and the augmentations.
     """
-    from dqlabels.errors import InputError
     from dqlabels.labels.aggregation import majority_vote, soft_labels
     from dqlabels.readers.annotations import read_annotations
 
     check_choice("targets", targets, TARGETS)
     check_choice("augment_images", augment_images, ("natural", "symmetric", "none"))
-    if not hasattr(annotations, "items"):
+    if isinstance(annotations, (str, os.PathLike)):
         annotations = read_annotations(annotations)
     num_classes = len(annotations.classes)
     values = soft_labels(annotations) if targets == "soft" else \
@@ -330,10 +331,6 @@ def annotation_dataset(annotations, images, *, targets: str = "soft", batch_size
 def image_paths(items, folder) -> list[str]:
     """The image file of each item in ``folder`` (see :func:`annotation_dataset`); an item
     with none is refused, naming it and the folder."""
-    from pathlib import Path
-
-    from dqlabels.errors import InputError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder of images")

@@ -34,7 +34,14 @@ reliable crowd the exact soft label itself), with the plan's own posterior (no r
 achieved drop comes with a 95% interval over items; the check counts the rounds whose stated
 drop lies inside it.
 
+``--dataset FOLDER`` plays the same arms on a real campaign's own answers; with ``--prior-from
+STUDY`` (issue 40) the prior is real too: the held-out predictions of the networks a budget study
+(``dqlabels reproduce --annotations-per-image 1,…``) trained on one answer per image, on the
+images they held out; uniform without a model against the soft plan with the model's prior, and
+the plan's stated gain against the achieved one.
+
 Usage: python benchmarks/bench_plan.py [--rounds 50] [--with-model] [--replay] [--out DIR]
+       python benchmarks/bench_plan.py --dataset FOLDER [--prior-from STUDY] [--rounds 30]
 """
 
 from __future__ import annotations
@@ -140,7 +147,7 @@ def run_arm(soft, crowd, seed, arm, rounds, prior=None, real_counts=None):
     return curve
 
 
-def replay(soft, crowd, seed, objective, rounds, real_counts=None):
+def replay(soft, crowd, seed, objective, rounds, real_counts=None, prior=None):
     """Stated against achieved gain, round by round (see the module docstring)."""
     campaign = Campaign(soft, crowd, seed, real_counts)
     if real_counts is None:
@@ -151,7 +158,8 @@ def replay(soft, crowd, seed, objective, rounds, real_counts=None):
     n = len(soft)
     rows = []
     for round_number in range(rounds):
-        plan = plan_next_round(campaign.annotations(), n // 10, objective=objective)
+        plan = plan_next_round(campaign.annotations(), n // 10, predictions=prior,
+                               objective=objective)
         before = campaign.counts.copy()
         campaign.add(np.repeat(np.arange(n), plan.requested))
         alpha = plan.posterior.alpha
@@ -195,13 +203,43 @@ def print_replay(num_images, seed, rounds):
                       f"{r['achieved']:.5f} ± {r['half']:.5f} | |")
 
 
-def real_answers(folder: Path, seed: int, rounds: int) -> None:
+def study_prior(study: Path, items: np.ndarray, classes: list) -> np.ndarray:
+    """Out-of-fold predictions from a budget study's one-answer networks (issue 40): for each
+    image that some split holds out (its test part), the prediction of the first such split's
+    budget-1 run, ``runs/n*/b1/soft-split*/predictions.csv``; NaN rows for the images no split
+    holds out. Such a network never saw the image, so its prediction is independent of the
+    image's answers, whichever answers it was trained on."""
+    import pandas as pd
+
+    paths = sorted(study.glob("runs/n*/b1/soft-split*/predictions.csv"),
+                   key=lambda path: int(path.parent.name.removeprefix("soft-split")))
+    if not paths:
+        raise SystemExit(f"{study}: no runs/n*/b1/soft-split*/predictions.csv (run the budget "
+                         "study with budget 1 first)")
+    index = {item: row for row, item in enumerate(items.tolist())}
+    prior = np.full((len(items), len(classes)), np.nan)
+    for path in paths:
+        table = pd.read_csv(path, dtype={"item": str}, keep_default_na=False)
+        rows = np.array([index[item] for item in table["item"]])
+        fresh = np.isnan(prior[rows, 0])
+        prior[rows[fresh]] = table[list(classes)].to_numpy(np.float64)[fresh]
+    print(f"prior: {len(paths)} one-answer networks of {study}, out of fold for "
+          f"{int(np.count_nonzero(~np.isnan(prior[:, 0]))):,} images")
+    return prior
+
+
+def real_answers(folder: Path, seed: int, rounds: int, prior_from: Path | None = None) -> None:
     """Uniform vs plan on a real campaign's own answers (the truth: all of an image's answers),
-    and the stated-vs-achieved replay on them."""
+    and the stated-vs-achieved replay on them. With ``prior_from`` (a budget study's folder),
+    on the images its one-answer networks held out, with their predictions as the prior."""
     from dqlabels.data.datasets import load_dataset
 
     data = load_dataset(folder, check_images=False)
     counts = data.annotations.counts
+    if prior_from is not None:
+        prior = study_prior(prior_from, np.asarray(data.items), list(data.classes))
+        held_out = ~np.isnan(prior[:, 0])
+        return model_replay(counts[held_out], prior[held_out], seed, rounds, folder)
     truth = counts / counts.sum(axis=1, keepdims=True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; {folder}: {len(counts):,} images, "
@@ -230,6 +268,47 @@ def real_answers(folder: Path, seed: int, rounds: int) -> None:
         print(f"| {objective} | {sum(r['inside'] for r in rows)} of {len(rows)} | "
               f"{np.mean([r['stated'] for r in rows]):.5f} | "
               f"{np.mean([r['achieved'] for r in rows]):.5f} |")
+
+
+def model_replay(counts, prior, seed, rounds, folder) -> None:
+    """Uniform allocation without a model against the soft plan with the model's prior, on real
+    answers (issue 40): the annotations per item at which each arm first reaches uniform's KL
+    at 4 per item, and the plan's stated gain per round against the gain achieved."""
+    truth = counts / counts.sum(axis=1, keepdims=True)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; {folder}: {len(counts):,} held-out images, "
+          f"{int(counts.sum()):,} answers (the truth: all of them), seed {seed}")
+    started = time.perf_counter()
+    curves = {"uniform": run_arm(truth, None, seed, "uniform", rounds, real_counts=counts),
+              "uniform, model prior": run_arm(truth, None, seed, "uniform", rounds, prior=prior,
+                                              real_counts=counts),
+              "plan (soft)": run_arm(truth, None, seed, "soft", rounds, real_counts=counts),
+              "plan (soft), model prior": run_arm(truth, None, seed, "soft", rounds,
+                                                  prior=prior, real_counts=counts)}
+    print(f"simulations: {time.perf_counter() - started:.0f} s\n")
+    print("| arm | uniform's KL at 4 per item | reached at | annotations saved |")
+    print("|---|---:|---:|---:|")
+    for arm, curve in curves.items():
+        share, per_item, target = saving(curves["uniform"], curve, "kl")
+        reached = "not reached" if per_item is None else f"{per_item:.2f} per item"
+        print(f"| {arm} | {target:.4f} | {reached} | "
+              f"{'—' if share is None else f'{share:.0%}'} |")
+    print("\nper item | " + " | ".join(curves))
+    for step in range(0, rounds + 1, 5):
+        print(" | ".join(f"{c[step]['per_item']:.1f}: KL {c[step]['kl']:.3f} (raw "
+                         f"{c[step]['kl_raw']:.2f}) acc {c[step]['accuracy']:.3f}"
+                         for c in curves.values() if step < len(c)))
+    rows = replay(truth, None, seed, "soft", rounds, real_counts=counts, prior=prior)
+    print("\n## Replay with the model's prior: stated vs achieved gain (95% interval over items)"
+          "\n\n| objective | rounds inside | mean stated gain | mean achieved gain |")
+    print("|---|---:|---:|---:|")
+    print(f"| soft, model prior | {sum(r['inside'] for r in rows)} of {len(rows)} | "
+          f"{np.mean([r['stated'] for r in rows]):.5f} | "
+          f"{np.mean([r['achieved'] for r in rows]):.5f} |")
+    for r in rows[:3]:
+        print(f"| round {r['round']} ({r['per_item']:.1f} per item) | "
+              f"{'yes' if r['inside'] else 'no'} | {r['stated']:.5f} | "
+              f"{r['achieved']:.5f} ± {r['half']:.5f} |")
 
 
 def saving(reference, curve, metric, at=4.0):
@@ -301,9 +380,13 @@ def main() -> None:
                              "../shared/data/cifar10h): each image's answers in a random order, "
                              "drawn without replacement")
     parser.add_argument("--out", type=Path, default=Path("/tmp/dqlabels-bench-plan"))
+    parser.add_argument("--prior-from", type=Path, default=None,
+                        help="with --dataset: a budget study's folder (dqlabels reproduce "
+                             "--annotations-per-image 1,…): its one-answer networks' held-out "
+                             "predictions as the prior, on the images they held out")
     args = parser.parse_args()
     if args.dataset is not None:
-        real_answers(args.dataset, args.seed, args.rounds)
+        real_answers(args.dataset, args.seed, args.rounds, args.prior_from)
         return
     if args.replay:
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "

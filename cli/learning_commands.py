@@ -111,7 +111,8 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
 @click.option("--splits", default=None, metavar="N[,N…]",
               help="Number of splits. Budget study: one per training-set size, smallest first, "
                    "or one for all. cifar10h: the folds to run (the first N of --folds). "
-                   "Default: the preset's (3; budget: 5,2; cifar10h: 3 of 10).")
+                   "Default: the preset's (3; budget: 5,2; cifar10h: 3 of 10; cifar10h-budget: "
+                   "3).")
 @click.option("--folds", type=click.IntRange(min=2), default=None,
               help="cifar10h presets: K of the K-fold cross-validation. Default: 10.")
 @click.option("--hard-labels", type=click.Choice(config.HARD_LABEL_SOURCES), default=config.HARD_LABEL_SOURCES[0],
@@ -123,14 +124,17 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
 @click.option("--annotations-per-image", "budgets", default=None, metavar="N,…[,exact|all]",
               help="A budget study: train on hard and soft labels made from N annotations per "
                    "image (exact: the exact labels; all: every answer of a real dataset's image, "
-                   "drawn without replacement). Default for --preset budget: 1,3,10,exact. With "
-                   "--preset cifar10h the runs take that preset's training settings.")
+                   "drawn without replacement). Default for --preset budget: 1,3,10,exact; "
+                   "cifar10h-budget: 1,3,5,all. With --preset cifar10h the runs take that "
+                   "preset's training settings.")
 @click.option("--num-images", "sizes", default=None, metavar="N,…",
               help="Budget study: the training-set sizes, as numbers of images (nested random "
-                   "subsets). Default for --preset budget: 1000,3000.")
-@click.option("--shrunk/--no-shrunk", default=False, show_default=True,
+                   "subsets). Default for --preset budget: 1000,3000; "
+                   "cifar10h-budget: 10000.")
+@click.option("--shrunk/--no-shrunk", default=None,
               help="Budget study: a third arm trained on the shrunk soft labels of each budget's "
-                   "answers (the posterior mean of 'dqlabels plan'), paired with the raw mean.")
+                   "answers (the posterior mean of 'dqlabels plan'), paired with the raw mean. "
+                   "Default: the preset's (on for cifar10h-budget, else off).")
 @click.option("--annotator-pool", type=click.IntRange(min=1), default=None,
               help="Budget study: annotators drawn from a pool of this many (default: the same "
                    "N annotators on every image).")

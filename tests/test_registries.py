@@ -120,13 +120,13 @@ def test_the_command_line_offers_every_registered_backbone():
 
 def test_the_docs_table_of_presets_is_the_registry():
     registered = _fresh("import json; from dqlabels.config import PRESETS; print(json.dumps("
-                        "{n: [p.study, getattr(p.settings.get('train'), 'model', None)] "
-                        "for n, p in PRESETS.items()}))")
+                        "{n: [p.study, getattr(p.settings.get('train'), 'model', None), "
+                        "p.settings.get('train_preset')] for n, p in PRESETS.items()}))")
     rows = _table_rows("reproduce.md", "| preset | data | network | training | splits |")
     assert sorted(row[0].strip("`") for row in rows) == sorted(registered)
-    for row in rows:  # each row names the network its preset trains
-        study, model = registered[row[0].strip("`")]
-        assert model is None and "as `quick`" in row[2] or f"`{model}`" in row[2] or \
+    for row in rows:  # each row names the network its preset trains (or whose training)
+        study, model, train_preset = registered[row[0].strip("`")]
+        assert model is None and f"as `{train_preset}`" in row[2] or f"`{model}`" in row[2] or \
             model == "densenet121" and "DenseNet121" in row[2], row
 
 

@@ -102,18 +102,26 @@ def parse_sizes(text) -> tuple[int, ...]:
 
 
 def run_study(out_dir, preset: str, options: StudyOptions) -> str:
-    """``dqlabels reproduce`` of this study (the registry's ``budget`` study; also asked for
-    by ``--annotations-per-image`` or ``--num-images`` with any preset, whose training it then
-    takes where it is a photograph preset, else the quick study's): run it and return its table
-    and where the files are."""
+    """``dqlabels reproduce`` of this study (the registry's ``budget`` study and its presets,
+    ``budget`` and ``cifar10h-budget``; also asked for by ``--annotations-per-image`` or
+    ``--num-images`` with any other preset, whose training it then takes where it is a
+    photograph preset, else the quick study's): run it and return its table and where the
+    files are. Options left None take the preset's value (for other presets, ``budget``'s)."""
     from dqlabels.studies.budget_results import budget_markdown
 
     pool, noise, bias = options.crowd
-    train = preset if PRESETS[preset].study == "kfold" else PRESET["train_preset"]
+    chosen = PRESETS[preset].settings if PRESETS[preset].study == "budget" else PRESET
+    train = preset if PRESETS[preset].study == "kfold" else chosen["train_preset"]
+    sizes = chosen["sizes"] if options.sizes is None else options.sizes
+    # The preset's splits go with its sizes; sizes given without splits take budget_settings'.
+    splits = chosen["splits"] if options.splits is None and options.sizes is None else \
+        options.splits
     results = reproduce_budgets(
-        out_dir, budgets=options.budgets, sizes=options.sizes, splits=options.splits,
-        shrunk=options.shrunk, crowd=SimulatedCrowd(1, pool, parse_noise(noise), bias),
-        train_preset=train, **options.common())
+        out_dir, budgets=chosen["budgets"] if options.budgets is None else options.budgets,
+        sizes=sizes, splits=splits,
+        shrunk=chosen.get("shrunk", False) if options.shrunk is None else options.shrunk,
+        crowd=SimulatedCrowd(1, pool, parse_noise(noise), bias), train_preset=train,
+        **options.common())
     return (budget_markdown(results).strip() + f"\n\nResults in {out_dir}/budget.md, .csv, "
             f".json; figure {out_dir}/budget.png")
 

@@ -148,6 +148,7 @@ def test_tiny_budget_study_with_the_shrunk_arm(tmp_path):
     from dqlabels.data.synthetic import generate_dataset
 
     data = generate_dataset(tmp_path / "data", num_images=40, image_size=32, seed=6)
+    dataset_files = sorted((tmp_path / "data").rglob("*"))
     out = tmp_path / "budget"
     result = CliRunner().invoke(main, [
         "reproduce", "--dataset", str(data), "--out", str(out), "--annotations-per-image", "3",
@@ -165,6 +166,10 @@ def test_tiny_budget_study_with_the_shrunk_arm(tmp_path):
     given = results["summary"]["40/3"]["input"]
     assert given["input_kl_shrunk"]["mean"] < given["input_kl_soft"]["mean"]
     assert "The third arm" in (out / "budget.md").read_text()
+    # A study of every image of the dataset writes its splits and labels into a folder of its
+    # own, not into the user's dataset.
+    assert sorted((tmp_path / "data").rglob("*")) == dataset_files
+    assert (out / "sizes" / "n40" / "split0.csv").exists()
     # Each split draws its own simulated answers (seeded by the split): the same 40 images get
     # other answers in split 1 than in split 0.
     labels = [pd.read_csv(next(tmp_path.rglob(f"labels-b3-split{k}.csv")))

@@ -27,7 +27,9 @@ soft.
 A budget study folder holds ``budget-study.json`` (every setting), ``data/`` (generated when no
 dataset is given), ``sizes/n{N}/`` (each size's dataset, split and label files), ``runs/``
 (one training run each; finished runs are reused, so a killed study continues where it
-stopped), ``budget.md``, ``budget.csv``, ``budget.json`` and ``budget.png``.
+stopped), ``budget.md``, ``budget.csv``, ``budget.json`` and ``budget.png``; for real answers
+also ``budget-photos.png`` and a section scored against every human answer
+(:mod:`dqlabels.studies.budget_photos`).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from dqlabels.studies.results import MODES
 from dqlabels.text import silent
 
 BUDGET_FILES = ("budget-study.json", "data", "sizes", "runs", "budget.md", "budget.csv",
-                "budget.json", "budget.png")
+                "budget.json", "budget.png", "budget-photos.png")
 PRESET = PRESETS["budget"].settings  # budgets, sizes, splits per size, generated image size
 
 
@@ -122,8 +124,10 @@ def run_study(out_dir, preset: str, options: StudyOptions) -> str:
         shrunk=chosen.get("shrunk", False) if options.shrunk is None else options.shrunk,
         crowd=SimulatedCrowd(1, pool, parse_noise(noise), bias), train_preset=train,
         **options.common())
+    figures = (f"figures {out_dir}/budget.png and {out_dir}/budget-photos.png"
+               if results.get("photographs") else f"figure {out_dir}/budget.png")
     return (budget_markdown(results).strip() + f"\n\nResults in {out_dir}/budget.md, .csv, "
-            f".json; figure {out_dir}/budget.png")
+            f".json; {figures}")
 
 
 def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, splits=None,
@@ -232,6 +236,10 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
                                        (size, budget, k, mode),
                                        shrunk_targets if mode == "shrunk" else targets)
     results = summarise(runs, inputs, settings)
+    if not synthetic:  # real answers: scored as the K-fold study scores its folds
+        from dqlabels.studies.budget_photos import photo_results
+
+        results["photographs"] = photo_results(out_dir, runs, data_dir)
     results["seconds"] = round(time.time() - started, 1)
     seconds = {r["run"]: r["seconds"] or 0.0 for r in runs}  # budget 1: one run, two rows
     results["training_seconds"] = round(sum(seconds.values()), 1)
@@ -304,9 +312,9 @@ class _Clock:
 
 def _subset(folder: Path, data_dir: Path, full, rows: np.ndarray) -> Path:
     """A dataset folder of the items ``rows`` of ``full``: their exact labels (or all their
-    annotations, as counts), the images reached through links to ``data_dir``."""
-    if rows.size == full.num_items:
-        return Path(data_dir)
+    annotations, as counts), the images reached through links to ``data_dir``. A folder of the
+    study's own even when ``rows`` are every item: the study writes its splits and label files
+    beside the annotations, never into the user's dataset."""
     folder.mkdir(parents=True, exist_ok=True)
     items = full.items[rows]
     for part in sorted({Path(str(item)).parts[0] for item in items}):  # images/, fold1/, …

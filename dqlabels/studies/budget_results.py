@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dqlabels.studies.budget_photos import photo_figure, photo_markdown
 from dqlabels.studies.results import MODES, cell, compare_modes, mean_std, write_study_files
 from dqlabels.studies.verdicts import verdict
 
@@ -106,6 +107,8 @@ def budget_markdown(results: dict) -> str:
                          f"lower: {_verdict(p['kl'], False)} |")
         lines += _shrunk_lines(results, size, settings["budgets"])
         lines.append("")
+    if results.get("photographs"):
+        lines += photo_markdown(results["photographs"])
     if "seconds" in results:
         lines.append(f"Wall time of this invocation: {results['seconds']:.0f} s; the runs' "
                      f"training (their last sessions, reused runs included): "
@@ -120,7 +123,9 @@ BUDGET_COLUMNS = ("kind", "size", "budget", "split", "mode", "macro_accuracy", "
 
 def write_budget_results(out_dir: Path, results: dict) -> None:
     """``budget.json``, ``budget.md``, ``budget.csv`` (one row per run, per input, per summary
-    and per paired comparison) and ``budget.png``."""
+    and per paired comparison) and ``budget.png``; on real photographs also
+    ``budget-photos.png`` (the scores against every human answer, kept in the JSON and the
+    Markdown)."""
     rows = [("run", r["size"], r["budget"], r["split"], r["mode"], r["macro_accuracy"], r["kl"],
              None, None, None, None, None, None, None) for r in results["runs"]]
     rows += [("input", r["size"], r["budget"], r["split"], None, None, None,
@@ -142,6 +147,8 @@ def write_budget_results(out_dir: Path, results: dict) -> None:
                          None, low, high))
     write_study_files(out_dir, "budget", results, budget_markdown(results), BUDGET_COLUMNS, rows)
     budget_figure(results, out_dir / "budget.png")
+    if results.get("photographs"):
+        photo_figure(results["photographs"], out_dir / "budget-photos.png")
 
 
 def budget_figure(results: dict, path: Path) -> Path:

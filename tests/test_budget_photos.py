@@ -18,7 +18,10 @@ PREDICTED = {
     (3, 0, "hard"): {"001": 0.9, "002": 0.1}, (3, 1, "hard"): {"003": 0.9, "004": 0.95},
     (3, 0, "soft"): {"001": 0.7, "002": 0.2}, (3, 1, "soft"): {"003": 0.45, "004": 0.8},
     (3, 0, "shrunk"): {"001": 0.75, "002": 0.1}, (3, 1, "shrunk"): {"003": 0.4, "004": 0.9},
+    ("exact", 0, "hard"): {"001": 0.99, "002": 0.01}, ("exact", 1, "hard"): {"003": 0.3, "004": 0.99},
+    ("exact", 0, "soft"): {"001": 0.7, "002": 0.05}, ("exact", 1, "soft"): {"003": 0.45, "004": 0.9},
 }
+T_975_ONE_DEGREE = 12.706204736  # Student's t, 97.5% quantile, one degree of freedom
 
 
 def _dataset(root, original=True):
@@ -38,7 +41,7 @@ def _dataset(root, original=True):
 def _runs(study):
     runs = []
     for (budget, split, mode), predicted in PREDICTED.items():
-        run = f"runs/n4/b{budget}/{mode}-split{split}"
+        run = f"runs/n4/b{budget}/{mode}-split{split}"  # as the budget study names them
         (study / run).mkdir(parents=True)
         (study / run / "predictions.csv").write_text(
             "item,a,b\n" + "".join(f"{i},{p},{1 - p}\n" for i, p in predicted.items()))
@@ -66,6 +69,12 @@ def photos(tmp_path):
 def test_every_run_is_scored_against_all_answers_and_the_original_labels(photos):
     assert photos["accuracy_against"] == "original"
     assert photos["answers_per_image"] == 4.0
+    # One row per run and mode (budget 1's soft run twice, as hard and as soft).
+    assert len(photos["runs"]) == 4 + 6 + 4
+    assert photos["runs"][0] == {"size": 4, "budget": 1, "split": 0, "mode": "hard",
+                                 "run": "runs/n4/b1/soft-split0",
+                                 "cross_entropy": pytest.approx(_ce(PREDICTED[1, 0, "soft"])),
+                                 "accuracy": 1.0, "ece": pytest.approx((0.2 + 0.4) / 2)}
     three = photos["table"]["4/3"]
     for mode in ("hard", "soft", "shrunk"):
         per_split = [_ce(PREDICTED[3, k, mode]) for k in (0, 1)]
@@ -98,13 +107,39 @@ def test_the_section_names_each_arm_once_and_only_the_comparisons_that_say_somet
     assert "accuracy against the original labels" in text and "4.0 per image" in text
     rows = [line for line in lines if line.startswith("| 4 |")]
     assert [row.split(" | ")[1:3] for row in rows] == [
-        ["1", "hard = soft"], ["3", "hard"], ["3", "soft"], ["3", "shrunk"],
-        ["3", "soft − hard"], ["3", "shrunk − soft"]]
-    # The soft row at budget 3: the means over the two splits, as the table prints them.
-    soft = [_ce(PREDICTED[3, k, "soft"]) for k in (0, 1)]
-    assert f"| 4 | 3 | soft | {sum(soft) / 2:.4f} ± " in text
-    assert [c[:3] for c in photo_comparisons(photos)] == [(4, 3, "soft − hard"),
-                                                         (4, 3, "shrunk − soft")]
+        ["1", "hard = soft"], ["3", "hard"], ["3", "soft"], ["3", "shrunk"], ["all", "hard"],
+        ["all", "soft"], ["3", "soft − hard"], ["3", "shrunk − soft"], ["all", "soft − hard"]]
+    assert lines[:6] == [
+        "## Against every human answer", "",
+        "Each run's test predictions scored as the K-fold study scores its folds: cross-entropy "
+        "against the image's human distribution (all of its answers, 4.0 per image on average), "
+        "accuracy against the original labels, ECE. Mean ± sample std over the splits.", "",
+        "| images | annotations per image | labels | CE vs human ↓ | accuracy ↑ | ECE ↓ |",
+        "|---|---|---|---|---|---|"]
+    assert lines[12:17] == [
+        "", "Paired by split (mean [95% t interval] (verdict: better or worse only where the "
+            "interval excludes 0)):", "",
+        "| images | annotations per image | comparison | CE vs human | accuracy | ECE |",
+        "|---|---|---|---|---|---|"]
+    assert lines[-1] == "" and len(lines) == 21
+    # Budget 3, hard: CE per split by hand; accuracy 1 and 0.5; ECE 0.1 and 0.475.
+    ce = [_ce(PREDICTED[3, k, "hard"]) for k in (0, 1)]
+    assert rows[1] == (f"| 4 | 3 | hard | {sum(ce) / 2:.4f} ± {abs(ce[0] - ce[1]) / 2 ** 0.5:.4f}"
+                       " | 0.7500 ± 0.3536 | 0.2875 ± 0.2652 |")
+    # Soft − hard at 3: accuracy differences 0 and +0.5; ECE: soft's are (0.3 + 0.2) / 2 = 0.25
+    # (001 at 0.7, 002 at 0.8, both right) and (0.45 + 0.2) / 2 = 0.325 (003 at 0.55 is b,
+    # right; 004 at 0.8), so +0.15 and −0.15. Intervals: mean ± t · |d0 − d1| / √2 / √2.
+    d = [_ce(PREDICTED[3, k, "soft"]) - ce[k] for k in (0, 1)]
+    half = T_975_ONE_DEGREE * abs(d[0] - d[1]) / 2
+    mean = sum(d) / 2
+    verdict = ("soft better" if mean + half < 0 else "soft worse" if mean - half > 0
+               else "a tie within the folds' spread")
+    assert rows[6] == (f"| 4 | 3 | soft − hard | {mean:+.4f} [{mean - half:+.4f}, "
+                       f"{mean + half:+.4f}] ({verdict}) | +0.2500 [-2.9266, +3.4266] (a tie "
+                       f"within the folds' spread) | -0.0000 [-1.9059, +1.9059] (a tie within "
+                       f"the folds' spread) |")  # 0.15 − 0.15 is −3e-17 in floating point
+    assert [c[:3] for c in photo_comparisons(photos)] == [
+        (4, 3, "soft − hard"), (4, 3, "shrunk − soft"), (4, "exact", "soft − hard")]
 
 
 def test_without_original_labels_accuracy_is_against_the_majority_of_all_answers(tmp_path):

@@ -149,7 +149,8 @@ def test_without_original_labels_accuracy_is_against_the_majority_of_all_answers
     # Majorities of all answers: 001 a, 002 b, 003 a (a 2–2 tie goes to the first class), 004 a;
     # hard split 1 predicts a, a: both right now.
     assert photos["table"]["4/3"]["summary"]["hard"]["accuracy"]["values"] == [1.0, 1.0]
-    assert "the majority of all answers" in "\n".join(photo_markdown(photos))
+    assert "on average), accuracy against the majority of all answers, ECE. Mean" in \
+        "\n".join(photo_markdown(photos))
 
 
 def test_the_figure_is_written(photos, tmp_path):

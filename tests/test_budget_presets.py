@@ -7,15 +7,24 @@ from click.testing import CliRunner
 from dqlabels.config import StudyOptions
 
 
+class _Calls(list):
+    """The keyword arguments of each call, the study folder as ``out_dir``; ``results`` is
+    what the fake study returns."""
+
+    results: dict
+
+
 @pytest.fixture
 def asked(monkeypatch):
     """What ``run_study`` asks ``reproduce_budgets`` for, with no training."""
     from dqlabels.studies import budget, budget_results
 
-    calls = []
+    calls = _Calls()
+    calls.results = {}
     monkeypatch.setattr(budget, "reproduce_budgets",
-                        lambda out_dir, **kwargs: calls.append(kwargs) or {})
-    monkeypatch.setattr(budget_results, "budget_markdown", lambda results: "table")
+                        lambda out_dir, **kwargs: calls.append({"out_dir": out_dir, **kwargs})
+                        or calls.results)
+    monkeypatch.setattr(budget_results, "budget_markdown", lambda results: "table\n")
     return calls
 
 
@@ -60,3 +69,111 @@ def test_the_command_line_leaves_shrunk_to_the_preset_unless_given(monkeypatch):
         result = runner.invoke(main, ["reproduce", "--preset", "cifar10h-budget", *flags])
         assert result.exit_code == 0, result.output
     assert seen == [None, True, False]
+
+
+def test_run_study_passes_the_folder_the_crowd_and_the_common_options(asked, tmp_path):
+    from dqlabels.data.simulated_crowd import SimulatedCrowd
+    from dqlabels.studies.budget import run_study
+
+    options = StudyOptions(dataset="data", seed=4, overwrite=True, crowd=(7, "0.1,0.3", 0.25),
+                           overrides={"epochs": 2})
+    text = run_study(tmp_path, "budget", options)
+    call = asked.pop()
+    assert call["out_dir"] == tmp_path
+    assert call["crowd"] == SimulatedCrowd(1, 7, (0.1, 0.3), 0.25)
+    assert (call["dataset"], call["seed"], call["overwrite"], call["overrides"]) == \
+        ("data", 4, True, {"epochs": 2})
+    assert text == f"table\n\nResults in {tmp_path}/budget.md, .csv, .json; figure " \
+                   f"{tmp_path}/budget.png"
+    # Sizes given replace the preset's; real photographs add their figure to the last line.
+    asked.results["photographs"] = {"table": {}}
+    text = run_study(tmp_path, "cifar10h-budget", StudyOptions(sizes="2000"))
+    assert asked.pop()["sizes"] == "2000"
+    assert text.endswith(f"; figures {tmp_path}/budget.png and {tmp_path}/budget-photos.png")
+
+
+def test_budgets_sizes_and_splits_are_parsed_and_refused_as_written():
+    from dqlabels import InputError
+    from dqlabels.studies.budget import parse_budgets, parse_sizes, parse_splits
+
+    assert parse_budgets("3,1") == (1, 3)  # no exact labels unless asked
+    assert parse_budgets([5, 1]) == (1, 5) and parse_budgets("all") == ("exact",)
+    refusals = {
+        "1,all,exact": "Expected annotations_per_image without repeats. Received: "
+                       "annotations_per_image=1,all,exact",
+        "exact,exact": "Expected annotations_per_image without repeats. Received: "
+                       "annotations_per_image=exact,exact",
+        "1, two": "Expected annotations_per_image as whole numbers >= 1, 'exact' or 'all'. "
+                  "Received: annotations_per_image=1,two",
+    }
+    for text, message in refusals.items():
+        with pytest.raises(InputError) as refused:
+            parse_budgets(text)
+        assert str(refused.value) == message
+    assert parse_sizes([3000, 1000]) == (1000, 3000) and parse_sizes("10") == (10,)
+    for text in ("9", "10,10"):
+        with pytest.raises(InputError) as refused:
+            parse_sizes(text)
+        assert str(refused.value) == ("Expected num_images as distinct whole numbers >= 10. "
+                                      f"Received: num_images={text}")
+    with pytest.raises(InputError) as refused:
+        parse_splits("5, two")
+    assert str(refused.value) == ("Expected splits as whole numbers >= 1, one or one per size. "
+                                  "Received: splits=5,two")
+
+
+def test_budget_settings_by_hand(tmp_path):
+    from dataclasses import asdict, replace
+
+    from dqlabels.config import PRESETS
+    from dqlabels.data.simulated_crowd import SimulatedCrowd
+    from dqlabels.studies.budget import budget_settings
+
+    settings = budget_settings(dataset=tmp_path, budgets="3,1,all", sizes="200,100", splits="2",
+                               seed=3, crowd=SimulatedCrowd(1, 5, (0.1, 0.2), 0.5), shrunk=True,
+                               train_preset="cifar10h", overrides={"epochs": 2})
+    train = asdict(replace(PRESETS["cifar10h"].settings["train"], seed=3, epochs=2))
+    assert settings == {
+        "kind": "budget", "dataset": str(tmp_path.resolve()), "generate": None,
+        "budgets": [1, 3, "exact"], "sizes": [100, 200], "splits": [2, 2],
+        "crowd": {"pool": 5, "noise": [0.1, 0.2], "bias": 0.5}, "seed": 3, "train": train,
+        "shrunk": True, "train_preset": "cifar10h"}
+    # Generated data at the largest size; the defaults (no shrunk arm, the quick training) are
+    # left out, so that older study folders keep their settings.
+    settings = budget_settings(sizes="40,60", budgets="1,3", seed=2)
+    assert settings["dataset"] is None and settings["generate"] == {
+        "num_images": 60, "image_size": 32, "seed": 2, "placement": "inside"}
+    assert "shrunk" not in settings and "train_preset" not in settings
+    assert settings["crowd"] == {"pool": None, "noise": [0.0, 0.0], "bias": 0.0}
+    assert settings["splits"] == [5, 2]  # the budget preset's, one per size
+    assert budget_settings(sizes="40", budgets="1")["splits"] == [3]
+    assert settings["train"] == asdict(replace(PRESETS["quick"].settings["train"], seed=2))
+    for splits in ("0", "5,0"):
+        with pytest.raises(Exception, match="splits"):
+            budget_settings(sizes="40,60", splits=splits)
+
+
+def test_simulated_answers_follow_the_soft_labels_the_noise_and_the_seed():
+    """The synthetic branch of the answer draws, without training: one-hot images answered
+    exactly by noise-free annotators; [0.5, 0.5, 0] images half and half, never class 2; with
+    ε = 0.3 an annotator answers uniformly at random 30% of the time, so class 2 comes up
+    0.3 / 3 = 10% of the time (binomial sd over 6,000 answers: 0.004)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from dqlabels.studies.budget import _answers
+
+    quiet = {"pool": None, "noise": [0.0, 0.0], "bias": 0.0}
+    one_hot = np.tile(np.eye(3), (100, 1))
+    answers = _answers(SimpleNamespace(soft_labels=one_hot), 4, True, quiet, [1, 100])
+    assert answers.shape == (300, 4)
+    assert (answers == np.argmax(one_hot, axis=1)[:, None]).all()
+    half = SimpleNamespace(soft_labels=np.tile([0.5, 0.5, 0.0], (2000, 1)))
+    first = _answers(half, 3, True, quiet, [1, 100])
+    assert abs(np.mean(first == 0) - 0.5) < 0.03 and not np.any(first == 2)
+    assert (_answers(half, 3, True, quiet, [1, 100]) == first).all()  # the seed decides
+    assert np.any(_answers(half, 3, True, quiet, [1, 101]) != first)  # another split's draws
+    noisy = {"pool": 5, "noise": [0.3, 0.3], "bias": 0.0}
+    drawn = _answers(half, 3, True, noisy, [1, 100])
+    assert drawn.shape == (2000, 3) and abs(np.mean(drawn == 2) - 0.1) < 0.02

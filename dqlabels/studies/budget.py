@@ -65,8 +65,8 @@ PRESET = PRESETS["budget"].settings  # budgets, sizes, splits per size, generate
 def parse_budgets(text) -> tuple:
     """``"1,3,10,exact"`` → ``(1, 3, 10, "exact")`` (sorted, ``exact`` last; ``all`` is read as
     ``exact``: for a real dataset, every answer of an image)."""
-    values = [v.strip() for v in (text.split(",") if isinstance(text, str) else map(str, text))]
-    values = ["exact" if v == "all" else v for v in values]
+    given = [v.strip() for v in (text.split(",") if isinstance(text, str) else map(str, text))]
+    values = ["exact" if v == "all" else v for v in given]
     numbers = []
     for value in values:
         if value == "exact":
@@ -74,11 +74,11 @@ def parse_budgets(text) -> tuple:
         if not value.isdigit() or int(value) < 1:
             raise InputError(f"Expected annotations_per_image as whole numbers >= 1, 'exact' or "
                              f"'all'. "
-                             f"Received: annotations_per_image={','.join(values)}")
+                             f"Received: annotations_per_image={','.join(given)}")
         numbers.append(int(value))
     if len(set(numbers)) != len(numbers) or values.count("exact") > 1 or not values:
         raise InputError(f"Expected annotations_per_image without repeats. "
-                         f"Received: annotations_per_image={','.join(values)}")
+                         f"Received: annotations_per_image={','.join(given)}")
     return (*sorted(numbers), *(("exact",) if "exact" in values else ()))
 
 

@@ -134,7 +134,7 @@ def train(dataset, soft, split, split_kind, split_file, targets, out_dir, overwr
 @click.option("--shrunk/--no-shrunk", default=None,
               help="Budget study: a third arm trained on the shrunk soft labels of each budget's "
                    "answers (the posterior mean of 'dqlabels plan'), paired with the raw mean. "
-                   "Default: the preset's (on for cifar10h-budget, else off).")
+                   "Default: the preset's (cifar10h-budget: at 1 and 3 answers; else off).")
 @click.option("--annotator-pool", type=click.IntRange(min=1), default=None,
               help="Budget study: annotators drawn from a pool of this many (default: the same "
                    "N annotators on every image).")

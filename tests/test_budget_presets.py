@@ -38,8 +38,12 @@ def _ask(asked, preset, **values):
 
 def test_the_cifar10h_budget_preset_is_the_real_answer_study(asked):
     assert _ask(asked, "cifar10h-budget") == {
-        "budgets": (1, 3, 5, "exact"), "sizes": (10_000,), "splits": (3,), "shrunk": True,
+        "budgets": (1, 3, 5, "exact"), "sizes": (10_000,), "splits": (3,), "shrunk": (1, 3),
         "train_preset": "cifar10h"}
+    # Budgets of one's own keep the preset's shrunk arm where it applies.
+    assert _ask(asked, "cifar10h-budget", budgets="1,5")["shrunk"] == (1,)
+    assert _ask(asked, "cifar10h-budget", budgets="5,all")["shrunk"] is False
+    assert _ask(asked, "cifar10h-budget", budgets="5", shrunk=True)["shrunk"] is True
     assert _ask(asked, "cifar10h-budget", shrunk=False, budgets="1,3")["shrunk"] is False
     # Sizes of one's own leave the splits to the study's rule (3 per size), not the preset's.
     assert _ask(asked, "cifar10h-budget", sizes="2000,4000")["splits"] is None
@@ -177,3 +181,25 @@ def test_simulated_answers_follow_the_soft_labels_the_noise_and_the_seed():
     noisy = {"pool": 5, "noise": [0.3, 0.3], "bias": 0.0}
     drawn = _answers(half, 3, True, noisy, [1, 100])
     assert drawn.shape == (2000, 3) and abs(np.mean(drawn == 2) - 0.1) < 0.02
+
+
+def test_the_shrunk_arm_trains_at_every_budget_or_at_those_listed():
+    from dqlabels import InputError
+    from dqlabels.config import TrainConfig
+    from dqlabels.studies.budget import _budget_clock, budget_settings
+
+    def runs(shrunk):
+        settings = budget_settings(budgets="1,3,5,all", sizes="100", splits="2", shrunk=shrunk)
+        return settings.get("shrunk"), len(_budget_clock(settings, TrainConfig(), print).steps)
+
+    # Per split: budget 1 once (hard = soft), 3 and 5 hard and soft, the exact labels hard and
+    # soft: 7 runs; the shrunk arm adds one per budget it trains at, never at the exact labels.
+    assert runs(False) == (None, 2 * 7)
+    assert runs(True) == (True, 2 * (7 + 3))
+    assert runs((3, 1)) == ([1, 3], 2 * (7 + 2))
+    for bad in ((1, 10), ("exact",)):
+        with pytest.raises(InputError) as refused:
+            budget_settings(budgets="1,3,5,all", sizes="100", shrunk=bad)
+        assert str(refused.value) == (
+            "Expected the shrunk arm's budgets among the annotation budgets (1,3,5). "
+            f"Received: shrunk={','.join(map(str, bad))}")

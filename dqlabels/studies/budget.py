@@ -16,7 +16,7 @@ For each training-set size, split and budget b:
   accuracy, as the follow-up benchmark reports them).
 
 ``exact`` is the paper's setting: the exact labels themselves (``all`` is the same word for a real
-dataset: every answer an image has). With ``shrunk=True`` a third arm trains, for each budget, on
+dataset: every answer an image has). With ``shrunk=True`` (or a list of budgets) a third arm trains, for each budget, on
 the *shrunk* soft labels of those b answers: the posterior mean of :mod:`dqlabels.labels.posterior` (the
 answers plus a prior of the class balance, its strength fitted on all images' b answers), paired
 against the raw soft labels (their mean). Smaller training-set sizes are
@@ -118,10 +118,14 @@ def run_study(out_dir, preset: str, options: StudyOptions) -> str:
     # The preset's splits go with its sizes; sizes given without splits take budget_settings'.
     splits = chosen["splits"] if options.splits is None and options.sizes is None else \
         options.splits
+    budgets = chosen["budgets"] if options.budgets is None else options.budgets
+    shrunk = options.shrunk
+    if shrunk is None:  # the preset's: every budget (True), none, or those of its list asked for
+        shrunk = chosen.get("shrunk", False)
+        if isinstance(shrunk, tuple):
+            shrunk = tuple(b for b in shrunk if b in parse_budgets(budgets)) or False
     results = reproduce_budgets(
-        out_dir, budgets=chosen["budgets"] if options.budgets is None else options.budgets,
-        sizes=sizes, splits=splits,
-        shrunk=chosen.get("shrunk", False) if options.shrunk is None else options.shrunk,
+        out_dir, budgets=budgets, sizes=sizes, splits=splits, shrunk=shrunk,
         crowd=SimulatedCrowd(1, pool, parse_noise(noise), bias), train_preset=train,
         **options.common())
     figures = (f"figures {out_dir}/budget.png and {out_dir}/budget-photos.png"
@@ -132,7 +136,7 @@ def run_study(out_dir, preset: str, options: StudyOptions) -> str:
 
 def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, splits=None,
                     seed: int = 0, crowd: SimulatedCrowd | None = None,
-                    shrunk: bool = False, train_preset: str = "quick") -> dict:
+                    shrunk: bool | tuple = False, train_preset: str = "quick") -> dict:
     """The effective settings of a budget study: the ``budget`` preset (the training of the
     study preset ``train_preset``: the quick study's, or ``cifar10h``'s for photographs), then
     the options given."""
@@ -161,14 +165,14 @@ def budget_settings(*, dataset=None, overrides=None, budgets=None, sizes=None, s
         "seed": seed,
         "train": asdict(config),
         # Only when not the defaults, so that older study folders keep the same settings.
-        **({"shrunk": True} if shrunk else {}),
+        **({"shrunk": _shrunk_setting(shrunk, budgets)} if shrunk else {}),
         **({"train_preset": train_preset} if train_preset != "quick" else {}),
     }
 
 
 def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, sizes=None,
                       splits=None, seed: int = 0, crowd: SimulatedCrowd | None = None,
-                      shrunk: bool = False, train_preset: str = "quick",
+                      shrunk: bool | tuple = False, train_preset: str = "quick",
                       overwrite: bool = False, log=silent, verbose="auto") -> dict:
     """Run (or continue) a budget study and write its results; returns them.
 
@@ -183,7 +187,8 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
         seed: seed of the generator, the draws of annotations, the subsets and the training.
         crowd: the simulated annotators (pool, noise, bias; ``per_image`` is set to the largest
             budget).
-        shrunk: also train on each budget's shrunk soft labels (the third arm).
+        shrunk: also train on each budget's shrunk soft labels (the third arm); or the
+            budgets to do so for, e.g. ``(1, 3)``.
         train_preset: the study preset whose training settings the runs use (``quick``, or
             ``cifar10h`` for photographs).
         overwrite: start again in a folder that holds a study with other settings.
@@ -213,7 +218,7 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
     config = TrainConfig(**settings["train"])
     numbers = [b for b in settings["budgets"] if b != "exact"]
     runs, inputs, started = [], [], time.time()
-    clock = _budget_clock(settings, config, shrunk, log)
+    clock = _budget_clock(settings, config, log)
     for size, num_splits in zip(settings["sizes"], settings["splits"]):
         rows = np.sort(order[:size])
         size_dir = _subset(out_dir / "sizes" / f"n{size}", data_dir, full, rows)
@@ -227,7 +232,7 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
             train_rows = np.flatnonzero(split == "train")
             for budget in settings["budgets"]:
                 targets, shrunk_targets, given = _budget_targets(
-                    size_dir, data, answers, budget, k, shrunk, train_rows)
+                    size_dir, data, answers, budget, k, _shrinks(settings, budget), train_rows)
                 inputs.append({**given, "size": size})
                 arms = (("soft",) if budget == 1 else MODES) + (("shrunk",) if shrunk_targets
                                                                 else ())
@@ -247,12 +252,30 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
     return results
 
 
-def _budget_clock(settings: dict, config: TrainConfig, shrunk: bool, log) -> _Clock:
+def _shrunk_setting(shrunk, budgets: tuple):
+    """``shrunk`` as stored: True (every budget but the exact labels) or the sorted list of the
+    budgets given (each one of ``budgets``, not ``exact``)."""
+    if shrunk is True:
+        return True
+    chosen = parse_budgets(shrunk)
+    if "exact" in chosen or not set(chosen) <= set(budgets):
+        raise InputError(f"Expected the shrunk arm's budgets among the annotation budgets "
+                         f"({','.join(str(b) for b in budgets if b != 'exact')}). Received: "
+                         f"shrunk={','.join(map(str, shrunk))}")
+    return list(chosen)
+
+
+def _shrinks(settings: dict, budget) -> bool:
+    """Whether the shrunk arm trains at ``budget`` (never for the exact labels)."""
+    shrunk = settings.get("shrunk", False)
+    return budget != "exact" and (shrunk is True or shrunk is not False and budget in shrunk)
+
+
+def _budget_clock(settings: dict, config: TrainConfig, log) -> _Clock:
     """The study's clock: one entry (size, steps) per run to come."""
     from dqlabels.data.datasets import DEFAULT_FRACTIONS
 
-    per_split = sum((1 if b == 1 else 2) + (shrunk and b != "exact")
-                    for b in settings["budgets"])
+    per_split = sum((1 if b == 1 else 2) + _shrinks(settings, b) for b in settings["budgets"])
     return _Clock([(size, config.epochs * max(1, int(DEFAULT_FRACTIONS[0] * size)
                                               // config.batch_size))
                    for size, k in zip(settings["sizes"], settings["splits"])

@@ -38,8 +38,11 @@ export PYTHONPATH="$site:$work/.cli-path"
 grep -E "^E |rror|collected" mutmut-run.log | tail -8 || true
 # The final tally: mutants done/all, then killed, no tests, timeout, suspicious, survived, …
 tr '\r' '\n' < mutmut-run.log | grep -E "[0-9]+/[0-9]+ " | tail -1 || true
-"$python" -m mutmut results --all true 2>/dev/null | grep -v ": killed$" || true
-for name in $("$python" -m mutmut results 2>/dev/null | awk -F: '/survived|no tests/ {print $1}'); do
+"$python" -m mutmut results --all true 2>/dev/null | grep -v ": killed$" | grep -v ": no tests$" || true
+# Mutants no selected test reaches, counted per function (their diffs would take a process each).
+"$python" -m mutmut results --all true 2>/dev/null | awk -F: '/: no tests$/ {sub(/__mutmut_[0-9]+$/, "", $1); print $1}' \
+    | sort | uniq -c | sed 's/^/    no tests: /' || true
+for name in $("$python" -m mutmut results 2>/dev/null | awk -F: '/survived/ {print $1}'); do
     echo "--- $name"
     "$python" -m mutmut show "$name" 2>/dev/null | sed -n '3,40p' | grep '^[-+]' | grep -v '^[-+][-+]' || true
 done

@@ -189,3 +189,99 @@ def test_resnet9_has_its_documented_size_and_two_residual_adds(name, parameters)
         return isinstance(layer, keras.layers.Add) + sum(adds(x) for x in inner)
 
     assert sum(adds(layer) for layer in model.layers) == 2
+
+
+def test_resnet9_layers_and_shapes_by_hand():
+    """The DAWNBench ResNet-9 at a quarter width, layer by layer (names, kinds, output shapes at
+    32 px): conv-BN-ReLU units, a 2×2 max-pool per stage, residual blocks after stages 1 and 3
+    (issue 37: mutmut's survivors, a 3×3 pool or a missing ReLU, keep the parameter count)."""
+    import keras
+
+    from dqlabels.learning.models import resnet9, resnet9_quarter
+
+    model = resnet9_quarter((32, 32, 3))
+    assert model.name == "resnet9_quarter" and resnet9((32, 32, 3)).name == "resnet9"
+
+    def unit(label, size, channels):
+        return [(f"{label}_{kind}", layer, (None, size, size, channels))
+                for kind, layer in (("conv", "Conv2D"), ("bn", "BatchNormalization"),
+                                    ("relu", "Activation"))]
+
+    expected = [*unit("stem", 32, 16),
+                *unit("stage1", 32, 32), ("stage1_pool", "MaxPooling2D", (None, 16, 16, 32)),
+                *unit("stage1_res1", 16, 32), *unit("stage1_res2", 16, 32),
+                ("stage1_add", "Add", (None, 16, 16, 32)),
+                *unit("stage2", 16, 64), ("stage2_pool", "MaxPooling2D", (None, 8, 8, 64)),
+                *unit("stage3", 8, 128), ("stage3_pool", "MaxPooling2D", (None, 4, 4, 128)),
+                *unit("stage3_res1", 4, 128), *unit("stage3_res2", 4, 128),
+                ("stage3_add", "Add", (None, 4, 4, 128))]
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    assert [(x.name, type(x).__name__, tuple(x.output.shape)) for x in layers] == expected
+    for layer in layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            assert (layer.kernel_size, layer.padding, layer.use_bias) == ((3, 3), "same", False)
+        if isinstance(layer, keras.layers.Activation):
+            assert layer.activation is keras.activations.relu
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            assert layer.pool_size == (2, 2) and layer.strides == (2, 2)
+
+
+def test_keras_applications_are_asked_without_top_and_missing_weights_say_where(monkeypatch,
+                                                                                tmp_path):
+    """What dqlabels asks of Keras Applications (no top, the shape, weights None unless
+    imagenet), and the one line an offline machine gets, written out from the error."""
+    import keras
+
+    from dqlabels.learning import models
+
+    asked = []
+    url = "https://storage.example/models/densenet121_weights_notop.h5"
+
+    def application(include_top, weights, input_shape):
+        asked.append((include_top, weights, input_shape))
+        if weights == "imagenet":
+            raise OSError(f"URL fetch failure on {url}: None -- offline\nsecond line")
+        return "model"
+
+    monkeypatch.setattr(keras.applications, "DenseNet121", application)
+    monkeypatch.setattr(keras.applications, "ResNet50V2", application)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert models.densenet121((40, 40, 3)) == models.resnet50v2((32, 32, 3)) == "model"
+    assert asked == [(False, None, (40, 40, 3)), (False, None, (32, 32, 3))]
+    for build, name in ((models.densenet121, "densenet121"), (models.resnet50v2, "resnet50v2")):
+        with pytest.raises(InputError) as refused:
+            build((32, 32, 3), "imagenet")
+        assert str(refused.value) == (
+            f"ImageNet weights for {name} are not in the Keras cache and could not be "
+            f"downloaded (URL fetch failure on {url}: None -- offline): place "
+            f"densenet121_weights_notop.h5 (from {url}) in {tmp_path}/models, or use weights "
+            f"'none'")
+    assert asked[-1] == (False, "imagenet", (32, 32, 3))
+
+    def silent(include_top, weights, input_shape):
+        raise OSError("")
+
+    monkeypatch.setattr(keras.applications, "DenseNet121", silent)
+    with pytest.raises(InputError) as refused:
+        models.densenet121((32, 32, 3), "imagenet")
+    assert str(refused.value) == (
+        f"ImageNet weights for densenet121 are not in the Keras cache and could not be "
+        f"downloaded (OSError): place the file in {tmp_path}/models, or use weights 'none'")
+
+
+def test_a_weights_file_of_another_kind_is_refused_by_name(tmp_path):
+    from dqlabels.learning.models import load_model_weights
+
+    model = build_model("resnet9-quarter", num_classes=3, image_size=32)
+    for name in ("w.h5", "w.KERAS", "w.keras.zip"):
+        (tmp_path / name).write_bytes(b"not weights")
+        with pytest.raises(InputError) as refused:
+            load_model_weights(model, tmp_path / name)
+        assert str(refused.value) == f"{tmp_path / name}: expected a .keras or .weights.h5 file"
+    (tmp_path / "bad.weights.h5").write_bytes(b"not an HDF5 file")
+    with pytest.raises(InputError) as refused:
+        load_model_weights(model, tmp_path / "bad.weights.h5")
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'bad.weights.h5'}: the weights do not fit this "
+                              f"model (") and "3 classes): " in message
+    assert "\n" not in message and not message.endswith(": ")

@@ -189,6 +189,7 @@ def test_real_answers_are_drawn_from_a_shuffled_urn():
     counts = np.tile([0, 3, 2], (3000, 1))
     data = SimpleNamespace(soft_labels=counts / 5, annotations=SimpleNamespace(counts=counts))
     answers = _answers(data, 5, False, {}, [7, 100])
+    assert answers.dtype.kind == "i"  # class indices, −1 where an image has no more answers
     first = answers[:, 0]
     assert abs(np.mean(first == 1) - 0.6) < 0.04 and abs(np.mean(first == 2) - 0.4) < 0.04
     assert not np.any(answers == 0)

@@ -203,3 +203,69 @@ def test_the_shrunk_arm_trains_at_every_budget_or_at_those_listed():
         assert str(refused.value) == (
             "Expected the shrunk arm's budgets among the annotation budgets (1,3,5). "
             f"Received: shrunk={','.join(map(str, bad))}")
+
+
+def test_budget_settings_defaults_and_boundaries():
+    from dqlabels import InputError
+    from dqlabels.data.simulated_crowd import SimulatedCrowd
+    from dqlabels.studies.budget import budget_settings
+
+    settings = budget_settings(budgets="1")
+    assert settings["seed"] == 0 and settings["sizes"] == [1000, 3000]
+    assert budget_settings(sizes="40", splits="1", budgets="1")["splits"] == [1]
+    with pytest.raises(InputError) as refused:
+        budget_settings(sizes="40,60", splits="5,2,1")
+    assert str(refused.value) == ("Expected splits as one number >= 1, or one per size (2). "
+                                  "Received: splits=5,2,1")
+    # The simulated crowd answers as many times per image as the largest budget: a pool of 2
+    # cannot give 3 different annotators per image; the exact labels alone need one.
+    with pytest.raises(InputError, match="annotator_pool >= 3"):
+        budget_settings(budgets="1,3", sizes="40", crowd=SimulatedCrowd(1, 2))
+    assert budget_settings(budgets="exact", sizes="40", crowd=SimulatedCrowd(1, 1))["budgets"] \
+        == ["exact"]
+    assert budget_settings(budgets="exact", sizes="40")["crowd"]["pool"] is None
+    # The shrunk arm at every numbered budget, listed.
+    assert budget_settings(budgets="1,3", sizes="40", shrunk=(3, 1))["shrunk"] == [1, 3]
+
+
+def test_the_clock_counts_runs_and_estimates_once():
+    from dqlabels.config import TrainConfig
+    from dqlabels.studies.budget import _budget_clock, budget_settings
+
+    lines = []
+    settings = budget_settings(budgets="1,3", sizes="10,100", splits="1")
+    clock = _budget_clock(settings, TrainConfig(epochs=5, batch_size=10), lines.append)
+    # Per split, budget 1 once and budget 3 hard and soft. Training images: 60% of each size,
+    # 6 // 10 = 0 batches (at least 1) and 60 // 10 = 6, for 5 epochs.
+    assert clock.steps == [(10, 5)] * 3 + [(100, 30)] * 3
+    clock.run("first", reused=True)
+    clock.run("second", reused=False)
+    clock.first_epoch(2.0, 4)  # 2 s for one of 5 epochs of 5 steps: 2 s per step
+    clock.first_epoch(9.0, 3)  # said once
+    # Left: runs 2 and 3 (5 steps each) and 4–6 (30 each), 2 s a step plus 8 s each: 240 s.
+    assert lines == ["[run 1/6] first (reused)", "[run 2/6] second",
+                     "  about 4 min left for the 5 runs still to train (2.00 s per training "
+                     "step on this machine)"]
+
+
+def test_simulated_annotators_keep_their_profiles_across_splits():
+    """Annotator j of the crowd (no pool: the same annotators on every image) answers at random
+    with its own ε_j, drawn from the study's seed: on one-hot images it errs at ε_j · 2/3 in
+    every split; with a share of biased annotators, some err systematically."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from dqlabels.data.simulated_crowd import SimulatedCrowd, annotator_profiles
+    from dqlabels.studies.budget import _answers
+
+    images = SimpleNamespace(soft_labels=np.tile(np.eye(3), (1000, 1)))
+    truth = np.argmax(images.soft_labels, axis=1)[:, None]
+    crowd = {"pool": None, "noise": [0.0, 0.9], "bias": 0.0}
+    noise = annotator_profiles(SimulatedCrowd(4, None, (0.0, 0.9), 0.0), 3, 1)["noise"]
+    for split in (100, 101):
+        answers = _answers(images, 4, True, crowd, [1, split])
+        assert answers.dtype.kind == "i"
+        assert np.abs((answers != truth).mean(axis=0) - noise * 2 / 3).max() < 0.03
+    biased = _answers(images, 4, True, {"pool": None, "noise": [0.0, 0.0], "bias": 1.0}, [1, 100])
+    assert np.any(biased != truth)

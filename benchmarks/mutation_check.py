@@ -364,6 +364,24 @@ MUTANTS = [
            "    enough = [a for a in scored if a.num_annotations >= MIN_LISTED_ANNOTATIONS]",
            "    enough = [a for a in scored if a.num_annotations > MIN_LISTED_ANNOTATIONS]",
            (T + "test_as_written.py::test_an_annotator_with_exactly_ten_answers_is_ranked",)),
+    # Issue 40: the budget study on real answers.
+    Mutant("a study of every image writes into the user's dataset", "dqlabels/studies/budget.py",
+           "    folder.mkdir(parents=True, exist_ok=True)\n    items = full.items[rows]",
+           "    if rows.size == full.num_items:\n        return Path(data_dir)\n"
+           "    folder.mkdir(parents=True, exist_ok=True)\n    items = full.items[rows]",
+           (T + "test_budget.py::test_tiny_budget_study_with_the_shrunk_arm",)),
+    Mutant("real photographs' accuracy against the majority", "dqlabels/studies/budget_photos.py",
+           'source = "original" if dataset_facts(full)["hard_labels"] is not None else "majority"',
+           'source = "majority"',
+           (T + "test_budget_photos.py",)),
+    Mutant("the shrunk arm at every budget whatever the list", "dqlabels/studies/budget.py",
+           "shrunk is True or shrunk is not False and budget in shrunk)",
+           "shrunk is not False)",
+           (T + "test_budget_presets.py::test_the_shrunk_arm_trains_at_every_budget_or_at_those_listed",)),
+    Mutant("ResNet-9 pools 3×3", "dqlabels/learning/models.py",
+           'x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)',
+           'x = keras.layers.MaxPooling2D(3, name=f"stage{stage}_pool")(x)',
+           (T + "test_models.py::test_resnet9_layers_and_shapes_by_hand",)),
 ]
 
 

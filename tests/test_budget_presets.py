@@ -24,7 +24,8 @@ def asked(monkeypatch):
     monkeypatch.setattr(budget, "reproduce_budgets",
                         lambda out_dir, **kwargs: calls.append({"out_dir": out_dir, **kwargs})
                         or calls.results)
-    monkeypatch.setattr(budget_results, "budget_markdown", lambda results: "table\n")
+    monkeypatch.setattr(budget_results, "budget_markdown",
+                        lambda results: "table\n" if results is calls.results else "other\n")
     return calls
 
 
@@ -246,6 +247,16 @@ def test_the_clock_counts_runs_and_estimates_once():
     assert lines == ["[run 1/6] first (reused)", "[run 2/6] second",
                      "  about 4 min left for the 5 runs still to train (2.00 s per training "
                      "step on this machine)"]
+    # The first run trained: every run is still to train. 60 // 7 = 8 batches a epoch, 40
+    # steps a run; 20.4 s an epoch is 20.4 · 5 / 40 = 2.55 s a step: 2.55 · 120 + 3 · 8 = 330 s.
+    lines.clear()
+    settings = budget_settings(budgets="1,3", sizes="100", splits="1")
+    clock = _budget_clock(settings, TrainConfig(epochs=5, batch_size=7), lines.append)
+    assert clock.steps == [(100, 40)] * 3
+    clock.run("a", reused=False)
+    clock.first_epoch(20.4, 4)
+    assert lines[1] == ("  about 6 min left for the 3 runs still to train (2.55 s per training "
+                        "step on this machine)")
 
 
 def test_simulated_annotators_keep_their_profiles_across_splits():

@@ -285,3 +285,31 @@ def test_a_weights_file_of_another_kind_is_refused_by_name(tmp_path):
     assert message.startswith(f"{tmp_path / 'bad.weights.h5'}: the weights do not fit this "
                               f"model (") and "3 classes): " in message
     assert "\n" not in message and not message.endswith(": ")
+
+
+def test_a_load_failure_says_its_first_line_or_its_kind(tmp_path, monkeypatch):
+    from dqlabels.learning.models import load_model_weights
+
+    model = build_model("resnet9-quarter", num_classes=3, image_size=32)
+    path = tmp_path / "w.weights.h5"
+    path.write_bytes(b"x")
+    for error, reason in ((ValueError("  layer count differs\nmore detail"), "layer count differs"),
+                          (KeyError(), "KeyError")):
+        def fail(_, error=error):
+            raise error
+        monkeypatch.setattr(model, "load_weights", fail)
+        with pytest.raises(InputError) as refused:
+            load_model_weights(model, path)
+        assert str(refused.value) == (f"{path}: the weights do not fit this model "
+                                      f"({model.name}, 3 classes): {reason}")
+
+
+def test_batchnorm_layers_are_found_inside_the_backbone():
+    """The ResNet-9 backbone sits in the model as one nested layer; its 8 BatchNormalization
+    layers (stem, each stage's conv, two per residual block) are found inside it."""
+    from dqlabels.learning.models import batchnorm_layers
+
+    model = build_model("resnet9-quarter", num_classes=3, image_size=32)
+    assert [layer.name for layer in batchnorm_layers(model)] == [
+        "stem_bn", "stage1_bn", "stage1_res1_bn", "stage1_res2_bn", "stage2_bn", "stage3_bn",
+        "stage3_res1_bn", "stage3_res2_bn"]

@@ -94,6 +94,13 @@ def test_every_run_is_scored_against_all_answers_and_the_original_labels(photos)
     assert three["soft_vs_hard"]["accuracy"]["mean"] == pytest.approx(0.25)  # (0 + 0.5) / 2
     shrunk_soft = [_ce(PREDICTED[3, k, "shrunk"]) - _ce(PREDICTED[3, k, "soft"]) for k in (0, 1)]
     assert three["shrunk_vs_soft"]["cross_entropy"]["mean"] == pytest.approx(sum(shrunk_soft) / 2)
+    # ECE, shrunk − soft: shrunk's are (0.25 + 0.1) / 2 = 0.175 (001 at 0.75, 002 at 0.9) and
+    # (0.4 + 0.1) / 2 = 0.25 (003 at 0.6 on b, 004 at 0.9), soft's 0.25 and 0.325: −0.075 on
+    # both splits, an interval of one point below 0, said of the shrunk labels.
+    ece = three["shrunk_vs_soft"]["ece"]
+    assert ece["mean"] == pytest.approx(-0.075) and ece["verdict"] == "shrunk better"
+    assert three["shrunk_vs_soft"]["accuracy"]["verdict"] == "a tie within the folds' spread"
+    assert three["soft_vs_hard"]["ece"]["verdict"] == "a tie within the folds' spread"
     # Budget 1: the one run stands for hard and soft, so their difference is 0 on every split.
     one = photos["table"]["4/1"]
     assert one["summary"]["hard"] == one["summary"]["soft"]

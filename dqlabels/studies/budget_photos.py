@@ -40,10 +40,12 @@ def photo_results(out_dir: Path, runs: list[dict], data_dir: Path) -> dict:
         of = [r for r in rows if r["size"] == size and r["budget"] == budget]
         summary, soft_hard = compare_modes(of, PHOTO_METRICS, "split")
         entry = {"size": size, "budget": budget, "summary": summary, "soft_vs_hard": soft_hard}
-        if any(r["mode"] == "shrunk" for r in of):
-            summary, entry["shrunk_vs_soft"] = compare_modes(of, PHOTO_METRICS, "split",
-                                                             baseline="soft", other="shrunk")
-            entry["summary"] = summary
+        if any(r["mode"] == "shrunk" for r in of):  # the verdicts name the shrunk labels
+            entry["summary"], shrunk_soft = compare_modes(of, PHOTO_METRICS, "split",
+                                                          baseline="soft", other="shrunk")
+            entry["shrunk_vs_soft"] = {
+                m: {**e, "verdict": e["verdict"].replace("soft", "shrunk")}
+                for m, e in shrunk_soft.items()}
         table[f"{size}/{budget}"] = entry
     answers = full.annotations.counts.sum(axis=1)
     return {"accuracy_against": source, "answers_per_image": float(np.mean(answers)),

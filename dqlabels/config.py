@@ -361,7 +361,7 @@ register_preset(Preset("cifar10h-budget", "budget", {
     "train_preset": "cifar10h"},
     about="hard and soft labels from 1, 3, 5 and all real answers per image, shrunk at 1 and 3 "
           "(--dataset ../shared/data/cifar10h: 3 random 60/20/20 splits of its 10,000 "
-          "images, the cifar10h preset's training; ~2.5 h on 2 cores)"))
+          "images, the cifar10h preset's training; about 2 h 10 min on 2 cores)"))
 register_preset(Preset("cifar10h-paper", "kfold", {
     **PRESETS["cifar10h"].settings, "runs": 10,
     "train": replace(PRESETS["cifar10h"].settings["train"], model="resnet9",

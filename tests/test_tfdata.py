@@ -172,3 +172,22 @@ def test_symmetric_augmentation_draws_the_eight_dihedral_images_evenly():
         out = augment(image, tf.constant([3, k], tf.int64)).numpy().tobytes()
         counts[dihedral.index(out)] += 1
     assert np.abs(counts / 400 - 1 / 8).max() < 0.06, counts
+
+
+def test_the_cache_fits_in_a_quarter_of_the_free_memory(monkeypatch):
+    """Decoded images take n · s · s · 3 bytes; they are cached when that is at most a quarter
+    of the free memory (free pages × page size), or of 4 GiB where the system cannot say."""
+    import os
+
+    from dqlabels.learning.tfdata import fits_in_memory
+
+    sizes = {"SC_AVPHYS_PAGES": 300, "SC_PAGE_SIZE": 4096}  # 1,228,800 bytes: 307,200 a quarter
+    monkeypatch.setattr(os, "sysconf", lambda name: sizes[name])
+    assert fits_in_memory(100, 32) and not fits_in_memory(101, 32)  # 100 · 3,072 = 307,200
+    assert fits_in_memory(25, 64) and not fits_in_memory(26, 64)  # 25 · 12,288 = 307,200
+
+    def unknown(name):
+        raise ValueError(name)
+
+    monkeypatch.setattr(os, "sysconf", unknown)
+    assert fits_in_memory(349_525, 32) and not fits_in_memory(349_526, 32)  # 1 GiB / 3,072

@@ -191,3 +191,27 @@ def test_the_cache_fits_in_a_quarter_of_the_free_memory(monkeypatch):
 
     monkeypatch.setattr(os, "sysconf", unknown)
     assert fits_in_memory(349_525, 32) and not fits_in_memory(349_526, 32)  # 1 GiB / 3,072
+
+
+def test_any_decodable_file_becomes_rgb_at_the_asked_size(tmp_path):
+    """Grey and RGBA PNGs come back as 3 channels (grey repeated, alpha dropped), an animated
+    GIF as its first frame, and a black image resized stays black (no value lifted to 1)."""
+    from dqlabels.learning.tfdata import decode_image
+
+    grey = np.full((8, 8), 77, dtype=np.uint8)
+    Image.fromarray(grey, mode="L").save(tmp_path / "grey.png")
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 10
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "rgba.png")
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:])
+    Image.new("RGB", (40, 40), (0, 0, 0)).save(tmp_path / "black.png")
+
+    out = decode_image(str(tmp_path / "grey.png"), 8).numpy()
+    assert out.shape == (8, 8, 3) and (out == 77).all()
+    out = decode_image(str(tmp_path / "rgba.png"), 8).numpy()
+    assert out.shape == (8, 8, 3) and (out[..., 0] == 200).all() and (out[..., 1:] == 0).all()
+    out = decode_image(str(tmp_path / "two.gif"), 8).numpy()
+    assert out.shape == (8, 8, 3) and (out[..., 0] > 200).all() and (out[..., 2] < 50).all()
+    out = decode_image(str(tmp_path / "black.png"), 32).numpy()
+    assert out.shape == (32, 32, 3) and (out == 0).all()

@@ -215,3 +215,24 @@ def test_any_decodable_file_becomes_rgb_at_the_asked_size(tmp_path):
     assert out.shape == (8, 8, 3) and (out[..., 0] > 200).all() and (out[..., 2] < 50).all()
     out = decode_image(str(tmp_path / "black.png"), 32).numpy()
     assert out.shape == (32, 32, 3) and (out == 0).all()
+
+
+def test_the_cache_is_kept_when_asked_or_when_it_fits(monkeypatch):
+    import dqlabels.learning.tfdata as tfdata
+
+    fits = {"answer": True}
+    monkeypatch.setattr(tfdata, "fits_in_memory", lambda n, size: fits["answer"])
+    assert [tfdata.uses_cache(c, 10, 32) for c in ("memory", "auto", "none")] == \
+        [True, True, False]
+    fits["answer"] = False
+    assert [tfdata.uses_cache(c, 10, 32) for c in ("memory", "auto", "none")] == \
+        [True, False, False]
+
+
+def test_a_sharded_training_dataset_drops_its_last_partial_batch(images):
+    paths, _, targets = images
+    with pytest.raises(ValueError) as refused:
+        make_training_dataset(paths, targets, image_size=40, batch_size=4, shard=(0, 2),
+                              drop_remainder=False)
+    assert str(refused.value) == ("a sharded training dataset needs drop_remainder=True: every "
+                                  "process feeds an equal part of every global batch")

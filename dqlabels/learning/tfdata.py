@@ -88,6 +88,12 @@ def fits_in_memory(num_images: int, image_size: int) -> bool:
     return needed <= CACHE_SHARE * available
 
 
+def uses_cache(cache: str, num_images: int, image_size: int) -> bool:
+    """Whether a pipeline keeps its decoded images in memory: always with ``"memory"``, never
+    with ``"none"``, with ``"auto"`` when they fit (:func:`fits_in_memory`)."""
+    return cache == "memory" or (cache == "auto" and fits_in_memory(num_images, image_size))
+
+
 def _inputs(paths, targets):
     paths = np.asarray(paths, dtype=str)
     targets = np.asarray(targets, dtype=np.float32)
@@ -139,7 +145,7 @@ def make_training_dataset(
         raise ValueError("a sharded training dataset needs drop_remainder=True: every process "
                          "feeds an equal part of every global batch")
     num_images = len(paths)
-    use_cache = cache == "memory" or (cache == "auto" and fits_in_memory(num_images, image_size))
+    use_cache = uses_cache(cache, num_images, image_size)
     # (index, (path, target)): the index seeds each image's augmentation.
     items = tf.data.Dataset.zip((tf.data.Dataset.range(num_images),
                                  tf.data.Dataset.from_tensor_slices((paths, targets))))
@@ -205,7 +211,7 @@ def make_evaluation_dataset(
         raise ValueError(f"pad_to_multiple ({pad_to_multiple}) must be a multiple of the "
                          f"{count} shards")
     num_images = len(paths)
-    use_cache = cache == "memory" or (cache == "auto" and fits_in_memory(num_images, image_size))
+    use_cache = uses_cache(cache, num_images, image_size)
     padding = (-num_images) % max(int(pad_to_multiple), 1)
     if padding:
         paths = np.concatenate([paths, np.repeat(paths[:1], padding)])

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from dqlabels.data.datasets import load_dataset
 from dqlabels.studies.budget_photos import photo_comparisons, photo_markdown, photo_results
 
 COUNTS = {"001": (3, 1), "002": (0, 4), "003": (2, 2), "004": (4, 0)}
@@ -63,7 +64,8 @@ def _ce(predicted):
 @pytest.fixture
 def photos(tmp_path):
     data = _dataset(tmp_path / "data")
-    return photo_results(tmp_path / "study", _runs(tmp_path / "study"), data)
+    return photo_results(tmp_path / "study", _runs(tmp_path / "study"),
+                         load_dataset(data, check_images=False))
 
 
 def test_every_run_is_scored_against_all_answers_and_the_original_labels(photos):
@@ -151,7 +153,8 @@ def test_the_section_names_each_arm_once_and_only_the_comparisons_that_say_somet
 
 def test_without_original_labels_accuracy_is_against_the_majority_of_all_answers(tmp_path):
     data = _dataset(tmp_path / "data", original=False)
-    photos = photo_results(tmp_path / "study", _runs(tmp_path / "study"), data)
+    photos = photo_results(tmp_path / "study", _runs(tmp_path / "study"),
+                           load_dataset(data, check_images=False))
     assert photos["accuracy_against"] == "majority"
     # Majorities of all answers: 001 a, 002 b, 003 a (a 2–2 tie goes to the first class), 004 a;
     # hard split 1 predicts a, a: both right now.

@@ -244,7 +244,7 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
     if not synthetic:  # real answers: scored as the K-fold study scores its folds
         from dqlabels.studies.budget_photos import photo_results
 
-        results["photographs"] = photo_results(out_dir, runs, data_dir)
+        results["photographs"] = photo_results(out_dir, runs, full)
     results["seconds"] = round(time.time() - started, 1)
     seconds = {r["run"]: r["seconds"] or 0.0 for r in runs}  # budget 1: one run, two rows
     results["training_seconds"] = round(sum(seconds.values()), 1)

@@ -19,14 +19,13 @@ PHOTO_METRICS = {"cross_entropy": False, "accuracy": True, "ece": False}  # high
 PHOTO_NAMES = {"cross_entropy": "CE vs human", "accuracy": "accuracy", "ece": "ECE"}
 
 
-def photo_results(out_dir: Path, runs: list[dict], data_dir: Path) -> dict:
+def photo_results(out_dir: Path, runs: list[dict], full) -> dict:
     """The scores of ``runs`` (the budget study's rows: size, budget, split, mode, run) against
-    the full dataset in ``data_dir``: per run, and per (size, budget) the mean ± std of each
-    mode with the paired comparisons."""
-    from dqlabels.data.datasets import dataset_facts, load_dataset
+    ``full``, the whole dataset (a :class:`~dqlabels.data.datasets.Dataset`): per run, and per
+    (size, budget) the mean ± std of each mode with the paired comparisons."""
+    from dqlabels.data.datasets import dataset_facts
     from dqlabels.studies.real_study import fold_scores, hard_labels_of
 
-    full = load_dataset(data_dir, check_images=False)
     source = "original" if dataset_facts(full)["hard_labels"] is not None else "majority"
     hard, _ = hard_labels_of(full, source)
     scored, rows = {}, []
@@ -40,12 +39,9 @@ def photo_results(out_dir: Path, runs: list[dict], data_dir: Path) -> dict:
         of = [r for r in rows if r["size"] == size and r["budget"] == budget]
         summary, soft_hard = compare_modes(of, PHOTO_METRICS, "split")
         entry = {"size": size, "budget": budget, "summary": summary, "soft_vs_hard": soft_hard}
-        if any(r["mode"] == "shrunk" for r in of):  # the verdicts name the shrunk labels
-            entry["summary"], shrunk_soft = compare_modes(of, PHOTO_METRICS, "split",
-                                                          baseline="soft", other="shrunk")
-            entry["shrunk_vs_soft"] = {
-                m: {**e, "verdict": e["verdict"].replace("soft", "shrunk")}
-                for m, e in shrunk_soft.items()}
+        if any(r["mode"] == "shrunk" for r in of):
+            entry["summary"], entry["shrunk_vs_soft"] = compare_modes(
+                of, PHOTO_METRICS, "split", baseline="soft", other="shrunk")
         table[f"{size}/{budget}"] = entry
     answers = full.annotations.counts.sum(axis=1)
     return {"accuracy_against": source, "answers_per_image": float(np.mean(answers)),

@@ -36,9 +36,7 @@ def summarise(runs: list[dict], inputs: list[dict], settings: dict) -> dict:
                 summary[key]["shrunk"] = by_arm["shrunk"]
                 summary[key]["input"]["input_kl_shrunk"] = mean_std(
                     [r["input_kl_shrunk"] for r in given])
-                comparisons[key]["shrunk_vs_soft"] = {
-                    metric: {**entry, "verdict": entry["verdict"].replace("soft", "shrunk")}
-                    for metric, entry in shrunk_vs_soft.items()}
+                comparisons[key]["shrunk_vs_soft"] = shrunk_vs_soft
     return {"settings": settings, "runs": runs, "inputs": inputs, "summary": summary,
             "paired": comparisons}
 

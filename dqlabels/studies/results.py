@@ -39,8 +39,9 @@ def compare_modes(runs: list[dict], metrics: dict[str, bool], by: str,
                   baseline: str = "hard", other: str = "soft") -> tuple[dict, dict]:
     """Over ``runs`` (dicts with ``mode``, ``by`` and each metric) ordered by ``by`` (the split
     or fold): per mode (hard, soft, and ``baseline`` and ``other`` where they are others) and
-    metric the mean ± std, and per metric ``other − baseline`` paired by ``by`` with its verdict
-    (``metrics`` maps each metric to whether higher is better)."""
+    metric the mean ± std, and per metric ``other − baseline`` paired by ``by`` with its verdict,
+    which names ``other`` ("shrunk better"; ``metrics`` maps each metric to whether higher is
+    better)."""
     ordered = sorted(runs, key=lambda r: r[by])
     by_mode = {mode: [r for r in ordered if r["mode"] == mode]
                for mode in dict.fromkeys((*MODES, baseline, other))}
@@ -50,7 +51,8 @@ def compare_modes(runs: list[dict], metrics: dict[str, bool], by: str,
     for metric, higher in metrics.items():
         entry = paired([r[metric] for r in by_mode[baseline]],
                        [r[metric] for r in by_mode[other]])
-        comparison[metric] = {**entry, "verdict": verdict(entry, higher)}
+        comparison[metric] = {**entry,
+                              "verdict": verdict(entry, higher).replace("soft", other)}
     return summary, comparison
 
 

@@ -7,7 +7,9 @@
 #
 # MUTMUT_CHILDREN=N runs N mutants at a time (default: one per CPU); KERAS_BACKEND=numpy lets the
 # tests that build Keras models run in mutmut's forked processes (TensorFlow's thread pools do
-# not survive a fork; the numpy backend builds and runs models without them).
+# not survive a fork; the numpy backend builds and runs models without them). MUTMUT_NAMES
+# runs only the mutants whose names match (mutmut's own patterns, e.g.
+# "dqlabels.learning.models.x_densenet_backbone*").
 #
 # It works on a copy of the tree beside this one (so that ../shared is found as in the tests),
 # with the venv's packages on PYTHONPATH and the interpreter the venv was made from: the
@@ -38,7 +40,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/.cli-path" && ln -s "$work/mutants/cli" "$work/.cli-path/dqlabels_cli"
 cd "$work"
 export PYTHONPATH="$site:$work/.cli-path"
-"$python" -m mutmut run --max-children "${MUTMUT_CHILDREN:-$(nproc)}" > mutmut-run.log 2>&1 || true
+# shellcheck disable=SC2086 # MUTMUT_NAMES: patterns, split on spaces
+"$python" -m mutmut run --max-children "${MUTMUT_CHILDREN:-$(nproc)}" ${MUTMUT_NAMES:-} > mutmut-run.log 2>&1 || true
 grep -E "^E |rror|collected" mutmut-run.log | tail -8 || true
 # The final tally: mutants done/all, then killed, no tests, timeout, suspicious, survived, …
 tr '\r' '\n' < mutmut-run.log | grep -E "[0-9]+/[0-9]+ " | tail -1 || true

@@ -32,6 +32,19 @@ def test_densenet_backbone_is_keras_applications_densenet121_layer_for_layer():
     assert ours.count_params() == theirs.count_params() == 7_037_504
     assert [(type(a).__name__, a.output.shape) for a in ours.layers] == \
         [(type(b).__name__, b.output.shape) for b in theirs.layers]
+    # Layer for layer the same settings (kernels, strides, padding, bias, epsilon, activation)
+    # and names (all but the input's and the paddings', which Keras numbers as it makes them).
+    assert [_settings(a) for a in ours.layers] == [_settings(b) for b in theirs.layers]
+
+
+def _settings(layer):
+    config = dict(layer.get_config())
+    for key in ("name", "dtype", "trainable", "batch_shape", "sparse", "ragged", "optional"):
+        config.pop(key, None)
+    if config.get("axis") == 3:  # the channels of a 4-D tensor, however it is spelled
+        config["axis"] = -1
+    numbered = isinstance(layer, (keras.layers.InputLayer, keras.layers.ZeroPadding2D))
+    return type(layer).__name__, None if numbered else layer.name, config
 
 
 def test_tiny_model_head_features_and_safe_round_trip(tmp_path):
@@ -313,3 +326,58 @@ def test_batchnorm_layers_are_found_inside_the_backbone():
     assert [layer.name for layer in batchnorm_layers(model)] == [
         "stem_bn", "stage1_bn", "stage1_res1_bn", "stage1_res2_bn", "stage2_bn", "stage3_bn",
         "stage3_res1_bn", "stage3_res2_bn"]
+
+
+def test_build_model_refusals_word_for_word_and_their_boundaries():
+    """32 px and 2 classes are the smallest accepted, 0 ≤ momentum < 1; what falls outside is
+    refused in one line naming the value."""
+    refusals = [(dict(model="densenet-tiny", num_classes=3, image_size=31),
+                 "Expected image_size >= 32. Received: image_size=31"),
+                (dict(model="densenet-tiny", num_classes=1, image_size=32),
+                 "Expected num_classes >= 2. Received: num_classes=1"),
+                (dict(model="densenet-tiny", num_classes=3, image_size=32, bn_momentum=1.0),
+                 "Expected 0 <= bn_momentum < 1. Received: bn_momentum=1.0"),
+                (dict(model="densenet-tiny", num_classes=3, image_size=32, bn_momentum=-0.1),
+                 "Expected 0 <= bn_momentum < 1. Received: bn_momentum=-0.1"),
+                (dict(model="vgg16", num_classes=3, image_size=32),
+                 "Expected model to be one of densenet121, resnet50v2, densenet-tiny, resnet9, "
+                 "resnet9-quarter or a Keras model. Received: model='vgg16'"),
+                (dict(model="resnet9", num_classes=3, image_size=32, weights="imagenet"),
+                 "There are no ImageNet weights for model='resnet9'; use weights='none'")]
+    for options, message in refusals:
+        with pytest.raises(InputError) as refused:
+            build_model(**options)
+        assert str(refused.value) == message
+    model = build_model("densenet-tiny", num_classes=2, image_size=32, bn_momentum=0.0)
+    assert model.output_shape == (None, 2)
+    assert {layer.momentum for layer in _batchnorms(model)} == {0.0}
+
+
+def _batchnorms(model):
+    from dqlabels.learning.models import batchnorm_layers
+
+    return batchnorm_layers(model)
+
+
+@pytest.mark.parametrize("name, backbone, mode", [("densenet-tiny", "densenet_tiny", "torch"),
+                                                 ("resnet9-quarter", "resnet9_quarter", "torch"),
+                                                 ("resnet50v2", "resnet50v2", "tf")])
+def test_the_model_around_a_backbone_by_hand(name, backbone, mode):
+    """pixels → the backbone's preprocessing (Keras Applications' "torch" or "tf" mode) →
+    backbone → "gap" → a float32 softmax head named "predictions"; the model is named after the
+    backbone and the classes (dashes as underscores), and Keras' own momentum (0.99) is kept
+    when none is asked."""
+    model = build_model(name, num_classes=7, image_size=40)
+    assert model.name == f"{name.replace('-', '_')}_7"
+    assert [layer.name for layer in model.layers] == ["pixels", "preprocess", backbone, "gap",
+                                                     "predictions"]
+    assert model.input_shape == (None, 40, 40, 3)
+    head = model.get_layer("predictions")
+    assert head.dtype_policy.name == "float32" and head.get_config()["activation"] == "softmax"
+    x = np.full((1, 40, 40, 3), 255.0, dtype="float32")
+    expected = [1.0, 1.0, 1.0] if mode == "tf" else \
+        (255 - 255 * np.array([0.485, 0.456, 0.406])) / (255 * np.array([0.229, 0.224, 0.225]))
+    np.testing.assert_allclose(model.get_layer("preprocess")(x)[0, 0, 0], expected, rtol=1e-5)
+    assert {layer.momentum for layer in _batchnorms(model)} == {0.99}
+    features = feature_model(model)
+    assert features.name == f"{model.name}_features" and features.inputs == model.inputs

@@ -236,3 +236,89 @@ def test_a_sharded_training_dataset_drops_its_last_partial_batch(images):
                               drop_remainder=False)
     assert str(refused.value) == ("a sharded training dataset needs drop_remainder=True: every "
                                   "process feeds an equal part of every global batch")
+
+
+def test_a_downscaled_image_is_averaged_not_sampled(tmp_path):
+    """A 40-px image with one white column in every four, resized to 10 px: antialiasing
+    averages each output pixel over its four columns (255 / 4 = 63.75 → 64 away from the
+    borders); plain bilinear sampling would read between two black columns and give 0."""
+    from dqlabels.learning.tfdata import decode_image
+
+    stripes = np.zeros((40, 40, 3), dtype=np.uint8)
+    stripes[:, 0::4] = 255
+    Image.fromarray(stripes).save(tmp_path / "stripes.png")
+    out = decode_image(str(tmp_path / "stripes.png"), 10).numpy()
+    assert out.shape == (10, 10, 3) and (out[:, 1:9] == 64).all()
+
+
+def test_steps_per_epoch_by_hand():
+    assert [steps_per_epoch(10, 4), steps_per_epoch(8, 4), steps_per_epoch(1, 4)] == [3, 2, 1]
+    assert [steps_per_epoch(10, 4, drop_remainder=True), steps_per_epoch(8, 4, True),
+            steps_per_epoch(3, 4, True)] == [2, 2, 1]  # never fewer than one step
+
+
+def test_each_part_holds_its_rows_of_every_batch():
+    """Part i of count holds rows i·b/count … (i+1)·b/count − 1 of every batch of b, worked
+    out here by hand; a last, smaller batch is split the same way, or left out."""
+    from dqlabels.learning.tfdata import _take_part
+
+    def part(n, batch, index, count, full_only=False):
+        data = tf.data.Dataset.range(n)
+        return [int(v) for v in _take_part(data, n, batch, index, count, full_only)]
+
+    # 14 rows in batches of 8 (0–7, 8–13): halves of 4, then of 3.
+    assert part(14, 8, 0, 2) == [0, 1, 2, 3, 8, 9, 10]
+    assert part(14, 8, 1, 2) == [4, 5, 6, 7, 11, 12, 13]
+    assert part(14, 8, 1, 2, full_only=True) == [4, 5, 6, 7]
+    # 15 rows in batches of 6 (0–5, 6–11, 12–14): thirds of 2, then of 1.
+    assert part(15, 6, 0, 3) == [0, 1, 6, 7, 12]
+    assert part(15, 6, 2, 3) == [4, 5, 10, 11, 14]
+    assert part(15, 6, 2, 3, full_only=True) == [4, 5, 10, 11]
+    assert part(5, 4, 0, 1) == [0, 1, 2, 3, 4]  # one part: everything
+
+
+def test_evaluation_parts_in_order_and_their_refusals(images):
+    """Ten images in batches of 4 split in two: rows 0–1, 4–5, 8 and 2–3, 6–7, 9; padded to 12
+    (weights 1 then 0), 0–1, 4–5, 8–9 and 2–3, 6–7, 10–11 (the padding: image 0 again)."""
+    paths, arrays, targets = images
+    for cache in ("none", "memory"):
+        for index, rows in ((0, [0, 1, 4, 5, 8]), (1, [2, 3, 6, 7, 9])):
+            batches = list(make_evaluation_dataset(paths, targets, 40, 4, shard=(index, 2),
+                                                   cache=cache, pad_to_multiple=2))
+            assert [len(b) for b in batches] == [2, 2, 2]  # (images, targets): no weights
+            assert [len(b[0]) for b in batches] == [2, 2, 1]
+            x, y = _collect(batches)
+            np.testing.assert_array_equal(x, arrays[rows])
+            np.testing.assert_array_equal(y, targets[rows])
+    batches = list(make_evaluation_dataset(paths, targets, 40, 4, shard=(1, 2),
+                                           pad_to_multiple=4))
+    x, w = (np.concatenate([b[k].numpy() for b in batches]) for k in (0, 2))
+    np.testing.assert_array_equal(x, arrays[[2, 3, 6, 7, 0, 0]])
+    assert w.tolist() == [1, 1, 1, 1, 0, 0]
+    refusals = [({"shard": (0, 2), "pad_to_multiple": 3},
+                 "pad_to_multiple (3) must be a multiple of the 2 shards"),
+                ({"shard": (2, 2)}, "shard (2, 2): needs 0 <= index < count and a batch size "
+                                    "(4) that count divides"),
+                ({"shard": (-1, 2)}, "shard (-1, 2): needs 0 <= index < count and a batch "
+                                     "size (4) that count divides"),
+                ({"shard": (0, 3)}, "shard (0, 3): needs 0 <= index < count and a batch size "
+                                    "(4) that count divides")]
+    for options, message in refusals:
+        with pytest.raises(ValueError) as refused:
+            make_evaluation_dataset(paths, targets, 40, 4, **options)
+        assert str(refused.value) == message
+    with pytest.raises(ValueError) as refused:
+        make_evaluation_dataset(paths, targets[:, 0], 40, 4)
+    assert str(refused.value) == ("Expected targets of shape (num_images, num_classes) for 10 "
+                                  "paths. Received: shape (10,)")
+
+
+def test_paths_may_be_path_objects_and_targets_any_float(images):
+    from pathlib import Path
+
+    paths, arrays, targets = images
+    for make in (make_evaluation_dataset, make_training_dataset):
+        x, y = _collect(make([Path(p) for p in paths], targets.astype(np.float64), 40, 10,
+                             **({} if make is make_evaluation_dataset else
+                                {"augment_images": "none"})))
+        assert y.dtype == np.float32 and x.shape == (10, 40, 40, 3)

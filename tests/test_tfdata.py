@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from dqlabels import InputError
 from dqlabels.learning.tfdata import (  # noqa: E402
     augment,
     make_evaluation_dataset,
@@ -270,6 +271,7 @@ def test_each_part_holds_its_rows_of_every_batch():
     assert part(14, 8, 0, 2) == [0, 1, 2, 3, 8, 9, 10]
     assert part(14, 8, 1, 2) == [4, 5, 6, 7, 11, 12, 13]
     assert part(14, 8, 1, 2, full_only=True) == [4, 5, 6, 7]
+    assert part(14, 8, 0, 2, full_only=True) == [0, 1, 2, 3]  # not row 8, the next batch's
     # 15 rows in batches of 6 (0–5, 6–11, 12–14): thirds of 2, then of 1.
     assert part(15, 6, 0, 3) == [0, 1, 6, 7, 12]
     assert part(15, 6, 2, 3) == [4, 5, 10, 11, 14]
@@ -322,3 +324,48 @@ def test_paths_may_be_path_objects_and_targets_any_float(images):
                              **({} if make is make_evaluation_dataset else
                                 {"augment_images": "none"})))
         assert y.dtype == np.float32 and x.shape == (10, 40, 40, 3)
+
+
+def test_a_training_dataset_is_the_same_each_time_it_is_read(images):
+    """Iterated twice (Keras may), the same batches: each epoch's shuffle is fixed by its
+    seed, not redrawn per iteration; True and False mean symmetric and no augmentation."""
+    paths, _, targets = images
+    dataset = make_training_dataset(paths, targets, 40, 4, seed=5, epochs=2)
+    first, second = ([x.numpy() for x, _ in dataset] for _ in range(2))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    for flag, mode in ((True, "symmetric"), (False, "none")):
+        ours = _collect(make_training_dataset(paths, targets, 40, 4, augment_images=flag))
+        named = _collect(make_training_dataset(paths, targets, 40, 4, augment_images=mode))
+        np.testing.assert_array_equal(ours[0], named[0])
+
+
+@pytest.mark.parametrize("num_images", [9, 10])
+def test_shards_of_training_batches_are_the_global_batches(images, num_images):
+    """Two processes' parts of every global batch of 4, put side by side, are the batches one
+    process gets (the last partial batch dropped: 9 or 10 images make 2 batches an epoch)."""
+    paths, _, targets = images
+    options = dict(image_size=40, batch_size=4, epochs=2, seed=1, drop_remainder=True)
+    whole = list(make_training_dataset(paths[:num_images], targets[:num_images], **options))
+    parts = [list(make_training_dataset(paths[:num_images], targets[:num_images], **options,
+                                        shard=(i, 2))) for i in range(2)]
+    assert [len(x) for x, _ in whole] == [4, 4, 4, 4]
+    for k, (x, y) in enumerate(whole):
+        np.testing.assert_array_equal(np.concatenate([p[k][0] for p in parts]), x)
+        np.testing.assert_array_equal(np.concatenate([p[k][1] for p in parts]), y)
+    assert all(len(p) == len(whole) for p in parts)
+
+
+def test_evaluation_of_an_odd_count_pads_only_when_asked(images):
+    """Nine images: no padding by default (two columns, nine rows); padded to 12 for four
+    replicas with image 0 and its target again, weights 1 then 0 in float32."""
+    paths, arrays, targets = images
+    batches = list(make_evaluation_dataset(paths[:9], targets[:9], 40, 4))
+    assert all(len(b) == 2 for b in batches) and sum(len(b[0]) for b in batches) == 9
+    batches = list(make_evaluation_dataset(paths[:9], targets[:9], 40, 4, pad_to_multiple=4))
+    x, y, w = (np.concatenate([b[k].numpy() for b in batches]) for k in range(3))
+    np.testing.assert_array_equal(x, arrays[[0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0]])
+    np.testing.assert_array_equal(y, targets[[0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0]])
+    assert w.dtype == np.float32 and w.tolist() == [1] * 9 + [0] * 3
+    with pytest.raises(InputError) as refused:
+        make_evaluation_dataset(paths, targets, 40, 4, cache="disk")
+    assert str(refused.value).startswith("Expected cache to be one of auto, memory, none.")

@@ -1,0 +1,132 @@
+"""The t-SNE of finished runs (dqlabels.studies.tsne) on run folders written here (features,
+their items and the run's config) over a small generated dataset: no training. What goes in
+the CSV and the figure, the title, and the refusals word for word."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from dqlabels import InputError
+from dqlabels.data.datasets import load_dataset
+from dqlabels.data.synthetic import generate_dataset
+from dqlabels.studies import tsne
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return generate_dataset(tmp_path_factory.mktemp("tsne") / "d", num_images=12, image_size=32,
+                            seed=0)
+
+
+def _run(folder, dataset, items, seed):
+    folder.mkdir()
+    features = np.random.default_rng(seed).normal(size=(len(items), 5))
+    np.save(folder / "features.npy", features)
+    (folder / "features_items.csv").write_text("item\n" + "".join(f"{i}\n" for i in items))
+    (folder / "config.json").write_text(json.dumps({"identity": {"dataset": str(dataset)}}))
+    return folder, features
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """What the figure is asked to draw: (path, panels, title), the PNG left out."""
+    calls = []
+
+    def figure(path, panels, title):
+        calls.append((path, panels, title))
+        return path
+
+    import dqlabels.figures
+
+    monkeypatch.setattr(dqlabels.figures, "tsne_figure", figure)
+    return calls
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_one_run_by_hand(tmp_path, dataset, drawn):
+    data = load_dataset(dataset)
+    items = list(data.items[[7, 2, 5, 0, 9, 11, 3, 4]])
+    run, features = _run(tmp_path / "run", dataset, items, seed=1)
+    png, table = tsne.tsne_run(run, max_iter=250, seed=3)
+    assert (png, table) == (run / "tsne.png", run / "tsne.csv")
+    # 8 points: the perplexity 30 is lowered to (8 − 1) / 3.
+    ((path, panels, title),) = drawn
+    assert path == run / "tsne.png"
+    assert title == "t-SNE of the GAP features: run (perplexity 2.33333, 250 iterations)"
+    ((prefix, (coordinates, colours)),) = panels.items()
+    assert prefix == ""
+    np.testing.assert_array_equal(coordinates, tsne.embed(features, 30, 250, seed=3))
+    soft = data.soft_labels[[7, 2, 5, 0, 9, 11, 3, 4]]
+    ellipse = soft[:, [j for j, c in enumerate(data.classes) if c.endswith("_ellipse")]].sum(1)
+    np.testing.assert_allclose(colours["shape interpolation"], ellipse)
+    rows = _rows(table)
+    assert rows[0] == ["item", "x", "y"] and [r[0] for r in rows[1:]] == items
+    np.testing.assert_allclose([[float(v) for v in r[1:]] for r in rows[1:]], coordinates)
+    with pytest.raises(InputError) as refused:
+        tsne.tsne_run(run, max_iter=250)
+    # (the figure was not drawn here; the coordinates were written)
+    assert str(refused.value) == f"{run / 'tsne.csv'}: already exists (pass overwrite=True to replace it)"
+    tsne.tsne_run(run, max_iter=250, perplexity=2, overwrite=True,
+                  out_csv=tmp_path / "elsewhere.csv")
+    assert drawn[-1][2] == "t-SNE of the GAP features: run (perplexity 2, 250 iterations)"
+    assert (tmp_path / "elsewhere.csv").exists()
+
+
+def test_two_runs_side_by_side_name_their_rows(tmp_path, dataset, drawn):
+    data = load_dataset(dataset)
+    items = list(data.items[:6])
+    hard, hard_features = _run(tmp_path / "hard", dataset, items, seed=1)
+    soft, _ = _run(tmp_path / "soft", dataset, items, seed=2)
+    tsne.embed_runs({"hard": hard, "soft": soft}, tmp_path / "t.png", tmp_path / "t.csv",
+                    "both", panel_titles={"hard": "hard labels — "}, max_iter=250, seed=0)
+    ((_, panels, title),) = drawn
+    assert title == "both" and list(panels) == ["hard labels — ", "soft"]
+    np.testing.assert_array_equal(panels["hard labels — "][0],
+                                  tsne.embed(hard_features, 30, 250, seed=0))
+    rows = _rows(tmp_path / "t.csv")
+    assert rows[0] == ["mode", "item", "x", "y"]
+    assert [r[:2] for r in rows[1:]] == [["hard", i] for i in items] + [["soft", i] for i in items]
+
+
+def test_runs_that_do_not_fit_are_refused(tmp_path, dataset):
+    data = load_dataset(dataset)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError) as refused:
+        tsne.run_features(empty)
+    assert str(refused.value) == (f"{empty}: not a finished dqlabels run (missing features.npy, "
+                                  f"features_items.csv, config.json)")
+    stranger, _ = _run(tmp_path / "stranger", dataset, ["nobody", *data.items[:4]], seed=0)
+    with pytest.raises(InputError) as refused:
+        tsne.run_features(stranger)
+    assert str(refused.value) == f"{stranger}: features do not match the dataset's items"
+    short, _ = _run(tmp_path / "short", dataset, list(data.items[:5]), seed=0)
+    np.save(short / "features.npy", np.zeros((4, 5)))
+    with pytest.raises(InputError) as refused:
+        tsne.run_features(short)
+    assert str(refused.value) == f"{short}: features do not match the dataset's items"
+    features, items, soft, classes = tsne.run_features(_run(tmp_path / "fine", dataset,
+                                                            list(data.items[:5]), seed=0)[0])
+    assert items.dtype == object and list(items) == list(data.items[:5])
+    np.testing.assert_array_equal(soft, data.soft_labels[:5])
+    assert tuple(classes) == tuple(data.classes) and features.shape == (5, 5)
+
+
+def test_embed_refusals_word_for_word():
+    features = np.zeros((10, 3))
+    with pytest.raises(InputError) as refused:
+        tsne.embed(features, max_iter=249)
+    assert str(refused.value) == ("Expected max_iter >= 250 (scikit-learn's exaggeration "
+                                  "phase). Received: max_iter=249")
+    with pytest.raises(InputError) as refused:
+        tsne.embed(np.zeros(10))
+    assert str(refused.value) == "t-SNE needs at least 4 feature vectors; got shape (10,)"
+    assert tsne.embed(np.random.default_rng(0).normal(size=(4, 3)), max_iter=250).shape == (4, 2)
+    assert tsne.effective_perplexity(30, 91) == 30.0 and tsne.effective_perplexity(30, 90) == \
+        pytest.approx(89 / 3)

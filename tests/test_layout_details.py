@@ -260,3 +260,18 @@ def test_npy_refusals_word_for_word(tmp_path):
     message = _refusal(path)
     assert message.startswith(f"{path}: not a readable .npy file (") and "None" not in message
     assert message != f"{path}: not a readable .npy file ()"
+
+
+def test_fold_case_takes_the_spelling_of_the_classes_given(tmp_path):
+    """Cat is the more used spelling, but the classes given spell it cat: with fold_case every
+    spelling becomes the given one (Dog, alone, too); without, the file's Cat is refused."""
+    path = _file(tmp_path, "w.csv", "item,annotator,label\nx,a,Cat\nx,b,Cat\nx,c,cat\ny,a,Dog\n")
+    ann = read_annotations(path, classes=("cat", "dog"), fold_case=True)
+    assert ann.classes == ("cat", "dog") and ann.counts.tolist() == [[3, 0], [0, 1]]
+    assert "merged classes that differ only by case: 'Cat', 'cat' into 'cat'; 'Dog' into 'dog'" \
+        not in ann.notes  # the given spelling itself is not listed as merged
+    assert "merged classes that differ only by case: 'Cat' into 'cat'; 'Dog' into 'dog'" in ann.notes
+    assert _refusal(path, classes=("cat", "dog")).startswith(f"{path}: line 2: ")
+    alone = read_annotations(path, fold_case=True)  # no classes given: the most used spelling
+    assert alone.classes == ("Cat", "Dog") and alone.counts.tolist() == [[3, 0], [0, 1]]
+    assert "merged classes that differ only by case: 'cat' into 'Cat'" in alone.notes

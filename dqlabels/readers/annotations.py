@@ -101,7 +101,9 @@ def read_annotations(
             column makes the file long format. For tool exports they choose among the export's
             fields (see :mod:`dqlabels.readers.importers`).
         fold_case: merge class names that differ only by case (``Cat`` and ``cat``) into their
-            most used spelling; without it such classes stay apart and a note names them.
+            most used spelling, or into the spelling of ``classes`` where given (a file's
+            ``Cat`` then reads as the given ``cat``); without it such classes stay apart and a
+            note names them.
 
     Returns:
         The annotations, with items sorted and empty items excluded; with an export's gold

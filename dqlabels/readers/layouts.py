@@ -353,7 +353,7 @@ def _from_wide(table, item_ids, annotator_cols, source, where, classes, duplicat
         label_chunks.append(cells.take(pa.array(valid)))
     rows = np.concatenate(item_labels)
     labels, notes = tidy_labels(encode(pa.chunked_array(label_chunks, type=pa.string())),
-                                 fold_case)
+                                 fold_case, classes)
     annotations = build_annotations(
         item_codes=rows, item_names=item_ids, labels=labels,
         annot_codes=np.concatenate(annot_labels),
@@ -398,7 +398,7 @@ def from_long_table(table: LongTable, classes, duplicates, fold_case=False,
         annot_codes, annot_dictionary, trimmed = trim_names(*encoded[2])
         notes += trim_note(trimmed, "annotator id")
         annot_names = column_to_str(annot_dictionary)
-    labels, label_notes = tidy_labels(encoded[1], fold_case)
+    labels, label_notes = tidy_labels(encoded[1], fold_case, classes)
     annotations = build_annotations(item_codes, item_names, labels, annot_codes, annot_names,
                                     source, where, classes, duplicates, table.format,
                                     row_of=None)

@@ -46,38 +46,43 @@ def trim_note(count: int, what: str) -> list[str]:
     return [f"trimmed the spaces around {plural(count, what)}"] if count else []
 
 
-def tidy_labels(labels, fold_case: bool):
+def tidy_labels(labels, fold_case: bool, classes=None):
     """A label column's ``(codes, dictionary)`` with the spaces around class names trimmed and,
     with ``fold_case``, names that differ only by case merged into their most used spelling
-    (ties: the first in text order); the notes that say so, or that name such classes."""
+    (ties: the first in text order), or into the spelling of ``classes`` where one of the given
+    classes is that name but for case; the notes that say so, or that name such classes."""
     import pyarrow as pa
 
     codes, dictionary, trimmed = trim_names(*labels)
     notes = trim_note(trimmed, "class name")
-    names = column_to_str(dictionary)
-    keys = [str(n).casefold() for n in names]  # one per class name, not per annotation
-    if len(set(keys)) == len(keys):
-        return (codes, dictionary), notes
+    names = [str(n) for n in column_to_str(dictionary)]
+    keys = [n.casefold() for n in names]  # one per class name, not per annotation
+    given = {str(c).casefold(): str(c) for c in classes or ()} if fold_case else {}
     groups: dict[str, list[int]] = {}
     for j, key in enumerate(keys):
         groups.setdefault(key, []).append(j)
-    clashes = [sorted(g, key=lambda j: str(names[j])) for g in groups.values() if len(g) > 1]
+    changed = [sorted(g, key=lambda j: names[j]) for key, g in groups.items()
+               if len(g) > 1 or given.get(key, names[g[0]]) != names[g[0]]]
+    if not changed:
+        return (codes, dictionary), notes
     if not fold_case:
-        listed = "; ".join(" and ".join(repr(str(names[j])) for j in g) for g in clashes)
+        listed = "; ".join(" and ".join(repr(names[j]) for j in g) for g in changed)
         notes.append(f"classes that differ only by case: {listed} (kept apart; --fold-case, "
                      f"or fold_case=True in Python, merges them)")
         return (codes, dictionary), notes
     used = np.bincount(codes[codes >= 0], minlength=len(names))
     remap = np.arange(len(names), dtype=np.int32)
+    spelling = list(names)
     merged = []
-    for group in clashes:
+    for group in changed:
         keep = max(group, key=lambda j: (used[j], -group.index(j)))
         remap[group] = keep
-        merged.append(f"{', '.join(repr(str(names[j])) for j in group if j != keep)} into "
-                      f"{str(names[keep])!r}")
+        spelling[keep] = given.get(keys[keep], names[keep])
+        merged.append(f"{', '.join(repr(names[j]) for j in group if names[j] != spelling[keep])}"
+                      f" into {spelling[keep]!r}")
     notes.append("merged classes that differ only by case: " + "; ".join(merged))
     kept = np.unique(remap)
     new_code = np.full(len(names), -1, dtype=np.int32)
     new_code[kept] = np.arange(kept.size, dtype=np.int32)
     lookup = np.append(new_code[remap], np.int32(-1))
-    return (lookup[codes], pa.array([str(names[j]) for j in kept], type=pa.string())), notes
+    return (lookup[codes], pa.array([spelling[j] for j in kept], type=pa.string())), notes

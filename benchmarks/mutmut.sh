@@ -40,6 +40,10 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/.cli-path" && ln -s "$work/mutants/cli" "$work/.cli-path/dqlabels_cli"
 cd "$work"
 export PYTHONPATH="$site:$work/.cli-path"
+# One BLAS thread per process: an OpenBLAS thread pool started before mutmut forks hangs the
+# forked mutant's first matrix product (seen as "timeouts" of equivalent mutants), and mutmut
+# runs its mutants side by side anyway.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # shellcheck disable=SC2086 # MUTMUT_NAMES: patterns, split on spaces
 "$python" -m mutmut run --max-children "${MUTMUT_CHILDREN:-$(nproc)}" ${MUTMUT_NAMES:-} > mutmut-run.log 2>&1 || true
 grep -E "^E |rror|collected" mutmut-run.log | tail -8 || true

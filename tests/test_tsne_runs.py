@@ -36,12 +36,23 @@ def drawn(monkeypatch):
 
     def figure(path, panels, title):
         calls.append((path, panels, title))
+        path.write_bytes(b"drawn")
         return path
 
     import dqlabels.figures
 
     monkeypatch.setattr(dqlabels.figures, "tsne_figure", figure)
     return calls
+
+
+def _sklearn(features, perplexity, max_iter, seed):
+    """scikit-learn's t-SNE with the settings the module documents (the paper's): 2-D, PCA
+    initialisation, every iteration run (no early stop), the given seed."""
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, perplexity=perplexity, max_iter=max_iter, init="pca",
+                random_state=seed, n_iter_without_progress=max_iter,
+                min_grad_norm=0.0).fit_transform(np.asarray(features, dtype=np.float64))
 
 
 def _rows(path):
@@ -61,7 +72,7 @@ def test_one_run_by_hand(tmp_path, dataset, drawn):
     assert title == "t-SNE of the GAP features: run (perplexity 2.33333, 250 iterations)"
     ((prefix, (coordinates, colours)),) = panels.items()
     assert prefix == ""
-    np.testing.assert_array_equal(coordinates, tsne.embed(features, 30, 250, seed=3))
+    np.testing.assert_allclose(coordinates, _sklearn(features, 7 / 3, 250, seed=3))
     soft = data.soft_labels[[7, 2, 5, 0, 9, 11, 3, 4]]
     ellipse = soft[:, [j for j, c in enumerate(data.classes) if c.endswith("_ellipse")]].sum(1)
     np.testing.assert_allclose(colours["shape interpolation"], ellipse)
@@ -70,12 +81,12 @@ def test_one_run_by_hand(tmp_path, dataset, drawn):
     np.testing.assert_allclose([[float(v) for v in r[1:]] for r in rows[1:]], coordinates)
     with pytest.raises(InputError) as refused:
         tsne.tsne_run(run, max_iter=250)
-    # (the figure was not drawn here; the coordinates were written)
-    assert str(refused.value) == f"{run / 'tsne.csv'}: already exists (pass overwrite=True to replace it)"
+    assert str(refused.value) == f"{run / 'tsne.png'}: already exists (pass overwrite=True to replace it)"
     tsne.tsne_run(run, max_iter=250, perplexity=2, overwrite=True,
-                  out_csv=tmp_path / "elsewhere.csv")
+                  out_csv=tmp_path / "elsewhere.csv")  # the seed left to its default, 0
     assert drawn[-1][2] == "t-SNE of the GAP features: run (perplexity 2, 250 iterations)"
-    assert (tmp_path / "elsewhere.csv").exists()
+    np.testing.assert_allclose([[float(v) for v in r[1:]] for r in _rows(tmp_path / "elsewhere.csv")[1:]],
+                               _sklearn(features, 2, 250, seed=0))
 
 
 def test_two_runs_side_by_side_name_their_rows(tmp_path, dataset, drawn):
@@ -84,11 +95,10 @@ def test_two_runs_side_by_side_name_their_rows(tmp_path, dataset, drawn):
     hard, hard_features = _run(tmp_path / "hard", dataset, items, seed=1)
     soft, _ = _run(tmp_path / "soft", dataset, items, seed=2)
     tsne.embed_runs({"hard": hard, "soft": soft}, tmp_path / "t.png", tmp_path / "t.csv",
-                    "both", panel_titles={"hard": "hard labels — "}, max_iter=250, seed=0)
+                    "both", panel_titles={"hard": "hard labels — "}, max_iter=250, seed=5)
     ((_, panels, title),) = drawn
     assert title == "both" and list(panels) == ["hard labels — ", "soft"]
-    np.testing.assert_array_equal(panels["hard labels — "][0],
-                                  tsne.embed(hard_features, 30, 250, seed=0))
+    np.testing.assert_allclose(panels["hard labels — "][0], _sklearn(hard_features, 5 / 3, 250, 5))
     rows = _rows(tmp_path / "t.csv")
     assert rows[0] == ["mode", "item", "x", "y"]
     assert [r[:2] for r in rows[1:]] == [["hard", i] for i in items] + [["soft", i] for i in items]
@@ -98,10 +108,11 @@ def test_runs_that_do_not_fit_are_refused(tmp_path, dataset):
     data = load_dataset(dataset)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(InputError) as refused:
-        tsne.run_features(empty)
-    assert str(refused.value) == (f"{empty}: not a finished dqlabels run (missing features.npy, "
-                                  f"features_items.csv, config.json)")
+    for call in (tsne.run_features, tsne.tsne_run):
+        with pytest.raises(InputError) as refused:
+            call(empty)
+        assert str(refused.value) == (f"{empty}: not a finished dqlabels run (missing "
+                                      f"features.npy, features_items.csv, config.json)")
     stranger, _ = _run(tmp_path / "stranger", dataset, ["nobody", *data.items[:4]], seed=0)
     with pytest.raises(InputError) as refused:
         tsne.run_features(stranger)
@@ -130,3 +141,47 @@ def test_embed_refusals_word_for_word():
     assert tsne.embed(np.random.default_rng(0).normal(size=(4, 3)), max_iter=250).shape == (4, 2)
     assert tsne.effective_perplexity(30, 91) == 30.0 and tsne.effective_perplexity(30, 90) == \
         pytest.approx(89 / 3)
+
+
+def test_embed_is_scikit_learns_tsne_with_the_papers_settings():
+    """Against scikit-learn called with the documented settings: float32 features become
+    float64, the default seed is 0, and 1,000 iterations all run (scikit-learn's own default
+    would stop after 300 without progress)."""
+    features = np.random.default_rng(4).normal(size=(40, 6)).astype(np.float32)
+    np.testing.assert_allclose(tsne.embed(features, max_iter=1000),
+                               _sklearn(features, 13, 1000, seed=0))
+    np.testing.assert_allclose(tsne.embed(features, perplexity=5, max_iter=300, seed=2),
+                               _sklearn(features, 5, 300, seed=2))
+
+
+def test_point_colours_of_integer_labels_empty_rows_and_palettes():
+    """Integer one-hot rows are colours in [0, 1]; a row without mass is black; up to 10
+    classes take matplotlib's tab10, more take tab20."""
+    import matplotlib
+
+    colours = tsne.point_colours(np.array([[0, 1, 0], [0, 0, 0]]), ["a", "b", "c"])
+    np.testing.assert_array_equal(colours["soft label as RGB"], [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    tab10, tab20 = (np.asarray(matplotlib.colormaps[n].colors) for n in ("tab10", "tab20"))
+    ten = tsne.point_colours(np.eye(10)[[9]], [f"c{j}" for j in range(10)])
+    assert list(ten) == ["soft label (class palette mix)"]
+    np.testing.assert_allclose(ten["soft label (class palette mix)"], tab10[[9]])
+    eleven = tsne.point_colours(np.eye(11)[[10]], [f"c{j}" for j in range(11)])
+    np.testing.assert_allclose(eleven["soft label (class palette mix)"], tab20[[10]])
+
+
+def test_a_run_needs_neither_its_images_nor_pickles(tmp_path):
+    """A finished run's t-SNE reads its features, not the dataset's images (a run copied
+    without them still works); a features file of Python objects is refused, never unpickled."""
+    import shutil
+
+    folder = generate_dataset(tmp_path / "d", num_images=6, image_size=32, seed=1)
+    data = load_dataset(folder)
+    run, features = _run(tmp_path / "run", folder, list(data.items), seed=0)
+    shutil.rmtree(folder / "images")
+    got, items, _, _ = tsne.run_features(run)
+    np.testing.assert_array_equal(got, features)
+    np.save(run / "features.npy", np.array([{"a": 1}] * 6, dtype=object), allow_pickle=True)
+    with pytest.raises(InputError) as refused:
+        tsne.run_features(run)
+    assert str(refused.value) == (f"{run}: features.npy holds Python objects; expected the "
+                                  f"features a dqlabels run saves")

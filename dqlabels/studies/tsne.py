@@ -91,7 +91,11 @@ def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     missing = [p.name for p in needed if not p.exists()]
     if missing:
         raise InputError(f"{run_dir}: not a finished dqlabels run (missing {', '.join(missing)})")
-    features = np.load(run_dir / "features.npy", allow_pickle=False)
+    try:
+        features = np.load(run_dir / "features.npy", allow_pickle=False)
+    except ValueError:  # numpy refuses to unpickle: an object array
+        raise InputError(f"{run_dir}: features.npy holds Python objects; expected the features "
+                         f"a dqlabels run saves") from None
     items = read_csv_column(run_dir / "features_items.csv", "item")
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     dataset = load_dataset(config["identity"]["dataset"], check_images=False)

@@ -186,7 +186,8 @@ def open_output_folder(folder: Path, record: str, own_files, overwrite: bool, wh
 
     Refuses a file in its place; with ``overwrite`` first removes ``own_files`` (only those);
     returns the JSON ``record`` of the earlier work there, or ``None`` after creating the folder
-    when there was none. A non-empty folder without the record is someone else's: refused.
+    when there was none. A non-empty folder without the record is someone else's: refused,
+    unless ``overwrite`` (its other files are then left as they are).
     """
     folder = Path(folder)
     record_path = folder / record
@@ -198,7 +199,7 @@ def open_output_folder(folder: Path, record: str, own_files, overwrite: bool, wh
             return json.loads(record_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise InputError(f"{record_path}: unreadable; pass overwrite=True to start again") from None
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise InputError(f"{folder}: folder exists and is not a dqlabels {what} (pass "
                          f"overwrite=True to use it anyway)")
     try:

@@ -219,3 +219,77 @@ def test_a_dataset_without_soft_labels_is_refused():
                                   "unanimous label), so hard and soft training would be the same")
     mixed = SimpleNamespace(soft_labels=np.array([[1.0, 0.0], [0.6, 0.4]]))
     assert study._with_soft_labels(mixed, Path("/d/mixed")) is mixed
+
+
+def test_the_clock_with_one_timed_run_still_uses_the_first_epoch(monkeypatch):
+    """One run timed so far (the first, which traced the step): later runs are still timed
+    from this run's epochs, 1.1 · 20 · 10 = 220 s each."""
+    lines, now = [], iter([0.0, 500.0])
+    monkeypatch.setattr(study.time, "perf_counter", lambda: next(now))
+    clock = RunClock(total=3, epochs=10, log=lines.append)
+    clock.run_started(False)
+    clock.run_finished(False)
+    clock.first_epoch_done(20.0, 9)  # 180 s + 1 run × 220 s = 400 s
+    assert lines == ["  about 6.7 min left in the study (20 s per epoch; this run 3.0 min, 1 more "
+                     "run(s), then the t-SNE)"]
+
+
+def test_older_results_and_other_anchor_shapes(results):
+    """A results dict without "anchors" (written before they existed) renders; an anchor may
+    give macro accuracy instead of accuracy, or no KL (a dash); a dataset without a name is
+    named by its folder; a synthetic dataset shows the paper's table even if it lists anchors."""
+    del results["anchors"]
+    assert results_table(results) == EXPECTED_TABLE
+    anchor = {"name": "Them", "setup": "s", "hard": {"macro_accuracy": 0.7},
+              "soft": {"accuracy": 0.75, "kl": 0.2}}
+    data = SimpleNamespace(info={"anchors": [anchor]}, classes=("a", "b"), root=Path("/d/mine"))
+    other = summarise(RUNS, SETTINGS, data)
+    assert other["dataset"] == "mine"
+    lines = results_table(other).splitlines()
+    assert "| Them, hard (their setup) | 0.7000 (accuracy) | — |  |  |" in lines
+    assert "| Them, soft (their setup) |  |  | 0.7500 (accuracy) | 0.2000 |" in lines
+    listed = SimpleNamespace(info={**SYNTHETIC.info, "anchors": [anchor]}, classes=CLASSES,
+                             root=SYNTHETIC.root)
+    assert summarise(RUNS, SETTINGS, listed)["anchors"] == []
+
+
+def test_the_study_record_is_indented_json_and_the_folder_must_be_a_study(tmp_path):
+    out = tmp_path / "study"
+    prepare_study_folder(out, {"splits": 3}, overwrite=False)
+    assert (out / "study.json").read_text() == '{\n  "splits": 3\n}\n'
+    (out / "results.md").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    prepare_study_folder(out, {"splits": 2}, overwrite=True)  # its own files go, not others'
+    assert not (out / "results.md").exists() and (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "study.json").read_text()) == {"splits": 2}
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "x.txt").write_text("x")
+    with pytest.raises(InputError) as refused:
+        prepare_study_folder(foreign, {"splits": 2}, overwrite=False, what="budget study")
+    assert str(refused.value) == (f"{foreign}: folder exists and is not a dqlabels budget study "
+                                  f"(pass overwrite=True to use it anyway)")
+
+
+def test_run_study_passes_every_option_and_prints_the_table(monkeypatch, tmp_path):
+    from dqlabels.config import StudyOptions
+    from dqlabels.learning import distributed
+
+    asked = {}
+
+    def reproduce(out_dir, preset, **options):
+        asked.update(out_dir=out_dir, preset=preset, **options)
+        return summarise(RUNS, SETTINGS, SYNTHETIC, LIMIT)
+
+    monkeypatch.setattr(study, "reproduce", reproduce)
+    options = StudyOptions(dataset="/d", overrides={"epochs": 2}, splits="2", tsne_max_iter=300,
+                           seed=5, overwrite=True, job="a job", verbose=0)
+    printed = study.run_study(tmp_path, "quick", options)
+    assert {k: v for k, v in asked.items() if k != "log"} == {
+        "out_dir": tmp_path, "preset": "quick", "splits": 2, "job": "a job", "tsne_max_iter": 300,
+        "dataset": "/d", "overrides": {"epochs": 2}, "seed": 5, "overwrite": True, "verbose": 0}
+    assert printed == EXPECTED_TABLE.strip() + (f"\n\nResults in {tmp_path}/results.md, .csv, "
+                                                f".json; figure {tmp_path}/tsne.png")
+    monkeypatch.setattr(distributed, "process_index", lambda: 1)
+    assert study.run_study(tmp_path, "quick", options) is None  # another process of the job
+    assert study.run_study(tmp_path, "quick", StudyOptions()) is not None  # no job: prints

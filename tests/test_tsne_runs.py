@@ -185,3 +185,7 @@ def test_a_run_needs_neither_its_images_nor_pickles(tmp_path):
         tsne.run_features(run)
     assert str(refused.value) == (f"{run}: features.npy holds Python objects; expected the "
                                   f"features a dqlabels run saves")
+    (run / "features.npy").write_bytes(b"\x93NUMPY\x01\x00")
+    with pytest.raises(InputError) as refused:
+        tsne.run_features(run)
+    assert str(refused.value).startswith(f"{run}: features.npy is not a readable .npy file (")

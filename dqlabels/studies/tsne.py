@@ -25,6 +25,7 @@ from dqlabels.config import TSNE_MIN_ITER
 from dqlabels.config import TSNE_PERPLEXITY as PERPLEXITY
 from dqlabels.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from dqlabels.errors import InputError
+from dqlabels.readers.tables import message_line
 
 
 def embed(features: np.ndarray, perplexity: float = PERPLEXITY, max_iter: int = MAX_ITER,
@@ -93,9 +94,11 @@ def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
         raise InputError(f"{run_dir}: not a finished dqlabels run (missing {', '.join(missing)})")
     try:
         features = np.load(run_dir / "features.npy", allow_pickle=False)
-    except ValueError:  # numpy refuses to unpickle: an object array
-        raise InputError(f"{run_dir}: features.npy holds Python objects; expected the features "
-                         f"a dqlabels run saves") from None
+    except (ValueError, OSError, EOFError) as exc:  # never unpickled: an object array refused
+        what = ("holds Python objects" if "allow_pickle" in str(exc) else
+                f"is not a readable .npy file ({message_line(exc)})")
+        raise InputError(f"{run_dir}: features.npy {what}; expected the features a dqlabels "
+                         f"run saves") from None
     items = read_csv_column(run_dir / "features_items.csv", "item")
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     dataset = load_dataset(config["identity"]["dataset"], check_images=False)

@@ -191,4 +191,6 @@ def test_a_run_needs_neither_its_images_nor_pickles(tmp_path):
     (run / "features.npy").write_bytes(b"\x93NUMPY\x01\x00")
     with pytest.raises(InputError) as refused:
         tsne.run_features(run)
-    assert str(refused.value).startswith(f"{run}: features.npy is not a readable .npy file (")
+    assert str(refused.value) == (f"{run}: features.npy is not a readable .npy file (EOF: "
+                                  f"reading array header length, expected 2 bytes got 0); "
+                                  f"expected the features a dqlabels run saves")

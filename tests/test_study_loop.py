@@ -4,7 +4,9 @@ it logs, what it reuses, the image limit and the files, without training a netwo
 tests train for real)."""
 
 import json
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -35,19 +37,27 @@ def trained(monkeypatch):
     def train(data_dir, run_dir, config, verbose, job, callbacks):
         calls.append({"data": Path(data_dir), "run": Path(run_dir), "mode": config.label_mode,
                       "split": config.split, "epochs": config.epochs, "seed": config.seed,
-                      "callbacks": callbacks})
+                      "callbacks": callbacks, "verbose": verbose, "job": job})
+        timer = callbacks[0]  # the study's clock hears of the first epoch, as from Keras' fit
+        timer.set_params({"epochs": config.epochs, "steps": 4})
+        timer.on_epoch_begin(0)
+        for batch in range(4):
+            timer.on_train_batch_end(batch)
+        timer.on_epoch_end(0)
         data = load_dataset(data_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         test = set(range(3 * config.split, 3 * config.split + 3))
         (run_dir / "split.csv").write_text("item,split\n" + "".join(
             f"{item},{'test' if i in test else 'train'}\n" for i, item in enumerate(data.items)))
         acc, kl = SCORES[(config.label_mode, config.split)]
-        scores = {"macro_accuracy": acc, "kl": kl, "epochs_completed": config.epochs}
+        scores = {"macro_accuracy": acc, "kl": kl, "epochs_completed": config.epochs - 1}
+        if (config.label_mode, config.split) == ("soft", 1):
+            del scores["epochs_completed"]  # a run that does not say: all its epochs
         (run_dir / "scores.json").write_text(json.dumps(scores))
         return scores
 
     def figure(out_dir, data, tsne, part="split"):
-        calls.append({"figure": tsne})
+        calls.append({"figure": tsne, "of": data.root})
         (out_dir / "tsne.png").write_bytes(b"png")
         return out_dir / "tsne.png"
 
@@ -57,38 +67,49 @@ def trained(monkeypatch):
 
 
 def test_the_loop_runs_every_split_and_mode_in_order_and_writes_the_results(tmp_path, dataset,
-                                                                            trained):
+                                                                            trained, monkeypatch):
     out, lines = tmp_path / "s", []
     extra = object()
+    clock = iter([1000.0, 1012.345])  # the study's wall clock: started, finished
+    monkeypatch.setattr(study, "time", SimpleNamespace(time=lambda: next(clock),
+                                                       perf_counter=time.perf_counter))
     results = study.reproduce(out, "quick", dataset=dataset, splits=2, seed=7,
-                              overrides={"epochs": 3}, log=lines.append,
-                              callbacks=lambda mode, k: [f"{mode}{k}", extra])
+                              overrides={"epochs": 3}, log=lines.append, verbose=0,
+                              tsne_max_iter=300, callbacks=lambda mode, k: [f"{mode}{k}", extra])
     runs = [c for c in trained if "run" in c]
     assert [(c["mode"], c["split"]) for c in runs] == [("hard", 0), ("soft", 0), ("hard", 1),
                                                        ("soft", 1)]
     assert [c["run"] for c in runs] == [out / "runs" / f"{m}-split{k}" for m, k in
                                         (("hard", 0), ("soft", 0), ("hard", 1), ("soft", 1))]
     assert all(c["data"] == dataset and c["epochs"] == 3 and c["seed"] == 7 for c in runs)
+    assert all(c["verbose"] == 0 and c["job"] is None for c in runs)
     assert [c["callbacks"][1:] for c in runs] == [["hard0", extra], ["soft0", extra],
                                                    ["hard1", extra], ["soft1", extra]]
     assert type(runs[0]["callbacks"][0]).__name__ == "EpochTimer"
-    assert trained[-1] == {"figure": {"perplexity": 30.0, "max_iter": 5000, "seed": 7,
-                                      "split": 0}}
-    assert lines == [f"[run {n + 1}/4] {m} labels, split {k} → {out / 'runs' / f'{m}-split{k}'}"
-                     for n, (m, k) in enumerate((("hard", 0), ("soft", 0), ("hard", 1),
-                                                 ("soft", 1)))] + \
-        ["Computing t-SNE of split 0 (hard and soft) ..."]
+    assert trained[-1] == {"figure": {"perplexity": 30.0, "max_iter": 300, "seed": 7,
+                                      "split": 0}, "of": Path(dataset)}
+    started = [line for line in lines if line.startswith("[run")]
+    assert started == [f"[run {n + 1}/4] {m} labels, split {k} → {out / 'runs' / f'{m}-split{k}'}"
+                       for n, (m, k) in enumerate((("hard", 0), ("soft", 0), ("hard", 1),
+                                                   ("soft", 1)))]
+    # After each run's first epoch, the time left: this run's 2 epochs, then the runs to come.
+    estimates = [line for line in lines if line.startswith("  about ")]
+    assert [line.split("; this run ")[1].split(" more run(s)")[0].split(", ")[1]
+            for line in estimates] == ["3", "2", "1", "0"]
+    assert lines[-1] == "Computing t-SNE of split 0 (hard and soft) ..."
+    assert len(lines) == 9
     assert results["runs"] == [{"split": k, "mode": m, "run": f"runs/{m}-split{k}",
-                                "epochs_completed": 3, "macro_accuracy": SCORES[(m, k)][0],
-                                "kl": SCORES[(m, k)][1]}
+                                "epochs_completed": 3 if (m, k) == ("soft", 1) else 2,
+                                "macro_accuracy": SCORES[(m, k)][0], "kl": SCORES[(m, k)][1]}
                                for m, k in (("hard", 0), ("soft", 0), ("hard", 1), ("soft", 1))]
+    assert results["seconds"] == 12.3
     assert results["summary"]["soft"]["kl"]["mean"] == pytest.approx(0.06)
     data = load_dataset(dataset)
     for k in (0, 1):
         expected = pixel_estimate_scores(data, np.arange(3 * k, 3 * k + 3))
         assert results["image_limit"]["splits"][str(k)] == {
             m: pytest.approx(expected[m]) for m in ("macro_accuracy", "kl")}
-    assert results["figure"] == "tsne.png" and results["seconds"] >= 0
+    assert results["figure"] == "tsne.png"
     assert json.loads((out / "study.json").read_text()) == results["settings"]
     assert results["settings"]["dataset"] == str(Path(dataset).resolve())
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
@@ -96,11 +117,12 @@ def test_the_loop_runs_every_split_and_mode_in_order_and_writes_the_results(tmp_
     assert (out / "results.csv").read_text().count("\n") == 1 + 4 + 2 + 2 + 1 + 4
 
     lines.clear()
+    monkeypatch.setattr(study, "time", time)
     again = study.reproduce(out, "quick", dataset=dataset, splits=2, seed=7,
-                            overrides={"epochs": 3}, log=lines.append)
-    assert lines[:4] == [f"[run {n + 1}/4] {m} labels, split {k} (finished before: reused)"
-                         for n, (m, k) in enumerate((("hard", 0), ("soft", 0), ("hard", 1),
-                                                     ("soft", 1)))]
+                            overrides={"epochs": 3}, log=lines.append, tsne_max_iter=300)
+    assert [line for line in lines if line.startswith("[run")] == [
+        f"[run {n + 1}/4] {m} labels, split {k} (finished before: reused)"
+        for n, (m, k) in enumerate((("hard", 0), ("soft", 0), ("hard", 1), ("soft", 1)))]
     assert again["runs"] == results["runs"]
 
 
@@ -110,24 +132,42 @@ def test_the_loop_refuses_before_any_run(tmp_path, dataset, trained):
     assert str(refused.value) == "Expected splits >= 1. Received: splits=0"
     study.reproduce(tmp_path / "s", "quick", dataset=dataset, splits=1,
                     overrides={"epochs": 2})
+    recorded = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert recorded["train"]["seed"] == 0 and recorded["tsne"]["max_iter"] == 5000
     with pytest.raises(InputError) as refused:
         study.reproduce(tmp_path / "s", "quick", dataset=dataset, splits=1,
                         overrides={"epochs": 3})
     assert str(refused.value).startswith(f"{tmp_path / 's'}: holds a study made with other "
                                          f"settings (train differ)")
     assert len([c for c in trained if "run" in c]) == 2  # one study of one split, once
+    study.reproduce(tmp_path / "s", "paper", dataset=dataset, splits=1, overwrite=True,
+                    overrides={"epochs": 3, "weights": "none", "image_size": 32})
+    assert json.loads((tmp_path / "s" / "study.json").read_text())["preset"] == "paper"
+    hard = tmp_path / "hard"
+    hard.mkdir()
+    (hard / "images").symlink_to(Path(dataset) / "images")
+    data = load_dataset(dataset)
+    (hard / "annotations.csv").write_text("item,label\n" + "".join(
+        f"{item},{data.classes[i % 2]}\n" for i, item in enumerate(data.items)))
+    with pytest.raises(InputError) as refused:
+        study.reproduce(tmp_path / "s2", "quick", dataset=hard, splits=1)
+    assert str(refused.value) == (f"{hard}: has no soft labels (every item has a single or "
+                                  f"unanimous label), so hard and soft training would be the same")
 
 
 def test_study_data_generates_once_into_the_study_folder(tmp_path):
+    """With the settings' size, seed and placement; a folder a killed generation left behind
+    (no dataset.json yet) is generated again."""
     lines = []
-    settings = {"generate": {"num_images": 8, "image_size": 32, "seed": 3,
-                             "placement": "inside"}}
+    settings = {"generate": {"num_images": 8, "image_size": 32, "seed": 3, "placement": "free"}}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "images").mkdir()  # a generation killed before it finished
     given = study.study_data(tmp_path, settings, tmp_path / "mine", lines.append)
     assert given == tmp_path / "mine" and lines == []  # a dataset given is used as it is
     made = study.study_data(tmp_path, settings, None, lines.append)
     assert made == tmp_path / "data" and load_dataset(made).num_items == 8
     assert lines == [f"Generating 8 synthetic images (32 px) into {tmp_path / 'data'}"]
-    reference = generate_dataset(tmp_path / "reference", 8, 32, seed=3, placement="inside")
+    reference = generate_dataset(tmp_path / "reference", 8, 32, seed=3, placement="free")
     np.testing.assert_array_equal(load_dataset(made).soft_labels,
                                   load_dataset(reference).soft_labels)
     assert study.study_data(tmp_path, settings, None, lines.append) == made

@@ -33,7 +33,7 @@ RUNS = [{"split": s, "mode": m, "macro_accuracy": acc, "kl": kl, "run": f"runs/{
         for s, m, acc, kl in SCORES]
 LIMIT = {0: {"macro_accuracy": 0.90, "kl": 0.05}, 1: {"macro_accuracy": 0.92, "kl": 0.07}}
 SYNTHETIC = SimpleNamespace(info={"name": "shapes", "generator": {"name": "dqlabels.data.synthetic"}},
-                            classes=CLASSES, root=Path("/d/shapes"))
+                            classes=CLASSES, root=Path("/d/folder"))
 
 # By hand: hard ACC (0.80, 0.84) 0.82 ± 0.0283, KL (0.40, 0.44) 0.42 ± 0.0283; soft ACC 0.91 ±
 # 0.0141, KL 0.06 ± 0.0141; the image limit the same as soft. Soft − hard: ACC 0.10 and 0.08,
@@ -293,3 +293,13 @@ def test_run_study_passes_every_option_and_prints_the_table(monkeypatch, tmp_pat
     monkeypatch.setattr(distributed, "process_index", lambda: 1)
     assert study.run_study(tmp_path, "quick", options) is None  # another process of the job
     assert study.run_study(tmp_path, "quick", StudyOptions()) is not None  # no job: prints
+
+
+def test_accuracy_higher_and_kl_lower_are_both_soft_better():
+    """Soft ahead by 0.1 in accuracy and 0.3 lower in KL on both splits (a zero-width
+    interval): better on both, whichever way each metric counts as better."""
+    runs = [{"split": s, "mode": m, "macro_accuracy": acc, "kl": kl, "run": "r"}
+            for s in (0, 1) for m, acc, kl in (("hard", 0.7, 0.5), ("soft", 0.8, 0.2))]
+    paired = summarise(runs, SETTINGS, SYNTHETIC)["paired"]
+    assert paired["macro_accuracy"]["verdict"] == "soft better"
+    assert paired["kl"]["verdict"] == "soft better"

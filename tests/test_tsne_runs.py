@@ -196,3 +196,24 @@ def test_a_run_needs_neither_its_images_nor_pickles(tmp_path):
     assert str(refused.value) == (f"{run}: features.npy is not a readable .npy file "
                                   f"({str(numpy_says.value).splitlines()[0]}); expected the "
                                   f"features a dqlabels run saves")
+
+
+def test_a_studys_figure_embeds_its_hard_and_soft_runs_of_the_split(tmp_path, dataset, drawn):
+    """``runs/{mode}-{part}{k}``, hard above soft, titled by the dataset's name and the part;
+    the t-SNE settings are the study's."""
+    from dqlabels.studies.study import write_tsne_figure
+
+    data = load_dataset(dataset)
+    items = list(data.items[:7])
+    (tmp_path / "runs").mkdir()
+    hard, hard_features = _run(tmp_path / "runs" / "hard-fold2", dataset, items, seed=1)
+    _run(tmp_path / "runs" / "soft-fold2", dataset, items, seed=2)
+    path = write_tsne_figure(tmp_path, data, {"fold": 2, "perplexity": 30.0, "max_iter": 260,
+                                              "seed": 4}, part="fold")
+    ((png, panels, title),) = drawn
+    assert path == png == tmp_path / "tsne.png"
+    assert title == "t-SNE of the test-set GAP features (dqlabels-synthetic, fold 2)"
+    assert list(panels) == ["hard labels — ", "soft labels — "]
+    np.testing.assert_allclose(panels["hard labels — "][0], _sklearn(hard_features, 2, 260, 4))
+    rows = _rows(tmp_path / "tsne.csv")
+    assert rows[0] == ["mode", "item", "x", "y"] and {r[0] for r in rows[1:]} == {"hard", "soft"}

@@ -381,3 +381,21 @@ def test_the_model_around_a_backbone_by_hand(name, backbone, mode):
     assert {layer.momentum for layer in _batchnorms(model)} == {0.99}
     features = feature_model(model)
     assert features.name == f"{model.name}_features" and features.inputs == model.inputs
+
+
+def test_build_model_defaults_and_a_float32_head_under_mixed_precision():
+    """build_model() is DenseNet121, 6 classes, 64 px; under a float16 policy the softmax head
+    stays float32 (small probabilities, on which KL depends, survive)."""
+    model = build_model()
+    assert model.name == "densenet121_6" and model.input_shape == (None, 64, 64, 3)
+    assert model.output_shape == (None, 6)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = build_model("densenet-tiny", num_classes=3, image_size=32)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert mixed.get_layer("predictions").dtype_policy.name == "float32"
+    assert mixed.get_layer("gap").dtype_policy.name == "mixed_float16"
+    with pytest.raises(ValueError) as refused:
+        preprocessing_layer("caffe")
+    assert str(refused.value) == "Expected mode to be 'torch' or 'tf'. Received: mode='caffe'"

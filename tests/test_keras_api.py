@@ -158,3 +158,56 @@ def test_the_docs_example_runs(monkeypatch, capsys, tmp_path):
     assert len(code.strip().splitlines()) <= 30
     exec(compile(code, "docs/keras.md", "exec"), {"__name__": "__main__"})
     assert capsys.readouterr().out.strip() == "['kl', 'loss', 'macro_accuracy']"
+
+
+def test_annotation_dataset_defaults_types_and_refusals_word_for_word(tmp_path):
+    """Batches of 32, seed 0 and float32 targets by default; uint8 images from an array; a
+    path to an annotations file is read; the image size defaults to the first image's width;
+    what is refused says so whole."""
+    items = [f"i{k:02d}" for k in range(33)]
+    ann = dqlabels.from_long(items, ["cat" if k % 3 else "dog" for k in range(33)])
+    images = np.arange(33 * 2 * 2 * 3).reshape(33, 2, 2, 3).astype(np.uint8)
+    batches = list(annotation_dataset(ann, images))
+    assert [len(x) for x, _ in batches] == [32, 1]
+    assert batches[0][0].dtype == tf.uint8 and batches[0][1].dtype == tf.float32
+    assert _epochs(annotation_dataset(ann, images), 1) == \
+        _epochs(annotation_dataset(ann, images, seed=0), 1)
+    path = tmp_path / "a.csv"
+    path.write_text("item,label\n" + "".join(f"{i},cat\n" for i in items[:3]))
+    x, y = next(iter(annotation_dataset(path, images[:3], shuffle=False)))
+    assert y.numpy().tolist() == [[1.0]] * 3
+    for k, name in enumerate(["w0", "w1"]):  # 6 wide, 4 high: resized to 6 × 6
+        Image.fromarray(np.full((4, 6, 3), k, np.uint8)).save(tmp_path / f"{name}.png")
+    wide = dqlabels.from_long(["w0", "w1"], ["cat", "dog"])
+    assert tuple(next(iter(annotation_dataset(wide, tmp_path)))[0].shape) == (2, 6, 6, 3)
+    refusals = [(dict(targets="soft-ish"),
+                 "Expected targets to be one of soft, hard. Received: targets='soft-ish'"),
+                (dict(augment_images="rotate"),
+                 "Expected augment_images to be one of natural, symmetric, none. Received: "
+                 "augment_images='rotate'")]
+    for options, message in refusals:
+        with pytest.raises(InputError) as refused:
+            annotation_dataset(wide, tmp_path, **options)
+        assert str(refused.value) == message
+    with pytest.raises(InputError) as refused:
+        annotation_dataset(dqlabels.from_long(["nope"], ["cat"]), tmp_path)
+    assert str(refused.value) == (f"{tmp_path}: no image for item 'nope' (looked for 'nope' and "
+                                  f"'nope' with .png, .jpg, .jpeg, .bmp, .gif)")
+
+
+def test_natural_augmentation_never_rotates(tmp_path):
+    """"natural": windows of the reflect-padded image, maybe mirrored, never a quarter turn
+    (which "symmetric" would give some of the 24 images here)."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    ann = dqlabels.from_long([f"i{k}" for k in range(24)], ["cat"] * 24)
+    turned = [np.rot90(image, r) for r in (1, 3)]
+    outputs = [x for batch, _ in annotation_dataset(ann, np.repeat(image[None], 24, axis=0),
+                                                    augment_images="natural", seed=2)
+               for x in batch.numpy()]
+    assert len(outputs) == 24
+    assert not any(np.array_equal(out, t) for out in outputs for t in turned)
+    padded = np.pad(image, ((4, 4), (4, 4), (0, 0)), mode="reflect")
+    windows = [padded[r:r + 32, c:c + 32] for r in range(9) for c in range(9)]
+    assert all(any(np.array_equal(out, w) or np.array_equal(out, w[:, ::-1]) for w in windows)
+               for out in outputs)

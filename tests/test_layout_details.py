@@ -47,10 +47,10 @@ def test_export_gold_not_a_class_names_its_first_row(tmp_path):
 
 
 def test_export_gold_that_contradicts_itself_names_the_first_clash(tmp_path):
-    """Lines 2 and 5 give item 001 cat and dog, lines 3 and 4 give 002 cat and dog; the later
-    row is kept, so line 2 is the first that disagrees."""
-    path = _file(tmp_path, "v.tsv", TOLOKA + "001\tcat\tcat\tw1\n002\tdog\tcat\tw1\n"
-                                             "002\tcat\tdog\tw2\n001\tdog\tdog\tw2\n")
+    """Lines 2 and 5 give item 001 cat and dog, lines 3 and 4 give 002 dog and cat; the later
+    row is kept, so line 2 is the first that disagrees (line 3 the second)."""
+    path = _file(tmp_path, "v.tsv", TOLOKA + "001\tcat\tcat\tw1\n002\tdog\tdog\tw1\n"
+                                             "002\tcat\tcat\tw2\n001\tdog\tdog\tw2\n")
     assert _refusal(path) == (f"{path}: line 2: gold answer 'cat' for item '001' contradicts "
                               f"another row's 'dog'")
 
@@ -255,11 +255,22 @@ def test_npy_refusals_word_for_word(tmp_path):
     path = tmp_path / "c.npy"
     np.save(path, np.array([[1 + 2j, 0]]))
     assert _refusal(path) == f"{path}: expected numbers, got dtype complex128"
-    path = tmp_path / "t.npy"
-    path.write_bytes(b"\x93NUMPY\x01\x00")
-    message = _refusal(path)
-    assert message.startswith(f"{path}: not a readable .npy file (") and "None" not in message
-    assert message != f"{path}: not a readable .npy file ()"
+    import zipfile
+
+    # A broken header, and a zip signature (numpy then reads an .npz): numpy's reason, as numpy
+    # words it.
+    for name, content in (("t.npy", b"\x93NUMPY\x01\x00"), ("zip.npy", b"PK\x03\x04")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises((ValueError, zipfile.BadZipFile)) as numpy_says:
+            np.load(path, allow_pickle=False)
+        assert _refusal(path) == (f"{path}: not a readable .npy file "
+                                  f"({str(numpy_says.value).splitlines()[0]})")
+    np.savez(tmp_path / "two.npz", a=np.eye(2), b=np.eye(3))
+    (tmp_path / "two.npz").rename(tmp_path / "two.npy")
+    assert _refusal(tmp_path / "two.npy") == (f"{tmp_path / 'two.npy'}: an .npz archive of "
+                                              f"arrays; expected one .npy matrix (save it with "
+                                              f"numpy.save)")
 
 
 def test_fold_case_takes_the_spelling_of_the_classes_given(tmp_path):
@@ -275,3 +286,24 @@ def test_fold_case_takes_the_spelling_of_the_classes_given(tmp_path):
     alone = read_annotations(path, fold_case=True)  # no classes given: the most used spelling
     assert alone.classes == ("Cat", "Dog") and alone.counts.tolist() == [[3, 0], [0, 1]]
     assert "merged classes that differ only by case: 'cat' into 'Cat'" in alone.notes
+
+
+def test_an_annotator_matrix_of_class_names_and_case(tmp_path):
+    """Without fold_case a Cat beside the classes given (cat, dog) is refused on its line;
+    with it, Cat and cat become the given cat even where Cat is the more used."""
+    path = _file(tmp_path, "x.csv", "item,ann1,ann2,ann3\nx,Cat,Cat,cat\ny,dog,dog,dog\n")
+    assert _refusal(path, format="wide", classes=("cat", "dog")).startswith(f"{path}: line 2: ")
+    ann = read_annotations(path, format="wide", classes=("cat", "dog"), fold_case=True)
+    assert ann.classes == ("cat", "dog") and ann.counts.tolist() == [[3, 0], [0, 3]]
+
+
+def test_a_parquet_annotator_matrix_of_class_numbers_reads_as_wide(tmp_path):
+    """Integer cells under numbered annotators (ann1, ann2) are class numbers, not counts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"item": ["x", "y"], "ann1": [0, 1], "ann2": [2, 1]}),
+                   tmp_path / "m.parquet")
+    ann = read_annotations(tmp_path / "m.parquet")
+    assert ann.format == "wide" and ann.classes == ("0", "1", "2")
+    assert ann.counts.tolist() == [[1, 0, 1], [0, 2, 0]]

@@ -449,6 +449,8 @@ def _with_export_gold(annotations: Annotations, items, gold, where) -> Annotatio
 
 
 def read_npy(path: Path, format, classes):
+    import zipfile
+
     try:
         matrix = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -456,8 +458,12 @@ def read_npy(path: Path, format, classes):
             raise InputError(f"{path}: holds Python objects (object dtype); expected a numeric "
                              f"counts or probs matrix") from None
         raise InputError(f"{path}: not a readable .npy file ({message_line(exc)})") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # a zip signature: read as .npz
         raise InputError(f"{path}: not a readable .npy file ({message_line(exc)})") from None
+    if not isinstance(matrix, np.ndarray):  # an .npz archive under a .npy name
+        matrix.close()
+        raise InputError(f"{path}: an .npz archive of arrays; expected one .npy matrix (save "
+                         f"it with numpy.save)")
     if matrix.ndim != 2:
         raise InputError(f"{path}: expected a 2-D items × classes matrix, got shape {matrix.shape}")
     if matrix.dtype.kind not in "iuf" and matrix.dtype.kind != "b":

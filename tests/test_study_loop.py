@@ -38,12 +38,8 @@ def trained(monkeypatch):
         calls.append({"data": Path(data_dir), "run": Path(run_dir), "mode": config.label_mode,
                       "split": config.split, "epochs": config.epochs, "seed": config.seed,
                       "callbacks": callbacks, "verbose": verbose, "job": job})
-        timer = callbacks[0]  # the study's clock hears of the first epoch, as from Keras' fit
-        timer.set_params({"epochs": config.epochs, "steps": 4})
-        timer.on_epoch_begin(0)
-        for batch in range(4):
-            timer.on_train_batch_end(batch)
-        timer.on_epoch_end(0)
+        if not (run_dir / "scores.json").exists():  # trained here: a first epoch of 2 s
+            callbacks[0].report(2.0, config.epochs - 1)
         data = load_dataset(data_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         test = set(range(3 * config.split, 3 * config.split + 3))
@@ -92,10 +88,13 @@ def test_the_loop_runs_every_split_and_mode_in_order_and_writes_the_results(tmp_
     assert started == [f"[run {n + 1}/4] {m} labels, split {k} → {out / 'runs' / f'{m}-split{k}'}"
                        for n, (m, k) in enumerate((("hard", 0), ("soft", 0), ("hard", 1),
                                                    ("soft", 1)))]
-    # After each run's first epoch, the time left: this run's 2 epochs, then the runs to come.
+    # After each run's first epoch of 2 s, the time left: its other 2 epochs (4 s), then the
+    # runs to come at 1.1 · 2 s · 3 epochs = 6.6 s each until two have been timed, then at the
+    # second's time (the stand-in's milliseconds).
     estimates = [line for line in lines if line.startswith("  about ")]
-    assert [line.split("; this run ")[1].split(" more run(s)")[0].split(", ")[1]
-            for line in estimates] == ["3", "2", "1", "0"]
+    assert estimates == [
+        f"  about {left} left in the study (2 s per epoch; this run 4 s, {later} more run(s), "
+        f"then the t-SNE)" for left, later in (("24 s", 3), ("17 s", 2), ("4 s", 1), ("4 s", 0))]
     assert lines[-1] == "Computing t-SNE of split 0 (hard and soft) ..."
     assert len(lines) == 9
     assert results["runs"] == [{"split": k, "mode": m, "run": f"runs/{m}-split{k}",
@@ -124,16 +123,26 @@ def test_the_loop_runs_every_split_and_mode_in_order_and_writes_the_results(tmp_
         f"[run {n + 1}/4] {m} labels, split {k} (finished before: reused)"
         for n, (m, k) in enumerate((("hard", 0), ("soft", 0), ("hard", 1), ("soft", 1)))]
     assert again["runs"] == results["runs"]
+    # Split 1 to train again: the two reused runs are not timed, so the estimate is still
+    # this run's 4 s and one run at 6.6 s.
+    for mode in ("hard", "soft"):
+        (out / "runs" / f"{mode}-split1" / "scores.json").unlink()
+    lines.clear()
+    study.reproduce(out, "quick", dataset=dataset, splits=2, seed=7, overrides={"epochs": 3},
+                    log=lines.append, tsne_max_iter=300)
+    assert [line for line in lines if line.startswith("  about ")][0] == (
+        "  about 11 s left in the study (2 s per epoch; this run 4 s, 1 more run(s), then the "
+        "t-SNE)")
 
 
 def test_the_loop_refuses_before_any_run(tmp_path, dataset, trained):
     with pytest.raises(InputError) as refused:
         study.reproduce(tmp_path / "s", "quick", dataset=dataset, splits=0)
     assert str(refused.value) == "Expected splits >= 1. Received: splits=0"
-    study.reproduce(tmp_path / "s", "quick", dataset=dataset, splits=1,
-                    overrides={"epochs": 2})
+    study.reproduce(tmp_path / "s", dataset=dataset, splits=1, overrides={"epochs": 2})
     recorded = json.loads((tmp_path / "s" / "study.json").read_text())
     assert recorded["train"]["seed"] == 0 and recorded["tsne"]["max_iter"] == 5000
+    assert recorded["preset"] == "quick" and trained[0]["verbose"] == "auto"
     with pytest.raises(InputError) as refused:
         study.reproduce(tmp_path / "s", "quick", dataset=dataset, splits=1,
                         overrides={"epochs": 3})
@@ -159,17 +168,19 @@ def test_study_data_generates_once_into_the_study_folder(tmp_path):
     """With the settings' size, seed and placement; a folder a killed generation left behind
     (no dataset.json yet) is generated again."""
     lines = []
-    settings = {"generate": {"num_images": 8, "image_size": 32, "seed": 3, "placement": "free"}}
+    settings = {"generate": {"num_images": 8, "image_size": 40, "seed": 3, "placement": "free"}}
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "images").mkdir()  # a generation killed before it finished
     given = study.study_data(tmp_path, settings, tmp_path / "mine", lines.append)
     assert given == tmp_path / "mine" and lines == []  # a dataset given is used as it is
     made = study.study_data(tmp_path, settings, None, lines.append)
     assert made == tmp_path / "data" and load_dataset(made).num_items == 8
-    assert lines == [f"Generating 8 synthetic images (32 px) into {tmp_path / 'data'}"]
-    reference = generate_dataset(tmp_path / "reference", 8, 32, seed=3, placement="free")
+    assert lines == [f"Generating 8 synthetic images (40 px) into {tmp_path / 'data'}"]
+    reference = generate_dataset(tmp_path / "reference", 8, 40, seed=3, placement="free")
     np.testing.assert_array_equal(load_dataset(made).soft_labels,
                                   load_dataset(reference).soft_labels)
+    for name in ("metadata.csv", "images/00003.png"):  # where the shapes are, pixel for pixel
+        assert (made / name).read_bytes() == (reference / name).read_bytes()
     assert study.study_data(tmp_path, settings, None, lines.append) == made
     assert len(lines) == 1  # found there: not generated again
 

@@ -217,3 +217,23 @@ def test_a_studys_figure_embeds_its_hard_and_soft_runs_of_the_split(tmp_path, da
     np.testing.assert_allclose(panels["hard labels — "][0], _sklearn(hard_features, 2, 260, 4))
     rows = _rows(tmp_path / "tsne.csv")
     assert rows[0] == ["mode", "item", "x", "y"] and {r[0] for r in rows[1:]} == {"hard", "soft"}
+
+
+def test_a_studys_figure_of_split_zero_by_default_named_by_its_folder(tmp_path, dataset, drawn):
+    """The synthetic study asks for its split (the default part); a dataset without a name
+    in its dataset.json is named by its folder; the perplexity is the study's."""
+    from types import SimpleNamespace
+
+    from dqlabels.studies.study import write_tsne_figure
+
+    data = load_dataset(dataset)
+    items = list(data.items[:7])
+    (tmp_path / "runs").mkdir()
+    hard, hard_features = _run(tmp_path / "runs" / "hard-split0", dataset, items, seed=1)
+    _run(tmp_path / "runs" / "soft-split0", dataset, items, seed=2)
+    nameless = SimpleNamespace(info={}, root=tmp_path / "my-folder")
+    write_tsne_figure(tmp_path, nameless, {"split": 0, "perplexity": 1.5, "max_iter": 250,
+                                           "seed": 0})
+    ((_, panels, title),) = drawn
+    assert title == "t-SNE of the test-set GAP features (my-folder, split 0)"
+    np.testing.assert_allclose(panels["hard labels — "][0], _sklearn(hard_features, 1.5, 250, 0))

@@ -29,20 +29,19 @@ def synthetic(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory, synthetic):
-    """Real answers: the synthetic images under counts of 2 to 4 answers (not synthetic data:
-    its dataset.json names no generator)."""
+    """Real answers: the synthetic images under several answers each, one row per answer in
+    answers.csv (not synthetic data: its dataset.json names no generator)."""
     folder = tmp_path_factory.mktemp("photos")
     (folder / "images").symlink_to(Path(synthetic) / "images")
     data = load_dataset(synthetic)
     counts = [[(i + j) % 3 for j in range(len(data.classes))] for i in range(data.num_items)]
     counts = [row if sum(row) else [1] + row[1:] for row in counts]
-    (folder / "annotations.csv").write_text(
-        "item," + ",".join(data.classes) + "\n"
-        + "".join(f"{item}," + ",".join(map(str, row)) + "\n"
-                  for item, row in zip(data.items, counts)))
+    labels = [(item, c) for item, row in zip(data.items, counts)
+              for c, n in zip(data.classes, row) for _ in range(n)]
+    (folder / "answers.csv").write_text("item,label\n" + "".join(
+        f"{item},{label}\n" for item, label in labels))  # no annotator ids
     (folder / "dataset.json").write_text(json.dumps({"name": "photos",
-                                                     "annotations": "annotations.csv",
-                                                     "annotations_format": "counts"}))
+                                                     "annotations": "answers.csv"}))
     return folder, dict(zip(data.items, counts)), data.classes
 
 
@@ -50,7 +49,7 @@ def photos(tmp_path_factory, synthetic):
 def trained(monkeypatch):
     """The stand-in for training: records each call; a run trained here (no scores.json yet)
     tells the study's clock its first epoch took 2 s with none left; its config.json says it
-    took 1.25 s (the budget-3 shrunk runs: nothing, as a run from before that field)."""
+    took 1.234 s (the budget-3 shrunk runs: nothing, as a run from before that field)."""
     import dqlabels.learning.training
 
     calls = []
@@ -63,7 +62,7 @@ def trained(monkeypatch):
         if not (run_dir / "scores.json").exists():
             callbacks[0].report(2.0, 0)
         run_dir.mkdir(parents=True, exist_ok=True)
-        took = None if "shrunk" in str(config.targets) else 1.25
+        took = None if "shrunk" in str(config.targets) else 1.234
         (run_dir / "config.json").write_text(json.dumps({"seconds_last_session": took}))
         (run_dir / "scores.json").write_text("{}")
         return {"macro_accuracy": 0.5, "kl": 0.25}
@@ -134,8 +133,8 @@ def test_the_loop_by_hand_on_simulated_answers(tmp_path, synthetic, trained, mon
     # Results: budget 1's one run is both rows; 12 runs of 1.5 s.
     rows = [(r["size"], r["budget"], r["mode"]) for r in results["runs"] if r["size"] == 10]
     assert rows == [(10, 1, "hard"), (10, 1, "soft")] + [(10, b, m) for b, m in arms[1:]]
-    # 12 runs, the two shrunk ones without a time: 10 × 1.25 s.
-    assert results["training_seconds"] == 12.5 and "photographs" not in results
+    # 12 runs, the two shrunk ones without a time: 10 × 1.234 s, to a tenth.
+    assert results["training_seconds"] == 12.3 and "photographs" not in results
     assert results["seconds"] == 3.3
     assert [r["run"] for r in results["runs"][:2]] == ["runs/n10/b1/soft-split0"] * 2
     # The labels each budget trains on, scored against the exact ones on the training rows.
@@ -193,7 +192,8 @@ def test_real_answers_are_drawn_from_each_images_urn(tmp_path, photos, trained, 
     assert results["settings"]["train_preset"] == "cifar10h"
     assert results["settings"]["train"]["model"] == "resnet9-quarter"  # cifar10h's training
     size_dir = out / "sizes" / "n14"
-    assert json.loads((size_dir / "dataset.json").read_text())["annotations_format"] == "counts"
+    info = json.loads((size_dir / "dataset.json").read_text())
+    assert info["annotations"] == "annotations.csv" and info["annotations_format"] == "counts"
     assert (size_dir / "split0.csv").read_text() != (size_dir / "split1.csv").read_text()
     assert (size_dir / "labels-b3-split0.csv").read_text() != \
         (size_dir / "labels-b3-split1.csv").read_text()  # each split draws its own answers
@@ -215,11 +215,19 @@ def test_the_budget_study_generates_its_images_and_refuses_what_does_not_fit(tmp
                                                                              trained):
     """Without a dataset it generates the largest size's images into its folder; a size larger
     than the dataset, and a folder that is not a budget study, are refused in one line."""
+    from dqlabels.data.simulated_crowd import SimulatedCrowd
+
     out = tmp_path / "made"
-    results = budget.reproduce_budgets(out, budgets="1", sizes="10", splits="1",
+    results = budget.reproduce_budgets(out, budgets="1,2", sizes="10", splits="1",
+                                       crowd=SimulatedCrowd(1, pool=7, noise=(0.0, 0.2)),
                                        overrides={"epochs": 1})
     assert load_dataset(out / "data").num_items == 10 and results["settings"]["dataset"] is None
     assert trained[0]["size_dir"] == out / "sizes" / "n10"
+    assert trained[0]["verbose"] == "auto" and results["settings"]["seed"] == 0
+    assert results["settings"]["crowd"]["pool"] == 7
+    assert results["settings"]["crowd"]["noise"] == [0.0, 0.2]
+    two = _labels(out / "sizes" / "n10" / "labels-b2-split0.csv")
+    assert Counter(r["item"] for r in two) == {item: 2 for item in load_dataset(out / "data").items}
     with pytest.raises(InputError) as refused:
         budget.reproduce_budgets(tmp_path / "big", dataset=synthetic, budgets="1", sizes="20",
                                  splits="1")

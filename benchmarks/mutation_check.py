@@ -382,6 +382,28 @@ MUTANTS = [
            'x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)',
            'x = keras.layers.MaxPooling2D(3, name=f"stage{stage}_pool")(x)',
            (T + "test_models.py::test_resnet9_layers_and_shapes_by_hand",)),
+    Mutant("fold_case ignores the spelling of the classes given", "dqlabels/readers/names.py",
+           "spelling[keep] = given.get(keys[keep], names[keep])", "spelling[keep] = names[keep]",
+           (T + "test_layout_details.py::test_fold_case_takes_the_spelling_of_the_classes_given",)),
+    Mutant("--overwrite refuses a folder with the user's own files", "dqlabels/_io.py",
+           "if folder.exists() and any(folder.iterdir()) and not overwrite:",
+           "if folder.exists() and any(folder.iterdir()):",
+           (T + "test_study_results.py::"
+                "test_the_study_record_is_indented_json_and_the_folder_must_be_a_study",)),
+    Mutant("an .npz under a .npy name read as a matrix", "dqlabels/readers/layouts.py",
+           "    if not isinstance(matrix, np.ndarray):  # an .npz archive under a .npy name",
+           "    if False:  # an .npz archive under a .npy name",
+           (T + "test_layout_details.py::test_npy_refusals_word_for_word",)),
+    Mutant("the K-fold study gives the soft runs the original labels too",
+           "dqlabels/studies/real_study.py",
+           'targets = str(hard_file) if mode == "hard" and hard_file is not None else None',
+           'targets = str(hard_file) if hard_file is not None else None',
+           (T + "test_real_study_loop.py::test_the_k_fold_loop_by_hand",)),
+    Mutant("the study's clock times reused runs", "dqlabels/studies/study.py",
+           "            clock.run_finished(reused)\n            runs.append({\"split\"",
+           "            clock.run_finished(False)\n            runs.append({\"split\"",
+           (T + "test_study_loop.py::"
+                "test_the_loop_runs_every_split_and_mode_in_order_and_writes_the_results",)),
 ]
 
 

@@ -1,6 +1,7 @@
 """Models and schedules: preprocessing, feature model, weights loading, schedule values."""
 
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -401,3 +402,32 @@ def test_build_model_defaults_and_a_float32_head_under_mixed_precision():
     with pytest.raises(ValueError) as refused:
         preprocessing_layer("caffe")
     assert str(refused.value) == "Expected mode to be 'torch' or 'tf'. Received: mode='caffe'"
+
+
+def test_the_keras_cache_folder_by_hand(monkeypatch, tmp_path):
+    """$KERAS_HOME/models; without it ~/.keras/models, or /tmp/.keras/models when the home
+    folder cannot be written (Keras' own rule)."""
+    import os
+
+    from dqlabels.learning.models import keras_cache_dir
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "k"))
+    assert keras_cache_dir() == tmp_path / "k" / "models"
+    monkeypatch.delenv("KERAS_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert keras_cache_dir() == tmp_path / ".keras" / "models"
+    monkeypatch.setattr(os, "access", lambda path, mode: not (path == str(tmp_path)
+                                                             and mode == os.W_OK))
+    assert keras_cache_dir() == Path("/tmp/.keras/models")
+
+
+def test_weights_from_a_keras_file_and_a_missing_model_file(tmp_path):
+    model = build_model("densenet-tiny", num_classes=3, image_size=32)
+    model.save(tmp_path / "m.keras")
+    again = build_model("densenet-tiny", num_classes=3, image_size=32,
+                        weights=str(tmp_path / "m.keras"))
+    np.testing.assert_array_equal(again.get_layer("predictions").get_weights()[0],
+                                  model.get_layer("predictions").get_weights()[0])
+    with pytest.raises(InputError) as refused:
+        load_model(tmp_path / "none.keras")
+    assert str(refused.value) == f"{tmp_path / 'none.keras'}: no such model file"

@@ -173,6 +173,7 @@ def test_majority_labels_defaults_and_another_studys_folder(tmp_path, photos, tr
     assert [c["targets"] for c in runs] == [None, None]  # the majority: the dataset's own
     assert runs[0]["verbose"] == "auto" and runs[0]["seed"] == 0
     assert results["settings"]["hard_labels_file"] is None
+    assert results["settings"]["hard_labels"] == "majority"
     assert results["settings"]["preset"] == "cifar10h" and results["settings"]["tsne"]["seed"] == 0
     majority = counts.argmax(axis=1)  # no ties here: (4, 1, 0), (1, 3, …), …
     saved = pd.read_csv(out / "splits" / "fold0.csv", dtype=str)["split"].tolist()
@@ -183,5 +184,8 @@ def test_majority_labels_defaults_and_another_studys_folder(tmp_path, photos, tr
     assert str(refused.value).startswith(f"{out}: holds a study made with other settings "
                                          f"(runs differ)")
     real_study.reproduce_kfold(out, dataset=folder, folds=4, runs=2, hard_labels="majority",
-                               overrides={"epochs": 1}, overwrite=True)
+                               overrides={"epochs": 1}, overwrite=True, seed=1)
     assert json.loads((out / "study.json").read_text())["runs"] == 2
+    # Started again: the old folds went with the old study (another seed, other folds).
+    saved = pd.read_csv(out / "splits" / "fold0.csv", dtype=str)["split"].tolist()
+    assert saved == kfold_split(majority, 0, 4, seed=1, val_size=250).tolist()

@@ -187,16 +187,24 @@ def test_the_clock_times_what_is_left_by_hand(monkeypatch):
     assert study._minutes(59.4) == "59 s" and study._minutes(60) == "1.0 min"
 
 
-def test_the_clock_uses_the_later_runs_mean_once_there_are_two(monkeypatch):
-    lines, now = [], iter([0.0, 100.0, 100.0, 300.0])
-    monkeypatch.setattr(study.time, "perf_counter", lambda: next(now))
-    clock = RunClock(total=5, epochs=10, log=lines.append)
-    for _ in range(2):
+@pytest.mark.parametrize("total, durations, epoch, expected", [
+    # Two runs timed (100 and 200 s): later runs at the second's 200 s; 90 s + 2 × 200 s.
+    (5, [100.0, 200.0], 10.0, "  about 8.2 min left in the study (10 s per epoch; this run "
+                              "1.5 min, 2 more run(s), then the t-SNE)"),
+    # One run timed (the first, which traced the step): later runs still at 1.1 · 20 · 10 =
+    # 220 s; 180 s + 1 × 220 s.
+    (3, [500.0], 20.0, "  about 6.7 min left in the study (20 s per epoch; this run 3.0 min, "
+                       "1 more run(s), then the t-SNE)")])
+def test_the_clock_times_later_runs_by_the_second_timed_run_on(monkeypatch, total, durations,
+                                                               epoch, expected):
+    lines, ends = [], iter([t for d in durations for t in (0.0, d)])
+    monkeypatch.setattr(study.time, "perf_counter", lambda: next(ends))
+    clock = RunClock(total=total, epochs=10, log=lines.append)
+    for _ in durations:
         clock.run_started(False)
         clock.run_finished(False)
-    clock.first_epoch_done(10.0, 9)  # 90 s + 2 runs × 200 s = 490 s
-    assert lines == ["  about 8.2 min left in the study (10 s per epoch; this run 1.5 min, 2 more "
-                     "run(s), then the t-SNE)"]
+    clock.first_epoch_done(epoch, 9)
+    assert lines == [expected]
 
 
 def test_a_folder_of_another_study_is_refused_naming_what_differs(tmp_path):
@@ -219,19 +227,6 @@ def test_a_dataset_without_soft_labels_is_refused():
                                   "unanimous label), so hard and soft training would be the same")
     mixed = SimpleNamespace(soft_labels=np.array([[1.0, 0.0], [0.6, 0.4]]))
     assert study._with_soft_labels(mixed, Path("/d/mixed")) is mixed
-
-
-def test_the_clock_with_one_timed_run_still_uses_the_first_epoch(monkeypatch):
-    """One run timed so far (the first, which traced the step): later runs are still timed
-    from this run's epochs, 1.1 · 20 · 10 = 220 s each."""
-    lines, now = [], iter([0.0, 500.0])
-    monkeypatch.setattr(study.time, "perf_counter", lambda: next(now))
-    clock = RunClock(total=3, epochs=10, log=lines.append)
-    clock.run_started(False)
-    clock.run_finished(False)
-    clock.first_epoch_done(20.0, 9)  # 180 s + 1 run × 220 s = 400 s
-    assert lines == ["  about 6.7 min left in the study (20 s per epoch; this run 3.0 min, 1 more "
-                     "run(s), then the t-SNE)"]
 
 
 def test_older_results_and_other_anchor_shapes(results):

@@ -138,6 +138,9 @@ def test_embed_refusals_word_for_word():
     with pytest.raises(InputError) as refused:
         tsne.embed(np.zeros(10))
     assert str(refused.value) == "t-SNE needs at least 4 feature vectors; got shape (10,)"
+    with pytest.raises(InputError) as refused:
+        tsne.embed(np.zeros((10, 1)))
+    assert str(refused.value) == "t-SNE needs features of at least 2 dimensions; got shape (10, 1)"
     assert tsne.embed(np.random.default_rng(0).normal(size=(4, 3)), max_iter=250).shape == (4, 2)
     assert tsne.effective_perplexity(30, 91) == 30.0 and tsne.effective_perplexity(30, 90) == \
         pytest.approx(89 / 3)

@@ -41,6 +41,9 @@ def embed(features: np.ndarray, perplexity: float = PERPLEXITY, max_iter: int = 
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or features.shape[0] < 4:
         raise InputError(f"t-SNE needs at least 4 feature vectors; got shape {features.shape}")
+    if features.shape[1] < 2:  # the PCA initialisation needs two dimensions to start from
+        raise InputError(f"t-SNE needs features of at least 2 dimensions; got shape "
+                         f"{features.shape}")
     if max_iter < TSNE_MIN_ITER:
         raise InputError(f"Expected max_iter >= {TSNE_MIN_ITER} (scikit-learn's exaggeration "
                          f"phase). Received: max_iter={max_iter}")

@@ -307,3 +307,24 @@ def test_a_parquet_annotator_matrix_of_class_numbers_reads_as_wide(tmp_path):
     ann = read_annotations(tmp_path / "m.parquet")
     assert ann.format == "wide" and ann.classes == ("0", "1", "2")
     assert ann.counts.tolist() == [[1, 0, 1], [0, 2, 0]]
+
+
+def test_case_variants_named_merged_and_tied_by_hand(tmp_path):
+    """Without fold_case two groups are named, apart; with it three spellings merge into the
+    most used, a tie goes to the first in text order ("Cat" before "cat"), a missing label
+    stays missing, and a file without spaces or case variants gets no note."""
+    path = _file(tmp_path, "y.csv", "item,label\nx,Cat\nx2,cat\ny,Dog\ny2,dog\n")
+    assert "classes that differ only by case: 'Cat' and 'cat'; 'Dog' and 'dog' (kept apart; " \
+        "--fold-case, or fold_case=True in Python, merges them)" in read_annotations(path).notes
+    path = _file(tmp_path, "z.csv", "item,label\nx,cat\nx2,CAT\nx3,Cat\nx4,cat\ny,\nz,dog\n")
+    ann = read_annotations(path, fold_case=True)
+    assert ann.classes == ("cat", "dog") and ann.counts.sum() == 5  # the empty label dropped
+    assert "merged classes that differ only by case: 'CAT', 'Cat' into 'cat'" in ann.notes
+    tie = read_annotations(_file(tmp_path, "t.csv", "item,label\nx,cat\ny,Cat\n"),
+                           fold_case=True)
+    assert tie.classes == ("Cat",) and tie.counts.tolist() == [[1], [1]]
+    clean = read_annotations(_file(tmp_path, "c.csv", "item,label\nx,cat\ny,dog\n"))
+    assert clean.notes == ()
+    both = read_annotations(_file(tmp_path, "b.csv", "item,label\nx,Cat\ny,dog\n"),
+                            classes=("Cat", "cat", "dog"))
+    assert both.notes == ()  # Cat is a class given as written: nothing to say

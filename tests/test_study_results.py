@@ -298,3 +298,16 @@ def test_accuracy_higher_and_kl_lower_are_both_soft_better():
     paired = summarise(runs, SETTINGS, SYNTHETIC)["paired"]
     assert paired["macro_accuracy"]["verdict"] == "soft better"
     assert paired["kl"]["verdict"] == "soft better"
+
+
+def test_a_study_folder_deep_in_new_folders_and_an_unreadable_record(tmp_path):
+    deep = tmp_path / "a" / "b" / "study"
+    prepare_study_folder(deep, {"splits": 1}, overwrite=False)  # its parents made too
+    assert json.loads((deep / "study.json").read_text()) == {"splits": 1}
+    (deep / "study.json").write_text("{not json")
+    with pytest.raises(InputError) as refused:
+        prepare_study_folder(deep, {"splits": 1}, overwrite=False)
+    assert str(refused.value) == (f"{deep / 'study.json'}: unreadable; pass overwrite=True to "
+                                  f"start again")
+    prepare_study_folder(deep, {"splits": 1}, overwrite=True)
+    assert json.loads((deep / "study.json").read_text()) == {"splits": 1}

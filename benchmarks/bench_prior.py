@@ -15,7 +15,12 @@ balance (``balance``, the earlier default) are scored against two truths the est
 Two further rows bound what any estimate could do: ``oracle E[p|counts]`` replaces each image's
 estimate by the mean full distribution of the images that drew the same counts (the best
 estimate of the distribution from the counts alone, in-sample), ``oracle P(gold|counts)`` by
-their share of each gold class (the best guess of the gold class). ``class posteriors`` is the
+their share of each gold class (the best guess of the gold class). Both are fitted on the very
+images they score, so they flatter themselves on rare count patterns; ``cross-fitted
+E[p|counts]`` is the first out of sample (10 random folds: each image given the mean full
+distribution of the other folds' images that drew the same counts; the shrunk label where
+none did, their number in brackets): what an estimate would get if it knew every other
+image's ~51 answers. ``class posteriors`` is the
 chance of each true class under one confusion matrix shared by all answers
 (:func:`dqlabels.labels.posterior.class_posteriors`), an estimate of the second.
 
@@ -68,8 +73,10 @@ def evaluate(full: np.ndarray, gold: np.ndarray, k: int, seed: int) -> dict:
     rows = {"majority": scores(majority, gold, full), "raw soft": scores(raw, gold, full)}
     for prior in ("balance", "classes"):
         start = time.perf_counter()
-        rows[f"shrunk ({prior})"] = scores(posterior(ann, prior=prior).mean, gold, full)
+        estimate = posterior(ann, prior=prior).mean
+        rows[f"shrunk ({prior})"] = scores(estimate, gold, full)
         rows[f"shrunk ({prior})"]["seconds"] = time.perf_counter() - start
+        rows[f"shrunk ({prior})"]["estimate"] = estimate
     rows["class posteriors"] = scores(class_posteriors(drawn), gold, full)
     # Bounds no estimate from these counts can pass, computed from what no estimate sees:
     # the mean full distribution, and the share of each gold class, of the images that drew
@@ -80,7 +87,33 @@ def evaluate(full: np.ndarray, gold: np.ndarray, k: int, seed: int) -> dict:
                                                     group), gold, full)
     rows["oracle P(gold|counts)"] = scores(_group_mean(np.eye(full.shape[1])[gold], group),
                                            gold, full)
+    # The same, out of sample: each image given the mean full distribution of the images of
+    # the other nine folds that drew the same counts (the shrunk label where none did): what
+    # knowing every other image's ~51 answers would buy.
+    crossed, unseen = _cross_fitted_mean(full / full.sum(axis=1, keepdims=True), group,
+                                         rows["shrunk (classes)"]["estimate"], seed)
+    rows["cross-fitted E[p|counts]"] = scores(crossed, gold, full)
+    rows["cross-fitted E[p|counts]"]["unseen"] = unseen
     return rows
+
+
+def _cross_fitted_mean(values: np.ndarray, group: np.ndarray, fallback: np.ndarray, seed: int,
+                       folds: int = 10) -> tuple[np.ndarray, int]:
+    """Each row replaced by the mean of the rows of its group in the other ``folds − 1`` folds
+    (random folds, seeded), or by ``fallback`` where they have none; and how many had none."""
+    fold = np.random.default_rng([seed, folds]).integers(0, folds, len(group))
+    estimate = fallback.copy()
+    unseen = 0
+    for f in range(folds):
+        train = fold != f
+        sums = np.zeros((group.max() + 1, values.shape[1]))
+        np.add.at(sums, group[train], values[train])
+        size = np.bincount(group[train], minlength=group.max() + 1)
+        test = np.flatnonzero(~train)
+        seen = size[group[test]] > 0
+        estimate[test[seen]] = sums[group[test[seen]]] / size[group[test[seen]], None]
+        unseen += int(np.count_nonzero(~seen))
+    return estimate, unseen
 
 
 def _group_mean(values: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -105,13 +138,14 @@ def main() -> None:
         np.flatnonzero(gold == j)[:43] for j in range(len(ann.classes)) if j != cat])
     print(f"CIFAR-10H, {len(full):,} images; imbalanced subset: {len(subset):,} images, "
           f"cat {np.mean(gold[subset] == cat):.0%}; seed {args.seed}")
-    print(f"{'images':<11} {'k':>2} {'estimate':<22} {'top-1':>7} {'gold p':>7} "
+    print(f"{'images':<11} {'k':>2} {'estimate':<24} {'top-1':>7} {'gold p':>7} "
           f"{'gold NLL':>8} {'KL':>7}")
     for name, rows in (("all", np.arange(len(full))), ("imbalanced", subset)):
         for k in (1, 3, 5):
             for estimate, s in evaluate(full[rows], gold[rows], k, args.seed).items():
-                print(f"{name:<11} {k:>2} {estimate:<22} {s['top1']:>7.4f} {s['gold_p']:>7.4f} "
-                      f"{s['gold_nll']:>8.4f} {s['kl']:>7.4f}")
+                unseen = f"  ({s['unseen']} unseen)" if "unseen" in s else ""
+                print(f"{name:<11} {k:>2} {estimate:<24} {s['top1']:>7.4f} {s['gold_p']:>7.4f} "
+                      f"{s['gold_nll']:>8.4f} {s['kl']:>7.4f}{unseen}")
 
 
 if __name__ == "__main__":

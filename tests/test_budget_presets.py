@@ -259,6 +259,30 @@ def test_the_clock_counts_runs_and_estimates_once():
                         "step on this machine)")
 
 
+def test_a_resumed_study_estimates_only_the_runs_still_to_train(tmp_path):
+    """A study continued in its folder: the finished runs (a scores.json) cost nothing in the
+    estimate. Before, a study with 24 of 27 runs finished said "about 115 min left for the 26
+    runs still to train" while 3 trained."""
+    from dqlabels.config import TrainConfig
+    from dqlabels.studies.budget import _budget_clock, budget_settings
+
+    settings = budget_settings(budgets="1,3", sizes="100", splits="1")
+    for finished in ("b1/soft-split0", "b3/hard-split0"):
+        (tmp_path / "runs" / "n100" / finished).mkdir(parents=True)
+        (tmp_path / "runs" / "n100" / finished / "scores.json").write_text("{}")
+    (tmp_path / "runs" / "n100" / "b3" / "soft-split0").mkdir(parents=True)  # begun, unfinished
+    lines = []
+    clock = _budget_clock(settings, TrainConfig(epochs=5, batch_size=7), lines.append, tmp_path)
+    assert clock.steps == [(100, 0), (100, 0), (100, 40)]  # 60 // 7 = 8 batches, 5 epochs
+    clock.run("a", reused=True)
+    clock.run("b", reused=True)
+    clock.run("c", reused=False)
+    clock.first_epoch(20.4, 4)  # 2.55 s a step: 2.55 · 40 + 8 = 110 s, 2 min
+    assert lines == ["[run 1/3] a (reused)", "[run 2/3] b (reused)", "[run 3/3] c",
+                     "  about 2 min left for the 1 run still to train (2.55 s per training "
+                     "step on this machine)"]
+
+
 def test_simulated_annotators_keep_their_profiles_across_splits():
     """Annotator j of the crowd (no pool: the same annotators on every image) answers at random
     with its own ε_j, drawn from the study's seed: on one-hot images it errs at ε_j · 2/3 in

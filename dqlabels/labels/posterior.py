@@ -30,8 +30,13 @@ item's annotation counts ``c`` plus a prior of mean ``m`` and strength ``s``
   likely, so predictions that agree with the annotators weigh more.
 
 **Strength**: the Dirichlet–multinomial marginal likelihood of the counts is maximised when
-some items have two or more annotations (one annotation per item says nothing about how
-concentrated the distributions are); otherwise a default (:data:`DEFAULT_STRENGTH`).
+some items have two or more annotations. One annotation per item says nothing about how
+concentrated the distributions are; the default (:data:`DEFAULT_STRENGTH`) then makes the
+shrunk label the answer smoothed by :data:`ONE_ANSWER_SMOOTHING` toward the class balance,
+``0.9·answer + 0.1·balance``: the usual label smoothing (Szegedy et al. 2016), a strength of
+1/9 (one ninth of an answer). The earlier default, 1, halved the answer: on CIFAR-10H's one
+answer per image it made the gold class less likely than the answer alone and networks trained
+on it underconfident (``docs/evaluate.md``, ``docs/reproduce.md``).
 
 The **posterior mean** ``A / ΣA`` is the "shrunk" soft label; the **posterior spread** is the
 square root of the summed posterior variances, ``sqrt((1 − Σ m_k²)/(S + 1))`` with ``m = A/S``,
@@ -51,7 +56,9 @@ from dqlabels.errors import InputError
 from dqlabels.minimize import bounded_minimum
 from dqlabels.readers.annotations import Annotations
 
-DEFAULT_STRENGTH = {"balance": 1.0, "predictions": 5.0}
+ONE_ANSWER_SMOOTHING = 0.1  # the answer's share given to the class balance, one answer per item
+DEFAULT_STRENGTH = {"balance": ONE_ANSWER_SMOOTHING / (1 - ONE_ANSWER_SMOOTHING),
+                    "predictions": 5.0}
 STRENGTH_RANGE = (0.05, 1000.0)
 PREDICTION_FLOOR = 1e-3  # a predicted probability of 0 would make a class impossible
 MIXTURE_FLOOR = 1e-3  # a component's mean of 0 would make a class impossible for its items

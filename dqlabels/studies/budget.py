@@ -218,7 +218,7 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
     config = TrainConfig(**settings["train"])
     numbers = [b for b in settings["budgets"] if b != "exact"]
     runs, inputs, started = [], [], time.time()
-    clock = _budget_clock(settings, config, log)
+    clock = _budget_clock(settings, config, log, out_dir)
     for size, num_splits in zip(settings["sizes"], settings["splits"]):
         rows = np.sort(order[:size])
         size_dir = _subset(out_dir / "sizes" / f"n{size}", data_dir, full, rows)
@@ -234,9 +234,7 @@ def reproduce_budgets(out_dir, *, dataset=None, overrides=None, budgets=None, si
                 targets, shrunk_targets, given = _budget_targets(
                     size_dir, data, answers, budget, k, _shrinks(settings, budget), train_rows)
                 inputs.append({**given, "size": size})
-                arms = (("soft",) if budget == 1 else MODES) + (("shrunk",) if shrunk_targets
-                                                                else ())
-                for mode in arms:
+                for mode in _arms(settings, budget):
                     runs += _train_arm(out_dir, size_dir, split_file, config, clock, verbose,
                                        (size, budget, k, mode),
                                        shrunk_targets if mode == "shrunk" else targets)
@@ -271,15 +269,33 @@ def _shrinks(settings: dict, budget) -> bool:
     return budget != "exact" and (shrunk is True or shrunk is not False and budget in shrunk)
 
 
-def _budget_clock(settings: dict, config: TrainConfig, log) -> _Clock:
-    """The study's clock: one entry (size, steps) per run to come."""
+def _arms(settings: dict, budget) -> tuple:
+    """The runs of one budget and split, in order: budget 1 once (its hard and soft labels are
+    the same), hard and soft otherwise, then the shrunk arm where it trains."""
+    return (("soft",) if budget == 1 else MODES) + (("shrunk",) if _shrinks(settings, budget)
+                                                    else ())
+
+
+def _run_dir(out_dir: Path, size: int, budget, split: int, mode: str) -> Path:
+    return Path(out_dir) / "runs" / f"n{size}" / f"b{budget}" / f"{mode}-split{split}"
+
+
+def _budget_clock(settings: dict, config: TrainConfig, log, out_dir=None) -> _Clock:
+    """The study's clock: one entry (size, steps) per run to come, in the order they run; a run
+    already finished in ``out_dir`` (a resumed study) has no steps left, so that the estimate
+    counts only the runs still to train."""
     from dqlabels.data.datasets import DEFAULT_FRACTIONS
 
-    per_split = sum((1 if b == 1 else 2) + _shrinks(settings, b) for b in settings["budgets"])
-    return _Clock([(size, config.epochs * max(1, int(DEFAULT_FRACTIONS[0] * size)
-                                              // config.batch_size))
-                   for size, k in zip(settings["sizes"], settings["splits"])
-                   for _ in range(k * per_split)], log)
+    entries = []
+    for size, num_splits in zip(settings["sizes"], settings["splits"]):
+        steps = config.epochs * max(1, int(DEFAULT_FRACTIONS[0] * size) // config.batch_size)
+        for k in range(num_splits):
+            for budget in settings["budgets"]:
+                for mode in _arms(settings, budget):
+                    finished = out_dir is not None and (
+                        _run_dir(out_dir, size, budget, k, mode) / "scores.json").exists()
+                    entries.append((size, 0 if finished else steps))
+    return _Clock(entries, log)
 
 
 def _train_arm(out_dir: Path, size_dir: Path, split_file: Path, config: TrainConfig, clock,
@@ -291,7 +307,7 @@ def _train_arm(out_dir: Path, size_dir: Path, split_file: Path, config: TrainCon
     from dqlabels.learning.training import train
 
     size, budget, k, mode = arm
-    run_dir = out_dir / "runs" / f"n{size}" / f"b{budget}" / f"{mode}-split{k}"
+    run_dir = _run_dir(out_dir, size, budget, k, mode)
     clock.run(f"{size:,} images, {budget} per image, {mode}, split {k}",
               (run_dir / "scores.json").exists())
     scores = train(size_dir, run_dir, replace(
@@ -329,7 +345,8 @@ class _Clock:
         per_step = epoch_seconds * (epochs_left + 1) / max(current, 1)
         left = [n for _, n in self.steps[self.done - 1:] if n]
         seconds = per_step * sum(left) + self.RUN_OVERHEAD_S * len(left)
-        self.log(f"  about {seconds / 60:.0f} min left for the {len(left)} runs still to train "
+        runs = f"{len(left)} runs" if len(left) != 1 else "1 run"
+        self.log(f"  about {seconds / 60:.0f} min left for the {runs} still to train "
                  f"({per_step:.2f} s per training step on this machine)")
 
 

@@ -199,6 +199,14 @@ def test_a_run_needs_neither_its_images_nor_pickles(tmp_path):
     assert str(refused.value) == (f"{run}: features.npy is not a readable .npy file "
                                   f"({str(numpy_says.value).splitlines()[0]}); expected the "
                                   f"features a dqlabels run saves")
+    # An .npz archive saved under the .npy name (numpy.savez adds nothing to a name that has
+    # a suffix): refused in one line, as the readers refuse it, not a traceback.
+    np.savez(run / "features.npz", features=features)
+    (run / "features.npz").replace(run / "features.npy")
+    with pytest.raises(InputError) as refused:
+        tsne.run_features(run)
+    assert str(refused.value) == (f"{run}: features.npy is an .npz archive of arrays; expected "
+                                  f"the features a dqlabels run saves")
 
 
 def test_a_studys_figure_embeds_its_hard_and_soft_runs_of_the_split(tmp_path, dataset, drawn):

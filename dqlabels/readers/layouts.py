@@ -22,6 +22,7 @@ from dqlabels.readers.tables import (
     ITEM_ALIASES,
     LABEL_ALIASES,
     Location,
+    NpyRefused,
     cell,
     column_to_str,
     combine,
@@ -29,7 +30,7 @@ from dqlabels.readers.tables import (
     find_column,
     first_non_numeric,
     is_numeric,
-    message_line,
+    load_npy,
     named_column,
     natural_order,
     normalise_ids,
@@ -449,21 +450,15 @@ def _with_export_gold(annotations: Annotations, items, gold, where) -> Annotatio
 
 
 def read_npy(path: Path, format, classes):
-    import zipfile
-
     try:
-        matrix = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise InputError(f"{path}: holds Python objects (object dtype); expected a numeric "
-                             f"counts or probs matrix") from None
-        raise InputError(f"{path}: not a readable .npy file ({message_line(exc)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # a zip signature: read as .npz
-        raise InputError(f"{path}: not a readable .npy file ({message_line(exc)})") from None
-    if not isinstance(matrix, np.ndarray):  # an .npz archive under a .npy name
-        matrix.close()
-        raise InputError(f"{path}: an .npz archive of arrays; expected one .npy matrix (save "
-                         f"it with numpy.save)")
+        matrix = load_npy(path)
+    except NpyRefused as refused:
+        raise InputError(f"{path}: " + {
+            "objects": "holds Python objects (object dtype); expected a numeric counts or "
+                       "probs matrix",
+            "archive": "an .npz archive of arrays; expected one .npy matrix (save it with "
+                       "numpy.save)",
+        }.get(refused.kind, f"not a readable .npy file ({refused.detail})")) from None
     if matrix.ndim != 2:
         raise InputError(f"{path}: expected a 2-D items × classes matrix, got shape {matrix.shape}")
     if matrix.dtype.kind not in "iuf" and matrix.dtype.kind != "b":

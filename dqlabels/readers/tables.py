@@ -239,6 +239,35 @@ def message_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+class NpyRefused(Exception):
+    """Why :func:`load_npy` refused a file: ``kind`` is ``"objects"`` (Python objects, never
+    unpickled), ``"archive"`` (an .npz archive under an .npy name) or ``"unreadable"`` (then
+    ``detail`` is numpy's first line)."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(kind, detail)
+        self.kind, self.detail = kind, detail
+
+
+def load_npy(path) -> np.ndarray:
+    """One array from an .npy file, never unpickled: the readers' and the t-SNE's one way to
+    load a file they were given; each turns :class:`NpyRefused` into its own one-line error."""
+    import zipfile
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise NpyRefused("objects") from None
+        raise NpyRefused("unreadable", message_line(exc)) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # a zip signature: read as .npz
+        raise NpyRefused("unreadable", message_line(exc)) from None
+    if not isinstance(array, np.ndarray):  # an .npz archive under an .npy name
+        array.close()
+        raise NpyRefused("archive")
+    return array
+
+
 def name_key(name: str) -> str:
     """A column name as aliases match it: lower case, without ``_``, ``-`` and spaces."""
     return re.sub(r"[\s_-]+", "", str(name)).lower()

@@ -25,7 +25,7 @@ from dqlabels.config import TSNE_MIN_ITER
 from dqlabels.config import TSNE_PERPLEXITY as PERPLEXITY
 from dqlabels.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from dqlabels.errors import InputError
-from dqlabels.readers.tables import message_line
+from dqlabels.readers.tables import NpyRefused, load_npy
 
 
 def embed(features: np.ndarray, perplexity: float = PERPLEXITY, max_iter: int = MAX_ITER,
@@ -96,10 +96,10 @@ def run_features(run_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
     if missing:
         raise InputError(f"{run_dir}: not a finished dqlabels run (missing {', '.join(missing)})")
     try:
-        features = np.load(run_dir / "features.npy", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:  # never unpickled: an object array refused
-        what = ("holds Python objects" if "allow_pickle" in str(exc) else
-                f"is not a readable .npy file ({message_line(exc)})")
+        features = load_npy(run_dir / "features.npy")
+    except NpyRefused as refused:  # never unpickled: an object array refused
+        what = {"objects": "holds Python objects", "archive": "is an .npz archive of arrays"
+                }.get(refused.kind, f"is not a readable .npy file ({refused.detail})")
         raise InputError(f"{run_dir}: features.npy {what}; expected the features a dqlabels "
                          f"run saves") from None
     items = read_csv_column(run_dir / "features_items.csv", "item")

@@ -271,6 +271,16 @@ def test_npy_refusals_word_for_word(tmp_path):
     assert _refusal(tmp_path / "two.npy") == (f"{tmp_path / 'two.npy'}: an .npz archive of "
                                               f"arrays; expected one .npy matrix (save it with "
                                               f"numpy.save)")
+    # Python objects (never unpickled), a class count that is not the columns', and a bad cell
+    # named by its row, counted from 1.
+    path = tmp_path / "o.npy"
+    np.save(path, np.array([[{"a": 1}, 2]], dtype=object), allow_pickle=True)
+    assert _refusal(path) == (f"{path}: holds Python objects (object dtype); expected a numeric "
+                              f"counts or probs matrix")
+    path = tmp_path / "n.npy"
+    np.save(path, np.array([[1, 0], [0, 1], [2, -1]]))
+    assert _refusal(path, classes=("a", "b", "c")) == f"{path}: 3 classes given for 2 columns"
+    assert _refusal(path) == f"{path}: row 3: column '1' is negative (-1)"
 
 
 def test_fold_case_takes_the_spelling_of_the_classes_given(tmp_path):

@@ -129,3 +129,20 @@ def test_an_item_with_one_annotation_keeps_its_label_as_weighted_soft_label():
     ct = CrowdTruth().fit(ann)
     assert np.isnan(ct.item_quality_[1])
     assert ct.probas_[1].tolist() == [0.0, 1.0]
+
+
+def test_annotators_of_quality_zero_leave_the_plain_soft_label_not_zeros():
+    """Two annotators who never agree (u1 spells the classes Cat and Dog, u2 cat and dog) both
+    have quality 0, so no annotation weighs anything. Every item then keeps its plain soft
+    label: one half each for the items both labelled, the one label for the others. Before,
+    every weighted label was a row of zeros."""
+    ann = from_long(["x", "x", "y", "y", "z", "w"], ["Cat", "cat", "Dog", "dog", "cat", "Cat"],
+                    ["u1", "u2", "u1", "u2", "u2", "u1"])
+    ct = CrowdTruth().fit(ann)
+    assert ct.annotator_quality_.tolist() == [0.0, 0.0]
+    probas = dict(zip(ann.items, ct.probas_.tolist()))
+    order = list(ann.classes)  # the classes' own order, whatever it is
+    half = {"x": {"Cat": 0.5, "cat": 0.5}, "y": {"Dog": 0.5, "dog": 0.5}, "z": {"cat": 1.0},
+            "w": {"Cat": 1.0}}
+    for item, shares in half.items():
+        assert probas[item] == [shares.get(c, 0.0) for c in order]

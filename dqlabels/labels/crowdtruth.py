@@ -23,7 +23,9 @@ leaves open, taken as the reference takes them: a pair's weighted cosine of two 
 is 1 for the same class and 0 otherwise; denominators below 1e-8 count as 1e-8; class qualities
 are floored at 1e-8; items with a single annotation are left out (the reference drops them on
 loading), so their quality and that of annotators who only labelled such items is undefined
-(NaN), and their weighted soft label is their one label.
+(NaN), and their weighted soft label is their one label. An item whose annotators all have
+quality 0 (each disagreed with every other annotator) keeps its plain soft label as weighted
+soft label, a distribution rather than a row of zeros.
 
 Everything is computed from the annotation arrays with ``np.bincount`` and sparse products: no
 Python loop per annotation, pair or item. Single-choice annotations only (dqlabels' formats), one
@@ -249,8 +251,15 @@ class CrowdTruth(Aggregator):
         # out of the metrics weighs as much as the mean scored annotator.
         weights = np.where(scored_workers, wqs, np.nanmean(wqs[scored_workers])
                            if scored_workers.any() else 1.0)
-        weighted = np.bincount(item.astype(np.int64) * num_classes + label, weights=weights[worker],
+        cells = item.astype(np.int64) * num_classes + label
+        weighted = np.bincount(cells, weights=weights[worker],
                                minlength=num_items * num_classes).reshape(num_items, num_classes)
+        # An item whose every annotator has quality 0 (each disagreed with all the others) has
+        # no weighted label to give: it keeps its plain soft label, not a row of zeros.
+        unweighted = weighted.sum(axis=1) <= 0
+        if unweighted.any():
+            weighted[unweighted] = np.bincount(cells, minlength=num_items * num_classes).reshape(
+                num_items, num_classes)[unweighted]
         self.probas_ = weighted / np.maximum(weighted.sum(axis=1), SMALL)[:, None]
         self.labels_ = argmax_lowest(self.probas_)
 

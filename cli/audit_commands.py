@@ -115,7 +115,7 @@ def evaluate(annotations, quiet, **options):
                    "each item's class posterior) or balance (the class balance).")
 @click.option("--strength", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Prior strength in pseudo-annotations. Default: fitted by marginal "
-                   "likelihood when items have two or more annotations, else 1/9: label "
+                   "likelihood once 10 items have two or more annotations, else 1/9: label "
                    "smoothing 0.1 toward the class balance (5 with --predictions).")
 @click.option("--max-per-item", type=click.IntRange(min=1), default=config.PLAN_MAX_PER_ITEM,
               show_default=True,

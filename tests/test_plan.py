@@ -539,14 +539,14 @@ def _uniform_campaign(tmp_path, items=12):
 
 
 def test_the_cap_per_item_is_named_when_it_leaves_budget_unspent(tmp_path):
-    path = _uniform_campaign(tmp_path, items=3)
-    result = CliRunner().invoke(main, ["plan", str(path), "--budget", "50", "--max-per-item",
+    path = _uniform_campaign(tmp_path)  # 12 items: the strength is fitted (2.00)
+    result = CliRunner().invoke(main, ["plan", str(path), "--budget", "60", "--max-per-item",
                                        "4", "--out", str(tmp_path / "n.csv")])
     assert result.exit_code == 0, result.stderr
-    assert "asks for 12 annotations on 3 items; 38 left unspent: the uncertain items already " \
+    assert "asks for 48 annotations on 12 items; 12 left unspent: the uncertain items already " \
            "get the most one round gives an item (4; --max-per-item raises it)" in result.output
     assert "every other item is certain" not in result.output
-    assert pd.read_csv(tmp_path / "n.csv")["annotations"].tolist() == [4, 4, 4]
+    assert pd.read_csv(tmp_path / "n.csv")["annotations"].tolist() == [4] * 12
 
 
 def test_a_plan_equal_to_the_even_spread_says_it_gains_no_more(tmp_path):

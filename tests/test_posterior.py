@@ -131,6 +131,22 @@ def test_on_cifar10h_one_answer_per_image_shrunk_beats_the_answer_on_gold_and_tr
         assert kl_divergence(truth, shrunk) < 0.5 * kl_divergence(truth, drawn.astype(float))
 
 
+def test_the_strength_is_fitted_from_ten_items_with_two_answers():
+    """One item of two agreeing answers among 30 of one: its likelihood alone would drive the
+    strength to the end of its range (0.05: every one-answer item settled). Under 10 such items
+    the strength is the default (the answer smoothed by 0.1); from 10 on it is fitted."""
+    ones = np.eye(2, dtype=int)[[0, 1, 0] * 10]  # 30 items of one answer, 20 of class 0
+    counts = np.concatenate([ones, [[2, 0]]])
+    post = posterior(from_counts(counts), prior="balance")
+    assert not post.strength_fitted and post.strength == pytest.approx(1 / 9)
+    balance = np.array([22, 10]) / 32
+    np.testing.assert_allclose(post.mean[0], 0.9 * np.array([1, 0]) + 0.1 * balance)
+    nine = np.concatenate([ones, [[2, 0]] * 5 + [[1, 1]] * 4])
+    assert not posterior(from_counts(nine), prior="balance").strength_fitted
+    ten = np.concatenate([ones, [[2, 0]] * 5 + [[1, 1]] * 5])
+    assert posterior(from_counts(ten), prior="balance").strength_fitted
+
+
 def test_a_small_campaign_gets_the_class_balance():
     """Fewer than 10 items per class with two answers: the mixture's means and strength would
     rest on a handful of items, so the prior is the class balance (as prior="balance")."""

@@ -29,9 +29,10 @@ item's annotation counts ``c`` plus a prior of mean ``m`` and strength ``s``
   ``(1 − w)·prediction + w·balance``; ``w`` is chosen to make the annotations seen so far most
   likely, so predictions that agree with the annotators weigh more.
 
-**Strength**: the Dirichlet–multinomial marginal likelihood of the counts is maximised when
-some items have two or more annotations. One annotation per item says nothing about how
-concentrated the distributions are; the default (:data:`DEFAULT_STRENGTH`) then makes the
+**Strength**: the Dirichlet–multinomial marginal likelihood of the counts is maximised once
+:data:`STRENGTH_MIN_ITEMS` items have two or more annotations (on one or two such items the fit
+runs to an end of its range). One annotation per item says nothing about how concentrated
+the distributions are; the default (:data:`DEFAULT_STRENGTH`) then makes the
 shrunk label the answer smoothed by :data:`ONE_ANSWER_SMOOTHING` toward the class balance,
 ``0.9·answer + 0.1·balance``: the usual label smoothing (Szegedy et al. 2016), a strength of
 1/9 (one ninth of an answer). The earlier default, 1, halved the answer: on CIFAR-10H's one
@@ -71,6 +72,10 @@ MIXTURE_ITERATIONS = 30  # most EM steps of the mixture of Dirichlet–multinomi
 # more annotations; a smaller campaign gets the class balance (its K means and the strength
 # would rest on a handful of items: on 12 items the fit called items of 3 answers certain).
 MIXTURE_MIN_ITEMS_PER_CLASS = 10
+# The strength is fitted once this many items have two or more annotations; fewer get the
+# default: on one or two items the fit runs to an end of its range (2 agreeing answers: 0.05,
+# every one-answer item then settled; 2 disagreeing ones: 1,000, every item the class balance).
+STRENGTH_MIN_ITEMS = 10
 CONFUSION_SMOOTHING = 0.01  # pseudo-answers per cell of the shared confusion matrix
 PAIR_WEIGHT_FLOOR = 1e-12  # (row, component) pairs lighter than this leave the strength fit
 
@@ -175,7 +180,7 @@ def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
     counts = _counts(annotations)
     balance = (counts.sum(axis=0) + 1e-9) / (counts.sum() + 1e-9 * counts.shape[1])
     multi = counts.sum(axis=1) >= 2
-    fitted = strength is None and bool(np.any(multi))
+    fitted = strength is None and int(np.count_nonzero(multi)) >= STRENGTH_MIN_ITEMS
     if strength is not None:
         check_number("strength", strength, low=0, low_open=True)
     enough = int(np.count_nonzero(multi)) >= MIXTURE_MIN_ITEMS_PER_CLASS * counts.shape[1]

@@ -54,6 +54,12 @@ def test_first_round_by_hand():
     assert ct.class_quality_[2] == pytest.approx(1e-8)
     # Annotator w3 agrees with nobody on u1 and u3: the lowest quality.
     assert np.argmin(ct.annotator_quality_) == 2
+    assert ct.n_iter_ == 1 and ct.converged_ is False  # the qualities still moved
+    two = CrowdTruth(max_iter=2).fit(from_long(*SMALL))
+    assert two.n_iter_ == 2 and two.converged_ is False
+    settled = CrowdTruth(max_iter=5).fit(from_long(["a", "a", "b", "b"], ["x", "x", "y", "y"],
+                                                   ["w1", "w2", "w1", "w2"]))
+    assert settled.n_iter_ == 1 and settled.converged_ is True  # everyone agrees: nothing moves
 
 
 def test_item_agreement_without_annotator_ids():
@@ -146,3 +152,37 @@ def test_annotators_of_quality_zero_leave_the_plain_soft_label_not_zeros():
             "w": {"Cat": 1.0}}
     for item, shares in half.items():
         assert probas[item] == [shares.get(c, 0.0) for c in order]
+
+
+def test_weighted_labels_weigh_each_answer_by_its_annotators_quality():
+    """The worker-weighted soft label, recomputed in a loop from the fitted qualities: each
+    answer weighs its annotator's quality. u1 and u2 never agree (x, y: quality 0, the plain
+    label); u5 and u6 are poor, so m's weights sum under 1 and still decide it; u7 has one
+    shared answer (scored); u9, last by name, only labelled t alone (no quality: NaN; t keeps
+    its one label)."""
+    rows = [("x", "Cat", "u1"), ("x", "cat", "u2"), ("y", "Dog", "u1"), ("y", "dog", "u2"),
+            ("p", "cat", "u3"), ("p", "cat", "u4"), ("p", "dog", "u5"), ("p", "dog", "u6"),
+            ("q", "dog", "u3"), ("q", "dog", "u4"), ("q", "cat", "u6"), ("r", "cat", "u4"),
+            ("r", "dog", "u5"), ("s", "cat", "u3"), ("s", "cat", "u5"), ("s", "cat", "u7"),
+            ("t", "dog", "u9"), ("m", "cat", "u5"), ("m", "dog", "u6")]
+    ann = from_long(*zip(*rows))
+    ct = CrowdTruth().fit(ann)
+    quality = dict(zip(ann.annotators, ct.annotator_quality_))
+    assert quality["u1"] == quality["u2"] == 0.0 and quality["u7"] > 0
+    for values in (ct.annotator_quality_, ct.annotator_annotator_agreement_,
+                   ct.annotator_item_agreement_):
+        assert np.isnan(values[list(ann.annotators).index("u9")])
+    classes = list(ann.classes)
+    for i, item in enumerate(ann.items):
+        answers = [(label, quality[who]) for it, label, who in rows if it == item]
+        weights = [0.0 if np.isnan(q) else q for _, q in answers]
+        if sum(weights) == 0:  # nobody's answer weighs: each counts 1
+            weights = [1.0] * len(answers)
+        expected = np.zeros(len(classes))
+        for (label, _), w in zip(answers, weights):
+            expected[classes.index(label)] += w
+        np.testing.assert_allclose(ct.probas_[i], expected / expected.sum(), rtol=1e-12)
+    weight_of_m = quality["u5"] + quality["u6"]
+    assert 0 < weight_of_m < 1 and quality["u5"] != quality["u6"]  # m: decided by the weights
+    label = dict(zip(ann.items, (classes[k] for k in ct.labels_)))
+    assert (label["x"], label["y"], label["m"], label["t"]) == ("Cat", "Dog", "cat", "dog")

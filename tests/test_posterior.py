@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR10H, needs
-from dqlabels import from_counts, kl_divergence, read_annotations
+from dqlabels import InputError, from_counts, kl_divergence, read_annotations
 from dqlabels.labels.aggregation import argmax_lowest
 from dqlabels.labels.posterior import class_posteriors, posterior
 
@@ -180,3 +180,64 @@ def test_the_one_dirichlet_keeps_the_mixtures_mean_and_summed_variance():
         np.testing.assert_allclose(m, mean, rtol=1e-9)
         np.testing.assert_allclose((1 - (m * m).sum()) / (alpha.sum() + 1), variance, rtol=1e-9)
         np.testing.assert_allclose(post.spread[i], np.sqrt(variance), rtol=1e-9)
+
+
+def test_predictions_make_the_prior_with_their_own_default_strength_and_fit():
+    """With predictions: one answer per item takes the predictions' default strength (5, not
+    the one-answer smoothing); rows of NaN have no prediction and take the class balance; the
+    prediction rows are floored at 1e-3 and renormalised; and with 10 or more items of two
+    answers the strength maximises the Dirichlet–multinomial likelihood around each item's own
+    prior mean (checked on a grid, in a loop written here)."""
+    from scipy.special import gammaln
+
+    counts = np.eye(3, dtype=int)[[0, 1, 2, 0, 0]]
+    predictions = np.array([[1.0, 0, 0], [0.1, 0.8, 0.1], [np.nan] * 3, [0.2, 0.2, 0.6],
+                            [0.5, 0.25, 0.25]])
+    post = posterior(from_counts(counts), predictions)
+    assert post.prior == "predictions" and post.num_predicted == 4
+    assert post.strength == 5.0 and not post.strength_fitted
+    balance = np.array([3, 1, 1]) / 5
+    w = post.prediction_weight
+    floored = np.array([1.0, 1e-3, 1e-3]) / 1.002  # [1, 0, 0] floored, then summing to 1
+    np.testing.assert_allclose(post.prior_mean[0], w * floored + (1 - w) * balance, rtol=1e-9)
+    np.testing.assert_allclose(post.prior_mean[2], balance, rtol=1e-9)  # no prediction
+    np.testing.assert_allclose(post.alpha[1], 5 * (w * np.array([0.1, 0.8, 0.1])
+                                                   + (1 - w) * balance) + [0, 1, 0], rtol=1e-9)
+    with pytest.raises(InputError) as refused:
+        posterior(from_counts(counts), predictions[:4])
+    assert str(refused.value) == ("Expected predictions of shape (5, 3) aligned with the items. "
+                                  "Received shape (4, 3)")
+    # Twelve items of two answers, predicted by a blur of the distributions they were drawn
+    # from (so the predictions weigh, and each item's prior mean is its own): the strength is
+    # fitted around each item's prior mean, not around the class balance.
+    rng = np.random.default_rng(1)
+    truth = rng.dirichlet([1, 1, 1], 12)
+    two = np.stack([rng.multinomial(2, p) for p in truth])
+    fitted = posterior(from_counts(two), 0.5 * truth + 0.5 * rng.dirichlet([1, 1, 1], 12))
+    assert fitted.strength_fitted and fitted.prior == "predictions"
+    assert fitted.prediction_weight > 0.5
+    m = fitted.prior_mean
+
+    def log_likelihood(s):
+        return sum(gammaln(s) - gammaln(s + 2) + sum(gammaln(s * m[i, k] + two[i, k])
+                                                     - gammaln(s * m[i, k]) for k in range(3))
+                   for i in range(12))
+
+    grid = np.exp(np.linspace(np.log(0.05), np.log(1000), 2001))
+    best = grid[np.argmax([log_likelihood(s) for s in grid])]
+    assert 0.1 < best < 900  # inside the range: the fit has a maximum to find
+    assert fitted.strength == pytest.approx(best, rel=0.01)
+    around_balance = posterior(from_counts(two), prior="balance").strength
+    assert abs(around_balance - best) > 0.05 * best  # the two fits differ: the test can tell
+
+
+def test_the_prior_and_its_strength_are_checked_by_name():
+    counts = from_counts([[1, 1], [2, 0]])
+    with pytest.raises(InputError) as refused:
+        posterior(counts, prior="uniform")
+    assert str(refused.value) == ("Expected prior to be one of classes, balance. "
+                                  "Received: prior='uniform'")
+    for bad in (0, -1.0):
+        with pytest.raises(InputError) as refused:
+            posterior(counts, strength=bad)
+        assert str(refused.value) == f"Expected strength > 0. Received: strength={bad!r}"

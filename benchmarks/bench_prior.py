@@ -71,12 +71,12 @@ def evaluate(full: np.ndarray, gold: np.ndarray, k: int, seed: int) -> dict:
     raw = drawn / drawn.sum(axis=1, keepdims=True)
     majority = np.eye(full.shape[1])[argmax_lowest(drawn)]
     rows = {"majority": scores(majority, gold, full), "raw soft": scores(raw, gold, full)}
+    shrunk = {}
     for prior in ("balance", "classes"):
         start = time.perf_counter()
-        estimate = posterior(ann, prior=prior).mean
-        rows[f"shrunk ({prior})"] = scores(estimate, gold, full)
+        shrunk[prior] = posterior(ann, prior=prior).mean
+        rows[f"shrunk ({prior})"] = scores(shrunk[prior], gold, full)
         rows[f"shrunk ({prior})"]["seconds"] = time.perf_counter() - start
-        rows[f"shrunk ({prior})"]["estimate"] = estimate
     rows["class posteriors"] = scores(class_posteriors(drawn), gold, full)
     # Bounds no estimate from these counts can pass, computed from what no estimate sees:
     # the mean full distribution, and the share of each gold class, of the images that drew
@@ -91,7 +91,7 @@ def evaluate(full: np.ndarray, gold: np.ndarray, k: int, seed: int) -> dict:
     # the other nine folds that drew the same counts (the shrunk label where none did): what
     # knowing every other image's ~51 answers would buy.
     crossed, unseen = _cross_fitted_mean(full / full.sum(axis=1, keepdims=True), group,
-                                         rows["shrunk (classes)"]["estimate"], seed)
+                                         shrunk["classes"], seed)
     rows["cross-fitted E[p|counts]"] = scores(crossed, gold, full)
     rows["cross-fitted E[p|counts]"]["unseen"] = unseen
     return rows

@@ -251,15 +251,12 @@ class CrowdTruth(Aggregator):
         # out of the metrics weighs as much as the mean scored annotator.
         weights = np.where(scored_workers, wqs, np.nanmean(wqs[scored_workers])
                            if scored_workers.any() else 1.0)
-        cells = item.astype(np.int64) * num_classes + label
-        weighted = np.bincount(cells, weights=weights[worker],
+        weighted = np.bincount(item.astype(np.int64) * num_classes + label, weights=weights[worker],
                                minlength=num_items * num_classes).reshape(num_items, num_classes)
         # An item whose every annotator has quality 0 (each disagreed with all the others) has
-        # no weighted label to give: it keeps its plain soft label, not a row of zeros.
+        # no weighted label to give: it keeps its plain soft label (its counts), not zeros.
         unweighted = weighted.sum(axis=1) <= 0
-        if unweighted.any():
-            weighted[unweighted] = np.bincount(cells, minlength=num_items * num_classes).reshape(
-                num_items, num_classes)[unweighted]
+        weighted[unweighted] = annotations.counts[unweighted]
         self.probas_ = weighted / np.maximum(weighted.sum(axis=1), SMALL)[:, None]
         self.labels_ = argmax_lowest(self.probas_)
 

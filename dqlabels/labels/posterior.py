@@ -180,11 +180,12 @@ def posterior(annotations: Annotations, predictions: np.ndarray | None = None,
     counts = _counts(annotations)
     balance = (counts.sum(axis=0) + 1e-9) / (counts.sum() + 1e-9 * counts.shape[1])
     multi = counts.sum(axis=1) >= 2
-    fitted = strength is None and int(np.count_nonzero(multi)) >= STRENGTH_MIN_ITEMS
+    num_multi = int(np.count_nonzero(multi))
+    fitted = strength is None and num_multi >= STRENGTH_MIN_ITEMS
     if strength is not None:
         check_number("strength", strength, low=0, low_open=True)
-    enough = int(np.count_nonzero(multi)) >= MIXTURE_MIN_ITEMS_PER_CLASS * counts.shape[1]
-    if predictions is None and prior == "classes" and np.any(multi) and (
+    enough = num_multi >= MIXTURE_MIN_ITEMS_PER_CLASS * counts.shape[1]
+    if predictions is None and prior == "classes" and num_multi and (
             enough or strength is not None):
         return _class_conditional(counts, strength, class_posteriors)
     weight = num_predicted = None
